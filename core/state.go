@@ -1,0 +1,41 @@
+package core
+
+import "github.com/bulwark-go/bulwark/events"
+
+// State is a breaker's state; it is the same type as events.State.
+type State = events.State
+
+// The breaker states.
+const (
+	Closed     = events.Closed
+	Open       = events.Open
+	HalfOpen   = events.HalfOpen
+	ForcedOpen = events.ForcedOpen
+	Disabled   = events.Disabled
+)
+
+// Outcome is what a call's result means to a breaker.
+type Outcome uint8
+
+const (
+	// Success counts toward closing and keeps a closed breaker closed.
+	Success Outcome = iota
+	// Failure counts toward opening.
+	Failure
+	// Ignored is neither: the call is forgotten (a cancelled request, say),
+	// and a half-open probe slot it held is handed back.
+	Ignored
+)
+
+// String names the outcome.
+func (o Outcome) String() string {
+	switch o {
+	case Success:
+		return "success"
+	case Failure:
+		return "failure"
+	case Ignored:
+		return "ignored"
+	}
+	return "unknown"
+}

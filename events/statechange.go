@@ -1,0 +1,31 @@
+package events
+
+import "time"
+
+// Event is anything published on a Bus. Type names the kind of event; it is
+// the "type" field of the admin WebSocket feed.
+type Event interface {
+	EventType() string
+}
+
+// TypeStateChange is the EventType of a StateChange.
+const TypeStateChange = "state_change"
+
+// StateChange reports one circuit breaker transition. Its JSON form is
+//
+//	{"endpoint":"api-service","old_state":"Closed","new_state":"Open",
+//	 "timestamp":"2025-10-08T12:00:00Z","reason":"Failure threshold exceeded"}
+type StateChange struct {
+	Endpoint  string    `json:"endpoint"`
+	OldState  State     `json:"old_state"`
+	NewState  State     `json:"new_state"`
+	Timestamp time.Time `json:"timestamp"` // UTC, RFC 3339
+	Reason    string    `json:"reason"`
+
+	// Remote is true when the transition was decided by another instance
+	// and applied here (shared state). It is not part of the JSON form.
+	Remote bool `json:"-"`
+}
+
+// EventType returns TypeStateChange.
+func (StateChange) EventType() string { return TypeStateChange }
