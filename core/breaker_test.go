@@ -574,3 +574,27 @@ func TestConcurrentStress(t *testing.T) {
 		t.Fatalf("counts do not add up: %+v", s)
 	}
 }
+
+func TestApplyRemote(t *testing.T) {
+	b, clk, sub := newTestBreaker(t, Config{})
+	until := t0.Add(45 * time.Second)
+	if !b.ApplyRemote(Open, until, "opened by instance b") || b.State() != Open || b.RetryAfter() != 45*time.Second {
+		t.Fatalf("apply open: %s %s", b.State(), b.RetryAfter())
+	}
+	if b.ApplyRemote(Open, until, "again") {
+		t.Fatal("applying the same state twice reported a change")
+	}
+	e := (<-sub.C()).(events.StateChange)
+	if !e.Remote || e.NewState != Open || e.Reason != "opened by instance b" {
+		t.Fatalf("event %+v", e)
+	}
+	clk.Advance(45 * time.Second)
+	b.SetProbeLimit(1)
+	mustAllow(t, b)
+	if _, err := b.Allow(); !errors.Is(err, ErrTooManyProbes) {
+		t.Fatalf("probe limit 1: %v", err)
+	}
+	if b.ApplyRemote(State(42), time.Time{}, "") {
+		t.Fatal("applied an invalid state")
+	}
+}
