@@ -85,3 +85,15 @@ func TestManagerConfigValidate(t *testing.T) {
 		t.Fatalf("NewManager: %v", err)
 	}
 }
+
+func TestOnBreakerSeesEveryBreakerOnce(t *testing.T) {
+	m, _ := NewManager(ManagerConfig{})
+	_, _ = m.Breaker("a")
+	seen := map[string]int{}
+	m.OnBreaker(func(b *Breaker) { seen[b.Name()]++ })
+	_, _ = m.Breaker("b")
+	_, _ = m.Breaker("b")
+	if seen["a"] != 1 || seen["b"] != 1 || len(seen) != 2 {
+		t.Fatalf("seen %v", seen)
+	}
+}
