@@ -83,9 +83,28 @@ func (s *Server) Kill() {
 	if s.proc == nil {
 		return
 	}
-	_ = s.proc.Kill()
+	_ = s.proc.Kill() // works on a paused process too
 	<-s.exited
 	s.proc, s.exited = nil, nil
+}
+
+// Pause stops the server with SIGSTOP: connections stay open but nothing
+// is answered, as with a hung or overloaded server. Resume undoes it.
+// Where there are no such signals (Windows), it skips the test.
+func (s *Server) Pause() { s.signal(sigStop) }
+
+// Resume continues a paused server with SIGCONT.
+func (s *Server) Resume() { s.signal(sigCont) }
+
+func (s *Server) signal(sig os.Signal) {
+	if sig == nil {
+		s.tb.Skip("redistest: pausing a process needs Unix signals")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		_ = s.proc.Signal(sig)
+	}
 }
 
 // Restart kills the server if it runs and starts it again on the same

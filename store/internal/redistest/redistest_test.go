@@ -26,3 +26,16 @@ func TestTwoServersHaveDifferentPorts(t *testing.T) {
 		t.Fatalf("same address %s", a.Addr())
 	}
 }
+
+func TestPauseResume(t *testing.T) {
+	s := Start(t)
+	s.Pause()
+	if err := ping(s.Addr()); err == nil {
+		t.Fatal("paused server answered")
+	}
+	s.Resume()
+	if err := ping(s.Addr()); err != nil {
+		t.Fatalf("after resume: %v", err)
+	}
+	s.Pause() // Kill (at cleanup) must end a paused server too
+}
