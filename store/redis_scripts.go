@@ -1,0 +1,166 @@
+package store
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts run atomically in Redis. Each touches only the keys of one
+// endpoint, which share a hash tag, so they work in Redis Cluster too.
+// Whatever they read may have been written by hand: they treat malformed
+// values as absent instead of failing on them.
+
+// casScript proposes a transition: a compare-and-set on the state hash's
+// version and state. The winner writes the new state, refreshes the TTL and
+// publishes the transition; a loser gets the current hash back.
+//
+// KEYS: 1 state hash, 2 window hash, 3 probes hash.
+// ARGV: 1 expected version (-1: any), 2 expected state ("" : any),
+// 3 new state, 4 open_until (Unix ms), 5 reason, 6 origin instance, 7 TTL ms,
+// 8 floor version (the new version exceeds it), 9 channel, 10 endpoint,
+// 11 probe slots to claim when the new state is HalfOpen, 12 probe round TTL ms.
+//
+// Returns {1, version, old state, updated ms, probes claimed} to the winner,
+// {0, {field, value, ...}, version as the script read it} to a loser.
+var casScript = redis.NewScript(`
+local valid = {Closed=true, Open=true, HalfOpen=true, ForcedOpen=true, Disabled=true}
+local st = KEYS[1]
+local ty = redis.call('TYPE', st).ok
+local ver, cur, clean = 0, 'Closed', true
+if ty == 'hash' then
+  local h = redis.call('HMGET', st, 'version', 'state')
+  local v = tonumber(h[1])
+  if v and v >= 0 and v == math.floor(v) and valid[h[2]] then
+    ver, cur = v, h[2]
+  else
+    clean = false
+  end
+elseif ty ~= 'none' then
+  clean = false
+end
+local expected = tonumber(ARGV[1])
+if expected >= 0 and (ver ~= expected or (ARGV[2] ~= '' and ARGV[2] ~= cur)) then
+  if ty == 'hash' then return {0, redis.call('HGETALL', st), ver} end
+  return {0, {}, ver}
+end
+if not clean then redis.call('DEL', st) end
+local tm = redis.call('TIME')
+local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
+local nv = math.max(ver, tonumber(ARGV[8])) + 1
+local to = ARGV[3]
+redis.call('HSET', st, 'version', string.format('%d', nv), 'state', to, 'old_state', cur,
+  'open_until', ARGV[4], 'reason', ARGV[5], 'origin', ARGV[6], 'updated', string.format('%d', now))
+if to == 'Closed' or to == 'Disabled' then
+  -- The window starts again: counts pushed by instances that have not yet
+  -- seen this version are ignored.
+  redis.call('HSET', st, 'window_epoch', string.format('%d', nv))
+  redis.call('DEL', KEYS[2], KEYS[3])
+end
+redis.call('PEXPIRE', st, ARGV[7])
+local claimed = 0
+local cap = tonumber(ARGV[11])
+if to == 'HalfOpen' and cap > 0 then
+  redis.call('DEL', KEYS[3])
+  redis.call('HSET', KEYS[3], 'version', string.format('%d', nv), 'claimed', cap)
+  redis.call('PEXPIRE', KEYS[3], ARGV[12])
+  claimed = cap
+end
+redis.call('PUBLISH', ARGV[9], cjson.encode({endpoint=ARGV[10], version=nv, state=to, old_state=cur,
+  open_until=tonumber(ARGV[4]), reason=ARGV[5], origin=ARGV[6], updated=now}))
+return {1, nv, cur, now, claimed}
+`)
+
+// syncScript is one endpoint's share of a sync round: it stores this
+// instance's window counts, sums the other instances' live counts and
+// returns the state hash when its version differs from the one this
+// instance knows.
+//
+// KEYS: 1 state hash, 2 window hash.
+// ARGV: 1 instance, 2 total, 3 failed, 4 slow, 5 known version,
+// 6 rolling window ms, 7 state TTL ms, 8 most entries to read, 9 "1" to
+// return the state hash even at the known version.
+//
+// Returns {others' total, failed, slow, malformed entries removed, changed
+// (0 or 1), {state field, value, ...} when changed}.
+var syncScript = redis.NewScript(`
+local st, win = KEYS[1], KEYS[2]
+local tm = redis.call('TIME')
+local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
+local known, winms = tonumber(ARGV[5]), tonumber(ARGV[6])
+local ty = redis.call('TYPE', st).ok
+local ver, epoch, ok = 0, 0, true
+if ty == 'hash' then
+  local h = redis.call('HMGET', st, 'version', 'window_epoch')
+  local v = tonumber(h[1])
+  if v then ver = v else ok = false end
+  epoch = tonumber(h[2]) or 0
+  redis.call('PEXPIRE', st, ARGV[7])
+elseif ty ~= 'none' then
+  ok = false
+end
+local bad = 0
+local wty = redis.call('TYPE', win).ok
+if wty ~= 'hash' and wty ~= 'none' then
+  redis.call('DEL', win)
+  bad = bad + 1
+end
+if known >= epoch then
+  redis.call('HSET', win, ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. string.format('%d', now) .. ' ' .. ARGV[5])
+  redis.call('PEXPIRE', win, 2 * winms)
+end
+local ot, of, os = 0, 0, 0
+local items = redis.call('HGETALL', win)
+local limit = tonumber(ARGV[8])
+local n = 0
+for i = 1, #items, 2 do
+  local k = items[i]
+  if k ~= ARGV[1] then
+    n = n + 1
+    if n > limit then break end
+    local t, f, s, at, kv = string.match(items[i + 1], '^(%d+) (%d+) (%d+) (%d+) (%d+)$')
+    t, f, s, at, kv = tonumber(t), tonumber(f), tonumber(s), tonumber(at), tonumber(kv)
+    if not t or t > 1e12 or f > t or s > t then
+      redis.call('HDEL', win, k)
+      bad = bad + 1
+    elseif now - at > winms or kv < epoch then
+      redis.call('HDEL', win, k)
+    else
+      ot, of, os = ot + t, of + f, os + s
+    end
+  end
+end
+if ok and ver == known and ARGV[9] ~= '1' then return {ot, of, os, bad, 0} end
+if ty == 'hash' then return {ot, of, os, bad, 1, redis.call('HGETALL', st)} end
+if ty == 'none' then return {ot, of, os, bad, 1, {}} end
+return {ot, of, os, bad, 1, {'_type', ty}}
+`)
+
+// claimScript claims half-open probe slots for this instance, out of a
+// cluster-wide budget per half-open version. A round's budget expires after
+// the probe timeout, so slots held by an instance that stopped probing
+// become free again.
+//
+// KEYS: 1 state hash, 2 probes hash.
+// ARGV: 1 half-open version, 2 slots wanted, 3 budget, 4 round TTL ms.
+//
+// Returns the number of slots granted.
+var claimScript = redis.NewScript(`
+if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
+local h = redis.call('HMGET', KEYS[1], 'version', 'state')
+if h[1] ~= ARGV[1] or h[2] ~= 'HalfOpen' then return 0 end
+local budget = tonumber(ARGV[3])
+local used = 0
+local pty = redis.call('TYPE', KEYS[2]).ok
+if pty == 'hash' then
+  local p = redis.call('HMGET', KEYS[2], 'version', 'claimed')
+  if p[1] == ARGV[1] then used = tonumber(p[2]) or budget end
+elseif pty ~= 'none' then
+  redis.call('DEL', KEYS[2])
+end
+if used == 0 then
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[2], 'version', ARGV[1], 'claimed', 0)
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+end
+local n = math.min(tonumber(ARGV[2]), budget - used)
+if n <= 0 then return 0 end
+redis.call('HSET', KEYS[2], 'claimed', used + n)
+return n
+`)
