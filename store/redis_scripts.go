@@ -15,9 +15,10 @@ import "github.com/redis/go-redis/v9"
 // ARGV: 1 expected version (-1: any), 2 expected state ("" : any),
 // 3 new state, 4 open_until (Unix ms), 5 reason, 6 origin instance, 7 TTL ms,
 // 8 floor version (the new version exceeds it), 9 channel, 10 endpoint,
-// 11 probe slots to claim when the new state is HalfOpen, 12 probe round TTL ms.
+// 11 probe slots to claim when the new state is HalfOpen, 12 probe round TTL ms,
+// 13 when the transition happened (Unix ms; 0: now, by the server's clock).
 //
-// Returns {1, version, old state, updated ms, probes claimed} to the winner,
+// Returns {1, version, old state, transition ms, probes claimed} to the winner,
 // {0, {field, value, ...}, version as the script read it} to a loser.
 var casScript = redis.NewScript(`
 local valid = {Closed=true, Open=true, HalfOpen=true, ForcedOpen=true, Disabled=true}
@@ -43,10 +44,12 @@ end
 if not clean then redis.call('DEL', st) end
 local tm = redis.call('TIME')
 local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
+local upd = tonumber(ARGV[13])
+if not upd or upd <= 0 then upd = now end
 local nv = math.max(ver, tonumber(ARGV[8])) + 1
 local to = ARGV[3]
 redis.call('HSET', st, 'version', string.format('%d', nv), 'state', to, 'old_state', cur,
-  'open_until', ARGV[4], 'reason', ARGV[5], 'origin', ARGV[6], 'updated', string.format('%d', now))
+  'open_until', ARGV[4], 'reason', ARGV[5], 'origin', ARGV[6], 'updated', string.format('%d', upd))
 if to == 'Closed' or to == 'Disabled' then
   -- The window starts again: counts pushed by instances that have not yet
   -- seen this version are ignored.
@@ -63,8 +66,8 @@ if to == 'HalfOpen' and cap > 0 then
   claimed = cap
 end
 redis.call('PUBLISH', ARGV[9], cjson.encode({endpoint=ARGV[10], version=nv, state=to, old_state=cur,
-  open_until=tonumber(ARGV[4]), reason=ARGV[5], origin=ARGV[6], updated=now}))
-return {1, nv, cur, now, claimed}
+  open_until=tonumber(ARGV[4]), reason=ARGV[5], origin=ARGV[6], updated=upd}))
+return {1, nv, cur, upd, claimed}
 `)
 
 // syncScript is one endpoint's share of a sync round: it stores this

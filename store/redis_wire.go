@@ -29,7 +29,7 @@ const (
 // {prefix:endpoint}, so in Redis Cluster they live in one slot and one
 // script can touch them together.
 type redisKeys struct {
-	state  string // hash: version, state, old_state, open_until, reason, origin, updated, window_epoch
+	state  string // hash: version, state, old_state, open_until (Unix ms), reason, origin, updated (Unix ms), window_epoch
 	window string // hash: instance ID -> "total failed slow pushed_ms version"
 	probes string // hash: version, claimed
 }
@@ -86,7 +86,7 @@ type clusterState struct {
 	OpenUntil time.Time // zero unless Open
 	Reason    string
 	Origin    string
-	Updated   time.Time
+	Updated   time.Time // when the transition was decided
 }
 
 // errMalformed is matched by every error about a payload read from Redis.
@@ -105,7 +105,7 @@ type wireMessage struct {
 	OpenUntil int64  `json:"open_until"` // Unix ms; 0 unless Open
 	Reason    string `json:"reason"`
 	Origin    string `json:"origin"`
-	Updated   int64  `json:"updated"` // Unix ms, Redis server time
+	Updated   int64  `json:"updated"` // Unix ms: when the transition was decided
 }
 
 // decodeMessage parses and validates a transition message. Unknown fields,
