@@ -1,0 +1,181 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/events"
+	"github.com/bulwark-go/bulwark/store/internal/redistest"
+)
+
+// testSync is the sync interval of the Redis tests: short, so that tests
+// run fast, and long enough for a loaded 2-core machine.
+const testSync = 40 * time.Millisecond
+
+// waitFor polls cond until it holds, failing the test after a generous
+// deadline. It never sleeps for a fixed time in place of a condition.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// newTestClient returns a client of srv whose timeouts are short, as the
+// store's documentation advises.
+func newTestClient(t testing.TB, srv *redistest.Server) *redis.Client {
+	c := redis.NewClient(&redis.Options{
+		Addr:                  srv.Addr(),
+		ContextTimeoutEnabled: true,
+		DialTimeout:           250 * time.Millisecond,
+		ReadTimeout:           500 * time.Millisecond,
+		WriteTimeout:          500 * time.Millisecond,
+		MaxRetries:            -1,
+		DialerRetries:         1,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// recorder keeps every event published on a bus.
+type recorder struct {
+	sub  *events.Subscription
+	done chan struct{}
+	mu   sync.Mutex
+	evs  []events.Event
+}
+
+func record(bus *events.Bus) *recorder {
+	r := &recorder{sub: bus.Subscribe(events.MaxBuffer), done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		for e := range r.sub.C() {
+			r.mu.Lock()
+			r.evs = append(r.evs, e)
+			r.mu.Unlock()
+		}
+	}()
+	return r
+}
+
+func (r *recorder) stop() {
+	r.sub.Close()
+	<-r.done
+}
+
+func (r *recorder) count(match func(events.Event) bool) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.evs {
+		if match(e) {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *recorder) dump() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := ""
+	for _, e := range r.evs {
+		s += fmt.Sprintf("  %T %+v\n", e, e)
+	}
+	return s
+}
+
+func isWin(endpoint string, to core.State) func(events.Event) bool {
+	return func(e events.Event) bool {
+		c, ok := e.(events.ClusterStateChange)
+		return ok && c.Endpoint == endpoint && c.NewState == to && !c.Local
+	}
+}
+
+func isStatus(status string) func(events.Event) bool {
+	return func(e events.Event) bool {
+		s, ok := e.(events.StoreStatus)
+		return ok && s.Status == status
+	}
+}
+
+// instance is one service instance: a Manager whose breakers share state
+// through its own client and store.
+type instance struct {
+	m     *core.Manager
+	s     *RedisStore
+	c     *redis.Client
+	rec   *recorder
+	close func()
+}
+
+func newInstance(t testing.TB, srv *redistest.Server, name string, bc core.Config, rc RedisConfig) *instance {
+	t.Helper()
+	m, err := core.NewManager(core.ManagerConfig{Breaker: bc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestClient(t, srv)
+	if rc.SyncInterval == 0 {
+		rc.SyncInterval = testSync
+	}
+	if rc.InstanceID == "" {
+		rc.InstanceID = name
+	}
+	if rc.MaxReconnectBackoff == 0 {
+		rc.MaxReconnectBackoff = 200 * time.Millisecond
+	}
+	s, err := NewRedisStore(c, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.AttachManager(m)
+	in := &instance{m: m, s: s, c: c, rec: record(m.Bus())}
+	var once sync.Once
+	in.close = func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := s.Close(ctx); err != nil {
+				t.Errorf("close %s: %v", name, err)
+			}
+			in.rec.stop()
+		})
+	}
+	t.Cleanup(in.close)
+	return in
+}
+
+func (in *instance) breaker(t testing.TB, endpoint string) *core.Breaker {
+	t.Helper()
+	b, err := in.m.Breaker(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// loaded waits until the store has read the endpoint's shared state once.
+func (in *instance) loaded(t testing.TB, endpoint string) {
+	t.Helper()
+	start := in.s.rounds.Load()
+	in.breaker(t, endpoint)
+	waitFor(t, "a sync round of "+in.s.InstanceID(), func() bool { return in.s.rounds.Load() > start+1 })
+}
+
+func isLocal(endpoint string, to core.State) func(events.Event) bool {
+	return func(e events.Event) bool {
+		c, ok := e.(events.ClusterStateChange)
+		return ok && c.Endpoint == endpoint && c.NewState == to && c.Local
+	}
+}

@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"math/bits"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/store/internal/redistest"
+)
+
+// load calls Allow and Report(Success) on a breaker from a few goroutines
+// until stopped, counting errors and, while record is set, each call's
+// latency in a histogram (no allocation, so the GC adds no noise).
+type load struct {
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	errs   atomic.Int64
+	record atomic.Bool
+	hist   [40]atomic.Int64 // calls by bit length of their latency in ns
+	worst  atomic.Int64
+}
+
+func startLoad(b *core.Breaker, workers int) *load {
+	l := &load{stop: make(chan struct{})}
+	for range workers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				if i%64 == 0 {
+					runtime.Gosched() // leave the store's goroutines some CPU on small machines
+				}
+				t0 := time.Now()
+				p, err := b.Allow()
+				if err != nil {
+					l.errs.Add(1)
+					continue
+				}
+				p.Report(core.Success, 0)
+				if l.record.Load() {
+					d := int64(time.Since(t0))
+					l.hist[min(bits.Len64(uint64(d)), len(l.hist)-1)].Add(1)
+					for w := l.worst.Load(); d > w && !l.worst.CompareAndSwap(w, d); w = l.worst.Load() {
+					}
+				}
+			}
+		}()
+	}
+	return l
+}
+
+func (l *load) finish() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+// checkLatency fails when calls made while Redis was down or hung were
+// slow: a Redis round trip or timeout on the request path would show in the
+// tail (the store's timeout is 250ms here). The bounds are far above
+// scheduling noise on a busy machine.
+func checkLatency(t *testing.T, loads ...*load) {
+	t.Helper()
+	var hist [40]int64
+	var n, worst int64
+	for _, l := range loads {
+		for i := range hist {
+			hist[i] += l.hist[i].Load()
+			n += l.hist[i].Load()
+		}
+		worst = max(worst, l.worst.Load())
+	}
+	if n < 1000 {
+		t.Fatalf("only %d calls during the outage", n)
+	}
+	// Upper bound of the bucket holding the 99.9th percentile.
+	var seen int64
+	var p999 time.Duration
+	for i, c := range hist {
+		seen += c
+		if seen*1000 >= n*999 {
+			p999 = time.Duration(1) << i
+			break
+		}
+	}
+	t.Logf("%d calls during the outage: p99.9 < %v, max %v", n, p999, time.Duration(worst))
+	if p999 > 5*time.Millisecond || worst > int64(200*time.Millisecond) {
+		t.Errorf("calls waited during the outage: p99.9 < %v, max %v", p999, time.Duration(worst))
+	}
+}
+
+func TestRedisKilledMidLoad(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := RedisConfig{OpTimeout: 250 * time.Millisecond}
+	a := newInstance(t, srv, "a", core.Config{}, rc)
+	b := newInstance(t, srv, "b", core.Config{}, rc)
+	for _, name := range []string{"load", "tripped"} {
+		a.loaded(t, name)
+		b.loaded(t, name)
+	}
+	la, lb := startLoad(a.breaker(t, "load"), 1), startLoad(b.breaker(t, "load"), 1)
+	la.record.Store(true)
+	lb.record.Store(true)
+
+	srv.Kill()
+	waitFor(t, "degraded events", func() bool {
+		return a.rec.count(isStatus("degraded")) >= 1 && b.rec.count(isStatus("degraded")) >= 1
+	})
+	// Transitions go on locally, and still raise an event to alert on.
+	a.breaker(t, "tripped").Trip("during the outage")
+	waitFor(t, "a local decision", func() bool { return a.rec.count(isLocal("tripped", core.Open)) == 1 })
+	settle(t, a) // reconnection attempts fail meanwhile
+	if b.breaker(t, "tripped").State() != core.Closed {
+		t.Fatal("b learnt of a's trip without Redis")
+	}
+	if err := a.s.ForceOpen(context.Background(), "forced", "x"); !errors.Is(err, ErrRedisUnavailable) {
+		t.Errorf("ForceOpen without Redis: %v", err)
+	}
+
+	la.record.Store(false)
+	lb.record.Store(false)
+	srv.Restart() // empty: nothing was persisted
+	waitFor(t, "recovered events", func() bool {
+		return a.s.Healthy() && b.s.Healthy() && a.rec.count(isStatus("recovered")) >= 1 && b.rec.count(isStatus("recovered")) >= 1
+	})
+	// a's trip is newer than the (lost) shared state: it is pushed, and b
+	// follows.
+	bt := b.breaker(t, "tripped")
+	waitFor(t, "b to adopt a's trip", func() bool { return bt.State() == core.Open })
+	la.finish()
+	lb.finish()
+	if n := la.errs.Load() + lb.errs.Load(); n != 0 {
+		t.Errorf("%d calls failed", n)
+	}
+	checkLatency(t, la, lb)
+	if n := a.rec.count(isWin("tripped", core.Open)) + b.rec.count(isWin("tripped", core.Open)); n != 0 {
+		t.Errorf("the reconciliation raised %d more events for a transition already announced", n)
+	}
+}
+
+func TestRedisHungServer(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := RedisConfig{OpTimeout: 250 * time.Millisecond}
+	a := newInstance(t, srv, "a", core.Config{}, rc)
+	b := newInstance(t, srv, "b", core.Config{}, rc)
+	a.loaded(t, "load")
+	b.loaded(t, "load")
+	a.loaded(t, "tripped")
+	b.loaded(t, "tripped")
+	l := startLoad(a.breaker(t, "load"), 1)
+	l.record.Store(true)
+	srv.Pause()
+	waitFor(t, "a degraded event", func() bool { return a.rec.count(isStatus("degraded")) >= 1 })
+	a.breaker(t, "tripped").Trip("while Redis hangs")
+	settle(t, a)
+	l.record.Store(false)
+	srv.Resume()
+	waitFor(t, "a recovered event", func() bool { return a.s.Healthy() && a.rec.count(isStatus("recovered")) >= 1 })
+	// The shared state survived the pause: a's trip is newer and wins.
+	bt := b.breaker(t, "tripped")
+	waitFor(t, "b to adopt a's trip", func() bool { return bt.State() == core.Open })
+	l.finish()
+	if n := l.errs.Load(); n != 0 {
+		t.Errorf("%d calls failed", n)
+	}
+	checkLatency(t, l)
+}

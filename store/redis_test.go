@@ -1,0 +1,247 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/events"
+	"github.com/bulwark-go/bulwark/store/internal/redistest"
+)
+
+func TestRedisTripOnOneInstanceOpensTheOther(t *testing.T) {
+	srv := redistest.Start(t)
+	a := newInstance(t, srv, "a", core.Config{}, RedisConfig{})
+	b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+	a.loaded(t, "api")
+	b.loaded(t, "api")
+	ba, bb := a.breaker(t, "api"), b.breaker(t, "api")
+	if !ba.Trip("test trip") {
+		t.Fatal("trip refused")
+	}
+	waitFor(t, "b to open", func() bool { return bb.State() == core.Open })
+	if got, want := bb.Snapshot().OpenUntil.UnixMilli(), ba.Snapshot().OpenUntil.UnixMilli(); got != want {
+		t.Errorf("b open until %d, a %d", got, want)
+	}
+	waitFor(t, "a's winner event", func() bool { return a.rec.count(isWin("api", core.Open)) == 1 })
+	if n := b.rec.count(isWin("api", core.Open)); n != 0 {
+		t.Errorf("b announced %d cluster transitions, want 0:\n%s", n, b.rec.dump())
+	}
+}
+
+func TestRedisGlobalThresholdOpensEveryInstance(t *testing.T) {
+	srv := redistest.Start(t)
+	// Consecutive failures never trip here: only the rate over the cluster.
+	cfg := core.Config{FailureThreshold: 1000, FailureRateThreshold: 50, MinRequestsForRate: 10, RollingWindow: 10 * time.Second}
+	a := newInstance(t, srv, "a", cfg, RedisConfig{})
+	b := newInstance(t, srv, "b", cfg, RedisConfig{})
+	a.loaded(t, "api")
+	b.loaded(t, "api")
+	ba, bb := a.breaker(t, "api"), b.breaker(t, "api")
+
+	var openedA, openedB atomic.Int64 // sync rounds counted when each opened
+	openedA.Store(-1)
+	openedB.Store(-1)
+	ba.OnStateChange(func(e events.StateChange) {
+		if e.NewState == core.Open {
+			openedA.CompareAndSwap(-1, int64(a.s.rounds.Load()))
+		}
+	})
+	bb.OnStateChange(func(e events.StateChange) {
+		if e.NewState == core.Open {
+			openedB.CompareAndSwap(-1, int64(b.s.rounds.Load()))
+		}
+	})
+	// Each instance: 6 calls, 4 failed. Alone, below MinRequestsForRate;
+	// together 12 calls at 67% failures, above the 50% threshold.
+	for _, br := range []*core.Breaker{ba, bb} {
+		for i := range 6 {
+			o := core.Success
+			if i%3 != 0 {
+				o = core.Failure
+			}
+			p, err := br.Allow()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Report(o, 0)
+		}
+		if br.State() != core.Closed {
+			t.Fatalf("%s opened on local counts alone", br.Name())
+		}
+	}
+	startA, startB := int64(a.s.rounds.Load()), int64(b.s.rounds.Load())
+	start := time.Now()
+	waitFor(t, "both to open", func() bool { return ba.State() == core.Open && bb.State() == core.Open })
+	t.Logf("both open %v after the last call (sync interval %v)", time.Since(start), testSync)
+	// Within two sync intervals: the round in flight when the calls ended
+	// may have missed them, the next ones must not.
+	if d := openedA.Load() - startA; d > 2 {
+		t.Errorf("a opened %d sync rounds after the calls, want at most 2", d)
+	}
+	if d := openedB.Load() - startB; d > 2 {
+		t.Errorf("b opened %d sync rounds after the calls, want at most 2", d)
+	}
+	if s := bb.Snapshot(); s.WindowRequests < 12 && s.State == core.Closed {
+		t.Errorf("b's window %d calls", s.WindowRequests)
+	}
+	settle(t, a, b)
+	if n := a.rec.count(isWin("api", core.Open)) + b.rec.count(isWin("api", core.Open)); n != 1 {
+		t.Errorf("%d winner events, want 1:\na:\n%s\nb:\n%s", n, a.rec.dump(), b.rec.dump())
+	}
+}
+
+// settle waits until every instance has handled two more sync intervals,
+// so that whatever was queued before has been dealt with.
+func settle(t testing.TB, ins ...*instance) {
+	t.Helper()
+	for _, in := range ins {
+		start := in.s.ticks.Load()
+		waitFor(t, "sync intervals of "+in.s.InstanceID(), func() bool { return in.s.ticks.Load() >= start+2 })
+	}
+}
+
+func TestRedisRaceHasOneWinnerAndOneAlert(t *testing.T) {
+	srv := redistest.Start(t)
+	a := newInstance(t, srv, "a", core.Config{}, RedisConfig{})
+	b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+	const n = 20
+	for i := range n {
+		name := fmt.Sprintf("race-%d", i)
+		a.breaker(t, name)
+		b.breaker(t, name)
+	}
+	settle(t, a, b)
+	for i := range n {
+		name := fmt.Sprintf("race-%d", i)
+		ba, bb := a.breaker(t, name), b.breaker(t, name)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for _, br := range []*core.Breaker{ba, bb} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				br.Trip("both at once")
+			}()
+		}
+		close(start)
+		wg.Wait()
+	}
+	settle(t, a, b)
+	for i := range n {
+		name := fmt.Sprintf("race-%d", i)
+		wins := a.rec.count(isWin(name, core.Open)) + b.rec.count(isWin(name, core.Open))
+		if wins != 1 {
+			t.Errorf("%s: %d winner events, want 1", name, wins)
+		}
+		if sa, sb := a.breaker(t, name).State(), b.breaker(t, name).State(); sa != core.Open || sb != core.Open {
+			t.Errorf("%s: a %s, b %s", name, sa, sb)
+		}
+	}
+	local := func(e events.Event) bool { c, ok := e.(events.ClusterStateChange); return ok && c.Local }
+	if a.rec.count(local)+b.rec.count(local) != 0 {
+		t.Errorf("local decisions while Redis was up:\n%s%s", a.rec.dump(), b.rec.dump())
+	}
+}
+
+func TestRedisLateInstanceLoadsTheSharedState(t *testing.T) {
+	srv := redistest.Start(t)
+	a := newInstance(t, srv, "a", core.Config{}, RedisConfig{})
+	a.loaded(t, "api")
+	a.breaker(t, "api").Trip("before b started")
+	waitFor(t, "the winner event", func() bool { return a.rec.count(isWin("api", core.Open)) == 1 })
+	b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+	bb := b.breaker(t, "api")
+	waitFor(t, "b to load Open", func() bool { return bb.State() == core.Open })
+	if bb.RetryAfter() <= 0 || bb.RetryAfter() > time.Minute {
+		t.Errorf("b retry after %v", bb.RetryAfter())
+	}
+}
+
+func TestRedisControlsAreClusterWide(t *testing.T) {
+	srv := redistest.Start(t)
+	a := newInstance(t, srv, "a", core.Config{}, RedisConfig{})
+	b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+	a.loaded(t, "api")
+	b.loaded(t, "api")
+	ba, bb := a.breaker(t, "api"), b.breaker(t, "api")
+	ctx := context.Background()
+	steps := []struct {
+		do   func() error
+		want core.State
+	}{
+		{func() error { return b.s.ForceOpen(ctx, "api", "maintenance") }, core.ForcedOpen},
+		{func() error { return a.s.Reset(ctx, "api") }, core.Closed},
+		{func() error { return a.s.Disable(ctx, "api") }, core.Disabled},
+		{func() error { return b.s.Reset(ctx, "api") }, core.Closed},
+	}
+	for i, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		waitFor(t, fmt.Sprintf("step %d: both %s", i, st.want), func() bool { return ba.State() == st.want && bb.State() == st.want })
+	}
+	if r := ba.Snapshot().Reason; r != "reset" {
+		t.Errorf("a's reason %q", r)
+	}
+	if n := b.rec.count(isWin("api", core.ForcedOpen)); n != 1 {
+		t.Errorf("b announced force-open %d times", n)
+	}
+	// An endpoint no instance uses yet: the state waits in Redis.
+	if err := a.s.ForceOpen(ctx, "later", "not deployed"); err != nil {
+		t.Fatal(err)
+	}
+	bl := b.breaker(t, "later")
+	waitFor(t, "b's new breaker to load ForcedOpen", func() bool { return bl.State() == core.ForcedOpen })
+	if r := bl.Snapshot().Reason; r != "forced open: not deployed" {
+		t.Errorf("reason %q", r)
+	}
+	if err := a.s.Reset(ctx, "bad\x00name"); !errors.Is(err, core.ErrInvalidEndpoint) {
+		t.Errorf("bad name: %v", err)
+	}
+}
+
+func TestRedisHalfOpenProbesAreCountedClusterWide(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := core.Config{Timeout: 100 * time.Millisecond, HalfOpenMaxRequests: 2, SuccessThreshold: 2, ProbeTimeout: time.Minute}
+	a := newInstance(t, srv, "a", cfg, RedisConfig{})
+	b := newInstance(t, srv, "b", cfg, RedisConfig{})
+	a.loaded(t, "api")
+	b.loaded(t, "api")
+	ba, bb := a.breaker(t, "api"), b.breaker(t, "api")
+	ba.Trip("test")
+	waitFor(t, "b to open", func() bool { return bb.State() == core.Open })
+	waitFor(t, "the open time to pass", func() bool { return ba.RetryAfter() == 0 && bb.RetryAfter() == 0 })
+
+	// Both instances get calls; none report, so each admitted probe keeps
+	// its slot. The cluster must admit at most 2 in all.
+	var permits []core.Permit
+	admitted := func() int { return len(permits) }
+	try := func(br *core.Breaker) {
+		if p, err := br.Allow(); err == nil {
+			permits = append(permits, p)
+		}
+	}
+	startA, startB := a.s.rounds.Load(), b.s.rounds.Load()
+	waitFor(t, "probes to be claimed and a few sync rounds to pass", func() bool {
+		try(ba)
+		try(bb)
+		return admitted() > 0 && a.s.rounds.Load() > startA+3 && b.s.rounds.Load() > startB+3
+	})
+	if admitted() > 2 {
+		t.Fatalf("%d probes admitted across the cluster, want at most 2", admitted())
+	}
+	t.Logf("%d probes admitted", admitted())
+	for _, p := range permits {
+		p.Report(core.Success, 0)
+	}
+	if admitted() == 2 {
+		waitFor(t, "both to close", func() bool { return ba.State() == core.Closed && bb.State() == core.Closed })
+	}
+}
