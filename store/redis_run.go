@@ -150,6 +150,9 @@ func (s *RedisStore) scheduleRetry() {
 
 // degrade switches to local operation after a failed call.
 func (s *RedisStore) degrade(err error) {
+	if s.ctx.Err() != nil {
+		return // closing: the call was cancelled, Redis is fine
+	}
 	if !s.healthy.Swap(false) {
 		return
 	}
@@ -199,6 +202,9 @@ func isTimeout(err error) bool {
 
 // failed handles the error of a call about ep.
 func (s *RedisStore) failed(ep *redisEndpoint, what string, err error) {
+	if s.ctx.Err() != nil {
+		return // closing
+	}
 	if isConnErr(err) {
 		s.degrade(err)
 		return
