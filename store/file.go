@@ -121,7 +121,7 @@ func (e *LoadError) Unwrap() error { return e.Err }
 // Saves are atomic: the file is written to a temporary file in the same
 // folder (the state file's name plus ".tmp"), synced, renamed over the old
 // one, and the folder is synced. A crash leaves either the old file or the
-// new one. Only one FileStore, in one process, may use a file at a time.
+// new one. Only one FileStore, in one fileProcess, may use a file at a time.
 type FileStore struct {
 	path  string
 	cfg   FileConfig
@@ -134,7 +134,7 @@ type FileStore struct {
 
 	mu       sync.Mutex
 	pending  map[string]core.Snapshot // loaded records not yet applied to a breaker
-	attached map[string]*attachment
+	attached map[string]*fileAttachment
 	closed   bool
 	loadErr  error
 	noSave   error // set when a bad file could not be moved aside
@@ -146,7 +146,7 @@ type FileStore struct {
 	writes   atomic.Int64 // files written, for tests
 }
 
-type attachment struct {
+type fileAttachment struct {
 	b      *core.Breaker
 	cancel func() // nil until the breaker is restored and followed
 }
@@ -183,7 +183,7 @@ func NewFileStore(path string, cfg FileConfig, opts ...FileOption) (*FileStore, 
 	s := &FileStore{
 		path: path, cfg: cfg, clock: o.clock, log: o.log,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		pending: make(map[string]core.Snapshot), attached: make(map[string]*attachment),
+		pending: make(map[string]core.Snapshot), attached: make(map[string]*fileAttachment),
 	}
 	s.load()
 	go s.run()
@@ -239,12 +239,12 @@ func readStateFile(path string) ([]byte, error) {
 	defer f.Close()
 	if fi, err := f.Stat(); err != nil {
 		return nil, err
-	} else if fi.Size() > maxFileSize {
-		return nil, corrupt("%d bytes, more than the %d a state file may hold", fi.Size(), maxFileSize)
+	} else if fi.Size() > fileMaxSize {
+		return nil, corruptf("%d bytes, more than the %d a state file may hold", fi.Size(), fileMaxSize)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err == nil && len(data) > maxFileSize {
-		return nil, corrupt("more than the %d bytes a state file may hold", maxFileSize)
+	data, err := io.ReadAll(io.LimitReader(f, fileMaxSize+1))
+	if err == nil && len(data) > fileMaxSize {
+		return nil, corruptf("more than the %d bytes a state file may hold", fileMaxSize)
 	}
 	return data, err
 }
@@ -293,7 +293,7 @@ func (s *FileStore) Attach(b *core.Breaker) error {
 		return fmt.Errorf("bulwark: file store %s: another breaker for %q is already attached", s.path, name)
 	}
 	rec, saved := s.pending[name]
-	a := &attachment{b: b}
+	a := &fileAttachment{b: b}
 	s.attached[name] = a // reserves the name; saves use rec until a.cancel is set
 	s.mu.Unlock()
 
@@ -392,8 +392,8 @@ func (s *FileStore) Close(ctx context.Context) error {
 
 // Retry delays after failed saves, doubling from the first to the last.
 const (
-	minRetry = time.Second
-	maxRetry = time.Minute
+	fileMinRetry = time.Second
+	fileMaxRetry = time.Minute
 )
 
 // run is the writer goroutine: the only one that writes the file.
@@ -403,13 +403,13 @@ func (s *FileStore) run() {
 	if s.cfg.Interval > 0 {
 		tick = s.clock.NewTimer(s.cfg.Interval)
 	}
-	backoff := minRetry
+	backoff := fileMinRetry
 	for {
 		select {
 		case <-s.kick:
-		case <-timerC(tick):
+		case <-fileTimerC(tick):
 			tick = s.clock.NewTimer(s.cfg.Interval)
-		case <-timerC(retry):
+		case <-fileTimerC(retry):
 			retry = nil
 		case <-s.stop:
 			for _, t := range [...]core.Timer{tick, retry} {
@@ -423,16 +423,16 @@ func (s *FileStore) run() {
 		if err := s.save(); err != nil {
 			if retry == nil {
 				retry = s.clock.NewTimer(backoff)
-				backoff = min(2*backoff, maxRetry)
+				backoff = min(2*backoff, fileMaxRetry)
 			}
 			continue
 		}
-		backoff = minRetry
+		backoff = fileMinRetry
 	}
 }
 
-// timerC returns t's channel, or nil (which never delivers) for no timer.
-func timerC(t core.Timer) <-chan time.Time {
+// fileTimerC returns t's channel, or nil (which never delivers) for no timer.
+func fileTimerC(t core.Timer) <-chan time.Time {
 	if t == nil {
 		return nil
 	}
@@ -475,7 +475,7 @@ func (s *FileStore) saveOnce() error {
 	}
 	s.mu.Unlock()
 	for _, b := range breakers {
-		recs = append(recs, storable(b.Snapshot()))
+		recs = append(recs, storableSnapshot(b.Snapshot()))
 	}
 	data, err := encodeFile(recs)
 	if err != nil {
@@ -492,17 +492,17 @@ func (s *FileStore) saveOnce() error {
 	return nil
 }
 
-// restoredPrefix is what Breaker.Restore puts before a restored reason.
-const restoredPrefix = "restored: "
+// fileRestoredPrefix is what Breaker.Restore puts before a restored reason.
+const fileRestoredPrefix = "restored: "
 
-// storable prepares a live snapshot for the file. It keeps the reason a
+// storableSnapshot prepares a live snapshot for the file. It keeps the reason a
 // breaker entered its state, not that it was restored, so that reasons do
 // not grow with every restart.
-func storable(s core.Snapshot) core.Snapshot {
-	for strings.HasPrefix(s.Reason, restoredPrefix) {
-		s.Reason = s.Reason[len(restoredPrefix):]
+func storableSnapshot(s core.Snapshot) core.Snapshot {
+	for strings.HasPrefix(s.Reason, fileRestoredPrefix) {
+		s.Reason = s.Reason[len(fileRestoredPrefix):]
 	}
-	return sanitize(s)
+	return sanitizeRecord(s)
 }
 
 // writeFileAtomic replaces the file at path with data so that a crash at

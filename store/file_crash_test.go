@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// TestFileStoreSurvivesSIGKILL kills a process in the middle of its writes,
+// TestFileStoreSurvivesSIGKILL kills a fileProcess in the middle of its writes,
 // again and again, and checks that every file it leaves decodes.
 func TestFileStoreSurvivesSIGKILL(t *testing.T) {
 	switch runtime.GOOS {
@@ -65,7 +65,7 @@ func TestFileStoreSurvivesSIGKILL(t *testing.T) {
 	t.Logf("%d kills in %v; %d left a temporary file behind", runs, time.Since(begin).Round(time.Millisecond), midWrite)
 
 	// The last survivor loads in a normal store too.
-	s, err := NewFileStore(path, FileConfig{}, WithFileLogger(quiet))
+	s, err := NewFileStore(path, FileConfig{}, WithFileLogger(fileQuiet))
 	if err != nil {
 		t.Fatal(err)
 	}

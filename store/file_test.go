@@ -19,15 +19,15 @@ import (
 	"github.com/bulwark-go/bulwark/events"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var fileQuiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// process is one run of a service: a Manager and its FileStore.
-type process struct {
+// fileProcess is one run of a service: a Manager and its FileStore.
+type fileProcess struct {
 	m  *core.Manager
 	fs *FileStore
 }
 
-func start(t *testing.T, path string, clk core.Clock, cfg FileConfig) process {
+func startFileStore(t *testing.T, path string, clk core.Clock, cfg FileConfig) fileProcess {
 	t.Helper()
 	m, err := core.NewManager(core.ManagerConfig{
 		Breaker: core.Config{FailureThreshold: 3, Timeout: time.Minute},
@@ -36,7 +36,7 @@ func start(t *testing.T, path string, clk core.Clock, cfg FileConfig) process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs, err := NewFileStore(path, cfg, WithFileClock(clk), WithFileLogger(quiet))
+	fs, err := NewFileStore(path, cfg, WithFileClock(clk), WithFileLogger(fileQuiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,10 +44,10 @@ func start(t *testing.T, path string, clk core.Clock, cfg FileConfig) process {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = fs.Close(context.Background()) })
-	return process{m, fs}
+	return fileProcess{m, fs}
 }
 
-func (p process) breaker(t *testing.T, name string) *core.Breaker {
+func (p fileProcess) breaker(t *testing.T, name string) *core.Breaker {
 	t.Helper()
 	b, err := p.m.Breaker(name)
 	if err != nil {
@@ -56,7 +56,7 @@ func (p process) breaker(t *testing.T, name string) *core.Breaker {
 	return b
 }
 
-func (p process) stop(t *testing.T) {
+func (p fileProcess) stop(t *testing.T) {
 	t.Helper()
 	if err := p.fs.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func (p process) stop(t *testing.T) {
 	}
 }
 
-func readRecords(t *testing.T, path string) map[string]core.Snapshot {
+func readFileRecords(t *testing.T, path string) map[string]core.Snapshot {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -87,7 +87,7 @@ func readRecords(t *testing.T, path string) map[string]core.Snapshot {
 
 // waitFor polls cond, for a background write to land, up to a real-time
 // limit that only a broken writer reaches.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitForFile(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -98,8 +98,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// traffic reports calls so that every lifetime count is non-zero.
-func traffic(b *core.Breaker, ok, failed int) {
+// fileTraffic reports calls so that every lifetime count is non-zero.
+func fileTraffic(b *core.Breaker, ok, failed int) {
 	for range ok {
 		b.RecordSuccess()
 	}
@@ -111,8 +111,8 @@ func traffic(b *core.Breaker, ok, failed int) {
 
 func TestFileStoreRestoresEveryState(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "breakers.state")
-	clk := core.NewFakeClock(t0)
-	p := start(t, path, clk, FileConfig{})
+	clk := core.NewFakeClock(fileT0)
+	p := startFileStore(t, path, clk, FileConfig{})
 	set := map[string]func(*core.Breaker){
 		"closed":      func(b *core.Breaker) { b.RecordFailure(); b.RecordFailure() },
 		"open":        func(b *core.Breaker) { b.Trip("upstream down") },
@@ -123,7 +123,7 @@ func TestFileStoreRestoresEveryState(t *testing.T) {
 	want := map[string]core.Snapshot{}
 	for name, f := range set {
 		b := p.breaker(t, name)
-		traffic(b, 7, 3)
+		fileTraffic(b, 7, 3)
 		b.ForceOpen("count a rejection")
 		if _, err := b.Allow(); err == nil {
 			t.Fatalf("%s: allowed while forced open", name)
@@ -135,7 +135,7 @@ func TestFileStoreRestoresEveryState(t *testing.T) {
 	clk.Advance(time.Second)
 	p.stop(t)
 
-	p = start(t, path, clk, FileConfig{})
+	p = startFileStore(t, path, clk, FileConfig{})
 	if err := p.fs.LoadErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestFileStoreRestoresEveryState(t *testing.T) {
 
 	// The file holds what the breakers held, consecutive counts included.
 	p.stop(t)
-	recs := readRecords(t, path)
+	recs := readFileRecords(t, path)
 	for name, w := range want {
 		r := recs[name]
 		if r.ConsecutiveFailures != w.ConsecutiveFailures && name == "closed" {
@@ -181,8 +181,8 @@ func TestFileStoreRestoresEveryState(t *testing.T) {
 
 func TestFileStoreRestartKeepsRemainingOpenTime(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "breakers.state")
-	clk := core.NewFakeClock(t0)
-	p := start(t, path, clk, FileConfig{})
+	clk := core.NewFakeClock(fileT0)
+	p := startFileStore(t, path, clk, FileConfig{})
 	b := p.breaker(t, "GET /users/{id}")
 	for range 3 {
 		b.RecordFailure()
@@ -193,7 +193,7 @@ func TestFileStoreRestartKeepsRemainingOpenTime(t *testing.T) {
 	clk.Advance(20 * time.Second)
 	p.stop(t)
 
-	p = start(t, path, clk, FileConfig{})
+	p = startFileStore(t, path, clk, FileConfig{})
 	b = p.breaker(t, "GET /users/{id}")
 	if b.State() != core.Open || b.RetryAfter() != 40*time.Second {
 		t.Fatalf("restored %s with RetryAfter %v, want Open with 40s", b.State(), b.RetryAfter())
@@ -211,19 +211,19 @@ func TestFileStoreRestartKeepsRemainingOpenTime(t *testing.T) {
 
 func TestFileStoreElapsedOpenTimeComesBackHalfOpen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "breakers.state")
-	clk := core.NewFakeClock(t0)
-	p := start(t, path, clk, FileConfig{})
+	clk := core.NewFakeClock(fileT0)
+	p := startFileStore(t, path, clk, FileConfig{})
 	p.breaker(t, "a").Trip("down")
 	p.stop(t)
 
 	clk.Advance(2 * time.Minute) // down longer than the 60s timeout
-	p = start(t, path, clk, FileConfig{})
+	p = startFileStore(t, path, clk, FileConfig{})
 	b := p.breaker(t, "a")
 	if b.State() != core.HalfOpen {
 		t.Fatalf("state %s, want HalfOpen", b.State())
 	}
 	// The new state is saved without waiting for Close.
-	waitFor(t, "the HalfOpen state in the file", func() bool {
+	waitForFile(t, "the HalfOpen state in the file", func() bool {
 		data, _ := os.ReadFile(path)
 		recs, err := decodeFile(data)
 		return err == nil && len(recs) == 1 && recs[0].State == core.HalfOpen
@@ -233,7 +233,7 @@ func TestFileStoreElapsedOpenTimeComesBackHalfOpen(t *testing.T) {
 func TestFileStoreMissingFileIsAFreshStart(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "breakers.state")
-	p := start(t, path, core.NewFakeClock(t0), FileConfig{})
+	p := startFileStore(t, path, core.NewFakeClock(fileT0), FileConfig{})
 	if err := p.fs.LoadErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestFileStoreMissingFileIsAFreshStart(t *testing.T) {
 		t.Fatalf("state %s", b.State())
 	}
 	p.stop(t)
-	if recs := readRecords(t, path); len(recs) != 1 || recs["a"].State != core.Closed {
+	if recs := readFileRecords(t, path); len(recs) != 1 || recs["a"].State != core.Closed {
 		t.Fatalf("file after Close: %v", recs)
 	}
 	entries, _ := os.ReadDir(dir)
@@ -257,7 +257,7 @@ func TestFileStoreMissingFileIsAFreshStart(t *testing.T) {
 }
 
 func TestFileStoreCorruptFileIsMovedAside(t *testing.T) {
-	valid := mustEncode(t, []core.Snapshot{{Endpoint: "a", State: core.ForcedOpen, Reason: "x", LastStateChange: t0}})
+	valid := mustEncodeFile(t, []core.Snapshot{{Endpoint: "a", State: core.ForcedOpen, Reason: "x", LastStateChange: fileT0}})
 	cases := map[string][]byte{
 		"bad magic": append([]byte("XXXXXXXX"), valid[8:]...),
 		"bad crc":   append(bytes.Clone(valid[:len(valid)-1]), valid[len(valid)-1]^0x80),
@@ -272,12 +272,12 @@ func TestFileStoreCorruptFileIsMovedAside(t *testing.T) {
 			if err := os.WriteFile(path, content, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			clk := core.NewFakeClock(t0)
+			clk := core.NewFakeClock(fileT0)
 			var logs bytes.Buffer
 			var logMu sync.Mutex
 			m, _ := core.NewManager(core.ManagerConfig{Clock: clk})
 			fs, err := NewFileStore(path, FileConfig{}, WithFileClock(clk),
-				WithFileLogger(slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))))
+				WithFileLogger(slog.New(slog.NewTextHandler(fileLogWriter{&logMu, &logs}, nil))))
 			if err != nil {
 				t.Fatalf("NewFileStore: %v", err)
 			}
@@ -310,7 +310,7 @@ func TestFileStoreCorruptFileIsMovedAside(t *testing.T) {
 				t.Fatalf("state %s, want Closed", b.State())
 			}
 			// A fresh file is written at once, and the store keeps working.
-			waitFor(t, "a fresh state file", func() bool {
+			waitForFile(t, "a fresh state file", func() bool {
 				data, err := os.ReadFile(path)
 				if err != nil {
 					return false
@@ -322,19 +322,19 @@ func TestFileStoreCorruptFileIsMovedAside(t *testing.T) {
 			if err := fs.Close(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if r := readRecords(t, path)["a"]; r.State != core.Open {
+			if r := readFileRecords(t, path)["a"]; r.State != core.Open {
 				t.Fatalf("saved %s", r.State)
 			}
 		})
 	}
 }
 
-type lockedWriter struct {
+type fileLogWriter struct {
 	mu *sync.Mutex
 	w  io.Writer
 }
 
-func (l lockedWriter) Write(p []byte) (int, error) {
+func (l fileLogWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
@@ -343,13 +343,13 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 func TestFileStoreNeverOverwritesAMovedAsideFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "breakers.state")
-	clk := core.NewFakeClock(t0)
+	clk := core.NewFakeClock(fileT0)
 	for i := range 3 { // the same second each time
 		content := fmt.Appendf(nil, "garbage %d", i)
 		if err := os.WriteFile(path, content, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		fs, err := NewFileStore(path, FileConfig{}, WithFileClock(clk), WithFileLogger(quiet))
+		fs, err := NewFileStore(path, FileConfig{}, WithFileClock(clk), WithFileLogger(fileQuiet))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -376,7 +376,7 @@ func TestFileStoreUnreadableFile(t *testing.T) {
 	if err := os.Mkdir(path, 0o700); err != nil { // reading a folder fails
 		t.Fatal(err)
 	}
-	p := start(t, path, core.NewFakeClock(t0), FileConfig{})
+	p := startFileStore(t, path, core.NewFakeClock(fileT0), FileConfig{})
 	var le *LoadError
 	err := p.fs.LoadErr()
 	if !errors.As(err, &le) || errors.Is(err, ErrCorrupt) || le.MovedTo == "" {
@@ -384,28 +384,28 @@ func TestFileStoreUnreadableFile(t *testing.T) {
 	}
 	p.breaker(t, "a").Trip("x")
 	p.stop(t)
-	if r := readRecords(t, path)["a"]; r.State != core.Open {
+	if r := readFileRecords(t, path)["a"]; r.State != core.Open {
 		t.Fatalf("saved %s", r.State)
 	}
 }
 
 func TestFileStoreKeepsRecordsOfEndpointsNotCreatedYet(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "breakers.state")
-	clk := core.NewFakeClock(t0)
-	p := start(t, path, clk, FileConfig{})
+	clk := core.NewFakeClock(fileT0)
+	p := startFileStore(t, path, clk, FileConfig{})
 	p.breaker(t, "a").ForceOpen("x")
 	p.breaker(t, "b").Disable()
 	p.stop(t)
 
-	p = start(t, path, clk, FileConfig{}) // this run only uses "a"
+	p = startFileStore(t, path, clk, FileConfig{}) // this run only uses "a"
 	p.breaker(t, "a").Reset()
 	p.stop(t)
-	recs := readRecords(t, path)
+	recs := readFileRecords(t, path)
 	if recs["a"].State != core.Closed || recs["b"].State != core.Disabled {
 		t.Fatalf("file %v", recs)
 	}
 
-	p = start(t, path, clk, FileConfig{})
+	p = startFileStore(t, path, clk, FileConfig{})
 	p.breaker(t, "a")
 	if b := p.breaker(t, "b"); b.State() != core.Disabled {
 		t.Fatalf("b created late came back %s", b.State())
@@ -414,14 +414,14 @@ func TestFileStoreKeepsRecordsOfEndpointsNotCreatedYet(t *testing.T) {
 
 func TestFileStoreAttachManagerRestoresExistingBreakers(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "breakers.state")
-	clk := core.NewFakeClock(t0)
-	p := start(t, path, clk, FileConfig{})
+	clk := core.NewFakeClock(fileT0)
+	p := startFileStore(t, path, clk, FileConfig{})
 	p.breaker(t, "a").ForceOpen("x")
 	p.stop(t)
 
 	m, _ := core.NewManager(core.ManagerConfig{Clock: clk})
 	b, _ := m.Breaker("a") // made before the store is attached
-	fs, err := NewFileStore(path, FileConfig{}, WithFileClock(clk), WithFileLogger(quiet))
+	fs, err := NewFileStore(path, FileConfig{}, WithFileClock(clk), WithFileLogger(fileQuiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +439,7 @@ func TestFileStoreAttachManagerRestoresExistingBreakers(t *testing.T) {
 
 func TestFileStoreSingleBreaker(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "one.state")
-	clk := core.NewFakeClock(t0)
+	clk := core.NewFakeClock(fileT0)
 	newBreaker := func() *core.Breaker {
 		b, err := core.NewBreaker("payments", core.Config{}, core.WithClock(clk))
 		if err != nil {
@@ -447,7 +447,7 @@ func TestFileStoreSingleBreaker(t *testing.T) {
 		}
 		return b
 	}
-	fs, err := NewFileStore(path, FileConfig{}, WithFileClock(clk), WithFileLogger(quiet))
+	fs, err := NewFileStore(path, FileConfig{}, WithFileClock(clk), WithFileLogger(fileQuiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +473,7 @@ func TestFileStoreSingleBreaker(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 
-	fs, err = NewFileStore(path, FileConfig{}, WithFileClock(clk), WithFileLogger(quiet))
+	fs, err = NewFileStore(path, FileConfig{}, WithFileClock(clk), WithFileLogger(fileQuiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +500,7 @@ func TestFileStoreRejectsBadInput(t *testing.T) {
 	if _, err := NewFileStore(filepath.Join(dir, "missing", "s"), FileConfig{}); err == nil {
 		t.Error("missing folder accepted")
 	}
-	fs, err := NewFileStore(filepath.Join(dir, "s"), FileConfig{}, WithFileLogger(quiet))
+	fs, err := NewFileStore(filepath.Join(dir, "s"), FileConfig{}, WithFileLogger(fileQuiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -513,18 +513,18 @@ func TestFileStoreRejectsBadInput(t *testing.T) {
 
 func TestFileStorePeriodicSave(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "breakers.state")
-	clk := core.NewFakeClock(t0)
-	p := start(t, path, clk, FileConfig{Interval: 10 * time.Second})
+	clk := core.NewFakeClock(fileT0)
+	p := startFileStore(t, path, clk, FileConfig{Interval: 10 * time.Second})
 	b := p.breaker(t, "a")
-	waitFor(t, "the first save", func() bool { return p.fs.writes.Load() == 1 })
+	waitForFile(t, "the first save", func() bool { return p.fs.writes.Load() == 1 })
 
-	traffic(b, 5, 0) // no transition: only the periodic save sees it
+	fileTraffic(b, 5, 0) // no transition: only the periodic save sees it
 	if !clk.WaitForTimers(1, 10*time.Second) {
 		t.Fatal("no interval timer")
 	}
 	clk.Advance(10 * time.Second)
-	waitFor(t, "the periodic save", func() bool { return p.fs.writes.Load() == 2 })
-	if r := readRecords(t, path)["a"]; r.TotalRequests != 5 {
+	waitForFile(t, "the periodic save", func() bool { return p.fs.writes.Load() == 2 })
+	if r := readFileRecords(t, path)["a"]; r.TotalRequests != 5 {
 		t.Fatalf("stored total %d", r.TotalRequests)
 	}
 
@@ -544,12 +544,12 @@ func TestFileStorePeriodicSave(t *testing.T) {
 
 func TestFileStoreRetriesFailedSaves(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "breakers.state")
-	clk := core.NewFakeClock(t0)
+	clk := core.NewFakeClock(fileT0)
 	// A folder where the temporary file goes makes every save fail.
 	if err := os.Mkdir(path+".tmp", 0o700); err != nil {
 		t.Fatal(err)
 	}
-	p := start(t, path, clk, FileConfig{})
+	p := startFileStore(t, path, clk, FileConfig{})
 	p.breaker(t, "a").Trip("down")
 	if !clk.WaitForTimers(1, 10*time.Second) {
 		t.Fatal("no retry timer after a failed save")
@@ -557,15 +557,15 @@ func TestFileStoreRetriesFailedSaves(t *testing.T) {
 	if err := os.Remove(path + ".tmp"); err != nil {
 		t.Fatal(err)
 	}
-	clk.Advance(minRetry)
-	waitFor(t, "the retried save", func() bool { return p.fs.writes.Load() == 1 })
-	if r := readRecords(t, path)["a"]; r.State != core.Open {
+	clk.Advance(fileMinRetry)
+	waitForFile(t, "the retried save", func() bool { return p.fs.writes.Load() == 1 })
+	if r := readFileRecords(t, path)["a"]; r.State != core.Open {
 		t.Fatalf("saved %s", r.State)
 	}
 }
 
 func TestFileStoreCloseHonoursContext(t *testing.T) {
-	p := start(t, filepath.Join(t.TempDir(), "s"), core.NewFakeClock(t0), FileConfig{})
+	p := startFileStore(t, filepath.Join(t.TempDir(), "s"), core.NewFakeClock(fileT0), FileConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := p.fs.Close(ctx)
@@ -582,8 +582,8 @@ func TestFileStoreCloseHonoursContext(t *testing.T) {
 // times than there were transitions.
 func TestFileStoreTransitionStorm(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "breakers.state")
-	clk := core.NewFakeClock(t0)
-	p := start(t, path, clk, FileConfig{})
+	clk := core.NewFakeClock(fileT0)
+	p := startFileStore(t, path, clk, FileConfig{})
 	const endpoints, workers, rounds = 8, 16, 300
 	var transitions atomic.Int64
 	bs := make([]*core.Breaker, endpoints)
@@ -616,12 +616,12 @@ func TestFileStoreTransitionStorm(t *testing.T) {
 	wg.Wait()
 	p.stop(t)
 
-	recs := readRecords(t, path)
+	recs := readFileRecords(t, path)
 	if len(recs) != endpoints {
 		t.Fatalf("%d records", len(recs))
 	}
 	for _, b := range bs {
-		want, got := storable(b.Snapshot()), recs[b.Name()]
+		want, got := storableSnapshot(b.Snapshot()), recs[b.Name()]
 		if got.State != want.State || got.Reason != want.Reason || !got.LastStateChange.Equal(want.LastStateChange) ||
 			got.TotalRequests != want.TotalRequests || got.FailedRequests != want.FailedRequests ||
 			got.RejectedRequests != want.RejectedRequests || got.ConsecutiveFailures != want.ConsecutiveFailures {
@@ -640,7 +640,7 @@ func TestFileStoreTransitionStorm(t *testing.T) {
 
 func TestFileStoreSavesOnEveryTransition(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "breakers.state")
-	p := start(t, path, core.NewFakeClock(t0), FileConfig{})
+	p := startFileStore(t, path, core.NewFakeClock(fileT0), FileConfig{})
 	b := p.breaker(t, "a")
 	stored := func(want core.State) func() bool {
 		return func() bool {
@@ -660,6 +660,6 @@ func TestFileStoreSavesOnEveryTransition(t *testing.T) {
 		{func() { b.Disable() }, core.Disabled},
 	} {
 		step.do()
-		waitFor(t, "state "+step.want.String()+" in the file", stored(step.want))
+		waitForFile(t, "state "+step.want.String()+" in the file", stored(step.want))
 	}
 }

@@ -25,38 +25,38 @@ const (
 	fileMagic   = "BWKSTATE"
 	fileVersion = 1
 
-	headerLen  = 16 // magic, version, reserved, record count
-	trailerLen = 4  // CRC-32C
+	fileHeaderLen  = 16 // magic, version, reserved, record count
+	fileTrailerLen = 4  // CRC-32C
 
-	// maxReasonLen bounds a stored reason in bytes; longer ones are cut.
-	maxReasonLen = 1024
-	// recordFixedLen is a record's length without its name and reason.
-	recordFixedLen = 1 + 1 + 2 + 2 + 12 + 12 + 7*8
-	minRecordLen   = recordFixedLen + 1
-	maxRecordLen   = recordFixedLen + core.MaxEndpointLen + maxReasonLen
+	// fileMaxReason bounds a stored reason in bytes; longer ones are cut.
+	fileMaxReason = 1024
+	// fileRecordFixed is a record's length without its name and reason.
+	fileRecordFixed = 1 + 1 + 2 + 2 + 12 + 12 + 7*8
+	fileMinRecord   = fileRecordFixed + 1
+	fileMaxRecord   = fileRecordFixed + core.MaxEndpointLen + fileMaxReason
 
-	// maxRecords matches the most endpoints a Manager can track.
-	maxRecords = 1_000_000
-	// maxFileSize bounds what a load reads into memory.
-	maxFileSize = 256 << 20
+	// fileMaxRecords matches the most endpoints a Manager can track.
+	fileMaxRecords = 1_000_000
+	// fileMaxSize bounds what a load reads into memory.
+	fileMaxSize = 256 << 20
 
 	// Wall-clock times are stored as Unix seconds and nanoseconds, limited
 	// to the years 1 to 9999 that time.Time formats.
-	minUnix = -62135596800 // 0001-01-01T00:00:00Z
-	maxUnix = 253402300799 // 9999-12-31T23:59:59Z
+	fileMinUnix = -62135596800 // 0001-01-01T00:00:00Z
+	fileMaxUnix = 253402300799 // 9999-12-31T23:59:59Z
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+var fileCRCTable = crc32.MakeTable(crc32.Castagnoli)
 
-// corrupt returns an error matching ErrCorrupt.
-func corrupt(format string, args ...any) error {
+// corruptf returns an error matching ErrCorrupt.
+func corruptf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
 }
 
-// sanitize makes a live snapshot storable: under concurrent traffic a
+// sanitizeRecord makes a live snapshot storable: under concurrent traffic a
 // snapshot's counts are read one at a time and may be briefly inconsistent,
 // and only an Open breaker has an open-until time.
-func sanitize(s core.Snapshot) core.Snapshot {
+func sanitizeRecord(s core.Snapshot) core.Snapshot {
 	s.TotalRequests = max(s.TotalRequests, 0)
 	s.FailedRequests = min(max(s.FailedRequests, 0), s.TotalRequests)
 	s.SuccessfulRequests = s.TotalRequests - s.FailedRequests
@@ -64,53 +64,53 @@ func sanitize(s core.Snapshot) core.Snapshot {
 	s.RejectedRequests = max(s.RejectedRequests, 0)
 	s.ConsecutiveFailures = max(s.ConsecutiveFailures, 0)
 	s.ConsecutiveSuccesses = max(s.ConsecutiveSuccesses, 0)
-	if len(s.Reason) > maxReasonLen {
-		s.Reason = truncateUTF8(s.Reason, maxReasonLen)
+	if len(s.Reason) > fileMaxReason {
+		s.Reason = cutUTF8(s.Reason, fileMaxReason)
 	}
 	s.Reason = strings.ToValidUTF8(s.Reason, "\uFFFD")
-	if len(s.Reason) > maxReasonLen {
-		s.Reason = truncateUTF8(s.Reason, maxReasonLen)
+	if len(s.Reason) > fileMaxReason {
+		s.Reason = cutUTF8(s.Reason, fileMaxReason)
 	}
-	s.LastStateChange = clampTime(s.LastStateChange)
+	s.LastStateChange = clampFileTime(s.LastStateChange)
 	if s.State != core.Open {
 		s.OpenUntil = time.Time{}
-	} else if s.OpenUntil = clampTime(s.OpenUntil); s.OpenUntil.IsZero() {
+	} else if s.OpenUntil = clampFileTime(s.OpenUntil); s.OpenUntil.IsZero() {
 		// Unknown remaining time: restored, it half-opens at once.
-		s.OpenUntil = time.Unix(minUnix, 1)
+		s.OpenUntil = time.Unix(fileMinUnix, 1)
 	}
 	return s
 }
 
-func truncateUTF8(s string, n int) string {
+func cutUTF8(s string, n int) string {
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
 	return s[:n]
 }
 
-func clampTime(t time.Time) time.Time {
+func clampFileTime(t time.Time) time.Time {
 	switch {
 	case t.IsZero():
 		return t
-	case t.Unix() < minUnix:
-		return time.Unix(minUnix, 0)
-	case t.Unix() > maxUnix:
-		return time.Unix(maxUnix, 0)
+	case t.Unix() < fileMinUnix:
+		return time.Unix(fileMinUnix, 0)
+	case t.Unix() > fileMaxUnix:
+		return time.Unix(fileMaxUnix, 0)
 	}
 	return t
 }
 
-// validate checks one record as the decoder does, so that whatever the
+// validateRecord checks one record as the decoder does, so that whatever the
 // encoder writes the decoder reads back.
-func validate(s *core.Snapshot) error {
+func validateRecord(s *core.Snapshot) error {
 	if err := core.ValidateEndpoint(s.Endpoint); err != nil {
 		return err
 	}
 	if !s.State.Valid() {
 		return fmt.Errorf("%q: invalid state %d", s.Endpoint, uint8(s.State))
 	}
-	if len(s.Reason) > maxReasonLen || !utf8.ValidString(s.Reason) {
-		return fmt.Errorf("%q: reason is not valid UTF-8 of at most %d bytes", s.Endpoint, maxReasonLen)
+	if len(s.Reason) > fileMaxReason || !utf8.ValidString(s.Reason) {
+		return fmt.Errorf("%q: reason is not valid UTF-8 of at most %d bytes", s.Endpoint, fileMaxReason)
 	}
 	if s.ConsecutiveFailures < 0 || s.ConsecutiveSuccesses < 0 || s.TotalRequests < 0 ||
 		s.SuccessfulRequests < 0 || s.FailedRequests < 0 || s.RejectedRequests < 0 || s.SlowRequests < 0 {
@@ -126,7 +126,7 @@ func validate(s *core.Snapshot) error {
 		return fmt.Errorf("%q: state %s with open-until %v: only an Open breaker has one", s.Endpoint, s.State, s.OpenUntil)
 	}
 	for _, t := range [...]time.Time{s.LastStateChange, s.OpenUntil} {
-		if !t.IsZero() && (t.Unix() < minUnix || t.Unix() > maxUnix) {
+		if !t.IsZero() && (t.Unix() < fileMinUnix || t.Unix() > fileMaxUnix) {
 			return fmt.Errorf("%q: time %v out of range", s.Endpoint, t)
 		}
 	}
@@ -138,21 +138,21 @@ func validate(s *core.Snapshot) error {
 func encodeFile(recs []core.Snapshot) ([]byte, error) {
 	recs = slices.Clone(recs)
 	slices.SortFunc(recs, func(a, b core.Snapshot) int { return strings.Compare(a.Endpoint, b.Endpoint) })
-	if len(recs) > maxRecords {
-		return nil, fmt.Errorf("%d records, more than the %d a file holds", len(recs), maxRecords)
+	if len(recs) > fileMaxRecords {
+		return nil, fmt.Errorf("%d records, more than the %d a file holds", len(recs), fileMaxRecords)
 	}
-	size := headerLen + trailerLen
+	size := fileHeaderLen + fileTrailerLen
 	for i := range recs {
-		if err := validate(&recs[i]); err != nil {
+		if err := validateRecord(&recs[i]); err != nil {
 			return nil, err
 		}
 		if i > 0 && recs[i].Endpoint == recs[i-1].Endpoint {
 			return nil, fmt.Errorf("endpoint %q appears twice", recs[i].Endpoint)
 		}
-		size += 4 + recordFixedLen + len(recs[i].Endpoint) + len(recs[i].Reason)
+		size += 4 + fileRecordFixed + len(recs[i].Endpoint) + len(recs[i].Reason)
 	}
-	if size > maxFileSize {
-		return nil, fmt.Errorf("%d bytes, more than the %d a file may hold", size, maxFileSize)
+	if size > fileMaxSize {
+		return nil, fmt.Errorf("%d bytes, more than the %d a file may hold", size, fileMaxSize)
 	}
 	b := make([]byte, 0, size)
 	b = append(b, fileMagic...)
@@ -160,20 +160,20 @@ func encodeFile(recs []core.Snapshot) ([]byte, error) {
 	b = binary.BigEndian.AppendUint16(b, 0)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(recs)))
 	for i := range recs {
-		b = appendRecord(b, &recs[i])
+		b = appendFileRecord(b, &recs[i])
 	}
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, fileCRCTable)), nil
 }
 
-func appendRecord(b []byte, s *core.Snapshot) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(recordFixedLen+len(s.Endpoint)+len(s.Reason)))
+func appendFileRecord(b []byte, s *core.Snapshot) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(fileRecordFixed+len(s.Endpoint)+len(s.Reason)))
 	b = append(b, byte(s.State), 0)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s.Endpoint)))
 	b = append(b, s.Endpoint...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s.Reason)))
 	b = append(b, s.Reason...)
-	b = appendTime(b, s.LastStateChange)
-	b = appendTime(b, s.OpenUntil)
+	b = appendFileTime(b, s.LastStateChange)
+	b = appendFileTime(b, s.OpenUntil)
 	for _, n := range [...]int64{
 		s.ConsecutiveFailures, s.ConsecutiveSuccesses, s.TotalRequests,
 		s.SuccessfulRequests, s.FailedRequests, s.RejectedRequests, s.SlowRequests,
@@ -183,10 +183,10 @@ func appendRecord(b []byte, s *core.Snapshot) []byte {
 	return b
 }
 
-// appendTime stores t as Unix seconds and nanoseconds. The zero time is
-// stored as itself (minUnix, 0), so that every time in range has exactly one
+// appendFileTime stores t as Unix seconds and nanoseconds. The zero time is
+// stored as itself (fileMinUnix, 0), so that every time in range has exactly one
 // encoding.
-func appendTime(b []byte, t time.Time) []byte {
+func appendFileTime(b []byte, t time.Time) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(t.Unix()))
 	return binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond()))
 }
@@ -195,69 +195,69 @@ func appendTime(b []byte, t time.Time) []byte {
 // error matching ErrCorrupt; it never panics, and it allocates in
 // proportion to len(data) only.
 func decodeFile(data []byte) ([]core.Snapshot, error) {
-	if len(data) > maxFileSize {
-		return nil, corrupt("%d bytes, more than the %d a state file may hold", len(data), maxFileSize)
+	if len(data) > fileMaxSize {
+		return nil, corruptf("%d bytes, more than the %d a state file may hold", len(data), fileMaxSize)
 	}
-	if len(data) < headerLen+trailerLen {
+	if len(data) < fileHeaderLen+fileTrailerLen {
 		if !bytes.HasPrefix([]byte(fileMagic), data[:min(len(data), len(fileMagic))]) {
-			return nil, corrupt("bad magic (not a Bulwark state file)")
+			return nil, corruptf("bad magic (not a Bulwark state file)")
 		}
-		return nil, corrupt("truncated: %d bytes, a state file has at least %d", len(data), headerLen+trailerLen)
+		return nil, corruptf("truncated: %d bytes, a state file has at least %d", len(data), fileHeaderLen+fileTrailerLen)
 	}
 	if string(data[:len(fileMagic)]) != fileMagic {
-		return nil, corrupt("bad magic %q (not a Bulwark state file)", data[:len(fileMagic)])
+		return nil, corruptf("bad magic %q (not a Bulwark state file)", data[:len(fileMagic)])
 	}
 	if v := binary.BigEndian.Uint16(data[8:]); v != fileVersion {
-		return nil, corrupt("format version %d, this build reads version %d", v, fileVersion)
+		return nil, corruptf("format version %d, this build reads version %d", v, fileVersion)
 	}
-	body, sum := data[:len(data)-trailerLen], binary.BigEndian.Uint32(data[len(data)-trailerLen:])
-	if got := crc32.Checksum(body, castagnoli); got != sum {
-		return nil, corrupt("checksum mismatch: stored %08x, computed %08x (truncated or damaged)", sum, got)
+	body, sum := data[:len(data)-fileTrailerLen], binary.BigEndian.Uint32(data[len(data)-fileTrailerLen:])
+	if got := crc32.Checksum(body, fileCRCTable); got != sum {
+		return nil, corruptf("checksum mismatch: stored %08x, computed %08x (truncated or damaged)", sum, got)
 	}
 	if r := binary.BigEndian.Uint16(data[10:]); r != 0 {
-		return nil, corrupt("reserved header field is %d, want 0", r)
+		return nil, corruptf("reserved header field is %d, want 0", r)
 	}
 	n := binary.BigEndian.Uint32(data[12:])
-	if room := uint32((len(body) - headerLen) / (4 + minRecordLen)); n > room || n > maxRecords {
-		return nil, corrupt("record count %d does not fit in %d bytes", n, len(data))
+	if room := uint32((len(body) - fileHeaderLen) / (4 + fileMinRecord)); n > room || n > fileMaxRecords {
+		return nil, corruptf("record count %d does not fit in %d bytes", n, len(data))
 	}
 	recs := make([]core.Snapshot, 0, n)
-	rest := body[headerLen:]
+	rest := body[fileHeaderLen:]
 	for i := range int(n) {
 		if len(rest) < 4 {
-			return nil, corrupt("record %d: truncated length", i)
+			return nil, corruptf("record %d: truncated length", i)
 		}
 		l := binary.BigEndian.Uint32(rest)
 		rest = rest[4:]
-		if l < minRecordLen || l > maxRecordLen || uint64(l) > uint64(len(rest)) {
-			return nil, corrupt("record %d: length %d out of bounds (%d to %d, %d bytes left)", i, l, minRecordLen, maxRecordLen, len(rest))
+		if l < fileMinRecord || l > fileMaxRecord || uint64(l) > uint64(len(rest)) {
+			return nil, corruptf("record %d: length %d out of bounds (%d to %d, %d bytes left)", i, l, fileMinRecord, fileMaxRecord, len(rest))
 		}
-		s, err := decodeRecord(rest[:l])
+		s, err := decodeFileRecord(rest[:l])
 		if err != nil {
-			return nil, corrupt("record %d: %v", i, err)
+			return nil, corruptf("record %d: %v", i, err)
 		}
 		if i > 0 && recs[i-1].Endpoint >= s.Endpoint {
-			return nil, corrupt("record %d: endpoint %q out of order or repeated", i, s.Endpoint)
+			return nil, corruptf("record %d: endpoint %q out of order or repeated", i, s.Endpoint)
 		}
 		recs = append(recs, s)
 		rest = rest[l:]
 	}
 	if len(rest) != 0 {
-		return nil, corrupt("%d stray bytes after the last record", len(rest))
+		return nil, corruptf("%d stray bytes after the last record", len(rest))
 	}
 	return recs, nil
 }
 
-// decodeRecord parses one record, which must fill r exactly.
-func decodeRecord(r []byte) (core.Snapshot, error) {
-	d := decoder{b: r}
+// decodeFileRecord parses one record, which must fill r exactly.
+func decodeFileRecord(r []byte) (core.Snapshot, error) {
+	d := fileDecoder{b: r}
 	var s core.Snapshot
 	s.State = core.State(d.u8())
 	if flags := d.u8(); flags != 0 {
 		return s, fmt.Errorf("flags byte is %d, want 0", flags)
 	}
 	s.Endpoint = d.str(core.MaxEndpointLen)
-	s.Reason = d.str(maxReasonLen)
+	s.Reason = d.str(fileMaxReason)
 	s.LastStateChange = d.time()
 	s.OpenUntil = d.time()
 	for _, p := range [...]*int64{
@@ -272,17 +272,17 @@ func decodeRecord(r []byte) (core.Snapshot, error) {
 	if len(d.b) != 0 {
 		return s, fmt.Errorf("%d stray bytes at the end", len(d.b))
 	}
-	return s, validate(&s)
+	return s, validateRecord(&s)
 }
 
-// decoder reads big-endian fields from b; after the first error every read
+// fileDecoder reads big-endian fields from b; after the first error every read
 // returns zero and err keeps that error.
-type decoder struct {
+type fileDecoder struct {
 	b   []byte
 	err error
 }
 
-func (d *decoder) take(n int) []byte {
+func (d *fileDecoder) take(n int) []byte {
 	if d.err != nil {
 		return nil
 	}
@@ -295,35 +295,35 @@ func (d *decoder) take(n int) []byte {
 	return p
 }
 
-func (d *decoder) u8() uint8 {
+func (d *fileDecoder) u8() uint8 {
 	if p := d.take(1); p != nil {
 		return p[0]
 	}
 	return 0
 }
 
-func (d *decoder) u16() uint16 {
+func (d *fileDecoder) u16() uint16 {
 	if p := d.take(2); p != nil {
 		return binary.BigEndian.Uint16(p)
 	}
 	return 0
 }
 
-func (d *decoder) u32() uint32 {
+func (d *fileDecoder) u32() uint32 {
 	if p := d.take(4); p != nil {
 		return binary.BigEndian.Uint32(p)
 	}
 	return 0
 }
 
-func (d *decoder) u64() uint64 {
+func (d *fileDecoder) u64() uint64 {
 	if p := d.take(8); p != nil {
 		return binary.BigEndian.Uint64(p)
 	}
 	return 0
 }
 
-func (d *decoder) str(limit int) string {
+func (d *fileDecoder) str(limit int) string {
 	n := int(d.u16())
 	if d.err == nil && n > limit {
 		d.err = fmt.Errorf("string of %d bytes, at most %d allowed", n, limit)
@@ -331,12 +331,12 @@ func (d *decoder) str(limit int) string {
 	return string(d.take(n))
 }
 
-func (d *decoder) time() time.Time {
+func (d *fileDecoder) time() time.Time {
 	sec, nsec := int64(d.u64()), d.u32()
 	switch {
 	case d.err != nil:
 		return time.Time{}
-	case nsec >= 1e9 || sec < minUnix || sec > maxUnix:
+	case nsec >= 1e9 || sec < fileMinUnix || sec > fileMaxUnix:
 		d.err = fmt.Errorf("time of %d s and %d ns out of range", sec, nsec)
 		return time.Time{}
 	}

@@ -13,12 +13,12 @@ import (
 	"github.com/bulwark-go/bulwark/core"
 )
 
-var t0 = time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.UTC)
+var fileT0 = time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.UTC)
 
-// sampleRecords returns one record in each state, with every count set.
-func sampleRecords() []core.Snapshot {
+// sampleFileRecords returns one record in each state, with every count set.
+func sampleFileRecords() []core.Snapshot {
 	base := core.Snapshot{
-		Reason: "failure threshold exceeded: 5 consecutive failures", LastStateChange: t0,
+		Reason: "failure threshold exceeded: 5 consecutive failures", LastStateChange: fileT0,
 		ConsecutiveFailures: 3, ConsecutiveSuccesses: 1, TotalRequests: 1000,
 		SuccessfulRequests: 900, FailedRequests: 100, RejectedRequests: 42, SlowRequests: 7,
 	}
@@ -27,7 +27,7 @@ func sampleRecords() []core.Snapshot {
 		s := base
 		s.Endpoint, s.State = name, core.State(st)
 		if s.State == core.Open {
-			s.OpenUntil = t0.Add(40 * time.Second)
+			s.OpenUntil = fileT0.Add(40 * time.Second)
 		}
 		out = append(out, s)
 	}
@@ -36,7 +36,7 @@ func sampleRecords() []core.Snapshot {
 	return out
 }
 
-func mustEncode(t testing.TB, recs []core.Snapshot) []byte {
+func mustEncodeFile(t testing.TB, recs []core.Snapshot) []byte {
 	t.Helper()
 	b, err := encodeFile(recs)
 	if err != nil {
@@ -45,20 +45,20 @@ func mustEncode(t testing.TB, recs []core.Snapshot) []byte {
 	return b
 }
 
-// fixCRC rewrites a file's checksum to match its content, so that a test can
+// fixFileCRC rewrites a file's checksum to match its content, so that a test can
 // reach the checks behind it.
-func fixCRC(b []byte) []byte {
+func fixFileCRC(b []byte) []byte {
 	b = bytes.Clone(b)
-	if len(b) >= trailerLen {
-		n := len(b) - trailerLen
-		binary.BigEndian.PutUint32(b[n:], crc32.Checksum(b[:n], castagnoli))
+	if len(b) >= fileTrailerLen {
+		n := len(b) - fileTrailerLen
+		binary.BigEndian.PutUint32(b[n:], crc32.Checksum(b[:n], fileCRCTable))
 	}
 	return b
 }
 
 func TestFormatRoundTripEveryState(t *testing.T) {
-	recs := sampleRecords()
-	got, err := decodeFile(mustEncode(t, recs))
+	recs := sampleFileRecords()
+	got, err := decodeFile(mustEncodeFile(t, recs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,16 +75,16 @@ func TestFormatRoundTripEveryState(t *testing.T) {
 }
 
 func TestFormatEmptyAndSorted(t *testing.T) {
-	b := mustEncode(t, nil)
-	if len(b) != headerLen+trailerLen || string(b[:8]) != "BWKSTATE" {
+	b := mustEncodeFile(t, nil)
+	if len(b) != fileHeaderLen+fileTrailerLen || string(b[:8]) != "BWKSTATE" {
 		t.Fatalf("empty file % x", b)
 	}
 	if got, err := decodeFile(b); err != nil || len(got) != 0 {
 		t.Fatalf("empty: %v %v", got, err)
 	}
-	recs := sampleRecords()
+	recs := sampleFileRecords()
 	rev := []core.Snapshot{recs[4], recs[2], recs[0], recs[3], recs[1]}
-	if !bytes.Equal(mustEncode(t, rev), mustEncode(t, recs)) {
+	if !bytes.Equal(mustEncodeFile(t, rev), mustEncodeFile(t, recs)) {
 		t.Fatal("encoding depends on record order")
 	}
 }
@@ -93,7 +93,7 @@ func TestFormatLayout(t *testing.T) {
 	s := core.Snapshot{Endpoint: "e", State: core.Open, Reason: "r", LastStateChange: time.Unix(1, 2),
 		OpenUntil: time.Unix(3, 4), ConsecutiveFailures: 5, ConsecutiveSuccesses: 6, TotalRequests: 9,
 		SuccessfulRequests: 1, FailedRequests: 8, RejectedRequests: 10, SlowRequests: 9}
-	b := mustEncode(t, []core.Snapshot{s})
+	b := mustEncodeFile(t, []core.Snapshot{s})
 	want := []byte("BWKSTATE\x00\x01\x00\x00\x00\x00\x00\x01")
 	want = append(want, 0, 0, 0, 88, 1, 0, 0, 1, 'e', 0, 1, 'r')
 	want = append(want, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 4)
@@ -107,7 +107,7 @@ func TestFormatLayout(t *testing.T) {
 }
 
 func TestFormatEncodeRejectsInvalid(t *testing.T) {
-	ok := sampleRecords()[0]
+	ok := sampleFileRecords()[0]
 	bad := map[string]func(*core.Snapshot){
 		"empty name":     func(s *core.Snapshot) { s.Endpoint = "" },
 		"control char":   func(s *core.Snapshot) { s.Endpoint = "a\nb" },
@@ -116,8 +116,8 @@ func TestFormatEncodeRejectsInvalid(t *testing.T) {
 		"sum":            func(s *core.Snapshot) { s.SuccessfulRequests++ },
 		"slow":           func(s *core.Snapshot) { s.SlowRequests = s.TotalRequests + 1 },
 		"open no until":  func(s *core.Snapshot) { s.State = core.Open },
-		"closed w until": func(s *core.Snapshot) { s.OpenUntil = t0 },
-		"long reason":    func(s *core.Snapshot) { s.Reason = strings.Repeat("x", maxReasonLen+1) },
+		"closed w until": func(s *core.Snapshot) { s.OpenUntil = fileT0 },
+		"long reason":    func(s *core.Snapshot) { s.Reason = strings.Repeat("x", fileMaxReason+1) },
 		"bad utf8":       func(s *core.Snapshot) { s.Reason = "\xff" },
 		"time range":     func(s *core.Snapshot) { s.LastStateChange = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
 	}
@@ -134,39 +134,39 @@ func TestFormatEncodeRejectsInvalid(t *testing.T) {
 }
 
 func TestFormatSanitizeMakesLiveSnapshotsStorable(t *testing.T) {
-	long := strings.Repeat("é", maxReasonLen) // 2 bytes each
+	long := strings.Repeat("é", fileMaxReason) // 2 bytes each
 	cases := []core.Snapshot{
 		{Endpoint: "a", State: core.Closed, TotalRequests: 5, FailedRequests: 7, SlowRequests: 9, Reason: long},
 		{Endpoint: "b", State: core.Open, TotalRequests: -1, RejectedRequests: -3, Reason: "bad \xff utf8"},
-		{Endpoint: "c", State: core.HalfOpen, OpenUntil: t0, LastStateChange: time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{Endpoint: "c", State: core.HalfOpen, OpenUntil: fileT0, LastStateChange: time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC)},
 	}
 	for _, c := range cases {
-		s := sanitize(c)
-		if err := validate(&s); err != nil {
+		s := sanitizeRecord(c)
+		if err := validateRecord(&s); err != nil {
 			t.Errorf("%s: sanitized snapshot invalid: %v", c.Endpoint, err)
 		}
 	}
-	if s := sanitize(cases[0]); len(s.Reason) != maxReasonLen || !strings.HasPrefix(long, s.Reason) {
+	if s := sanitizeRecord(cases[0]); len(s.Reason) != fileMaxReason || !strings.HasPrefix(long, s.Reason) {
 		t.Errorf("reason cut to %d bytes", len(s.Reason))
 	}
 }
 
 func TestFormatDecodeRejectsCorrupt(t *testing.T) {
-	good := mustEncode(t, sampleRecords())
-	rec0 := headerLen + 4 // first record's body
+	good := mustEncodeFile(t, sampleFileRecords())
+	rec0 := fileHeaderLen + 4 // first record's body
 	set := func(off int, v ...byte) []byte {
 		b := bytes.Clone(good)
 		copy(b[off:], v)
-		return fixCRC(b)
+		return fixFileCRC(b)
 	}
 	oneRecord := func(f func(*core.Snapshot)) []byte {
-		s := sampleRecords()[0]
+		s := sampleFileRecords()[0]
 		f(&s)
-		b := mustEncode(t, []core.Snapshot{sampleRecords()[0]})
+		b := mustEncodeFile(t, []core.Snapshot{sampleFileRecords()[0]})
 		// Re-encode the record by hand, bypassing the encoder's checks.
-		body := appendRecord(nil, &s)
-		b = append(b[:headerLen], body...)
-		return fixCRC(append(b, 0, 0, 0, 0))
+		body := appendFileRecord(nil, &s)
+		b = append(b[:fileHeaderLen], body...)
+		return fixFileCRC(append(b, 0, 0, 0, 0))
 	}
 	cases := map[string][]byte{
 		"empty":            {},
@@ -179,14 +179,14 @@ func TestFormatDecodeRejectsCorrupt(t *testing.T) {
 		"flipped bit":      func() []byte { b := bytes.Clone(good); b[rec0+10] ^= 4; return b }(),
 		"truncated":        good[:len(good)-1],
 		"truncated half":   good[:len(good)/2],
-		"header only":      good[:headerLen],
+		"header only":      good[:fileHeaderLen],
 		"reserved":         set(10, 0, 1),
 		"count high":       set(12, 0, 0, 0, 6),
 		"count low":        set(12, 0, 0, 0, 4),
 		"count huge":       set(12, 0xff, 0xff, 0xff, 0xff),
-		"record too long":  set(headerLen, 0xff, 0xff, 0xff, 0xff),
-		"record too short": set(headerLen, 0, 0, 0, 3),
-		"stray byte":       fixCRC(append(bytes.Clone(good[:len(good)-4]), 0, 0, 0, 0, 0)),
+		"record too long":  set(fileHeaderLen, 0xff, 0xff, 0xff, 0xff),
+		"record too short": set(fileHeaderLen, 0, 0, 0, 3),
+		"stray byte":       fixFileCRC(append(bytes.Clone(good[:len(good)-4]), 0, 0, 0, 0, 0)),
 		"state":            set(rec0, 7),
 		"flags":            set(rec0+1, 1),
 		"name too long":    set(rec0+2, 0xff, 0xff),
@@ -196,29 +196,29 @@ func TestFormatDecodeRejectsCorrupt(t *testing.T) {
 		"sum":              oneRecord(func(s *core.Snapshot) { s.FailedRequests++ }),
 		"slow":             oneRecord(func(s *core.Snapshot) { s.SlowRequests = s.TotalRequests + 1 }),
 		"open no until":    oneRecord(func(s *core.Snapshot) { s.State = core.Open }),
-		"closed w until":   oneRecord(func(s *core.Snapshot) { s.OpenUntil = t0 }),
+		"closed w until":   oneRecord(func(s *core.Snapshot) { s.OpenUntil = fileT0 }),
 		"invalid name":     oneRecord(func(s *core.Snapshot) { s.Endpoint = "a\x00b" }),
 		"bad utf8 reason":  oneRecord(func(s *core.Snapshot) { s.Reason = "\xc3" }),
 		"time range":       oneRecord(func(s *core.Snapshot) { s.LastStateChange = time.Date(20000, 1, 1, 0, 0, 0, 0, time.UTC) }),
 		"unsorted": func() []byte {
-			r := sampleRecords()
-			b := append([]byte(nil), good[:headerLen]...)
-			b = appendRecord(appendRecord(b, &r[1]), &r[0])
+			r := sampleFileRecords()
+			b := append([]byte(nil), good[:fileHeaderLen]...)
+			b = appendFileRecord(appendFileRecord(b, &r[1]), &r[0])
 			binary.BigEndian.PutUint32(b[12:], 2)
-			return fixCRC(append(b, 0, 0, 0, 0))
+			return fixFileCRC(append(b, 0, 0, 0, 0))
 		}(),
 		"duplicate": func() []byte {
-			r := sampleRecords()
-			b := append([]byte(nil), good[:headerLen]...)
-			b = appendRecord(appendRecord(b, &r[0]), &r[0])
+			r := sampleFileRecords()
+			b := append([]byte(nil), good[:fileHeaderLen]...)
+			b = appendFileRecord(appendFileRecord(b, &r[0]), &r[0])
 			binary.BigEndian.PutUint32(b[12:], 2)
-			return fixCRC(append(b, 0, 0, 0, 0))
+			return fixFileCRC(append(b, 0, 0, 0, 0))
 		}(),
 	}
 	// Make the "nsec" case's first time field carry 10^9 nanoseconds.
 	nsec := cases["nsec"]
-	binary.BigEndian.PutUint32(nsec[headerLen+4+4+len("GET /a")+2+8:], 1e9)
-	cases["nsec"] = fixCRC(nsec)
+	binary.BigEndian.PutUint32(nsec[fileHeaderLen+4+4+len("GET /a")+2+8:], 1e9)
+	cases["nsec"] = fixFileCRC(nsec)
 
 	for name, b := range cases {
 		got, err := decodeFile(b)
@@ -234,20 +234,20 @@ func TestFormatDecodeRejectsCorrupt(t *testing.T) {
 	}
 }
 
-// FuzzDecode checks that the decoder never panics, and that whatever it
+// FuzzDecode checks that the fileDecoder never panics, and that whatever it
 // accepts encodes back to the same bytes. Each input is also tried with its
 // checksum corrected, so that the fuzzer reaches the record parser.
 func FuzzDecode(f *testing.F) {
-	recs := sampleRecords()
-	f.Add(mustEncode(f, recs))
-	f.Add(mustEncode(f, nil))
+	recs := sampleFileRecords()
+	f.Add(mustEncodeFile(f, recs))
+	f.Add(mustEncodeFile(f, nil))
 	for _, r := range recs {
-		f.Add(mustEncode(f, []core.Snapshot{r}))
+		f.Add(mustEncodeFile(f, []core.Snapshot{r}))
 	}
 	f.Add([]byte("BWKSTATE"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, in := range [][]byte{data, fixCRC(data)} {
+		for _, in := range [][]byte{data, fixFileCRC(data)} {
 			got, err := decodeFile(in)
 			if err != nil {
 				if !errors.Is(err, ErrCorrupt) {
