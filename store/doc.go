@@ -21,13 +21,19 @@
 //
 // On start, a breaker that was Open comes back Open for what remained of its
 // open time only, and HalfOpen if that time passed while the process was
-// down; the other states and every count come back as saved. A missing file
+// down. The other states and the lifetime counts come back as saved, and a
+// Closed breaker keeps its run of consecutive failures. A missing file
 // is a fresh start. A file that cannot be read or decoded is never fatal and
 // never deleted: it is renamed to "<path>.corrupt-<UTC timestamp>", a warning
 // is logged, FileStore.LoadErr returns a *LoadError naming the file and the
 // cause (errors.Is(err, ErrCorrupt) for bad content), the breakers start
 // Closed and a fresh file is written. Records of endpoints that a Manager has
 // not created yet are kept and applied when it does.
+//
+// Restored open times are measured on the breakers' clock, and the store's
+// own timers (FileConfig.Interval, retries after a failed save) on the clock
+// given by WithFileClock, so tests of restarts use a core.FakeClock and never
+// sleep.
 //
 // # File format
 //
@@ -52,7 +58,7 @@
 //	2     reason length R, 0 to 1024
 //	R     reason the breaker entered its state, UTF-8
 //	12    last state change: Unix seconds (8), nanoseconds (4)
-//	12    open until, same form; set only when the state is Open
+//	12    open until, same form; the zero time unless the state is Open
 //	8     consecutive failures
 //	8     consecutive successes
 //	8     total requests
