@@ -488,8 +488,13 @@ func TestRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var restored []events.StateChange
+	b2.OnStateChange(func(e events.StateChange) { restored = append(restored, e) })
 	if err := b2.Restore(saved); err != nil {
 		t.Fatal(err)
+	}
+	if len(restored) != 1 || !restored[0].Restored || restored[0].Remote {
+		t.Fatalf("restore events %+v", restored)
 	}
 	if b2.State() != Open || b2.RetryAfter() != 40*time.Second {
 		t.Fatalf("restored %s for %s", b2.State(), b2.RetryAfter())

@@ -76,7 +76,8 @@ func (b *Breaker) Snapshot() Snapshot {
 // Restore puts the breaker back into a state saved earlier, as after a
 // restart. An Open breaker stays open only for what remained of its open
 // time, and comes back HalfOpen when that has passed. Saved lifetime counts
-// are added to the breaker's own. Restore publishes a StateChange.
+// are added to the breaker's own. Restore publishes a StateChange with
+// Restored set.
 func (b *Breaker) Restore(s Snapshot) error {
 	if !s.State.Valid() {
 		return fmt.Errorf("bulwark: restore %s: invalid state %d", b.name, uint8(s.State))
@@ -98,6 +99,7 @@ func (b *Breaker) Restore(s Snapshot) error {
 		}
 	}
 	b.setStateLocked(to, reason)
+	b.pending[len(b.pending)-1].Restored = true
 	if to == Open {
 		b.setOpenUntilLocked(s.OpenUntil) // only what was left of the saved open time
 	}

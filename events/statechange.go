@@ -25,6 +25,10 @@ type StateChange struct {
 	// Remote is true when the transition was decided by another instance
 	// and applied here (shared state). It is not part of the JSON form.
 	Remote bool `json:"-"`
+	// Restored is true when the transition puts back a state saved
+	// earlier (Breaker.Restore, as after a restart) rather than one decided
+	// now. It is not part of the JSON form.
+	Restored bool `json:"-"`
 }
 
 // EventType returns TypeStateChange.
