@@ -324,6 +324,7 @@ type localChange struct {
 	reason    string
 	at        time.Time
 	openUntil time.Time
+	restored  bool // put back from saved state: reconciled, not proposed
 }
 
 // onChange runs in whatever goroutine made the transition, possibly a
@@ -337,7 +338,7 @@ func (s *RedisStore) onChange(ep *redisEndpoint, e events.StateChange) {
 	if e.Remote {
 		return // applied by this store: already the cluster's state
 	}
-	c := localChange{from: e.OldState, to: e.NewState, reason: truncateUTF8(e.Reason, maxReasonLen), at: e.Timestamp}
+	c := localChange{from: e.OldState, to: e.NewState, reason: truncateUTF8(e.Reason, maxReasonLen), at: e.Timestamp, restored: e.Restored}
 	if e.NewState == core.Open {
 		if snap := ep.b.Snapshot(); snap.State == core.Open {
 			c.openUntil = snap.OpenUntil

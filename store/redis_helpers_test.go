@@ -121,9 +121,19 @@ type instance struct {
 
 func newInstance(t testing.TB, srv *redistest.Server, name string, bc core.Config, rc RedisConfig) *instance {
 	t.Helper()
+	return newInstanceWith(t, srv, name, bc, rc, nil)
+}
+
+// newInstanceWith is newInstance with first called on the Manager before
+// the Redis store is attached (to attach a file store first, say).
+func newInstanceWith(t testing.TB, srv *redistest.Server, name string, bc core.Config, rc RedisConfig, first func(*core.Manager)) *instance {
+	t.Helper()
 	m, err := core.NewManager(core.ManagerConfig{Breaker: bc})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if first != nil {
+		first(m)
 	}
 	c := newTestClient(t, srv)
 	if rc.SyncInterval == 0 {

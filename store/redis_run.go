@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,6 +65,11 @@ func (s *RedisStore) lookup(name string) *redisEndpoint {
 
 // drain loads the shared state of new endpoints, then proposes queued
 // local transitions in order.
+//
+// A state that was not decided now (one restored from a file, or that a
+// breaker had before it was attached) is not proposed as a transition: it
+// is reconciled with the shared state, and the newer of the two wins, so a
+// stale file never overrides what the cluster decided meanwhile.
 func (s *RedisStore) drain() {
 	type work struct {
 		ep      *redisEndpoint
@@ -86,8 +92,28 @@ func (s *RedisStore) drain() {
 		}
 	}
 	s.mu.Unlock()
-	if len(fresh) > 0 && s.healthy.Load() {
-		s.syncOrDegrade(fresh)
+	load := fresh
+	for _, ep := range fresh {
+		switch ep.b.State() {
+		case core.Open, core.HalfOpen, core.ForcedOpen:
+			s.markRestored(ep)
+		}
+	}
+	for i, w := range todo {
+		for j := len(w.changes) - 1; j >= 0; j-- {
+			if w.changes[j].restored {
+				// What came before the restore is superseded by it.
+				todo[i].changes = w.changes[j+1:]
+				if !slices.Contains(load, w.ep) {
+					load = append(load, w.ep)
+				}
+				s.markRestored(w.ep)
+				break
+			}
+		}
+	}
+	if len(load) > 0 && s.healthy.Load() {
+		s.syncOrDegrade(load)
 	}
 	for _, w := range todo {
 		for i, c := range w.changes {
@@ -97,6 +123,12 @@ func (s *RedisStore) drain() {
 			s.propose(w.ep, c, i == len(w.changes)-1)
 		}
 	}
+}
+
+// markRestored makes the breaker's current state one to reconcile, dated
+// by its last change.
+func (s *RedisStore) markRestored(ep *redisEndpoint) {
+	ep.dirty, ep.dirtyAt = true, ep.b.Snapshot().LastStateChange
 }
 
 // tick runs a sync round, or while Redis is unreachable, a reconnection

@@ -1,0 +1,156 @@
+package store
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/store/internal/redistest"
+)
+
+// withFile attaches a FileStore on path to the Manager, closing it at the
+// end of the test.
+func withFile(t *testing.T, path string) (func(*core.Manager), func()) {
+	var fs *FileStore
+	closeFile := func() {
+		if fs != nil {
+			if err := fs.Close(context.Background()); err != nil {
+				t.Errorf("close file store: %v", err)
+			}
+			fs = nil
+		}
+	}
+	t.Cleanup(closeFile)
+	return func(m *core.Manager) {
+		var err error
+		if fs, err = NewFileStore(path, FileConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := fs.AttachManager(m); err != nil {
+			t.Fatal(err)
+		}
+	}, closeFile
+}
+
+// savedState reads the state file as it is now (it is replaced
+// atomically, so reading beside the writer is safe).
+func savedState(path, endpoint string) (core.State, bool) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	recs, err := decodeFile(data)
+	if err != nil {
+		return 0, false
+	}
+	for _, r := range recs {
+		if r.Endpoint == endpoint {
+			return r.State, true
+		}
+	}
+	return 0, false
+}
+
+func TestRedisDownFileKeepsPersisting(t *testing.T) {
+	srv := redistest.Start(t)
+	path := filepath.Join(t.TempDir(), "breakers.state")
+	attachFile, _ := withFile(t, path)
+	a := newInstanceWith(t, srv, "a", core.Config{}, RedisConfig{OpTimeout: 250 * time.Millisecond}, attachFile)
+	b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+	a.loaded(t, "api")
+	b.loaded(t, "api")
+
+	srv.Kill()
+	waitFor(t, "a degraded", func() bool { return !a.s.Healthy() })
+	a.breaker(t, "api").Trip("while Redis is down")
+	waitFor(t, "the file to hold the trip", func() bool {
+		st, ok := savedState(path, "api")
+		return ok && st == core.Open
+	})
+
+	srv.Restart()
+	bb := b.breaker(t, "api")
+	waitFor(t, "b to adopt the trip after the restart", func() bool { return bb.State() == core.Open })
+}
+
+func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
+	for _, fileFirst := range []bool{true, false} {
+		name := map[bool]string{true: "file store attached first", false: "Redis store attached first"}[fileFirst]
+		t.Run(name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			path := filepath.Join(t.TempDir(), "breakers.state")
+			b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+			b.loaded(t, "api")
+
+			// a trips, and stops with Open saved in its file.
+			attachFile, closeFile := withFile(t, path)
+			a1 := newInstanceWith(t, srv, "a", core.Config{}, RedisConfig{}, attachFile)
+			a1.loaded(t, "api")
+			a1.breaker(t, "api").Trip("before the restart")
+			bb := b.breaker(t, "api")
+			waitFor(t, "b to open", func() bool { return bb.State() == core.Open })
+			a1.close()
+			closeFile()
+			if st, _ := savedState(path, "api"); st != core.Open {
+				t.Fatalf("saved %s", st)
+			}
+
+			// While a is down, the cluster is reset.
+			if err := b.s.Reset(context.Background(), "api"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "b to close", func() bool { return bb.State() == core.Closed })
+
+			// a restarts: the file says Open, the cluster (newer) Closed.
+			attachFile2, _ := withFile(t, path)
+			var a2 *instance
+			if fileFirst {
+				a2 = newInstanceWith(t, srv, "a", core.Config{}, RedisConfig{}, attachFile2)
+			} else {
+				a2 = newInstanceWith(t, srv, "a", core.Config{}, RedisConfig{}, nil)
+				attachFile2(a2.m)
+			}
+			ba := a2.breaker(t, "api")
+			waitFor(t, "a to adopt the cluster's newer state", func() bool { return ba.State() == core.Closed })
+			settle(t, a2, b)
+			if ba.State() != core.Closed || bb.State() != core.Closed {
+				t.Fatalf("a %s, b %s: the stale file won", ba.State(), bb.State())
+			}
+			if n := a2.rec.count(isWin("api", core.Open)); n != 0 {
+				t.Errorf("the restore was announced as a transition %d times", n)
+			}
+		})
+	}
+}
+
+func TestRedisRestoredStateFillsAnEmptyCluster(t *testing.T) {
+	srv := redistest.Start(t)
+	path := filepath.Join(t.TempDir(), "breakers.state")
+	// A file saved by an earlier run, with no shared state in Redis.
+	m, _ := core.NewManager(core.ManagerConfig{})
+	fs, err := NewFileStore(path, FileConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.AttachManager(m); err != nil {
+		t.Fatal(err)
+	}
+	br, _ := m.Breaker("api")
+	br.Trip("last week")
+	if err := fs.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+	b.loaded(t, "api")
+	attachFile, _ := withFile(t, path)
+	a := newInstanceWith(t, srv, "a", core.Config{}, RedisConfig{}, attachFile)
+	if st := a.breaker(t, "api").State(); st != core.Open {
+		t.Fatalf("restored %s", st)
+	}
+	bb := b.breaker(t, "api")
+	waitFor(t, "b to learn the restored state", func() bool { return bb.State() == core.Open })
+}
