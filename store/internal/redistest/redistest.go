@@ -16,10 +16,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,10 +32,11 @@ const startTimeout = 10 * time.Second
 
 // Server is a private redis-server process.
 type Server struct {
-	tb   testing.TB
-	bin  string
-	port int
-	dir  string
+	tb    testing.TB
+	bin   string
+	port  int
+	dir   string
+	extra []string // more redis-server arguments
 
 	mu     sync.Mutex
 	proc   *os.Process // nil while stopped
@@ -45,15 +48,27 @@ type Server struct {
 // redis-server is not installed (fails under CI=true).
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
+	return start(tb, lookPath(tb, "redis-server"))
+}
+
+// lookPath finds a Redis program, skipping the test when it is missing
+// (failing it under CI=true).
+func lookPath(tb testing.TB, name string) string {
+	tb.Helper()
+	bin, err := exec.LookPath(name)
 	if err != nil {
-		msg := "redis-server not installed: " + err.Error() + " (install Redis 6 or later to run these tests)"
+		msg := name + " not installed: " + err.Error() + " (install Redis 6 or later to run these tests)"
 		if os.Getenv("CI") == "true" {
 			tb.Fatal(msg + "; CI=true requires it")
 		}
 		tb.Skip(msg)
 	}
-	s := &Server{tb: tb, bin: bin, dir: tb.TempDir()}
+	return bin
+}
+
+func start(tb testing.TB, bin string, extra ...string) *Server {
+	tb.Helper()
+	s := &Server{tb: tb, bin: bin, dir: tb.TempDir(), extra: extra}
 	tb.Cleanup(s.Kill)
 	// Another process can take the port between probing and binding it:
 	// try a few ports.
@@ -129,7 +144,7 @@ func (s *Server) Restart() {
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cmd := exec.Command(s.bin,
+	args := []string{
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -137,7 +152,8 @@ func (s *Server) start() error {
 		"--dir", s.dir,
 		"--daemonize", "no",
 		"--logfile", "",
-	)
+	}
+	cmd := exec.Command(s.bin, append(args, s.extra...)...)
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	setDeathSignal(cmd)
@@ -167,23 +183,46 @@ func (s *Server) start() error {
 
 // ping sends PING over a fresh connection and checks for +PONG.
 func ping(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	line, err := command(addr, "PING")
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if line != "+PONG\r\n" {
+	if line != "+PONG" {
 		return fmt.Errorf("PING answered %q", line)
 	}
 	return nil
+}
+
+// command sends one inline command over a fresh connection and returns the
+// reply: a status line, or the content of a bulk string.
+func command(addr, cmd string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(c)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	if !strings.HasPrefix(line, "$") {
+		return line, nil
+	}
+	n, err := strconv.Atoi(line[1:])
+	if err != nil || n < 0 || n > 1<<20 {
+		return "", fmt.Errorf("%s: bad reply %q", cmd, line)
+	}
+	buf := make([]byte, n+2)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

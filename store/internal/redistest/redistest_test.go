@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -38,4 +39,16 @@ func TestPauseResume(t *testing.T) {
 		t.Fatalf("after resume: %v", err)
 	}
 	s.Pause() // Kill (at cleanup) must end a paused server too
+}
+
+func TestCluster(t *testing.T) {
+	c := StartCluster(t, 3)
+	if len(c.Addrs()) != 3 {
+		t.Fatal(c)
+	}
+	for _, n := range c.Nodes {
+		if info, err := command(n.Addr(), "CLUSTER INFO"); err != nil || !strings.Contains(info, "cluster_known_nodes:3") {
+			t.Fatalf("%s: %v %s", n.Addr(), err, info)
+		}
+	}
 }
