@@ -32,8 +32,8 @@ const (
 // then made on this instance only.
 var ErrRedisUnavailable = errors.New("redis unavailable")
 
-// ErrStoreClosed is returned by a RedisStore's methods after Close.
-var ErrStoreClosed = errors.New("store closed")
+// ErrRedisStoreClosed is returned by a RedisStore's methods after Close.
+var ErrRedisStoreClosed = errors.New("redis store is closed")
 
 // RedisConfig configures a RedisStore. The zero value is valid.
 type RedisConfig struct {
@@ -156,6 +156,28 @@ func WithRedisLogger(l *slog.Logger) RedisOption { return func(o *redisOptions) 
 //
 // The store works with a single node, Sentinel or Cluster client. It does
 // not close the client.
+//
+// # Keys and channel
+//
+// Each endpoint has three keys sharing the hash tag {prefix:endpoint}, so
+// that in Redis Cluster they sit in one slot; the endpoint is
+// percent-encoded outside [A-Za-z0-9._~/-], so no name can break the tag:
+//
+//	{bulwark:api}:state   hash: version, state, old_state, open_until (Unix ms),
+//	                      reason, origin (instance ID), updated (Unix ms),
+//	                      window_epoch; TTL refreshed on every write and sync
+//	{bulwark:api}:window  hash: instance ID -> "total failed slow pushed_ms version"
+//	{bulwark:api}:probes  hash: version, claimed (the half-open probe budget)
+//
+// Winning transitions are published as JSON on the channel
+// "bulwark:transitions":
+//
+//	{"endpoint":"api","version":8,"state":"Open","old_state":"Closed",
+//	 "open_until":1760000060000,"reason":"...","origin":"web-1","updated":1760000000000}
+//
+// Everything read back, messages included, is validated; a malformed value
+// is reported (a StoreStatus error event and a warning) and ignored, and
+// the next transition of that endpoint replaces it.
 type RedisStore struct {
 	client  redis.UniversalClient
 	cfg     RedisConfig
@@ -210,7 +232,7 @@ type redisEndpoint struct {
 	claimVer   uint64    // half-open version the probe claims are for
 	claimed    int       // probe slots claimed for claimVer
 	rejected   int64     // rejected calls at the last sync (probe demand)
-	wantClaim  bool      // a local half-open transition asks for slots
+	wantClaim  bool      // probe slots are wanted without a rejection seen
 	reportedAt time.Time // last error report for this endpoint
 }
 
@@ -278,7 +300,7 @@ func (s *RedisStore) AttachManager(m *core.Manager) {
 		s.bus.Store(m.Bus())
 	}
 	m.OnBreaker(func(b *core.Breaker) {
-		if err := s.Attach(b); err != nil && !errors.Is(err, ErrStoreClosed) {
+		if err := s.Attach(b); err != nil && !errors.Is(err, ErrRedisStoreClosed) {
 			s.warn(b.Name(), "cannot share breaker state", err)
 		}
 	})
@@ -291,7 +313,7 @@ func (s *RedisStore) Attach(b *core.Breaker) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrStoreClosed
+		return ErrRedisStoreClosed
 	}
 	if ep, ok := s.eps[b.Name()]; ok {
 		if ep.b == b {
@@ -412,7 +434,7 @@ func (s *RedisStore) control(ctx context.Context, endpoint string, to core.State
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.ctx.Done():
-		return ErrStoreClosed
+		return ErrRedisStoreClosed
 	}
 	select {
 	case err := <-r.reply:
@@ -420,7 +442,7 @@ func (s *RedisStore) control(ctx context.Context, endpoint string, to core.State
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.ctx.Done():
-		return ErrStoreClosed
+		return ErrRedisStoreClosed
 	}
 }
 

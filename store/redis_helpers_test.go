@@ -114,7 +114,7 @@ func isStatus(status string) func(events.Event) bool {
 type instance struct {
 	m     *core.Manager
 	s     *RedisStore
-	c     *redis.Client
+	c     redis.UniversalClient
 	rec   *recorder
 	close func()
 }
@@ -128,6 +128,12 @@ func newInstance(t testing.TB, srv *redistest.Server, name string, bc core.Confi
 // the Redis store is attached (to attach a file store first, say).
 func newInstanceWith(t testing.TB, srv *redistest.Server, name string, bc core.Config, rc RedisConfig, first func(*core.Manager)) *instance {
 	t.Helper()
+	return newInstanceOn(t, newTestClient(t, srv), name, bc, rc, first)
+}
+
+// newInstanceOn is newInstanceWith on any client (a cluster's, say).
+func newInstanceOn(t testing.TB, c redis.UniversalClient, name string, bc core.Config, rc RedisConfig, first func(*core.Manager)) *instance {
+	t.Helper()
 	m, err := core.NewManager(core.ManagerConfig{Breaker: bc})
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +141,6 @@ func newInstanceWith(t testing.TB, srv *redistest.Server, name string, bc core.C
 	if first != nil {
 		first(m)
 	}
-	c := newTestClient(t, srv)
 	if rc.SyncInterval == 0 {
 		rc.SyncInterval = testSync
 	}

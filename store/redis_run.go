@@ -155,7 +155,10 @@ func (s *RedisStore) tick() {
 	}
 	s.healthy.Store(true)
 	for _, ep := range eps {
+		// Probe slots are claimed from Redis again; a half-open breaker
+		// asks at once.
 		ep.b.SetProbeLimit(0)
+		ep.claimed, ep.wantClaim = 0, ep.b.State() == core.HalfOpen
 	}
 	if err := s.sync(eps); err != nil {
 		s.degrade(err)

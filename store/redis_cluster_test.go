@@ -1,0 +1,84 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/store/internal/redistest"
+)
+
+// TestRedisCluster runs two instances against a three-master Redis
+// Cluster: endpoints spread over the slots, each endpoint's keys in one
+// slot, scripts and pipelines routed by go-redis, messages published from
+// scripts on any node reaching subscribers on any other.
+func TestRedisCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	cl := redistest.StartCluster(t, 3)
+	client := func() redis.UniversalClient {
+		c := redis.NewUniversalClient(&redis.UniversalOptions{
+			Addrs:                 cl.Addrs(), // several addresses: a cluster client
+			ContextTimeoutEnabled: true,
+			DialTimeout:           time.Second,
+			ReadTimeout:           time.Second,
+			WriteTimeout:          time.Second,
+		})
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	cfg := core.Config{FailureThreshold: 1000, FailureRateThreshold: 50, MinRequestsForRate: 10}
+	rc := RedisConfig{SyncInterval: testSync, OpTimeout: time.Second}
+	a := newInstanceOn(t, client(), "a", cfg, rc, nil)
+	b := newInstanceOn(t, client(), "b", cfg, rc, nil)
+	const n = 12
+	name := func(i int) string { return fmt.Sprintf("GET /cluster/{id}/%d", i) }
+	for i := range n {
+		a.breaker(t, name(i))
+		b.breaker(t, name(i))
+	}
+	settle(t, a, b)
+	if !a.s.Healthy() || !b.s.Healthy() {
+		t.Fatal("not healthy on the cluster")
+	}
+
+	// Trips on either side reach the other.
+	for i := range n {
+		from, to := a, b
+		if i%2 == 1 {
+			from, to = b, a
+		}
+		from.breaker(t, name(i)).Trip("cluster trip")
+		br := to.breaker(t, name(i))
+		waitFor(t, name(i)+" to open across the cluster", func() bool { return br.State() == core.Open })
+	}
+
+	// Controls, and the global threshold, on another endpoint.
+	ctx := context.Background()
+	if err := a.s.Reset(ctx, name(0)); err != nil {
+		t.Fatal(err)
+	}
+	b0 := b.breaker(t, name(0))
+	waitFor(t, "the reset to reach b", func() bool { return b0.State() == core.Closed })
+	for _, in := range []*instance{a, b} {
+		br := in.breaker(t, name(0))
+		for i := range 6 {
+			p, err := br.Allow()
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := core.Failure
+			if i%3 == 0 {
+				o = core.Success
+			}
+			p.Report(o, 0)
+		}
+	}
+	a0 := a.breaker(t, name(0))
+	waitFor(t, "the cluster-wide rate to open both", func() bool { return a0.State() == core.Open && b0.State() == core.Open })
+}
