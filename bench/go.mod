@@ -8,6 +8,7 @@ require github.com/bulwark-go/bulwark v0.0.0-00010101000000-000000000000
 
 require (
 	github.com/afex/hystrix-go v0.0.0-20180502004556-fa1af6a1f4f5 // indirect
+	github.com/bits-and-blooms/bitset v1.24.4 // indirect
 	github.com/eapache/go-resiliency v1.7.0 // indirect
 	github.com/failsafe-go/failsafe-go v0.9.8 // indirect
 	github.com/sony/gobreaker/v2 v2.4.0 // indirect
