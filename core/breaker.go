@@ -41,6 +41,7 @@ type Breaker struct {
 	// it was counted in.
 	probes        atomic.Uint64
 	probeActivity atomic.Int64 // nanotime of the last probe admitted or reported
+	probeLimit    atomic.Int64 // probes admitted per round (SetProbeLimit)
 	_             cacheLinePad
 
 	window window
@@ -77,6 +78,7 @@ func NewBreaker(endpoint string, cfg Config, opts ...Option) (*Breaker, error) {
 	b.window.init(int64(b.cfg.RollingWindow)/int64(b.cfg.WindowBuckets), b.cfg.WindowBuckets, now)
 	b.lastChange = b.clock.Now().UTC()
 	b.probes.Store(1<<probeBits | probeMask) // no round open: full
+	b.probeLimit.Store(int64(b.cfg.HalfOpenMaxRequests))
 	if b.cfg.Disabled {
 		b.state.Store(uint32(Disabled))
 	}
@@ -144,7 +146,7 @@ func (b *Breaker) reject() (Permit, error) {
 
 func (b *Breaker) admitProbe() (Permit, bool) {
 	now := b.clock.Nanotime()
-	limit := uint64(b.cfg.HalfOpenMaxRequests)
+	limit := uint64(b.probeLimit.Load())
 	for {
 		w := b.probes.Load()
 		if w&probeMask >= limit {
