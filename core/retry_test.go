@@ -310,7 +310,7 @@ func TestRetryNilFunc(t *testing.T) {
 	}
 }
 
-func newTestBreaker(t *testing.T, cfg Config, clock Clock) *Breaker {
+func newRetryBreaker(t *testing.T, cfg Config, clock Clock) *Breaker {
 	t.Helper()
 	b, err := NewBreaker("api", cfg, WithClock(clock))
 	if err != nil {
@@ -321,7 +321,7 @@ func newTestBreaker(t *testing.T, cfg Config, clock Clock) *Breaker {
 
 func TestRetryBreakerRecordsAttempts(t *testing.T) {
 	clock := newFake()
-	b := newTestBreaker(t, Config{}, clock)
+	b := newRetryBreaker(t, Config{}, clock)
 	r := newTestRetry(t, RetryConfig{NoJitter: true}, clock).WithBreaker(b)
 	if r.Breaker() != b {
 		t.Fatal("WithBreaker did not attach the breaker")
@@ -340,7 +340,7 @@ func TestRetryBreakerRecordsAttempts(t *testing.T) {
 
 func TestRetryBreakerRejectsFirstAttempt(t *testing.T) {
 	clock := newFake()
-	b := newTestBreaker(t, Config{}, clock)
+	b := newRetryBreaker(t, Config{}, clock)
 	b.ForceOpen("maintenance")
 	r := newTestRetry(t, RetryConfig{}, clock)
 	var calls atomic.Int64
@@ -358,7 +358,7 @@ func TestRetryAbortsWhenBreakerOpens(t *testing.T) {
 	clock := newFake()
 	// Two failures open the breaker for a minute, far longer than the
 	// backoff: the retry stops at once instead of waiting to be rejected.
-	b := newTestBreaker(t, Config{FailureThreshold: 2, Timeout: time.Minute}, clock)
+	b := newRetryBreaker(t, Config{FailureThreshold: 2, Timeout: time.Minute}, clock)
 	r := newTestRetry(t, RetryConfig{MaxAttempts: 10, NoJitter: true}, clock).WithBreaker(b)
 	var calls atomic.Int64
 	done := runAsync(t.Context(), r, failN(100, &calls))
@@ -381,7 +381,7 @@ func TestRetryAbortsWhenBreakerOpens(t *testing.T) {
 
 func TestRetryAbortsWhenBreakerOpensDuringWait(t *testing.T) {
 	clock := newFake()
-	b := newTestBreaker(t, Config{}, clock)
+	b := newRetryBreaker(t, Config{}, clock)
 	r := newTestRetry(t, RetryConfig{NoJitter: true}, clock).WithBreaker(b)
 	var calls atomic.Int64
 	done := runAsync(t.Context(), r, failN(100, &calls))
@@ -398,7 +398,7 @@ func TestRetryAbortsWhenBreakerOpensDuringWait(t *testing.T) {
 
 func TestRetryBreakerRejectionIsNotRetried(t *testing.T) {
 	clock := newFake()
-	inner := newTestBreaker(t, Config{}, clock)
+	inner := newRetryBreaker(t, Config{}, clock)
 	inner.ForceOpen("down")
 	r := newTestRetry(t, RetryConfig{}, clock)
 	var calls atomic.Int64
@@ -413,7 +413,7 @@ func TestRetryBreakerRejectionIsNotRetried(t *testing.T) {
 
 func TestRetryPanicReportsFailure(t *testing.T) {
 	clock := newFake()
-	b := newTestBreaker(t, Config{}, clock)
+	b := newRetryBreaker(t, Config{}, clock)
 	r := newTestRetry(t, RetryConfig{}, clock).WithBreaker(b)
 	func() {
 		defer func() {
@@ -547,7 +547,7 @@ func TestRetrySuccessFirstTryAllocatesNothing(t *testing.T) {
 	budget, _ := NewRetryBudget(RetryBudgetConfig{}, WithClock(clock))
 	for name, r := range map[string]*Retry{
 		"plain":   newTestRetry(t, RetryConfig{}, clock),
-		"breaker": newTestRetry(t, RetryConfig{}, clock).WithBreaker(newTestBreaker(t, Config{}, clock)),
+		"breaker": newTestRetry(t, RetryConfig{}, clock).WithBreaker(newRetryBreaker(t, Config{}, clock)),
 		"budget":  newTestRetry(t, RetryConfig{Budget: budget}, clock),
 	} {
 		if n := testing.AllocsPerRun(1000, func() { _ = r.Do(ctx, fn) }); n != 0 {
