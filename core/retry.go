@@ -133,7 +133,7 @@ func (c RetryConfig) withDefaults() RetryConfig {
 // Retry runs a function again when it fails, with exponential backoff and
 // jitter; with a circuit breaker attached it is the seed's
 // CircuitBreakerAwareRetry. It is safe for concurrent use and holds no
-// per-call state.
+// per-call state. Make one with NewRetry; the zero value is not usable.
 //
 // With a breaker, every attempt asks the breaker first and reports its
 // outcome to it, and the retries stop as soon as the breaker rejects.
@@ -148,8 +148,9 @@ type Retry struct {
 }
 
 type retryStats struct {
-	attempts            atomic.Uint64
+	first               atomic.Uint64 // first attempts: the one hot counter
 	_                   cacheLinePad
+	unstarted           atomic.Uint64 // calls whose context was done on entry
 	retries             atomic.Uint64
 	successesAfterRetry atomic.Uint64
 	exhausted           atomic.Uint64
@@ -184,8 +185,8 @@ type RetryStats struct {
 	// DeadlineGiveUps is how many calls stopped early because the next wait
 	// would have passed the context's deadline.
 	DeadlineGiveUps uint64 `json:"deadline_give_ups"`
-	// Stopped is how many calls stopped because their context ended while
-	// they waited to retry.
+	// Stopped is how many calls stopped because their context had ended,
+	// before their first attempt or between attempts.
 	Stopped uint64 `json:"stopped"`
 }
 
@@ -218,8 +219,8 @@ func (r *Retry) Config() RetryConfig { return r.cfg }
 // Stats returns the counts so far.
 func (r *Retry) Stats() RetryStats {
 	s := r.stats
+	first, unstarted := s.first.Load(), s.unstarted.Load()
 	st := RetryStats{
-		Attempts:            s.attempts.Load(),
 		Retries:             s.retries.Load(),
 		SuccessesAfterRetry: s.successesAfterRetry.Load(),
 		Exhausted:           s.exhausted.Load(),
@@ -227,9 +228,10 @@ func (r *Retry) Stats() RetryStats {
 		Rejected:            s.rejected.Load(),
 		BudgetDenied:        s.budgetDenied.Load(),
 		DeadlineGiveUps:     s.deadline.Load(),
-		Stopped:             s.stopped.Load(),
+		Stopped:             s.stopped.Load() + unstarted,
 	}
-	st.Calls = st.Attempts - min(st.Retries, st.Attempts) + st.Rejected
+	st.Attempts = first + st.Retries
+	st.Calls = first + st.Rejected + unstarted
 	return st
 }
 
@@ -237,6 +239,7 @@ func (r *Retry) Stats() RetryStats {
 // or runs out of attempts, waiting between attempts (the seed's execute). It
 // returns nil on success and otherwise the last attempt's error, except:
 //
+//   - ctx is already done: ctx.Err(), and fn never runs;
 //   - the breaker rejects the first attempt: its *RejectedError, and fn
 //     never runs;
 //   - the breaker rejects a later attempt: errors.Join of the
@@ -259,18 +262,23 @@ func (r *Retry) DoWithBreaker(ctx context.Context, b *Breaker, fn func(ctx conte
 	return r.do(ctx, b, fn)
 }
 
-// do is kept small: the first attempt costs one atomic add and, with a
-// breaker, its permit; everything a failure needs is in retry.
+// do is kept small: the first attempt costs a context check, one atomic
+// add and, with a breaker, its permit; everything a failure needs is in
+// retry.
 func (r *Retry) do(ctx context.Context, b *Breaker, fn func(ctx context.Context) error) error {
 	if fn == nil {
 		return errNilFunc
+	}
+	if err := ctx.Err(); err != nil {
+		r.stats.unstarted.Add(1)
+		return err
 	}
 	if r.cfg.Budget != nil {
 		r.cfg.Budget.recordFirst()
 	}
 	var err error
 	if b == nil {
-		r.stats.attempts.Add(1)
+		r.stats.first.Add(1)
 		err = fn(ctx)
 	} else {
 		p, rej := b.Allow()
@@ -278,7 +286,7 @@ func (r *Retry) do(ctx context.Context, b *Breaker, fn func(ctx context.Context)
 			r.stats.rejected.Add(1)
 			return rej
 		}
-		r.stats.attempts.Add(1)
+		r.stats.first.Add(1)
 		err = runPermitted(ctx, p, fn)
 	}
 	if err == nil {
@@ -342,7 +350,6 @@ func (r *Retry) retry(ctx context.Context, b *Breaker, fn func(ctx context.Conte
 			}
 		}
 		if b == nil {
-			s.attempts.Add(1)
 			s.retries.Add(1)
 			err = fn(ctx)
 		} else {
@@ -351,7 +358,6 @@ func (r *Retry) retry(ctx context.Context, b *Breaker, fn func(ctx context.Conte
 				s.abortedByBreaker.Add(1)
 				return errors.Join(rej, err)
 			}
-			s.attempts.Add(1)
 			s.retries.Add(1)
 			err = runPermitted(ctx, p, fn)
 		}

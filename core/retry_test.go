@@ -262,11 +262,22 @@ func TestRetryStopsWhenContextEnds(t *testing.T) {
 		t.Fatalf("calls %d, timers left %d, stats %+v", calls.Load(), clock.Timers(), r.Stats())
 	}
 
-	// A context already cancelled when an attempt fails stops at once.
+	// A context already done never runs fn.
 	calls.Store(0)
 	err = r.Do(ctx, failN(100, &calls))
-	if !errors.Is(err, context.Canceled) || calls.Load() != 1 {
+	if err != context.Canceled || calls.Load() != 0 {
 		t.Fatalf("Do on a dead context = %v after %d calls", err, calls.Load())
+	}
+	if st := r.Stats(); st.Calls != 2 || st.Stopped != 2 || st.Attempts != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+
+	// A context that ends during an attempt stops the retries at once.
+	ctx, cancel = context.WithCancel(t.Context())
+	calls.Store(0)
+	err = r.Do(ctx, func(context.Context) error { calls.Add(1); cancel(); return errBoom })
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, errBoom) || calls.Load() != 1 {
+		t.Fatalf("Do = %v after %d calls", err, calls.Load())
 	}
 }
 

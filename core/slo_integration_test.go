@@ -277,3 +277,14 @@ func TestShortDuration(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkSLOGuardRecord(b *testing.B) {
+	mgr, _ := NewManager(ManagerConfig{})
+	g, _ := NewSLOGuard(mgr, SLOGuardConfig{})
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_ = g.RecordRequest("api", true)
+		}
+	})
+}
