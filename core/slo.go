@@ -53,6 +53,9 @@ const (
 	DefaultErrorBudgetPercent = 1.0
 	DefaultBurnRateThreshold  = 14.4
 	DefaultSLOMinEvents       = 20
+)
+
+const (
 	// ShortWindow defaults to LongWindow divided by this.
 	sloShortDivisor = 12
 	// Buckets per ShortWindow, and the most buckets a tracker keeps.
