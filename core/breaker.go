@@ -44,8 +44,9 @@ type Breaker struct {
 	probeLimit    atomic.Int64 // probes admitted per round (SetProbeLimit)
 	_             cacheLinePad
 
-	window window
-	remote atomic.Pointer[counts] // other instances' window, when shared
+	window   window
+	remote   atomic.Pointer[counts] // other instances' window, when shared
+	duration Histogram              // ObserveDuration; written by middleware
 
 	mu          sync.Mutex
 	lastChange  time.Time
@@ -319,6 +320,15 @@ func (b *Breaker) record(o Outcome) {
 	}
 	Permit{b: b}.Report(o, 0)
 }
+
+// ObserveDuration adds a call's duration to the breaker's latency histogram
+// (circuit_breaker_request_duration_seconds). The HTTP middleware and
+// transport call it once per request; it takes no lock and allocates
+// nothing.
+func (b *Breaker) ObserveDuration(d time.Duration) { b.duration.Observe(d) }
+
+// Durations returns the latency histogram fed by ObserveDuration.
+func (b *Breaker) Durations() HistogramSnapshot { return b.duration.Snapshot() }
 
 // RetryAfter returns how long until an Open breaker lets a probe through,
 // rounded up to the clock's resolution; 0 when it is not Open.
