@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -43,4 +44,31 @@ func rangeRule(lo, hi any, def string) string {
 		s += " (0 means the default, " + def + ")"
 	}
 	return s
+}
+
+// wrapField prefixes the field names of the configuration errors in err.
+func wrapField(prefix string, err error) error {
+	var out []error
+	for _, e := range flatten(err) {
+		if ce, ok := e.(*ConfigError); ok {
+			c := *ce
+			_, field, _ := strings.Cut(c.Field, ".")
+			c.Field = prefix + "." + field
+			out = append(out, &c)
+			continue
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }

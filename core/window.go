@@ -1,0 +1,141 @@
+package core
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// cacheLinePad keeps a hot, written field off the cache line of its
+// neighbours, so that cores writing it do not slow cores reading them.
+type cacheLinePad [64]byte
+
+// bucket holds the partial counts of one slice of the rolling window.
+type bucket struct {
+	total, failed, slow atomic.Int64
+	// folded is what closed holds for this bucket; it is written only under
+	// the window's mutex.
+	folded counts
+	_      [64 - 3*8 - 3*8]byte
+}
+
+type counts struct{ total, failed, slow int64 }
+
+// window is a ring of time buckets with running sums, so that recording and
+// reading are both O(1) whatever the number of buckets.
+//
+// Only the head bucket is written by calls. When time moves past it, the head
+// is folded into closed (the sums of the other live buckets) and the buckets
+// that fell out of the window are subtracted from closed and added to retired
+// (their lifetime counts). A call that races a rotation may land in a bucket
+// just folded: it is then missing from the window's sums (never from the
+// lifetime counts) until that bucket is evicted, and the sums cannot drift.
+type window struct {
+	width int64 // nanoseconds per bucket
+	n     int64
+
+	// Read by every call.
+	cur atomic.Pointer[bucket]
+	end atomic.Int64 // nanotime at which cur stops being the head
+	_   cacheLinePad
+
+	mu      sync.Mutex
+	head    int64 // epoch (nanotime/width) of cur; under mu
+	buckets []bucket
+	closed  struct{ total, failed, slow atomic.Int64 }
+	retired struct{ total, failed, slow atomic.Int64 }
+}
+
+func (w *window) init(width int64, n int, now int64) {
+	w.width, w.n = width, int64(n)
+	w.buckets = make([]bucket, n)
+	w.head = now / width
+	w.setHead()
+}
+
+func (w *window) setHead() {
+	w.cur.Store(&w.buckets[w.head%w.n])
+	w.end.Store((w.head + 1) * w.width)
+}
+
+// record adds one call's outcome at time now.
+func (w *window) record(now int64, failed, slow bool) {
+	if now >= w.end.Load() {
+		w.advance(now)
+	}
+	b := w.cur.Load()
+	b.total.Add(1)
+	if failed {
+		b.failed.Add(1)
+	}
+	if slow {
+		b.slow.Add(1)
+	}
+}
+
+// advance moves the head to now's bucket, evicting what fell out.
+func (w *window) advance(now int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := now / w.width
+	if e <= w.head {
+		return
+	}
+	old := &w.buckets[w.head%w.n]
+	old.folded = counts{old.total.Load(), old.failed.Load(), old.slow.Load()}
+	w.closed.total.Add(old.folded.total)
+	w.closed.failed.Add(old.folded.failed)
+	w.closed.slow.Add(old.folded.slow)
+	for k := int64(1); k <= min(e-w.head, w.n); k++ {
+		w.evict(&w.buckets[(w.head+k)%w.n])
+	}
+	w.head = e
+	w.setHead()
+}
+
+// evict moves a bucket's counts from the window to the lifetime counts.
+func (w *window) evict(b *bucket) {
+	w.closed.total.Add(-b.folded.total)
+	w.closed.failed.Add(-b.folded.failed)
+	w.closed.slow.Add(-b.folded.slow)
+	b.folded = counts{}
+	w.retired.total.Add(b.total.Swap(0))
+	w.retired.failed.Add(b.failed.Swap(0))
+	w.retired.slow.Add(b.slow.Swap(0))
+}
+
+// reset empties the window, keeping the lifetime counts.
+func (w *window) reset(now int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := range w.buckets {
+		w.evict(&w.buckets[i]) // the head's folded is zero: it is not in closed
+	}
+	w.head = max(now/w.width, w.head)
+	w.setHead()
+}
+
+// counts returns the window's sums as of the last rotation plus the head.
+func (w *window) counts() counts {
+	b := w.cur.Load()
+	return counts{
+		total:  w.closed.total.Load() + b.total.Load(),
+		failed: w.closed.failed.Load() + b.failed.Load(),
+		slow:   w.closed.slow.Load() + b.slow.Load(),
+	}
+}
+
+// lifetime returns every count ever recorded.
+func (w *window) lifetime() counts {
+	c := w.counts()
+	c.total += w.retired.total.Load()
+	c.failed += w.retired.failed.Load()
+	c.slow += w.retired.slow.Load()
+	return c
+}
+
+// addRetired adds restored lifetime counts.
+func (w *window) addRetired(c counts) {
+	w.retired.total.Add(c.total)
+	w.retired.failed.Add(c.failed)
+	w.retired.slow.Add(c.slow)
+}
