@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -163,9 +164,10 @@ func (h *CircuitBreakerAlertHandler) stateChange(sc StateChange) {
 				return
 			}
 		}
-		verb := "has opened"
+		verb, why := "has opened", sc.Reason
 		if sc.NewState == ForcedOpen {
-			verb = "has been forced open"
+			// The breaker's reason already starts with "forced open: ".
+			verb, why = "has been forced open", strings.TrimPrefix(why, "forced open: ")
 		}
 		ts := sc.Timestamp
 		a := h.m.Fire(Alert{
@@ -183,7 +185,7 @@ func (h *CircuitBreakerAlertHandler) stateChange(sc StateChange) {
 					"new_state":   sc.NewState.String(),
 				},
 			},
-			Message: fmt.Sprintf("Circuit breaker for endpoint '%s' %s: %s", sc.Endpoint, verb, reasonOr(sc.Reason)),
+			Message: fmt.Sprintf("Circuit breaker for endpoint '%s' %s: %s", sc.Endpoint, verb, reasonOr(why)),
 		})
 		h.breaker[sc.Endpoint] = a.ID
 	case Closed:
