@@ -227,12 +227,13 @@ func WithStatusRange(lo, hi int) Option {
 	}
 }
 
-// WithTLS makes a TCP probe complete a TLS handshake after connecting, and
-// a gRPC probe connect over TLS. A nil config means the defaults (system
-// roots, server name from the address). TCP and gRPC probes.
+// WithTLS makes a TCP probe complete a TLS handshake after connecting, a
+// gRPC probe connect over TLS, and a WebSocket probe use cfg for wss URLs.
+// A nil config means the defaults (system roots, server name from the
+// address). TCP, gRPC and WebSocket probes.
 func WithTLS(cfg *tls.Config) Option {
 	return func(o *options) {
-		o.use("WithTLS", kindTCP|kindGRPC)
+		o.use("WithTLS", kindTCP|kindGRPC|kindWebSocket)
 		if cfg == nil {
 			cfg = &tls.Config{}
 		}

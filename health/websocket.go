@@ -2,7 +2,10 @@ package health
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -23,7 +26,13 @@ type WebSocketProbe struct {
 }
 
 // NewWebSocketProbe returns a probe of rawURL, a ws, wss, http or https
-// URL. Options: WithTimeout, WithName, WithHTTPClient, WithHeader.
+// URL. Options: WithTimeout, WithName, WithHTTPClient, WithHeader, WithTLS.
+//
+// With the default client, the connection is closed when the check's
+// timeout passes whatever step it is in. A client given WithHTTPClient can't
+// be bound that way: a server that answers the upgrade wrongly and then
+// stalls can hold such a check up to 3 seconds past its timeout (the
+// WebSocket library's own bound on reading the bad answer).
 func NewWebSocketProbe(rawURL string, opts ...Option) (*WebSocketProbe, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -41,7 +50,13 @@ func NewWebSocketProbe(rawURL string, opts ...Option) (*WebSocketProbe, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.client != nil && o.tls != nil {
+		return nil, errors.New("health: WebSocket probe: give WithTLS or WithHTTPClient, not both (set the TLS config on your client's transport)")
+	}
 	p := &WebSocketProbe{name: o.name, url: rawURL, header: o.header, client: o.client, timeout: o.timeout}
+	if p.client == nil {
+		p.client = checkBoundClient(o.tls)
+	}
 	if p.name == "" {
 		p.name = u.Redacted()
 	}
@@ -54,6 +69,7 @@ func (p *WebSocketProbe) Name() string { return p.name }
 // Check connects, pings and closes once.
 func (p *WebSocketProbe) Check(ctx context.Context) Result {
 	return run(ctx, p.name, p.timeout, func(ctx context.Context) error {
+		ctx = context.WithValue(ctx, checkCtxKey{}, ctx)
 		c, resp, err := websocket.Dial(ctx, p.url, &websocket.DialOptions{HTTPClient: p.client, HTTPHeader: p.header})
 		if err != nil {
 			if resp != nil {
@@ -73,4 +89,34 @@ func (p *WebSocketProbe) Check(ctx context.Context) Result {
 		}
 		return nil
 	})
+}
+
+// checkCtxKey carries a check's context to the dialer of checkBoundClient.
+type checkCtxKey struct{}
+
+// checkBoundClient returns a client whose connections close when the check
+// that opened them ends: http.Transport dials with a context detached from
+// the request's cancellation, and a hijacked connection outlives the
+// request, so neither would otherwise stop at the probe's timeout. It keeps
+// no idle connections, so a probe leaves nothing running between checks.
+func checkBoundClient(tlsCfg *tls.Config) *http.Client {
+	var d net.Dialer
+	tr := &http.Transport{
+		Proxy:             http.ProxyFromEnvironment,
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			if check, ok := ctx.Value(checkCtxKey{}).(context.Context); ok {
+				context.AfterFunc(check, func() { _ = conn.Close() })
+			}
+			return conn, nil
+		},
+	}
+	if tlsCfg != nil {
+		tr.TLSClientConfig = tlsCfg.Clone()
+	}
+	return &http.Client{Transport: tr}
 }
