@@ -303,11 +303,7 @@ type watch struct {
 func (w *watch) stop() {
 	w.cancel()
 	<-w.done
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.forced {
-		w.releaseLocked(fmt.Sprintf("health monitoring of %s stopped", w.probe.Name()))
-	}
+	w.release(fmt.Sprintf("health monitoring with %s stopped", w.probe.Name()))
 }
 
 func (w *watch) run() {
@@ -346,9 +342,11 @@ func (w *watch) check() {
 	w.record(r)
 }
 
+// record files r and then, outside the lock (a breaker calls its
+// listeners synchronously, and one may well ask for Status), forces or
+// releases the breaker.
 func (w *watch) record(r Result) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.last = r
 	w.checks++
 	if len(w.history) < w.opts.History {
@@ -357,40 +355,48 @@ func (w *watch) record(r Result) {
 		w.history[w.next] = r
 		w.next = (w.next + 1) % len(w.history)
 	}
+	var force, release string
 	if r.OK {
 		w.consOK++
 		w.consFail = 0
 		if w.forced && w.consOK >= w.opts.SuccessThreshold {
-			w.releaseLocked(fmt.Sprintf("health check %s passed %d times", w.probe.Name(), w.consOK))
+			release = fmt.Sprintf("health check %s passed %d times", w.probe.Name(), w.consOK)
 		}
-		return
-	}
-	w.failures++
-	w.consFail++
-	w.consOK = 0
-	if w.forced {
-		if !w.stillOursLocked() {
+	} else {
+		w.failures++
+		w.consFail++
+		w.consOK = 0
+		if w.forced && !w.stillOursLocked() {
 			w.forced = false
 		}
+		if !w.forced && w.consFail >= w.opts.FailureThreshold {
+			force = fmt.Sprintf("health check %s failed %d times: %v", w.probe.Name(), w.consFail, r.Err)
+		}
 	}
-	if !w.forced && w.consFail >= w.opts.FailureThreshold {
-		w.forceLocked(fmt.Sprintf("health check %s failed %d times: %v", w.probe.Name(), w.consFail, r.Err))
+	w.mu.Unlock()
+	switch {
+	case force != "":
+		w.force(force)
+	case release != "":
+		w.release(release)
 	}
 }
 
-// forceLocked forces the breaker open unless someone else already holds it
-// open or disabled it.
-func (w *watch) forceLocked(reason string) {
+// force forces the breaker open unless someone else already holds it open
+// or disabled it, and remembers the hold as the monitor's.
+func (w *watch) force(reason string) {
 	switch w.breaker.State() {
 	case core.ForcedOpen, core.Disabled:
-		return // a human's decision: leave it
+		return // a person's decision: leave it
 	}
 	w.breaker.ForceOpen(reason)
 	s := w.breaker.Snapshot()
 	// ForceOpen prefixes the reason; compare by suffix so the check
 	// doesn't depend on the exact prefix.
 	if s.State == core.ForcedOpen && strings.HasSuffix(s.Reason, reason) {
+		w.mu.Lock()
 		w.forced, w.forcedBy, w.forcedGen = true, s.Reason, generation(s)
+		w.mu.Unlock()
 	}
 }
 
@@ -401,11 +407,16 @@ func (w *watch) stillOursLocked() bool {
 	return s.State == core.ForcedOpen && s.Reason == w.forcedBy && generation(s) == w.forcedGen
 }
 
-func (w *watch) releaseLocked(reason string) {
-	if w.stillOursLocked() {
+// release gives up the monitor's hold, releasing the breaker to HalfOpen if
+// the hold is still in place.
+func (w *watch) release(reason string) {
+	w.mu.Lock()
+	ours := w.forced && w.stillOursLocked()
+	w.forced, w.forcedBy, w.forcedGen = false, "", 0
+	w.mu.Unlock()
+	if ours {
 		w.breaker.Release(reason)
 	}
-	w.forced, w.forcedBy, w.forcedGen = false, "", 0
 }
 
 func (w *watch) status() Status {

@@ -389,3 +389,28 @@ func TestMonitorTimeout(t *testing.T) {
 		t.Fatalf("last result %+v", st.Last)
 	}
 }
+
+// A breaker listener may ask the monitor for its status while the monitor
+// is changing the breaker's state.
+func TestMonitorListenerMayReadStatus(t *testing.T) {
+	f := newFixture(t)
+	chk := &switchChecker{}
+	chk.set(errors.New("down"))
+	probe, _ := NewCustomProbe("p", chk)
+	b := f.breaker("svc")
+	seen := make(chan bool, 4)
+	cancel := b.OnStateChange(func(events.StateChange) {
+		st, _ := f.mon.Status("svc")
+		seen <- st.Healthy
+	})
+	defer cancel()
+	if err := f.mon.StartWithOptions("svc", probe, Options{Interval: time.Second, FailureThreshold: 1, SuccessThreshold: 1}); err != nil {
+		t.Fatal(err)
+	}
+	f.settle(1)
+	chk.set(nil)
+	f.tick(1, time.Second)
+	if len(seen) != 2 || <-seen || !<-seen {
+		t.Fatal("listener did not see the forced-open and release transitions")
+	}
+}
