@@ -4,11 +4,15 @@ go 1.26.0
 
 replace github.com/bulwark-go/bulwark => ../
 
-require github.com/bulwark-go/bulwark v0.0.0-00010101000000-000000000000
+require (
+	github.com/afex/hystrix-go v0.0.0-20180502004556-fa1af6a1f4f5
+	github.com/bulwark-go/bulwark v0.0.0-00010101000000-000000000000
+	github.com/eapache/go-resiliency v1.7.0
+	github.com/failsafe-go/failsafe-go v0.9.8
+	github.com/sony/gobreaker/v2 v2.4.0
+)
 
 require (
-	github.com/afex/hystrix-go v0.0.0-20180502004556-fa1af6a1f4f5 // indirect
-	github.com/eapache/go-resiliency v1.7.0 // indirect
-	github.com/failsafe-go/failsafe-go v0.9.8 // indirect
-	github.com/sony/gobreaker/v2 v2.4.0 // indirect
+	github.com/bits-and-blooms/bitset v1.24.4 // indirect
+	github.com/smartystreets/goconvey v1.8.1 // indirect
 )

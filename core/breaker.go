@@ -41,10 +41,12 @@ type Breaker struct {
 	// it was counted in.
 	probes        atomic.Uint64
 	probeActivity atomic.Int64 // nanotime of the last probe admitted or reported
+	probeLimit    atomic.Int64 // probes admitted per round (SetProbeLimit)
 	_             cacheLinePad
 
-	window window
-	remote atomic.Pointer[counts] // other instances' window, when shared
+	window   window
+	remote   atomic.Pointer[counts] // other instances' window, when shared
+	duration Histogram              // ObserveDuration; written by middleware
 
 	mu          sync.Mutex
 	lastChange  time.Time
@@ -77,6 +79,7 @@ func NewBreaker(endpoint string, cfg Config, opts ...Option) (*Breaker, error) {
 	b.window.init(int64(b.cfg.RollingWindow)/int64(b.cfg.WindowBuckets), b.cfg.WindowBuckets, now)
 	b.lastChange = b.clock.Now().UTC()
 	b.probes.Store(1<<probeBits | probeMask) // no round open: full
+	b.probeLimit.Store(int64(b.cfg.HalfOpenMaxRequests))
 	if b.cfg.Disabled {
 		b.state.Store(uint32(Disabled))
 	}
@@ -144,7 +147,7 @@ func (b *Breaker) reject() (Permit, error) {
 
 func (b *Breaker) admitProbe() (Permit, bool) {
 	now := b.clock.Nanotime()
-	limit := uint64(b.cfg.HalfOpenMaxRequests)
+	limit := uint64(b.probeLimit.Load())
 	for {
 		w := b.probes.Load()
 		if w&probeMask >= limit {
@@ -317,6 +320,15 @@ func (b *Breaker) record(o Outcome) {
 	}
 	Permit{b: b}.Report(o, 0)
 }
+
+// ObserveDuration adds a call's duration to the breaker's latency histogram
+// (circuit_breaker_request_duration_seconds). The HTTP middleware and
+// transport call it once per request; it takes no lock and allocates
+// nothing.
+func (b *Breaker) ObserveDuration(d time.Duration) { b.duration.Observe(d) }
+
+// Durations returns the latency histogram fed by ObserveDuration.
+func (b *Breaker) Durations() HistogramSnapshot { return b.duration.Snapshot() }
 
 // RetryAfter returns how long until an Open breaker lets a probe through,
 // rounded up to the clock's resolution; 0 when it is not Open.

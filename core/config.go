@@ -120,7 +120,7 @@ func (c Config) Validate() error {
 		v.fail("MaxOpenDuration", c.MaxOpenDuration, "must be between Timeout ("+d.Timeout.String()+") and 168h0m0s, or 0 for the default 10×Timeout")
 	}
 	if d.RollingWindow/time.Duration(d.WindowBuckets) < time.Millisecond {
-		v.fail("WindowBuckets", c.WindowBuckets, "must leave each bucket at least 1ms of RollingWindow ("+d.RollingWindow.String()+")")
+		v.fail("WindowBuckets", c.WindowBuckets, "must be between 1 and "+strconv.Itoa(int(d.RollingWindow/time.Millisecond))+": each bucket needs at least 1ms of RollingWindow ("+d.RollingWindow.String()+")")
 	}
 	return v.err()
 }

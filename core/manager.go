@@ -51,6 +51,7 @@ type Manager struct {
 	clock    Clock
 	bus      *events.Bus
 	breakers registry[*Breaker]
+	hooks    []func(*Breaker) // under breakers.mu
 }
 
 // NewManager returns a Manager, or the configuration's validation error.
@@ -90,7 +91,34 @@ func (m *Manager) newBreaker(endpoint string) (*Breaker, error) {
 	if !ok {
 		cfg = m.cfg.Breaker
 	}
-	return NewBreaker(endpoint, cfg, WithClock(m.clock), WithBus(m.bus))
+	b, err := NewBreaker(endpoint, cfg, WithClock(m.clock), WithBus(m.bus))
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range m.hooks { // newBreaker runs under breakers.mu
+		h(b)
+	}
+	return b, nil
+}
+
+// OnBreaker calls fn for every breaker the Manager has and, from now on,
+// for each new one before anyone else can use it: a store uses it to restore
+// saved state and to follow transitions. fn must not call back into the
+// Manager for a new endpoint.
+func (m *Manager) OnBreaker(fn func(*Breaker)) {
+	// Under the registry lock, every breaker is either made before the hook
+	// is added (and passed below) or after (and passed at creation).
+	m.breakers.mu.Lock()
+	m.hooks = append(m.hooks, fn)
+	existing := make([]*Breaker, 0, len(m.breakers.names))
+	for _, n := range m.breakers.names {
+		b, _ := m.breakers.lookup(n)
+		existing = append(existing, b)
+	}
+	m.breakers.mu.Unlock()
+	for _, b := range existing {
+		fn(b)
+	}
 }
 
 // Lookup returns the endpoint's breaker if it exists.

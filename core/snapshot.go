@@ -92,20 +92,14 @@ func (b *Breaker) Restore(s Snapshot) error {
 	b.mu.Lock()
 	to := s.State
 	reason := "restored: " + s.Reason
-	remaining := time.Duration(0)
 	if to == Open {
-		remaining = s.OpenUntil.Sub(b.clock.Now())
-		if remaining <= 0 {
+		if !s.OpenUntil.After(b.clock.Now()) {
 			to, reason = HalfOpen, "restored: open time elapsed while stopped"
 		}
 	}
 	b.setStateLocked(to, reason)
 	if to == Open {
-		// Only what was left of the saved open time.
-		b.openUntil.Store(b.clock.Nanotime() + int64(remaining))
-		e := *b.rejectErr.Load()
-		e.Until = s.OpenUntil
-		b.rejectErr.Store(&e)
+		b.setOpenUntilLocked(s.OpenUntil) // only what was left of the saved open time
 	}
 	if to == Closed {
 		b.consecFail.Store(min(s.ConsecutiveFailures, int64(b.cfg.FailureThreshold)-1))
@@ -141,4 +135,48 @@ func (b *Breaker) SetRemoteWindow(total, failed, slow int64) {
 	if b.State() == Closed {
 		b.checkRates()
 	}
+}
+
+// setOpenUntilLocked makes an Open breaker let probes through at the
+// wall-clock time until instead of after its own open duration; b.mu is held.
+func (b *Breaker) setOpenUntilLocked(until time.Time) {
+	b.openUntil.Store(b.clock.Nanotime() + int64(until.Sub(b.clock.Now())))
+	e := *b.rejectErr.Load()
+	e.Until = until
+	b.rejectErr.Store(&e)
+}
+
+// ApplyRemote puts the breaker into a state another instance decided, as a
+// shared-state store does when it learns of a cluster transition. An Open
+// state lasts until openUntil. The StateChange it publishes has Remote set,
+// so that stores don't propose it again and alerts don't fire twice. It
+// reports whether anything changed.
+func (b *Breaker) ApplyRemote(to State, openUntil time.Time, reason string) bool {
+	if !to.Valid() {
+		return false
+	}
+	b.mu.Lock()
+	if b.State() == to && (to != Open || b.rejectErr.Load().Until.Equal(openUntil)) {
+		b.mu.Unlock()
+		return false
+	}
+	b.setStateLocked(to, reason)
+	b.pending[len(b.pending)-1].Remote = true
+	if to == Open {
+		b.setOpenUntilLocked(openUntil)
+	}
+	b.mu.Unlock()
+	b.flush()
+	return true
+}
+
+// SetProbeLimit caps how many probes this instance admits in each half-open
+// round, below HalfOpenMaxRequests: a shared-state store hands each instance
+// its share so that the cluster as a whole sends no more probes than
+// configured. A negative n restores the configured limit.
+func (b *Breaker) SetProbeLimit(n int) {
+	if n < 0 || n > b.cfg.HalfOpenMaxRequests {
+		n = b.cfg.HalfOpenMaxRequests
+	}
+	b.probeLimit.Store(int64(n))
 }

@@ -1,0 +1,600 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bulwark-go/bulwark/events"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func newTestBreaker(t testing.TB, cfg Config) (*Breaker, *FakeClock, *events.Subscription) {
+	t.Helper()
+	clk := NewFakeClock(t0)
+	bus := events.NewBus()
+	sub := bus.Subscribe(1024)
+	t.Cleanup(sub.Close)
+	b, err := NewBreaker("api", cfg, WithClock(clk), WithBus(bus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, clk, sub
+}
+
+func mustAllow(t testing.TB, b *Breaker) Permit {
+	t.Helper()
+	p, err := b.Allow()
+	if err != nil {
+		t.Fatalf("Allow in %s: %v", b.State(), err)
+	}
+	return p
+}
+
+func fail(t testing.TB, b *Breaker, n int) {
+	t.Helper()
+	for range n {
+		mustAllow(t, b).Report(Failure, 0)
+	}
+}
+
+func succeed(t testing.TB, b *Breaker, n int) {
+	t.Helper()
+	for range n {
+		mustAllow(t, b).Report(Success, 0)
+	}
+}
+
+// transitions drains the subscription and returns "Old>New" strings.
+func transitions(sub *events.Subscription) []string {
+	var out []string
+	for {
+		select {
+		case e := <-sub.C():
+			sc := e.(events.StateChange)
+			out = append(out, sc.OldState.String()+">"+sc.NewState.String())
+		default:
+			return out
+		}
+	}
+}
+
+func TestDefaultsAreTheSeeds(t *testing.T) {
+	d := Config{}.withDefaults()
+	if d.Disabled || d.FailureThreshold != 5 || d.SuccessThreshold != 2 || d.Timeout != 60*time.Second ||
+		d.HalfOpenMaxRequests != 3 || d.FailureRateThreshold != 50 || d.MinRequestsForRate != 10 ||
+		d.RollingWindow != 10*time.Second {
+		t.Fatalf("defaults differ from the seed: %+v", d)
+	}
+}
+
+func TestConfigValidateNamesTheField(t *testing.T) {
+	cases := []struct {
+		cfg   Config
+		field string
+	}{
+		{Config{FailureThreshold: -1}, "Config.FailureThreshold"},
+		{Config{SuccessThreshold: 4}, "Config.SuccessThreshold"},
+		{Config{Timeout: -time.Second}, "Config.Timeout"},
+		{Config{HalfOpenMaxRequests: 20_000}, "Config.HalfOpenMaxRequests"},
+		{Config{FailureRateThreshold: 101}, "Config.FailureRateThreshold"},
+		{Config{MinRequestsForRate: -3}, "Config.MinRequestsForRate"},
+		{Config{RollingWindow: time.Millisecond}, "Config.RollingWindow"},
+		{Config{WindowBuckets: 5000}, "Config.WindowBuckets"},
+		{Config{RollingWindow: 10 * time.Millisecond, WindowBuckets: 100}, "Config.WindowBuckets"},
+		{Config{SlowCallDuration: -1}, "Config.SlowCallDuration"},
+		{Config{SlowCallRateThreshold: -5}, "Config.SlowCallRateThreshold"},
+		{Config{OpenBackoffMultiplier: 0.5}, "Config.OpenBackoffMultiplier"},
+		{Config{Timeout: time.Minute, MaxOpenDuration: time.Second}, "Config.MaxOpenDuration"},
+		{Config{ProbeTimeout: -time.Second}, "Config.ProbeTimeout"},
+	}
+	for _, c := range cases {
+		err := c.cfg.Validate()
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != c.field || !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%+v: got %v, want a ConfigError naming %s", c.cfg, err, c.field)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.field) || !strings.Contains(err.Error(), "must be") {
+			t.Errorf("error %q should name %s and the allowed range", err, c.field)
+		}
+		if _, err := NewBreaker("x", c.cfg); err == nil {
+			t.Errorf("NewBreaker accepted %+v", c.cfg)
+		}
+	}
+	if err := (Config{}).Validate(); err != nil {
+		t.Fatalf("zero config: %v", err)
+	}
+}
+
+func TestOpensOnConsecutiveFailures(t *testing.T) {
+	b, _, sub := newTestBreaker(t, Config{})
+	fail(t, b, 4)
+	succeed(t, b, 1) // resets the run
+	fail(t, b, 4)
+	if b.State() != Closed {
+		t.Fatalf("opened after 4 failures in a row: %s", b.State())
+	}
+	fail(t, b, 1)
+	if b.State() != Open {
+		t.Fatalf("state %s after 5 consecutive failures", b.State())
+	}
+	if got := transitions(sub); len(got) != 1 || got[0] != "Closed>Open" {
+		t.Fatalf("events %v", got)
+	}
+	if s := b.Snapshot(); !strings.Contains(s.Reason, "5 consecutive failures") {
+		t.Fatalf("reason %q", s.Reason)
+	}
+}
+
+func TestOpensOnFailureRate(t *testing.T) {
+	b, _, _ := newTestBreaker(t, Config{FailureThreshold: 100, MinRequestsForRate: 10})
+	for range 4 { // 8 calls, 50% failed: under the minimum count
+		succeed(t, b, 1)
+		fail(t, b, 1)
+	}
+	if b.State() != Closed {
+		t.Fatalf("opened under MinRequestsForRate")
+	}
+	succeed(t, b, 1)
+	fail(t, b, 1) // 10 calls, 5 failed = 50%
+	if b.State() != Open {
+		t.Fatalf("state %s at 50%% failure rate over 10 calls", b.State())
+	}
+}
+
+func TestWindowForgetsOldFailures(t *testing.T) {
+	b, clk, _ := newTestBreaker(t, Config{FailureThreshold: 100, MinRequestsForRate: 4, RollingWindow: 10 * time.Second})
+	fail(t, b, 3)
+	clk.Advance(11 * time.Second)
+	succeed(t, b, 3)
+	fail(t, b, 1) // 4 in window, 1 failed: 25%
+	if b.State() != Closed {
+		t.Fatalf("failures outside the window still counted: %+v", b.Snapshot())
+	}
+	s := b.Snapshot()
+	if s.WindowRequests != 4 || s.WindowFailures != 1 || s.TotalRequests != 7 || s.FailedRequests != 4 {
+		t.Fatalf("window %d/%d lifetime %d/%d", s.WindowFailures, s.WindowRequests, s.FailedRequests, s.TotalRequests)
+	}
+	// Partly slid: buckets older than the window go one by one.
+	clk.Advance(5 * time.Second)
+	fail(t, b, 1)
+	clk.Advance(6 * time.Second)
+	if s := b.Snapshot(); s.WindowRequests != 1 || s.WindowFailures != 1 {
+		t.Fatalf("after sliding: %d/%d", s.WindowFailures, s.WindowRequests)
+	}
+}
+
+func TestOpensOnSlowCallRate(t *testing.T) {
+	b, _, _ := newTestBreaker(t, Config{SlowCallDuration: 100 * time.Millisecond, SlowCallRateThreshold: 60, MinRequestsForRate: 5})
+	for range 2 {
+		mustAllow(t, b).Report(Success, 10*time.Millisecond)
+	}
+	for range 2 {
+		mustAllow(t, b).Report(Success, 200*time.Millisecond)
+	}
+	if b.State() != Closed {
+		t.Fatal("opened under the minimum count")
+	}
+	mustAllow(t, b).Report(Success, time.Second) // 3 of 5 slow = 60%
+	if b.State() != Open {
+		t.Fatalf("state %s at 60%% slow calls", b.State())
+	}
+	if s := b.Snapshot(); !strings.Contains(s.Reason, "slow-call rate") || s.SlowRequests != 3 {
+		t.Fatalf("snapshot %+v", s)
+	}
+}
+
+func TestDoneMeasuresDurationForSlowCalls(t *testing.T) {
+	b, clk, _ := newTestBreaker(t, Config{SlowCallDuration: time.Second, MinRequestsForRate: 1, SlowCallRateThreshold: 100})
+	p := mustAllow(t, b)
+	clk.Advance(2 * time.Second)
+	p.Done(nil)
+	if b.State() != Open {
+		t.Fatalf("a 2s call with a 1s slow threshold did not count as slow: %+v", b.Snapshot())
+	}
+}
+
+func TestOpenRejectsUntilTimeout(t *testing.T) {
+	b, clk, _ := newTestBreaker(t, Config{Timeout: 30 * time.Second})
+	fail(t, b, 5)
+	clk.Advance(10 * time.Second)
+	_, err := b.Allow()
+	var re *RejectedError
+	if !errors.As(err, &re) || !errors.Is(err, ErrOpen) || errors.Is(err, ErrForcedOpen) {
+		t.Fatalf("err %v", err)
+	}
+	if got := re.RetryAfter(); got != 20*time.Second {
+		t.Fatalf("RetryAfter %s, want 20s", got)
+	}
+	if got := b.RetryAfter(); got != 20*time.Second {
+		t.Fatalf("breaker RetryAfter %s", got)
+	}
+	if !re.Until.Equal(t0.Add(30 * time.Second)) {
+		t.Fatalf("Until %s", re.Until)
+	}
+	clk.Advance(20*time.Second - 1)
+	if _, err := b.Allow(); err == nil {
+		t.Fatal("allowed before the timeout")
+	}
+	clk.Advance(1)
+	p, err := b.Allow()
+	if err != nil || b.State() != HalfOpen || p.round == 0 {
+		t.Fatalf("at the timeout: %v, state %s", err, b.State())
+	}
+	if s := b.Snapshot(); s.RejectedRequests != 2 {
+		t.Fatalf("rejected %d", s.RejectedRequests)
+	}
+}
+
+func TestHalfOpenAdmitsExactlyMaxProbes(t *testing.T) {
+	b, clk, sub := newTestBreaker(t, Config{Timeout: time.Second, HalfOpenMaxRequests: 3, SuccessThreshold: 2})
+	fail(t, b, 5)
+	clk.Advance(time.Second)
+	ps := []Permit{mustAllow(t, b), mustAllow(t, b), mustAllow(t, b)}
+	if _, err := b.Allow(); !errors.Is(err, ErrTooManyProbes) {
+		t.Fatalf("4th probe: %v", err)
+	}
+	ps[0].Report(Success, 0)
+	if b.State() != HalfOpen {
+		t.Fatal("closed after one success")
+	}
+	if _, err := b.Allow(); err == nil {
+		t.Fatal("a reported probe freed a slot in the same round")
+	}
+	ps[1].Report(Success, 0)
+	if b.State() != Closed {
+		t.Fatalf("state %s after 2 successful probes", b.State())
+	}
+	ps[2].Report(Failure, 0) // a late probe from a finished round changes nothing
+	if b.State() != Closed {
+		t.Fatal("a stale probe reopened the breaker")
+	}
+	if got := strings.Join(transitions(sub), " "); got != "Closed>Open Open>HalfOpen HalfOpen>Closed" {
+		t.Fatalf("events %s", got)
+	}
+}
+
+func TestProbeFailureReopensWithGrowingDuration(t *testing.T) {
+	b, clk, _ := newTestBreaker(t, Config{Timeout: time.Second, OpenBackoffMultiplier: 2, MaxOpenDuration: 5 * time.Second})
+	fail(t, b, 5)
+	for _, want := range []time.Duration{2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second} {
+		clk.Advance(b.RetryAfter())
+		mustAllow(t, b).Report(Failure, 0)
+		if b.State() != Open || b.RetryAfter() != want {
+			t.Fatalf("after a failed probe: %s for %s, want Open for %s", b.State(), b.RetryAfter(), want)
+		}
+	}
+	clk.Advance(b.RetryAfter())
+	succeed(t, b, 2)
+	fail(t, b, 5)
+	if b.RetryAfter() != time.Second {
+		t.Fatalf("open duration not reset by closing: %s", b.RetryAfter())
+	}
+}
+
+func TestLostProbesAreReclaimed(t *testing.T) {
+	b, clk, _ := newTestBreaker(t, Config{Timeout: time.Second, HalfOpenMaxRequests: 2, ProbeTimeout: 10 * time.Second})
+	fail(t, b, 5)
+	clk.Advance(time.Second)
+	lost := []Permit{mustAllow(t, b), mustAllow(t, b)}
+	clk.Advance(10*time.Second - 1)
+	if _, err := b.Allow(); err == nil {
+		t.Fatal("reclaimed before ProbeTimeout")
+	}
+	clk.Advance(1)
+	succeed(t, b, 2)
+	if b.State() != Closed {
+		t.Fatalf("state %s after reclaiming lost probes", b.State())
+	}
+	lost[0].Report(Failure, 0)
+	if b.State() != Closed {
+		t.Fatal("a reclaimed probe's late failure reopened the breaker")
+	}
+}
+
+func TestIgnoredProbeHandsItsSlotBack(t *testing.T) {
+	b, clk, _ := newTestBreaker(t, Config{Timeout: time.Second, HalfOpenMaxRequests: 1, SuccessThreshold: 1})
+	fail(t, b, 5)
+	clk.Advance(time.Second)
+	mustAllow(t, b).Done(context.Canceled)
+	mustAllow(t, b).Done(nil)
+	if b.State() != Closed {
+		t.Fatalf("state %s", b.State())
+	}
+	if s := b.Snapshot(); s.TotalRequests != 6 {
+		t.Fatalf("an ignored call was counted: total %d", s.TotalRequests)
+	}
+}
+
+func TestManualControl(t *testing.T) {
+	b, _, sub := newTestBreaker(t, Config{})
+	b.ForceOpen("maintenance")
+	_, err := b.Allow()
+	if !errors.Is(err, ErrForcedOpen) || !errors.Is(err, ErrOpen) || b.RetryAfter() != 0 {
+		t.Fatalf("forced open: %v", err)
+	}
+	if b.Trip("x") {
+		t.Fatal("Trip moved a ForcedOpen breaker")
+	}
+	if !b.Release("healthy again") || b.State() != HalfOpen {
+		t.Fatalf("release: %s", b.State())
+	}
+	if b.Release("again") {
+		t.Fatal("Release of a breaker that is not ForcedOpen")
+	}
+	b.Disable()
+	fail(t, b, 50)
+	if b.State() != Disabled {
+		t.Fatal("a disabled breaker tripped")
+	}
+	b.Reset()
+	if !b.Trip("slo burn") || b.State() != Open {
+		t.Fatalf("trip: %s", b.State())
+	}
+	want := "Closed>ForcedOpen ForcedOpen>HalfOpen HalfOpen>Disabled Disabled>Closed Closed>Open"
+	if got := strings.Join(transitions(sub), " "); got != want {
+		t.Fatalf("events %s, want %s", got, want)
+	}
+	if s := b.Snapshot(); s.TotalRequests != 50 || s.FailedRequests != 50 || s.Reason != "slo burn" {
+		t.Fatalf("snapshot %+v", s)
+	}
+}
+
+func TestDisabledConfig(t *testing.T) {
+	b, _, _ := newTestBreaker(t, Config{Disabled: true})
+	fail(t, b, 20)
+	if b.State() != Disabled {
+		t.Fatalf("state %s", b.State())
+	}
+}
+
+func TestRecordFailureAndSuccess(t *testing.T) {
+	b, clk, _ := newTestBreaker(t, Config{Timeout: time.Second})
+	for range 5 {
+		b.RecordFailure()
+	}
+	if b.State() != Open {
+		t.Fatal("RecordFailure did not open")
+	}
+	clk.Advance(time.Second)
+	mustAllow(t, b) // HalfOpen
+	b.RecordSuccess()
+	b.RecordSuccess()
+	if b.State() != Closed {
+		t.Fatalf("RecordSuccess in half-open: %s", b.State())
+	}
+}
+
+func TestExecute(t *testing.T) {
+	b, _, _ := newTestBreaker(t, Config{FailureThreshold: 2})
+	ctx := context.Background()
+	boom := errors.New("boom")
+	if err := b.Execute(ctx, func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Execute(ctx, func(context.Context) error { return boom }); err != boom {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("panic swallowed")
+			}
+		}()
+		_ = b.Execute(ctx, func(context.Context) error { panic("bad") })
+	}()
+	if b.State() != Open {
+		t.Fatalf("a panic was not a failure: %s", b.State())
+	}
+	called := false
+	err := b.Execute(ctx, func(context.Context) error { called = true; return nil })
+	if called || !errors.Is(err, ErrOpen) {
+		t.Fatalf("open breaker ran fn (%v) or returned %v", called, err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := b.Execute(cctx, func(context.Context) error { called = true; return nil }); err != context.Canceled || called {
+		t.Fatalf("done context: %v", err)
+	}
+}
+
+func TestCancelledContextIsNotAFailure(t *testing.T) {
+	b, _, _ := newTestBreaker(t, Config{FailureThreshold: 1})
+	_ = b.Execute(context.Background(), func(context.Context) error { return context.Canceled })
+	if b.State() != Closed {
+		t.Fatal("a cancelled call counted as a failure")
+	}
+	_ = b.Execute(context.Background(), func(context.Context) error { return context.DeadlineExceeded })
+	if b.State() != Open {
+		t.Fatal("a deadline is a failure by default")
+	}
+}
+
+func TestClassifierOption(t *testing.T) {
+	notFound := errors.New("not found")
+	b, _, _ := newTestBreaker(t, Config{FailureThreshold: 1, Classifier: func(err error) Outcome {
+		if err == nil || errors.Is(err, notFound) {
+			return Success
+		}
+		return Failure
+	}})
+	_ = b.Execute(context.Background(), func(context.Context) error { return notFound })
+	if b.State() != Closed {
+		t.Fatal("classifier ignored")
+	}
+}
+
+func TestListenersRunInOrderOutsideTheLock(t *testing.T) {
+	b, clk, _ := newTestBreaker(t, Config{Timeout: time.Second})
+	var got []string
+	var got2 []string
+	cancel := b.OnStateChange(func(e events.StateChange) {
+		got = append(got, e.NewState.String())
+		if e.NewState == Open {
+			// Calling back into the breaker must not deadlock.
+			_ = b.Snapshot()
+			b.ForceOpen("from a listener")
+		}
+	})
+	b.OnStateChange(func(e events.StateChange) { got2 = append(got2, e.NewState.String()) })
+	fail(t, b, 5)
+	if strings.Join(got, ",") != "Open,ForcedOpen" || strings.Join(got2, ",") != "Open,ForcedOpen" {
+		t.Fatalf("listeners saw %v and %v", got, got2)
+	}
+	cancel()
+	b.Reset()
+	clk.Advance(time.Second)
+	if len(got) != 2 || len(got2) != 3 {
+		t.Fatalf("cancel removed the wrong listener: %v %v", got, got2)
+	}
+}
+
+func TestListenerPanicDoesNotStopDelivery(t *testing.T) {
+	b, _, sub := newTestBreaker(t, Config{})
+	cancel := b.OnStateChange(func(events.StateChange) { panic("listener") })
+	func() {
+		defer func() { _ = recover() }()
+		b.ForceOpen("x")
+	}()
+	cancel()
+	b.Reset()
+	if got := transitions(sub); len(got) != 1 || got[0] != "ForcedOpen>Closed" {
+		t.Fatalf("after a listener panic: %v", got)
+	}
+}
+
+func TestStateChangeJSON(t *testing.T) {
+	b, _, sub := newTestBreaker(t, Config{})
+	b.ForceOpen("drill")
+	e := (<-sub.C()).(events.StateChange)
+	if e.Endpoint != "api" || e.Timestamp != t0 || e.Reason != "forced open: drill" {
+		t.Fatalf("event %+v", e)
+	}
+}
+
+func TestRestore(t *testing.T) {
+	b, clk, _ := newTestBreaker(t, Config{Timeout: time.Minute})
+	fail(t, b, 5)
+	saved := b.Snapshot()
+
+	// Restarted 20s later: open for the 40s that remained.
+	clk.Advance(20 * time.Second)
+	b2, err := NewBreaker("api", Config{Timeout: time.Minute}, WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.Restore(saved); err != nil {
+		t.Fatal(err)
+	}
+	if b2.State() != Open || b2.RetryAfter() != 40*time.Second {
+		t.Fatalf("restored %s for %s", b2.State(), b2.RetryAfter())
+	}
+	if s := b2.Snapshot(); s.TotalRequests != 5 || s.FailedRequests != 5 || !s.OpenUntil.Equal(saved.OpenUntil) {
+		t.Fatalf("restored counts %+v", s)
+	}
+	// Restarted after the open time: half-open.
+	clk.Advance(time.Minute)
+	b3, _ := NewBreaker("api", Config{}, WithClock(clk))
+	if err := b3.Restore(saved); err != nil || b3.State() != HalfOpen {
+		t.Fatalf("restored late: %s %v", b3.State(), err)
+	}
+	if err := b3.Restore(Snapshot{State: 9}); err == nil {
+		t.Fatal("accepted an invalid state")
+	}
+	if err := b3.Restore(Snapshot{TotalRequests: 1, FailedRequests: 2}); err == nil {
+		t.Fatal("accepted inconsistent counts")
+	}
+}
+
+func TestRemoteWindowOpensOnGlobalRate(t *testing.T) {
+	b, _, _ := newTestBreaker(t, Config{FailureThreshold: 100, MinRequestsForRate: 10})
+	succeed(t, b, 3)
+	fail(t, b, 2) // 5 local calls: below the minimum
+	b.SetRemoteWindow(5, 3, 0)
+	if b.State() != Open {
+		t.Fatalf("global window 10 calls / 5 failed did not open: %+v", b.Snapshot())
+	}
+	if tot, f, _ := b.WindowCounts(); tot != 5 || f != 2 {
+		t.Fatalf("local share %d/%d", f, tot)
+	}
+}
+
+func TestConcurrentStress(t *testing.T) {
+	b, clk, _ := newTestBreaker(t, Config{Timeout: 10 * time.Millisecond, HalfOpenMaxRequests: 4, SuccessThreshold: 2, MinRequestsForRate: 20})
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				clk.Advance(time.Millisecond)
+				_ = b.Snapshot()
+			}
+		}
+	}()
+	var workers sync.WaitGroup
+	for g := range 16 {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for i := range 5000 {
+				p, err := b.Allow()
+				if err != nil {
+					continue
+				}
+				switch (i + g) % 7 {
+				case 0, 1, 2:
+					p.Report(Failure, 0)
+				case 3:
+					p.Report(Ignored, 0)
+				default:
+					p.Report(Success, 0)
+				}
+				if i%1000 == 0 && g == 0 {
+					b.ForceOpen("stress")
+					b.Reset()
+				}
+			}
+		}()
+	}
+	workers.Wait()
+	close(stop)
+	wg.Wait()
+	s := b.Snapshot()
+	if s.SuccessfulRequests+s.FailedRequests != s.TotalRequests || s.TotalRequests == 0 {
+		t.Fatalf("counts do not add up: %+v", s)
+	}
+}
+
+func TestApplyRemote(t *testing.T) {
+	b, clk, sub := newTestBreaker(t, Config{})
+	until := t0.Add(45 * time.Second)
+	if !b.ApplyRemote(Open, until, "opened by instance b") || b.State() != Open || b.RetryAfter() != 45*time.Second {
+		t.Fatalf("apply open: %s %s", b.State(), b.RetryAfter())
+	}
+	if b.ApplyRemote(Open, until, "again") {
+		t.Fatal("applying the same state twice reported a change")
+	}
+	e := (<-sub.C()).(events.StateChange)
+	if !e.Remote || e.NewState != Open || e.Reason != "opened by instance b" {
+		t.Fatalf("event %+v", e)
+	}
+	clk.Advance(45 * time.Second)
+	b.SetProbeLimit(1)
+	mustAllow(t, b)
+	if _, err := b.Allow(); !errors.Is(err, ErrTooManyProbes) {
+		t.Fatalf("probe limit 1: %v", err)
+	}
+	if b.ApplyRemote(State(42), time.Time{}, "") {
+		t.Fatal("applied an invalid state")
+	}
+}
