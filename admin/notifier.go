@@ -51,7 +51,8 @@ type NotifierConfig struct {
 // without waiting: a subscriber whose buffer is full is disconnected with
 // ErrSlowSubscriber. Every event gets the next sequence number; events the
 // notifier itself lost (its bus subscription overflowed) still use up
-// numbers, so subscribers see the gap.
+// numbers, taken when the loss is noticed, so subscribers see a jump and
+// know to refetch the status.
 //
 // An event's message is its JSON form plus "type" (events.Event's
 // EventType, unless the form has a "type" already) and "seq". For a breaker
@@ -83,7 +84,7 @@ type Notifier struct {
 	monitored map[*core.Breaker]func()
 
 	// Only the hub goroutine touches these.
-	busDropped, extraSeen uint64
+	busDropped, extraDropSeen uint64
 }
 
 type ringEntry struct {
@@ -188,7 +189,6 @@ func (n *Notifier) run() {
 			}
 			n.publish(e, n.busGap())
 		case e := <-n.extra:
-			n.extraSeen++
 			n.publish(e, n.extraGap())
 		case <-tick:
 			n.broadcastSnapshot()
@@ -208,8 +208,8 @@ func (n *Notifier) busGap() uint64 {
 // last call.
 func (n *Notifier) extraGap() uint64 {
 	d := n.extraDropped.Load()
-	gap := d - n.extraSeen
-	n.extraSeen = d
+	gap := d - n.extraDropSeen
+	n.extraDropSeen = d
 	return gap
 }
 
