@@ -71,31 +71,36 @@ func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request) {
 	// and a data message from it ends the feed.
 	closed := c.CloseRead(context.Background())
 
+	err = h.feed(wctx, closed, c, s, seq)
+	h.log.Debug("admin: feed client left", "remote", r.RemoteAddr, "err", err)
+}
+
+// feed writes the snapshot and then the subscriber's messages until the
+// client leaves, is dropped or stops answering pings.
+func (h *Handler) feed(wctx, closed context.Context, c *websocket.Conn, s *subscriber, seq uint64) error {
 	snap := h.snapshotMessage(seq)
 	if snap == nil {
 		c.Close(websocket.StatusInternalError, "could not build the snapshot")
-		return
+		return errors.New("no snapshot")
 	}
-	if h.write(wctx, c, snap) != nil {
-		return
+	if err := h.write(wctx, c, snap); err != nil {
+		return err
 	}
 	ping := time.NewTicker(h.cfg.PingInterval)
 	defer ping.Stop()
 	for {
 		select {
 		case <-closed.Done():
-			return
+			return context.Cause(closed)
 		case <-s.gone:
-			h.closeDropped(c, s)
-			return
+			return h.closeDropped(c, s)
 		case msg, ok := <-s.ch:
 			if !ok || isClosed(s.gone) {
 				// Dropped: close with the reason rather than fail a write.
-				h.closeDropped(c, s)
-				return
+				return h.closeDropped(c, s)
 			}
-			if h.write(wctx, c, msg) != nil {
-				return
+			if err := h.write(wctx, c, msg); err != nil {
+				return err
 			}
 			ping.Reset(h.cfg.PingInterval) // a write is proof enough of life
 		case <-ping.C:
@@ -103,7 +108,7 @@ func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request) {
 			err := c.Ping(ctx)
 			cancel()
 			if err != nil {
-				return
+				return err
 			}
 		}
 	}
@@ -116,15 +121,16 @@ func (h *Handler) write(ctx context.Context, c *websocket.Conn, msg []byte) erro
 }
 
 // closeDropped closes a connection the hub dropped, saying why.
-func (h *Handler) closeDropped(c *websocket.Conn, s *subscriber) {
+func (h *Handler) closeDropped(c *websocket.Conn, s *subscriber) error {
 	h.notifier.mu.Lock()
 	err := s.err
 	h.notifier.mu.Unlock()
 	if errors.Is(err, ErrSlowSubscriber) {
 		c.Close(websocket.StatusPolicyViolation, "too slow: the feed does not wait")
-		return
+	} else {
+		c.Close(websocket.StatusGoingAway, "server shutting down")
 	}
-	c.Close(websocket.StatusGoingAway, "server shutting down")
+	return err
 }
 
 func isClosed(c <-chan struct{}) bool {

@@ -22,6 +22,7 @@
   var ws = null;
   var backoff = 500;
   var reconnectTimer = 0;
+  var countdownTimer = 0;
   var failures = 0;
 
   var $ = function (id) { return document.getElementById(id); };
@@ -55,6 +56,7 @@
 
   function connect() {
     clearTimeout(reconnectTimer);
+    clearInterval(countdownTimer);
     var protocols = ['bulwark.v1'];
     if (token) protocols.push('bulwark.token.' + b64url(token));
     setConn('connecting', 'Connecting…');
@@ -70,6 +72,7 @@
       failures = 0;
       setConn('live', 'Live');
       banner('');
+      loadHistory();
     };
     sock.onmessage = function (e) {
       var msg;
@@ -96,8 +99,9 @@
     };
     tick();
     clearTimeout(reconnectTimer);
+    clearInterval(countdownTimer);
     reconnectTimer = setTimeout(connect, delay);
-    var iv = setInterval(function () { if (Date.now() >= until) clearInterval(iv); else tick(); }, 500);
+    countdownTimer = setInterval(tick, 500);
   }
 
   // A WebSocket handshake failure carries no status; ask the status route
@@ -111,6 +115,21 @@
         banner('The feed is at its subscriber limit; retrying.');
       }
     }).catch(function () {});
+  }
+
+  // The feed sends only what happens from now on; the recent past comes
+  // from the events route.
+  function loadHistory() {
+    fetch(base + 'events', { headers: authHeaders(), cache: 'no-store' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (h) {
+        if (!h || !Array.isArray(h.events)) return;
+        var seen = new Set(events.map(function (e) { return e.seq; }));
+        h.events.forEach(function (e) { if (!seen.has(e.seq)) events.push(e); });
+        events.sort(function (a, b) { return (b.seq || 0) - (a.seq || 0); });
+        if (events.length > MAX_EVENTS) events.length = MAX_EVENTS;
+        render();
+      }).catch(function () {});
   }
 
   function authHeaders() {
@@ -309,7 +328,7 @@
       if (slo) {
         var left = Math.max(0, Math.min(100, slo.error_budget_remaining));
         tdSlo.appendChild(bar(left / 100, left <= 10 ? 'bad' : left <= 40 ? 'warn' : 'good',
-          slo.error_budget_remaining.toFixed(0) + '% left'));
+          slo.error_budget_remaining > 0 ? slo.error_budget_remaining.toFixed(0) + '% left' : 'spent'));
         tdSlo.title = 'success ' + (slo.success_rate * 100).toFixed(2) + '% (target ' + (slo.target * 100).toFixed(2) +
           '%), burn ' + slo.short_burn_rate.toFixed(1) + '× short / ' + slo.long_burn_rate.toFixed(1) + '× long';
       } else tdSlo.appendChild(el('span', 'dim', '–'));
@@ -353,7 +372,7 @@
     $('sum-rps').textContent = prevTotals && rates.size ? fmtRate(rps) : '–';
     setSum('sum-alerts', (status.alerts || []).length, true);
     setSum('sum-slo', violated, true);
-    $('updated').textContent = 'updated ' + new Date(serverNow).toLocaleTimeString();
+    $('updated').textContent = 'updated ' + clock(serverNow);
     $('seq').textContent = String(lastSeq);
     var g = $('gaps');
     g.hidden = !missed;
@@ -364,6 +383,10 @@
     renderHealth();
     renderUsers();
   }
+
+  function clock(t) { return new Date(t).toLocaleTimeString([], { hour12: false }); }
+
+  function fmtLatency(ms) { return ms >= 1000 ? (ms / 1000).toFixed(1) + ' s' : ms.toFixed(1) + ' ms'; }
 
   function setSum(id, n, flag) {
     var v = $(id);
@@ -381,7 +404,7 @@
       li.dataset.type = e.type || '';
       var row = el('div', 'row1');
       var ts = e.timestamp || e.generated_at;
-      row.appendChild(el('time', '', ts ? new Date(ts).toLocaleTimeString() : ''));
+      row.appendChild(el('time', '', ts ? clock(ts) : ''));
       row.appendChild(el('span', 'kind', (e.type || 'event').replace('_', ' ')));
       if (e.endpoint) row.appendChild(el('span', 'ep', e.endpoint));
       if (e.type === 'state_change') {
@@ -403,7 +426,7 @@
       }
       frag.appendChild(li);
     });
-    if (!events.length) frag.appendChild(el('li', 'empty', 'No events since this page connected.'));
+    if (!events.length) frag.appendChild(el('li', 'empty', 'No events yet.'));
     list.replaceChildren(frag);
   }
 
@@ -430,8 +453,8 @@
       left.appendChild(el('span', 'mono', h.endpoint));
       left.appendChild(el('div', 'probe', h.probe + (h.last && h.last.error ? ' — ' + h.last.error : '')));
       li.appendChild(left);
-      var right = el('div', 'probe', h.last && h.last.time && !h.last.time.startsWith('0001') ?
-        h.last.latency_ms.toFixed(1) + ' ms' : 'not run');
+      var right = el('div', 'probe latency', h.last && h.last.time && !h.last.time.startsWith('0001') ?
+        fmtLatency(h.last.latency_ms) : 'not run');
       li.appendChild(right);
       frag.appendChild(li);
     });
