@@ -70,7 +70,8 @@ type Config struct {
 	Cluster ClusterController
 
 	// Optional sources of the other components' status. Each must be safe
-	// for concurrent use; nil leaves that part of the status empty.
+	// for concurrent use and cheap: it is called for every status request
+	// and feed snapshot. Nil leaves that part of the status empty.
 	Bulkheads     BulkheadSource
 	UserBulkheads UserBulkheadSource
 	SLO           SLOSource

@@ -214,20 +214,22 @@ func (n *Notifier) extraGap() uint64 {
 }
 
 // publish numbers, records and fans out one event; gap events were lost
-// before it.
+// before it. Only the hub goroutine writes n.seq, so it reads it unlocked
+// and encodes outside the lock.
 func (n *Notifier) publish(e events.Event, gap uint64) {
+	seq := n.seq + gap + 1
+	msg, err := encodeEvent(seq, e)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.seq += gap + 1
-	msg, err := encodeEvent(n.seq, e)
+	n.seq = seq
 	if err != nil {
 		n.log.Warn("admin: event not sent to the feed", "type", e.EventType(), "err", err)
 		return // its number is skipped: subscribers see the gap
 	}
 	if len(n.ring) < cap(n.ring) {
-		n.ring = append(n.ring, ringEntry{n.seq, msg})
+		n.ring = append(n.ring, ringEntry{seq, msg})
 	} else {
-		n.ring[n.ringStart] = ringEntry{n.seq, msg}
+		n.ring[n.ringStart] = ringEntry{seq, msg}
 		n.ringStart = (n.ringStart + 1) % len(n.ring)
 	}
 	for s := range n.subs {
@@ -293,10 +295,25 @@ func (n *Notifier) dropLocked(s *subscriber, err error) {
 	s.err = err
 	close(s.gone)
 	close(s.ch)
-	if s.abort != nil {
+	if s.abort == nil {
+		return
+	}
+	switch err {
+	case ErrSlowSubscriber:
+		// Its buffer is full because it is stuck writing to a peer that
+		// stopped reading: cut the write short now.
 		s.abort()
+	case ErrNotifierClosed:
+		// Let it say goodbye (going away) first; cut it only if a write
+		// holds it up. Cutting at once could kill a write that has just
+		// reached the peer and is returning.
+		time.AfterFunc(closeGrace, s.abort)
 	}
 }
+
+// closeGrace is how long a feed client may take to be told the feed is
+// closing before its connection is cut.
+const closeGrace = time.Second
 
 // subscribe adds a subscriber and returns it with the current seq: every
 // message it will receive has a higher one.
