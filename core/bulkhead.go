@@ -229,7 +229,7 @@ func (b *Bulkhead) Config() BulkheadConfig { return b.cfg }
 // slot. If a slot is handed over at the moment the wait ends, Acquire keeps
 // it and succeeds.
 //
-// On success, release the Guard exactly once, typically with defer.
+// On success, release the Guard, typically with defer.
 func (b *Bulkhead) Acquire(ctx context.Context) (Guard, error) {
 	if ctx == nil {
 		ctx = context.Background()

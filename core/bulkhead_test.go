@@ -498,3 +498,20 @@ func TestBulkheadStress(t *testing.T) {
 		t.Logf("%d stripes: peak %d inside, %+v", stripes, peak.Load(), st)
 	}
 }
+
+func TestBulkheadAcquireReleaseAllocatesNothing(t *testing.T) {
+	b := newTestBulkhead(t, BulkheadConfig{}, SystemClock())
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(1000, func() {
+		g, err := b.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Release()
+		g, _ = b.TryAcquire()
+		g.Release()
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per acquire and release, want 0", allocs)
+	}
+}

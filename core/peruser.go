@@ -274,22 +274,14 @@ func (p *PerUserBulkhead) insert(sh *userShard, user string) *userEntry {
 	return e
 }
 
-// reuse turns an evicted entry into user's. Only the counters are reset. The
-// limiter's settings stay as they are, because the release that made the
-// entry idle may still be reading them (and its atomics) for the previous
-// user; what it does to the new user's entry then is harmless: stamp
-// lastUsed, or hand free slots to the queue. Called with the shard's write
-// lock held, which every other reader of the entry needs.
+// reuse turns an evicted entry, whose counters evict has already moved out
+// and zeroed, into user's. The limiter's settings stay as they are, because
+// the release that made the entry idle may still be reading them (and its
+// atomics) for the previous user; what it does to the new user's entry then
+// is harmless: stamp lastUsed, or hand free slots to the queue. Called with
+// the shard's write lock held, which every other reader of the entry needs.
 func (e *userEntry) reuse(user string, now int64) {
 	e.user = user
-	l := &e.lim
-	l.mu.Lock()
-	l.timedOut = 0
-	l.hist = bulkHist{}
-	l.mu.Unlock()
-	l.rejected.Store(0)
-	l.cancelled.Store(0)
-	e.one[0].admitted.Store(0)
 	e.one[0].lastUsed.Store(now)
 }
 
@@ -351,8 +343,27 @@ func (p *PerUserBulkhead) evictOne(sh *userShard, now int64) *userEntry {
 // Called with sh.mu held for writing.
 func (sh *userShard) evict(k string, e *userEntry) {
 	delete(sh.users, k)
-	sh.retired.add(e.lim.stats())
+	e.lim.drainInto(&sh.retired)
 	sh.evicted++
+}
+
+// drainInto adds the counters of an idle limiter to st and zeroes them.
+func (l *bulkLimiter) drainInto(st *BulkheadStats) {
+	l.mu.Lock()
+	timedOut := l.timedOut
+	st.QueueTime.add(l.hist.snapshot())
+	l.timedOut, l.hist = 0, bulkHist{}
+	l.mu.Unlock()
+	var admitted uint64
+	for i := range l.stripes {
+		admitted += l.stripes[i].admitted.Swap(0)
+	}
+	rejected, cancelled := l.rejected.Swap(0), l.cancelled.Swap(0)
+	st.Admitted += admitted
+	st.Rejected += rejected
+	st.TimedOut += timedOut
+	st.Cancelled += cancelled
+	st.Total += admitted + rejected + timedOut + cancelled
 }
 
 // Sweep evicts every user idle for at least IdleTimeout and returns how many

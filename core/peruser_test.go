@@ -512,3 +512,27 @@ func BenchmarkPerUserBulkheadAcquireRelease(b *testing.B) {
 		b.Fatalf("%d users tracked, want %d", n, users)
 	}
 }
+
+func TestPerUserTrackedUserAllocatesNothing(t *testing.T) {
+	p := newTestPerUser(t, PerUserConfig{}, SystemClock())
+	ids := []string{"alice", "bob", "carol"}
+	for _, id := range ids {
+		g := mustUser(t, p, id)
+		g.Release()
+	}
+	ctx := context.Background()
+	i := 0
+	allocs := testing.AllocsPerRun(1000, func() {
+		i++
+		g, err := p.Acquire(ctx, ids[i%len(ids)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Release()
+		g, _ = p.TryAcquire(ids[i%len(ids)])
+		g.Release()
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per acquire and release of a tracked user, want 0", allocs)
+	}
+}
