@@ -318,15 +318,25 @@ func (p *PerUserBulkhead) evictOne(sh *userShard, now int64) *userEntry {
 		seen       int
 	)
 	for k, e := range sh.users {
-		if !e.lim.idle() {
+		s := &e.one[0]
+		if s.held.Load() != 0 {
 			continue
 		}
-		used := e.one[0].lastUsed.Load()
-		if now-used >= int64(p.cfg.IdleTimeout) {
-			sh.evict(k, e)
-			freed = e
-		} else if lru == nil || used < lruUsed {
-			lru, lruKey, lruUsed = e, k, used
+		used := s.lastUsed.Load()
+		expired := now-used >= int64(p.cfg.IdleTimeout)
+		if expired || lru == nil || used < lruUsed {
+			// Nothing may wait for a slot either. waiting is on another
+			// cache line than held and lastUsed, so it is read only for
+			// an entry that would be chosen.
+			if e.lim.waiting.Load() != 0 {
+				continue
+			}
+			if expired {
+				sh.evict(k, e)
+				freed = e
+			} else {
+				lru, lruKey, lruUsed = e, k, used
+			}
 		}
 		if seen++; seen == evictSample {
 			break
