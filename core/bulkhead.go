@@ -257,8 +257,8 @@ const maxStripes = 64
 // stripesFor picks how many stripes a bulkhead's slots are split into: about
 // one per CPU, never more than there are slots.
 func stripesFor(cfg BulkheadConfig) int {
-	n := 1
-	for n < runtime.GOMAXPROCS(0) && n < maxStripes {
+	n, procs := 1, runtime.GOMAXPROCS(0)
+	for n < procs && n < maxStripes {
 		n *= 2
 	}
 	if !cfg.Disabled {
@@ -377,14 +377,13 @@ func (l *bulkLimiter) init(cfg BulkheadConfig, clock Clock, n int) {
 	for i := range l.stripes {
 		s := &l.stripes[i]
 		s.l, s.idx = l, i
-		switch {
-		case cfg.Disabled:
-			s.limit = 1 << 62
-		default:
-			s.limit = int64(cfg.MaxConcurrentRequests / n)
-			if i < cfg.MaxConcurrentRequests%n {
-				s.limit++
-			}
+		if cfg.Disabled {
+			s.limit = 1 << 62 // never reached
+			continue
+		}
+		s.limit = int64(cfg.MaxConcurrentRequests / n)
+		if i < cfg.MaxConcurrentRequests%n {
+			s.limit++
 		}
 	}
 	if n > 1 {
