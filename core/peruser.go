@@ -361,8 +361,9 @@ func (sh *userShard) evict(k string, e *userEntry) {
 func (l *bulkLimiter) drainInto(st *BulkheadStats) {
 	l.mu.Lock()
 	timedOut := l.timedOut
-	st.QueueTime.add(l.hist.snapshot())
-	l.timedOut, l.hist = 0, bulkHist{}
+	st.QueueTime.add(l.hist.Snapshot())
+	l.timedOut = 0
+	l.hist.reset()
 	l.mu.Unlock()
 	var admitted uint64
 	for i := range l.stripes {
