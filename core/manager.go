@@ -62,12 +62,12 @@ func validateOverrides[C interface{ Validate() error }](v *rangeCheck, field str
 // default configuration or the endpoint's override, up to a bound. It holds
 // no global state; make as many as you need.
 type Manager struct {
-	cfg      ManagerConfig
-	clock    Clock
-	bus      *events.Bus
+	cfg       ManagerConfig
+	clock     Clock
+	bus       *events.Bus
 	breakers  registry[*Breaker]
 	bulkheads registry[*Bulkhead]
-	hooks    []func(*Breaker) // under breakers.mu
+	hooks     []func(*Breaker) // under breakers.mu
 }
 
 // NewManager returns a Manager, or the configuration's validation error.
