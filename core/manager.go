@@ -22,8 +22,8 @@ type ManagerConfig struct {
 	// endpoints; like Overrides, they do not inherit from Bulkhead.
 	BulkheadOverrides map[string]BulkheadConfig
 	// MaxEndpoints bounds the breakers (and, separately, the bulkheads) the
-	// Manager creates; past it,
-	// Breaker returns ErrTooManyEndpoints. Default 1000; 1 to 1,000,000.
+	// Manager creates; past it, Breaker returns ErrTooManyEndpoints.
+	// Default 1000; 1 to 100,000.
 	MaxEndpoints int
 	// Clock is the clock of every component; nil means SystemClock.
 	Clock Clock
@@ -34,7 +34,7 @@ type ManagerConfig struct {
 // Validate checks the default configuration, every override and the bound.
 func (c ManagerConfig) Validate() error {
 	v := rangeCheck{prefix: "ManagerConfig."}
-	v.int("MaxEndpoints", c.MaxEndpoints, 1, 1_000_000, "1000")
+	v.int("MaxEndpoints", c.MaxEndpoints, 1, 100_000, "1000")
 	if err := c.Breaker.Validate(); err != nil {
 		v.errs = append(v.errs, err)
 	}
@@ -127,11 +127,7 @@ func (m *Manager) OnBreaker(fn func(*Breaker)) {
 	// is added (and passed below) or after (and passed at creation).
 	m.breakers.mu.Lock()
 	m.hooks = append(m.hooks, fn)
-	existing := make([]*Breaker, 0, len(m.breakers.names))
-	for _, n := range m.breakers.names {
-		b, _ := m.breakers.lookup(n)
-		existing = append(existing, b)
-	}
+	existing := m.breakers.all()
 	m.breakers.mu.Unlock()
 	for _, b := range existing {
 		fn(b)

@@ -193,11 +193,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	a := attempt{t: t, req: req, b: b}
 	err = policy.DoWithBreaker(req.Context(), b, a.run)
 	if a.last != nil {
+		// Attempts ran out on a failing status: that response is the answer.
+		// When the breaker opened or the context ended, the error says so.
 		var se *statusError
-		if err == nil || errors.As(err, &se) {
+		if err == nil || errors.As(err, &se) && !rejected(err) && req.Context().Err() == nil {
 			return a.last, nil
 		}
-		discard(a.last) // the breaker or the context ended it: report that
+		discard(a.last)
 	}
 	if err == nil {
 		err = errors.New("nethttp: no response") // unreachable: run sets last on success
@@ -261,6 +263,10 @@ func (t *Transport) bufferBody(req *http.Request) bool {
 	req.Body = io.NopCloser(bytes.NewReader(buf))
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
 	return true
+}
+
+func rejected(err error) bool {
+	return errors.Is(err, core.ErrOpen) || errors.Is(err, core.ErrTooManyProbes)
 }
 
 type readCloser struct {

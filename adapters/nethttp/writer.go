@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/bulwark-go/bulwark/core"
 )
@@ -18,7 +17,7 @@ import (
 type statusWriter struct {
 	w        http.ResponseWriter
 	status   int
-	hijacked time.Time // when the connection was taken over, if it was
+	hijacked int64 // Clock.Nanotime when the connection was taken over, if it was
 	clock    core.Clock
 }
 
@@ -72,7 +71,7 @@ func (sw *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, rw, err := http.NewResponseController(sw.w).Hijack()
 	if err == nil {
 		sw.status = http.StatusSwitchingProtocols
-		sw.hijacked = sw.clock.Now()
+		sw.hijacked = sw.clock.Nanotime()
 	}
 	return c, rw, err
 }
