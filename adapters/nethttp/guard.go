@@ -157,7 +157,9 @@ func (g *Guard) rejection(endpoint, reason string, status int, err error) Reject
 }
 
 // Reject answers a refused request with the configured writer.
-func (g *Guard) Reject(w http.ResponseWriter, r *http.Request, rej Rejection) { g.cfg.Reject(w, r, rej) }
+func (g *Guard) Reject(w http.ResponseWriter, r *http.Request, rej Rejection) {
+	g.cfg.Reject(w, r, rej)
+}
 
 // Finish records the request's outcome — from its status, or a failure when
 // it panicked — in the breaker and the SLO, measures its duration once for
