@@ -84,50 +84,6 @@ func (c BulkheadConfig) withDefaults() BulkheadConfig {
 // queueLen is the queue capacity c stands for (0 for NoQueue).
 func (c BulkheadConfig) queueLen() int { return max(c.MaxQueueSize, 0) }
 
-// QueueDurationBuckets returns the upper bounds, in seconds, of the queue
-// time histogram in BulkheadStats.QueueTime. They are Prometheus's default
-// buckets, so bulkhead_queue_duration_seconds reads like any other latency
-// histogram.
-func QueueDurationBuckets() []float64 {
-	b := make([]float64, len(queueBounds))
-	for i, d := range queueBounds {
-		b[i] = d.Seconds()
-	}
-	return b
-}
-
-// queueBounds are prometheus.DefBuckets as durations, so that recording an
-// observation needs no float arithmetic.
-var queueBounds = [...]time.Duration{
-	5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond,
-	50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
-	500 * time.Millisecond, time.Second, 2500 * time.Millisecond,
-	5 * time.Second, 10 * time.Second,
-}
-
-// QueueTimeStats is a histogram of the time calls spent in a bulkhead's
-// queue. Only calls that had to wait are observed, whatever the outcome
-// (granted, timed out or cancelled); a call that got a slot at once waited
-// no time and is not counted here.
-type QueueTimeStats struct {
-	// Count is how many waits were observed.
-	Count uint64
-	// Sum is their total duration.
-	Sum time.Duration
-	// Buckets holds cumulative counts: Buckets[i] is how many waits lasted
-	// at most QueueDurationBuckets()[i] seconds, as a Prometheus histogram
-	// wants them. Waits longer than the last bound are only in Count.
-	Buckets [len(queueBounds)]uint64
-}
-
-func (q *QueueTimeStats) add(o QueueTimeStats) {
-	q.Count += o.Count
-	q.Sum += o.Sum
-	for i := range q.Buckets {
-		q.Buckets[i] += o.Buckets[i]
-	}
-}
-
 // BulkheadStats is a snapshot of one bulkhead. Counters only grow (from
 // NewBulkhead, or from when a per-user bulkhead started tracking the user).
 type BulkheadStats struct {
@@ -153,7 +109,7 @@ type BulkheadStats struct {
 	Cancelled uint64
 
 	// QueueTime is the histogram of time spent waiting in the queue.
-	QueueTime QueueTimeStats
+	QueueTime HistogramSnapshot
 }
 
 func (s *BulkheadStats) add(o BulkheadStats) {
@@ -229,7 +185,7 @@ func (b *Bulkhead) Config() BulkheadConfig { return b.cfg }
 // slot. If a slot is handed over at the moment the wait ends, Acquire keeps
 // it and succeeds.
 //
-// On success, release the Guard exactly once, typically with defer.
+// On success, release the Guard, typically with defer.
 func (b *Bulkhead) Acquire(ctx context.Context) (Guard, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -257,8 +213,8 @@ const maxStripes = 64
 // stripesFor picks how many stripes a bulkhead's slots are split into: about
 // one per CPU, never more than there are slots.
 func stripesFor(cfg BulkheadConfig) int {
-	n := 1
-	for n < runtime.GOMAXPROCS(0) && n < maxStripes {
+	n, procs := 1, runtime.GOMAXPROCS(0)
+	for n < procs && n < maxStripes {
 		n *= 2
 	}
 	if !cfg.Disabled {
@@ -355,7 +311,7 @@ type bulkLimiter struct {
 	queued     int // under mu
 	queuedHint atomic.Int64
 	timedOut   uint64 // under mu
-	hist       bulkHist
+	hist       Histogram
 	rejected   atomic.Uint64
 	cancelled  atomic.Uint64
 	maxSlots   int
@@ -377,14 +333,13 @@ func (l *bulkLimiter) init(cfg BulkheadConfig, clock Clock, n int) {
 	for i := range l.stripes {
 		s := &l.stripes[i]
 		s.l, s.idx = l, i
-		switch {
-		case cfg.Disabled:
-			s.limit = 1 << 62
-		default:
-			s.limit = int64(cfg.MaxConcurrentRequests / n)
-			if i < cfg.MaxConcurrentRequests%n {
-				s.limit++
-			}
+		if cfg.Disabled {
+			s.limit = 1 << 62 // never reached
+			continue
+		}
+		s.limit = int64(cfg.MaxConcurrentRequests / n)
+		if i < cfg.MaxConcurrentRequests%n {
+			s.limit++
 		}
 	}
 	if n > 1 {
@@ -495,7 +450,7 @@ func (l *bulkLimiter) wait(ctx context.Context, w *bulkWaiter) (*bulkStripe, err
 		return s, nil
 	}
 	l.remove(w)
-	l.hist.observe(time.Duration(l.clock.Nanotime() - w.start))
+	l.hist.Observe(time.Duration(l.clock.Nanotime() - w.start))
 	if err == ErrBulkheadTimeout {
 		l.timedOut++
 	} else {
@@ -516,7 +471,7 @@ func (l *bulkLimiter) handoff() {
 		}
 		w := l.head
 		l.remove(w)
-		l.hist.observe(time.Duration(l.clock.Nanotime() - w.start))
+		l.hist.Observe(time.Duration(l.clock.Nanotime() - w.start))
 		w.granted = s
 		w.ready <- struct{}{}
 	}
@@ -576,7 +531,7 @@ func (l *bulkLimiter) stats() BulkheadStats {
 	l.mu.Lock()
 	st.Queued = l.queued
 	st.TimedOut = l.timedOut
-	st.QueueTime = l.hist.snapshot()
+	st.QueueTime = l.hist.Snapshot()
 	var held int64
 	for i := range l.stripes {
 		held += l.stripes[i].held.Load()
@@ -588,32 +543,4 @@ func (l *bulkLimiter) stats() BulkheadStats {
 	st.Active = int(max(held, 0))
 	st.Total = st.Admitted + st.Rejected + st.TimedOut + st.Cancelled + uint64(st.Queued)
 	return st
-}
-
-// bulkHist records queue waits. It is guarded by its limiter's mutex.
-type bulkHist struct {
-	counts [len(queueBounds) + 1]uint64 // per bucket, the last is +Inf
-	sum    time.Duration
-	n      uint64
-}
-
-func (h *bulkHist) observe(d time.Duration) {
-	d = max(d, 0)
-	i := 0
-	for i < len(queueBounds) && d > queueBounds[i] {
-		i++
-	}
-	h.counts[i]++
-	h.sum += d
-	h.n++
-}
-
-func (h *bulkHist) snapshot() QueueTimeStats {
-	q := QueueTimeStats{Count: h.n, Sum: h.sum}
-	var c uint64
-	for i := range q.Buckets {
-		c += h.counts[i]
-		q.Buckets[i] = c
-	}
-	return q
 }

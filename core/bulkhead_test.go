@@ -254,16 +254,16 @@ func TestBulkheadQueueHistogram(t *testing.T) {
 	}
 }
 
-func TestQueueDurationBuckets(t *testing.T) {
+func TestDurationBuckets(t *testing.T) {
 	// prometheus.DefBuckets, written out: core does not import prometheus.
 	want := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
-	got := QueueDurationBuckets()
+	got := DurationBuckets()
 	if !slices.Equal(got, want) {
-		t.Fatalf("QueueDurationBuckets() = %v, want %v", got, want)
+		t.Fatalf("DurationBuckets() = %v, want %v", got, want)
 	}
 	got[0] = 99 // a copy: the next caller is unaffected
-	if QueueDurationBuckets()[0] != .005 {
-		t.Fatal("QueueDurationBuckets returned shared storage")
+	if DurationBuckets()[0] != .005 {
+		t.Fatal("DurationBuckets returned shared storage")
 	}
 }
 
@@ -496,5 +496,22 @@ func TestBulkheadStress(t *testing.T) {
 			t.Fatalf("%d stripes: stats %+v do not add up to %d ok, %d failed", stripes, st, ok.Load(), failed.Load())
 		}
 		t.Logf("%d stripes: peak %d inside, %+v", stripes, peak.Load(), st)
+	}
+}
+
+func TestBulkheadAcquireReleaseAllocatesNothing(t *testing.T) {
+	b := newTestBulkhead(t, BulkheadConfig{}, SystemClock())
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(1000, func() {
+		g, err := b.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Release()
+		g, _ = b.TryAcquire()
+		g.Release()
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per acquire and release, want 0", allocs)
 	}
 }

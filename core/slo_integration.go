@@ -23,14 +23,14 @@ type SLOGuardConfig struct {
 	// not inherit from SLO: its zero fields take the defaults.
 	Overrides map[string]SLOConfig
 	// MaxEndpoints bounds the endpoints tracked; past it, recording a new
-	// endpoint fails with ErrTooManyEndpoints. Default 1000; 1 to 1,000,000.
+	// endpoint fails with ErrTooManyEndpoints. Default 1000; 1 to 100,000.
 	MaxEndpoints int
 }
 
 // Validate checks the default objective, every override and the bound.
 func (c SLOGuardConfig) Validate() error {
 	v := rangeCheck{prefix: "SLOGuardConfig."}
-	v.int("MaxEndpoints", c.MaxEndpoints, 1, 1_000_000, "1000")
+	v.int("MaxEndpoints", c.MaxEndpoints, 1, 100_000, "1000")
 	if err := c.SLO.validate("SLOGuardConfig.SLO."); err != nil {
 		v.errs = append(v.errs, err)
 	}

@@ -152,7 +152,8 @@ func (h *SlackHandler) Stats() HandlerStats { return h.q.stats() }
 
 // Close stops accepting alerts and sends what is queued for up to
 // Delivery.DrainTimeout, then abandons the rest. It returns an error wrapping
-// ErrHandlerClosed when alerts were left undelivered by the deadline.
+// ErrHandlerClosed when alerts were left undelivered by the deadline. It
+// also closes the client's idle connections.
 func (h *SlackHandler) Close() error { return h.q.close() }
 
 // Shutdown is Close with the drain deadline given by ctx.

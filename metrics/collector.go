@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,20 +13,28 @@ type Config struct {
 	// Namespace prefixes every metric name ("myapp" gives
 	// myapp_circuit_breaker_state). Empty means no prefix.
 	Namespace string
-	// Manager supplies the breakers (and their endpoint bulkheads). Required.
+	// Manager supplies the breakers and endpoint bulkheads. Required.
 	Manager *core.Manager
+	// SLO, when set, exports every tracked endpoint's objective.
+	SLO *core.SLOGuard
+	// PerUser names per-user bulkheads to export, by the value of their
+	// "bulkhead" label. Only totals are exported: user IDs never become
+	// labels.
+	PerUser map[string]*core.PerUserBulkhead
 }
 
-// Collector is a prometheus.Collector that reads Manager snapshots at
-// scrape time, so breakers created after registration appear without
-// re-registering and the request path pays nothing for metrics.
+// Collector is a prometheus.Collector that reads snapshots at scrape time,
+// so endpoints created after registration appear without re-registering
+// and the request path pays nothing for metrics.
 type Collector struct {
-	cfg Config
-	d   descs
-}
-
-type descs struct {
-	state, requests, successful, failed, rejected, transitions, duration *prometheus.Desc
+	cfg  Config
+	all  []*prometheus.Desc
+	desc struct {
+		state, requests, successful, failed, rejected, transitions, duration *prometheus.Desc
+		bhActive, bhQueued, bhTotal, bhRejected, bhTimeout, bhQueueDuration  *prometheus.Desc
+		sloSuccess, sloBudget, sloBurn                                       *prometheus.Desc
+		puUsers, puRejected                                                  *prometheus.Desc
+	}
 }
 
 // New returns a Collector for cfg.
@@ -33,25 +42,36 @@ func New(cfg Config) (*Collector, error) {
 	if cfg.Manager == nil {
 		return nil, errors.New("metrics: Config.Manager is required")
 	}
-	c := &Collector{cfg: cfg}
-	ns := cfg.Namespace
-	ep := []string{"endpoint"}
-	c.d = descs{
-		state: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "circuit_breaker_state"),
-			"Circuit breaker state: 0 Closed, 1 Open, 2 HalfOpen (ForcedOpen reads 1, Disabled 0).", ep, nil),
-		requests: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "circuit_breaker_requests_total"),
-			"Requests seen by the breaker: successful + failed + rejected.", ep, nil),
-		successful: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "circuit_breaker_requests_successful_total"),
-			"Requests the breaker let through that succeeded.", ep, nil),
-		failed: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "circuit_breaker_requests_failed_total"),
-			"Requests the breaker let through that failed.", ep, nil),
-		rejected: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "circuit_breaker_requests_rejected_total"),
-			"Requests the breaker refused.", ep, nil),
-		transitions: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "circuit_breaker_state_transitions_total"),
-			"State transitions by from and to state.", []string{"endpoint", "from", "to"}, nil),
-		duration: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "circuit_breaker_request_duration_seconds"),
-			"Duration of requests through the breaker, measured by the HTTP middleware and transport.", ep, nil),
+	for name, p := range cfg.PerUser {
+		if name == "" || p == nil {
+			return nil, fmt.Errorf("metrics: Config.PerUser[%q]: want a non-empty name and a bulkhead", name)
+		}
 	}
+	c := &Collector{cfg: cfg}
+	ep := []string{"endpoint"}
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		desc := prometheus.NewDesc(prometheus.BuildFQName(cfg.Namespace, "", name), help, labels, nil)
+		c.all = append(c.all, desc)
+		return desc
+	}
+	c.desc.state = d("circuit_breaker_state", "Circuit breaker state: 0 Closed, 1 Open, 2 HalfOpen (ForcedOpen reads 1, Disabled 0).", ep...)
+	c.desc.requests = d("circuit_breaker_requests_total", "Requests seen by the breaker: successful + failed + rejected.", ep...)
+	c.desc.successful = d("circuit_breaker_requests_successful_total", "Requests the breaker let through that succeeded.", ep...)
+	c.desc.failed = d("circuit_breaker_requests_failed_total", "Requests the breaker let through that failed.", ep...)
+	c.desc.rejected = d("circuit_breaker_requests_rejected_total", "Requests the breaker refused.", ep...)
+	c.desc.transitions = d("circuit_breaker_state_transitions_total", "State transitions by from and to state.", "endpoint", "from", "to")
+	c.desc.duration = d("circuit_breaker_request_duration_seconds", "Duration of requests through the breaker, measured by the HTTP middleware and transport.", ep...)
+	c.desc.bhActive = d("bulkhead_active_requests", "Requests holding a bulkhead slot now.", ep...)
+	c.desc.bhQueued = d("bulkhead_queued_requests", "Requests waiting in the bulkhead's queue now.", ep...)
+	c.desc.bhTotal = d("bulkhead_requests_total", "Requests that asked the bulkhead for a slot.", ep...)
+	c.desc.bhRejected = d("bulkhead_requests_rejected_total", "Requests refused because the bulkhead and its queue were full.", ep...)
+	c.desc.bhTimeout = d("bulkhead_requests_timeout_total", "Requests that waited in the queue past its timeout.", ep...)
+	c.desc.bhQueueDuration = d("bulkhead_queue_duration_seconds", "Time requests waited in the bulkhead's queue.", ep...)
+	c.desc.sloSuccess = d("slo_success_ratio", "Share of requests in the SLO window that succeeded.", ep...)
+	c.desc.sloBudget = d("slo_error_budget_remaining_ratio", "Share of the window's error budget left; negative when overspent.", ep...)
+	c.desc.sloBurn = d("slo_burn_rate", "Error budget burn rate over the long and short windows (1 spends the budget exactly over the window).", "endpoint", "window")
+	c.desc.puUsers = d("per_user_bulkhead_tracked_users", "Users a per-user bulkhead tracks now.", "bulkhead")
+	c.desc.puRejected = d("per_user_bulkhead_rejected_total", "Requests a per-user bulkhead refused: user over the limit, queue timeout, or table full.", "bulkhead")
 	return c, nil
 }
 
@@ -74,7 +94,7 @@ func Register(reg prometheus.Registerer, cfg Config) (*Collector, error) {
 
 // Describe sends the descriptors of every metric the Collector exports.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.d.state, c.d.requests, c.d.successful, c.d.failed, c.d.rejected, c.d.transitions, c.d.duration} {
+	for _, d := range c.all {
 		ch <- d
 	}
 }
@@ -92,25 +112,47 @@ func StateValue(s core.State) float64 {
 	return 0
 }
 
-// Collect reads every breaker's snapshot.
+// Collect reads every component's snapshot.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	buckets := core.DurationBuckets()
+	dd := &c.desc
 	for _, b := range c.cfg.Manager.Breakers() {
 		s := b.Snapshot()
 		ep := s.Endpoint
-		gauge(ch, c.d.state, StateValue(s.State), ep)
-		counter(ch, c.d.requests, float64(s.TotalRequests+s.RejectedRequests), ep)
-		counter(ch, c.d.successful, float64(s.SuccessfulRequests), ep)
-		counter(ch, c.d.failed, float64(s.FailedRequests), ep)
-		counter(ch, c.d.rejected, float64(s.RejectedRequests), ep)
+		gauge(ch, dd.state, StateValue(s.State), ep)
+		counter(ch, dd.requests, float64(s.TotalRequests+s.RejectedRequests), ep)
+		counter(ch, dd.successful, float64(s.SuccessfulRequests), ep)
+		counter(ch, dd.failed, float64(s.FailedRequests), ep)
+		counter(ch, dd.rejected, float64(s.RejectedRequests), ep)
 		for from, row := range s.Transitions {
 			for to, n := range row {
 				if n > 0 {
-					counter(ch, c.d.transitions, float64(n), ep, core.State(from).String(), core.State(to).String())
+					counter(ch, dd.transitions, float64(n), ep, core.State(from).String(), core.State(to).String())
 				}
 			}
 		}
-		histogram(ch, c.d.duration, b.Durations(), buckets, ep)
+		histogram(ch, dd.duration, b.Durations(), ep)
+	}
+	for _, bh := range c.cfg.Manager.Bulkheads() {
+		s, ep := bh.Stats(), bh.Name()
+		gauge(ch, dd.bhActive, float64(s.Active), ep)
+		gauge(ch, dd.bhQueued, float64(s.Queued), ep)
+		counter(ch, dd.bhTotal, float64(s.Total), ep)
+		counter(ch, dd.bhRejected, float64(s.Rejected), ep)
+		counter(ch, dd.bhTimeout, float64(s.TimedOut), ep)
+		histogram(ch, dd.bhQueueDuration, s.QueueTime, ep)
+	}
+	if c.cfg.SLO != nil {
+		for _, s := range c.cfg.SLO.Statuses() {
+			gauge(ch, dd.sloSuccess, s.SuccessRate, s.Endpoint)
+			gauge(ch, dd.sloBudget, s.ErrorBudgetRemaining/100, s.Endpoint)
+			gauge(ch, dd.sloBurn, s.LongBurnRate, s.Endpoint, "long")
+			gauge(ch, dd.sloBurn, s.ShortBurnRate, s.Endpoint, "short")
+		}
+	}
+	for name, p := range c.cfg.PerUser {
+		s := p.Stats()
+		gauge(ch, dd.puUsers, float64(s.Users), name)
+		counter(ch, dd.puRejected, float64(s.All.Rejected+s.All.TimedOut+s.TooManyUsers), name)
 	}
 }
 
@@ -122,7 +164,9 @@ func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels 
 	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 }
 
-func histogram(ch chan<- prometheus.Metric, d *prometheus.Desc, h core.HistogramSnapshot, bounds []float64, labels ...string) {
+var bounds = core.DurationBuckets()
+
+func histogram(ch chan<- prometheus.Metric, d *prometheus.Desc, h core.HistogramSnapshot, labels ...string) {
 	bk := make(map[float64]uint64, len(bounds))
 	for i, ub := range bounds {
 		bk[ub] = h.Buckets[i]

@@ -89,3 +89,72 @@ func TestRegisterNeedsARegistererAndManager(t *testing.T) {
 		t.Fatal("missing manager accepted")
 	}
 }
+
+func TestBulkheadSLOAndPerUserMetrics(t *testing.T) {
+	clock := core.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	m, _ := core.NewManager(core.ManagerConfig{Clock: clock, Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 1, MaxQueueSize: core.NoQueue}})
+	slo, _ := core.NewSLOGuard(m, core.SLOGuardConfig{})
+	users, _ := core.NewPerUserBulkhead(core.PerUserConfig{Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 1, MaxQueueSize: core.NoQueue}}, core.WithClock(clock))
+	reg := prometheus.NewPedanticRegistry()
+	c, err := Register(reg, Config{Manager: m, SLO: slo, PerUser: map[string]*core.PerUserBulkhead{"api": users}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bh, _ := m.Bulkhead("POST /orders")
+	g, _ := bh.TryAcquire()
+	_, _ = bh.TryAcquire() // rejected
+	for i := range 10 {
+		_ = slo.RecordRequest("POST /orders", i != 0)
+	}
+	ug, _ := users.TryAcquire("alice")
+	_, _ = users.TryAcquire("alice") // rejected
+	_, _ = users.TryAcquire("bob")
+
+	want := `
+# HELP bulkhead_active_requests Requests holding a bulkhead slot now.
+# TYPE bulkhead_active_requests gauge
+bulkhead_active_requests{endpoint="POST /orders"} 1
+# HELP bulkhead_requests_rejected_total Requests refused because the bulkhead and its queue were full.
+# TYPE bulkhead_requests_rejected_total counter
+bulkhead_requests_rejected_total{endpoint="POST /orders"} 1
+# HELP bulkhead_requests_total Requests that asked the bulkhead for a slot.
+# TYPE bulkhead_requests_total counter
+bulkhead_requests_total{endpoint="POST /orders"} 2
+# HELP per_user_bulkhead_rejected_total Requests a per-user bulkhead refused: user over the limit, queue timeout, or table full.
+# TYPE per_user_bulkhead_rejected_total counter
+per_user_bulkhead_rejected_total{bulkhead="api"} 1
+# HELP per_user_bulkhead_tracked_users Users a per-user bulkhead tracks now.
+# TYPE per_user_bulkhead_tracked_users gauge
+per_user_bulkhead_tracked_users{bulkhead="api"} 2
+# HELP slo_success_ratio Share of requests in the SLO window that succeeded.
+# TYPE slo_success_ratio gauge
+slo_success_ratio{endpoint="POST /orders"} 0.9
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "bulkhead_active_requests", "bulkhead_requests_total",
+		"bulkhead_requests_rejected_total", "per_user_bulkhead_tracked_users", "per_user_bulkhead_rejected_total", "slo_success_ratio"); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(c, "slo_burn_rate"); n != 2 {
+		t.Fatalf("burn rate series: %d", n)
+	}
+	// No series carries a user ID.
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			for _, lp := range mt.GetLabel() {
+				if v := lp.GetValue(); v == "alice" || v == "bob" {
+					t.Fatalf("%s carries a user ID", mf.GetName())
+				}
+			}
+		}
+	}
+	problems, err := testutil.CollectAndLint(c)
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %v", problems, err)
+	}
+	g.Release()
+	ug.Release()
+	if _, err := New(Config{Manager: m, PerUser: map[string]*core.PerUserBulkhead{"": users}}); err == nil {
+		t.Fatal("empty per-user name accepted")
+	}
+}

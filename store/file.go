@@ -1,0 +1,551 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/events"
+)
+
+// ErrFileStoreClosed is returned by a FileStore's methods after Close.
+var ErrFileStoreClosed = errors.New("file store is closed")
+
+// FileConfig configures a FileStore. The zero value is valid: save on every
+// transition and on Close, into a file only its owner can read.
+type FileConfig struct {
+	// Interval, when positive, also saves every Interval, so that the
+	// stored counts stay fresh between transitions. A save that would write
+	// the same bytes as the last one is skipped. Zero, the default, turns
+	// periodic saves off; otherwise 100ms to 24h.
+	Interval time.Duration
+	// Perm is the state file's permission bits; zero means 0600.
+	Perm fs.FileMode
+}
+
+// Validate checks the configuration; its errors are *core.ConfigError
+// values naming the field and the allowed range.
+func (c FileConfig) Validate() error {
+	var errs []error
+	if c.Interval != 0 && (c.Interval < 100*time.Millisecond || c.Interval > 24*time.Hour) {
+		errs = append(errs, &core.ConfigError{Field: "FileConfig.Interval", Value: c.Interval,
+			Rule: "must be between 100ms and 24h (0 means no periodic save)"})
+	}
+	if c.Perm&^fs.ModePerm != 0 {
+		errs = append(errs, &core.ConfigError{Field: "FileConfig.Perm", Value: c.Perm,
+			Rule: "must hold permission bits only (0 means 0600)"})
+	}
+	return errors.Join(errs...)
+}
+
+// FileOption supplies a dependency to a FileStore.
+type FileOption func(*fileOptions)
+
+type fileOptions struct {
+	clock core.Clock
+	log   *slog.Logger
+}
+
+// WithFileClock makes the store time its periodic saves and stamp the
+// names of corrupt files it moves aside by c instead of core.SystemClock.
+// Give it the breakers' clock (Manager.Clock) so that tests can drive the
+// store with a core.FakeClock.
+func WithFileClock(c core.Clock) FileOption {
+	return func(o *fileOptions) {
+		if c != nil {
+			o.clock = c
+		}
+	}
+}
+
+// WithFileLogger makes the store report what it cannot return, such as a
+// failed background save, to l instead of slog.Default().
+func WithFileLogger(l *slog.Logger) FileOption {
+	return func(o *fileOptions) {
+		if l != nil {
+			o.log = l
+		}
+	}
+}
+
+// LoadError reports a state file that could not be loaded. The store that
+// met it keeps working: its breakers start Closed and it writes a fresh file.
+// It matches ErrCorrupt when the file's content is invalid; otherwise Err is
+// the error that reading the file returned.
+type LoadError struct {
+	// Path is the state file.
+	Path string
+	// MovedTo is where the file was moved aside; empty when that failed.
+	MovedTo string
+	// Err is the cause.
+	Err error
+	// MoveErr is why the file could not be moved aside, if it could not. The
+	// store then leaves the file as it is and saves nothing.
+	MoveErr error
+}
+
+func (e *LoadError) Error() string {
+	where := "moved aside to " + e.MovedTo
+	if e.MoveErr != nil {
+		where = fmt.Sprintf("could not move it aside (%v), so nothing will be saved over it", e.MoveErr)
+	}
+	return fmt.Sprintf("bulwark: state file %s: %v; %s; breakers start Closed", e.Path, e.Err, where)
+}
+
+// Unwrap returns the cause.
+func (e *LoadError) Unwrap() error { return e.Err }
+
+// FileStore keeps breakers' state in one file, so that it survives a
+// restart: the seed's with_persistence and load_state.
+//
+// NewFileStore loads the file; Attach and AttachManager restore each breaker
+// from it before following its transitions. Every transition marks the store
+// dirty and wakes one writer goroutine, which saves the latest state of
+// every breaker; transitions that come while it writes are coalesced into
+// its next save, so a slow disk never slows calls. Close saves once more and
+// stops the writer.
+//
+// Saves are atomic: the file is written to a temporary file in the same
+// folder (the state file's name plus ".tmp"), synced, renamed over the old
+// one, and the folder is synced. A crash leaves either the old file or the
+// new one. Only one FileStore, in one fileProcess, may use a file at a time.
+type FileStore struct {
+	path  string
+	cfg   FileConfig
+	clock core.Clock
+	log   *slog.Logger
+
+	kick chan struct{} // capacity 1: a save is wanted
+	stop chan struct{} // closed by Close
+	done chan struct{} // closed when the writer has returned
+
+	mu       sync.Mutex
+	pending  map[string]core.Snapshot // loaded records not yet applied to a breaker
+	attached map[string]*fileAttachment
+	closed   bool
+	loadErr  error
+	noSave   error // set when a bad file could not be moved aside
+
+	// Owned by the writer goroutine; finalErr is read after done closes.
+	last     []byte // bytes of the last file written or loaded
+	failing  bool
+	finalErr error
+	writes   atomic.Int64 // files written, for tests
+}
+
+type fileAttachment struct {
+	b      *core.Breaker
+	cancel func() // nil until the breaker is restored and followed
+}
+
+// NewFileStore returns a store that keeps state in the file at path, whose
+// folder must exist, and loads that file.
+//
+// A missing file is a fresh start. A file that cannot be read or is not a
+// valid state file is not fatal: it is moved aside to
+// "<path>.corrupt-<UTC timestamp>" (never deleted), a warning is logged,
+// LoadErr returns a *LoadError naming the file and the cause, every breaker
+// starts Closed, and a fresh file is written. NewFileStore itself fails only
+// on an invalid configuration or folder.
+func NewFileStore(path string, cfg FileConfig, opts ...FileOption) (*FileStore, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if path == "" {
+		return nil, errors.New("bulwark: file store: empty path")
+	}
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("bulwark: file store %s: folder: %w", path, err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("bulwark: file store %s: %s is not a folder", path, dir)
+	}
+	o := fileOptions{clock: core.SystemClock(), log: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if cfg.Perm == 0 {
+		cfg.Perm = 0o600
+	}
+	s := &FileStore{
+		path: path, cfg: cfg, clock: o.clock, log: o.log,
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		pending: make(map[string]core.Snapshot), attached: make(map[string]*fileAttachment),
+	}
+	s.load()
+	go s.run()
+	return s, nil
+}
+
+// Path returns the state file's path.
+func (s *FileStore) Path() string { return s.path }
+
+// LoadErr returns the *LoadError met when NewFileStore loaded the file, or
+// nil when it loaded or was absent.
+func (s *FileStore) LoadErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loadErr
+}
+
+// load reads the state file into pending, or moves a bad one aside.
+func (s *FileStore) load() {
+	data, err := readStateFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	var recs []core.Snapshot
+	if err == nil {
+		recs, err = decodeFile(data)
+	}
+	if err == nil {
+		for _, r := range recs {
+			s.pending[r.Endpoint] = r
+		}
+		s.last = data
+		return
+	}
+	le := &LoadError{Path: s.path, Err: err}
+	le.MovedTo, le.MoveErr = s.moveAside()
+	if le.MoveErr != nil {
+		s.noSave = le
+	}
+	s.loadErr = le
+	s.log.Warn("bulwark: could not load the breaker state file; breakers start Closed",
+		"path", s.path, "moved_to", le.MovedTo, "err", err)
+	s.markDirty() // write a fresh file at once
+}
+
+// readStateFile reads the file, refusing one too large to be a state file
+// before reading it.
+func readStateFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if fi.Size() > fileMaxSize {
+		return nil, corruptf("%d bytes, more than the %d a state file may hold", fi.Size(), fileMaxSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, fileMaxSize+1))
+	if err == nil && len(data) > fileMaxSize {
+		return nil, corruptf("more than the %d bytes a state file may hold", fileMaxSize)
+	}
+	return data, err
+}
+
+// moveAside renames the state file to a free "<path>.corrupt-<timestamp>"
+// name and returns it.
+func (s *FileStore) moveAside() (string, error) {
+	stamp := s.path + ".corrupt-" + s.clock.Now().UTC().Format("20060102T150405Z")
+	for i := range 1000 {
+		to := stamp
+		if i > 0 {
+			to += "-" + strconv.Itoa(i)
+		}
+		// Rename replaces an existing file: never pick a name in use.
+		if _, err := os.Lstat(to); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := os.Rename(s.path, to); err != nil {
+			return "", err
+		}
+		_ = syncDir(filepath.Dir(s.path))
+		return to, nil
+	}
+	return "", fmt.Errorf("no free name like %s", stamp)
+}
+
+// Attach restores b from the stored record of its endpoint, if there is one,
+// and saves b's state from then on. Attach b before it takes calls; attaching
+// it again is a no-op. A record that b cannot take is reported and
+// dropped, and b is followed all the same.
+func (s *FileStore) Attach(b *core.Breaker) error {
+	name := b.Name()
+	if err := core.ValidateEndpoint(name); err != nil {
+		return fmt.Errorf("bulwark: file store %s: %w", s.path, err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrFileStoreClosed
+	}
+	if a, ok := s.attached[name]; ok {
+		s.mu.Unlock()
+		if a.b == b {
+			return nil
+		}
+		return fmt.Errorf("bulwark: file store %s: another breaker for %q is already attached", s.path, name)
+	}
+	rec, saved := s.pending[name]
+	a := &fileAttachment{b: b}
+	s.attached[name] = a // reserves the name; saves use rec until a.cancel is set
+	s.mu.Unlock()
+
+	// Restore outside s.mu: it runs b's listeners, which may call the store.
+	var err error
+	if saved {
+		if err = b.Restore(rec); err != nil {
+			err = fmt.Errorf("bulwark: file store %s: %w", s.path, err)
+		}
+	}
+	cancel := b.OnStateChange(s.onStateChange)
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		cancel()
+		return ErrFileStoreClosed
+	}
+	a.cancel = cancel
+	delete(s.pending, name)
+	s.mu.Unlock()
+	s.markDirty() // the restored state may differ from the record (Open that half-opened)
+	return err
+}
+
+// AttachManager attaches every breaker m has and, through
+// Manager.OnBreaker, every breaker it creates later, before that breaker's
+// first use. Records of endpoints m does not have yet are kept in the file
+// and applied when m creates them. It returns the errors of the breakers m
+// already has; later ones are logged.
+func (s *FileStore) AttachManager(m *core.Manager) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrFileStoreClosed
+	}
+	var (
+		mu        sync.Mutex
+		errs      []error
+		returning = true
+	)
+	m.OnBreaker(func(b *core.Breaker) {
+		err := s.Attach(b)
+		if err == nil || errors.Is(err, ErrFileStoreClosed) {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if returning {
+			errs = append(errs, err)
+			return
+		}
+		s.log.Warn("bulwark: file store could not attach a breaker", "path", s.path, "endpoint", b.Name(), "err", err)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	returning = false
+	return errors.Join(errs...)
+}
+
+// onStateChange is every attached breaker's listener. It runs on the
+// breaker's transition path, so it only wakes the writer.
+func (s *FileStore) onStateChange(events.StateChange) { s.markDirty() }
+
+func (s *FileStore) markDirty() {
+	select {
+	case s.kick <- struct{}{}:
+	default: // a save is already due; it will read the latest state
+	}
+}
+
+// Close stops following the breakers, saves their final state and stops the
+// writer. It returns that save's error, or the context's error if ctx ends
+// first (the save then still completes in the background). Calling Close
+// again waits for and returns the same result.
+func (s *FileStore) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		for _, a := range s.attached {
+			if a.cancel != nil {
+				a.cancel()
+			}
+		}
+		close(s.stop)
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.done:
+		return s.finalErr
+	case <-ctx.Done():
+		return fmt.Errorf("bulwark: file store %s: close: %w", s.path, ctx.Err())
+	}
+}
+
+// Retry delays after failed saves, doubling from the first to the last.
+const (
+	fileMinRetry = time.Second
+	fileMaxRetry = time.Minute
+)
+
+// run is the writer goroutine: the only one that writes the file.
+func (s *FileStore) run() {
+	defer close(s.done)
+	var tick, retry core.Timer
+	if s.cfg.Interval > 0 {
+		tick = s.clock.NewTimer(s.cfg.Interval)
+	}
+	backoff := fileMinRetry
+	for {
+		select {
+		case <-s.kick:
+		case <-fileTimerC(tick):
+			tick = s.clock.NewTimer(s.cfg.Interval)
+		case <-fileTimerC(retry):
+			retry = nil
+		case <-s.stop:
+			for _, t := range [...]core.Timer{tick, retry} {
+				if t != nil {
+					t.Stop()
+				}
+			}
+			s.finalErr = s.save()
+			return
+		}
+		if err := s.save(); err != nil {
+			if retry == nil {
+				retry = s.clock.NewTimer(backoff)
+				backoff = min(2*backoff, fileMaxRetry)
+			}
+			continue
+		}
+		backoff = fileMinRetry
+	}
+}
+
+// fileTimerC returns t's channel, or nil (which never delivers) for no timer.
+func fileTimerC(t core.Timer) <-chan time.Time {
+	if t == nil {
+		return nil
+	}
+	return t.C()
+}
+
+// save writes the current state of every attached breaker, and the records
+// not yet applied, unless the file already holds exactly that. A failure is
+// logged when it starts a run of failures and when the run ends.
+func (s *FileStore) save() error {
+	err := s.saveOnce()
+	switch {
+	case err != nil && !s.failing:
+		s.failing = true
+		s.log.Warn("bulwark: could not save the breaker state file; retrying", "path", s.path, "err", err)
+	case err != nil:
+		s.log.Debug("bulwark: could not save the breaker state file", "path", s.path, "err", err)
+	case s.failing:
+		s.failing = false
+		s.log.Info("bulwark: saved the breaker state file again", "path", s.path)
+	}
+	return err
+}
+
+func (s *FileStore) saveOnce() error {
+	s.mu.Lock()
+	if s.noSave != nil {
+		s.mu.Unlock()
+		return s.noSave
+	}
+	recs := make([]core.Snapshot, 0, len(s.pending)+len(s.attached))
+	for _, r := range s.pending {
+		recs = append(recs, r)
+	}
+	breakers := make([]*core.Breaker, 0, len(s.attached))
+	for _, a := range s.attached {
+		if a.cancel != nil {
+			breakers = append(breakers, a.b)
+		}
+	}
+	s.mu.Unlock()
+	for _, b := range breakers {
+		recs = append(recs, storableSnapshot(b.Snapshot()))
+	}
+	data, err := encodeFile(recs)
+	if err != nil {
+		return fmt.Errorf("bulwark: file store %s: encode: %w", s.path, err)
+	}
+	if bytes.Equal(data, s.last) {
+		return nil
+	}
+	if err := writeFileAtomic(s.path, data, s.cfg.Perm); err != nil {
+		return fmt.Errorf("bulwark: file store %s: %w", s.path, err)
+	}
+	s.last = data
+	s.writes.Add(1)
+	return nil
+}
+
+// fileRestoredPrefix is what Breaker.Restore puts before a restored reason.
+const fileRestoredPrefix = "restored: "
+
+// storableSnapshot prepares a live snapshot for the file. It keeps the reason a
+// breaker entered its state, not that it was restored, so that reasons do
+// not grow with every restart.
+func storableSnapshot(s core.Snapshot) core.Snapshot {
+	for strings.HasPrefix(s.Reason, fileRestoredPrefix) {
+		s.Reason = s.Reason[len(fileRestoredPrefix):]
+	}
+	return sanitizeRecord(s)
+}
+
+// writeFileAtomic replaces the file at path with data so that a crash at
+// any point leaves the old content or the new, never a mix.
+func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	err = f.Chmod(perm) // a leftover temporary file keeps its old mode
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync() // the data is on disk before the rename makes it the file
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path)) // the rename itself is on disk
+}
+
+// syncDir makes a rename in dir durable. Windows cannot sync a folder and
+// needs nothing more there.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

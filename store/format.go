@@ -1,0 +1,344 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/bulwark-go/bulwark/core"
+)
+
+// ErrCorrupt is matched by every error about a state file whose content is
+// not a valid state file: bad magic, unknown version, bad checksum, a
+// truncated file or a record that fails validation.
+var ErrCorrupt = errors.New("corrupt state file")
+
+// The file format; the package documentation describes it byte by byte.
+const (
+	fileMagic   = "BWKSTATE"
+	fileVersion = 1
+
+	fileHeaderLen  = 16 // magic, version, reserved, record count
+	fileTrailerLen = 4  // CRC-32C
+
+	// fileMaxReason bounds a stored reason in bytes; longer ones are cut.
+	fileMaxReason = 1024
+	// fileRecordFixed is a record's length without its name and reason.
+	fileRecordFixed = 1 + 1 + 2 + 2 + 12 + 12 + 7*8
+	fileMinRecord   = fileRecordFixed + 1
+	fileMaxRecord   = fileRecordFixed + core.MaxEndpointLen + fileMaxReason
+
+	// fileMaxRecords matches the most endpoints a Manager can track.
+	fileMaxRecords = 1_000_000
+	// fileMaxSize bounds what a load reads into memory.
+	fileMaxSize = 256 << 20
+
+	// Wall-clock times are stored as Unix seconds and nanoseconds, limited
+	// to the years 1 to 9999 that time.Time formats.
+	fileMinUnix = -62135596800 // 0001-01-01T00:00:00Z
+	fileMaxUnix = 253402300799 // 9999-12-31T23:59:59Z
+)
+
+var fileCRCTable = crc32.MakeTable(crc32.Castagnoli)
+
+// corruptf returns an error matching ErrCorrupt.
+func corruptf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+}
+
+// sanitizeRecord makes a live snapshot storable: under concurrent traffic a
+// snapshot's counts are read one at a time and may be briefly inconsistent,
+// and only an Open breaker has an open-until time.
+func sanitizeRecord(s core.Snapshot) core.Snapshot {
+	s.TotalRequests = max(s.TotalRequests, 0)
+	s.FailedRequests = min(max(s.FailedRequests, 0), s.TotalRequests)
+	s.SuccessfulRequests = s.TotalRequests - s.FailedRequests
+	s.SlowRequests = min(max(s.SlowRequests, 0), s.TotalRequests)
+	s.RejectedRequests = max(s.RejectedRequests, 0)
+	s.ConsecutiveFailures = max(s.ConsecutiveFailures, 0)
+	s.ConsecutiveSuccesses = max(s.ConsecutiveSuccesses, 0)
+	if len(s.Reason) > fileMaxReason {
+		s.Reason = cutUTF8(s.Reason, fileMaxReason)
+	}
+	s.Reason = strings.ToValidUTF8(s.Reason, "\uFFFD")
+	if len(s.Reason) > fileMaxReason {
+		s.Reason = cutUTF8(s.Reason, fileMaxReason)
+	}
+	s.LastStateChange = clampFileTime(s.LastStateChange)
+	if s.State != core.Open {
+		s.OpenUntil = time.Time{}
+	} else if s.OpenUntil = clampFileTime(s.OpenUntil); s.OpenUntil.IsZero() {
+		// Unknown remaining time: restored, it half-opens at once.
+		s.OpenUntil = time.Unix(fileMinUnix, 1)
+	}
+	return s
+}
+
+func cutUTF8(s string, n int) string {
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func clampFileTime(t time.Time) time.Time {
+	switch {
+	case t.IsZero():
+		return t
+	case t.Unix() < fileMinUnix:
+		return time.Unix(fileMinUnix, 0)
+	case t.Unix() > fileMaxUnix:
+		return time.Unix(fileMaxUnix, 0)
+	}
+	return t
+}
+
+// validateRecord checks one record as the decoder does, so that whatever the
+// encoder writes the decoder reads back.
+func validateRecord(s *core.Snapshot) error {
+	if err := core.ValidateEndpoint(s.Endpoint); err != nil {
+		return err
+	}
+	if !s.State.Valid() {
+		return fmt.Errorf("%q: invalid state %d", s.Endpoint, uint8(s.State))
+	}
+	if len(s.Reason) > fileMaxReason || !utf8.ValidString(s.Reason) {
+		return fmt.Errorf("%q: reason is not valid UTF-8 of at most %d bytes", s.Endpoint, fileMaxReason)
+	}
+	if s.ConsecutiveFailures < 0 || s.ConsecutiveSuccesses < 0 || s.TotalRequests < 0 ||
+		s.SuccessfulRequests < 0 || s.FailedRequests < 0 || s.RejectedRequests < 0 || s.SlowRequests < 0 {
+		return fmt.Errorf("%q: negative count", s.Endpoint)
+	}
+	if s.SuccessfulRequests > math.MaxInt64-s.FailedRequests || s.SuccessfulRequests+s.FailedRequests != s.TotalRequests {
+		return fmt.Errorf("%q: successful %d + failed %d != total %d", s.Endpoint, s.SuccessfulRequests, s.FailedRequests, s.TotalRequests)
+	}
+	if s.SlowRequests > s.TotalRequests {
+		return fmt.Errorf("%q: slow %d > total %d", s.Endpoint, s.SlowRequests, s.TotalRequests)
+	}
+	if (s.State == core.Open) == s.OpenUntil.IsZero() {
+		return fmt.Errorf("%q: state %s with open-until %v: only an Open breaker has one", s.Endpoint, s.State, s.OpenUntil)
+	}
+	for _, t := range [...]time.Time{s.LastStateChange, s.OpenUntil} {
+		if !t.IsZero() && (t.Unix() < fileMinUnix || t.Unix() > fileMaxUnix) {
+			return fmt.Errorf("%q: time %v out of range", s.Endpoint, t)
+		}
+	}
+	return nil
+}
+
+// encodeFile returns the state file holding recs, which it sorts by
+// endpoint. Every record must be valid and the endpoints distinct.
+func encodeFile(recs []core.Snapshot) ([]byte, error) {
+	recs = slices.Clone(recs)
+	slices.SortFunc(recs, func(a, b core.Snapshot) int { return strings.Compare(a.Endpoint, b.Endpoint) })
+	if len(recs) > fileMaxRecords {
+		return nil, fmt.Errorf("%d records, more than the %d a file holds", len(recs), fileMaxRecords)
+	}
+	size := fileHeaderLen + fileTrailerLen
+	for i := range recs {
+		if err := validateRecord(&recs[i]); err != nil {
+			return nil, err
+		}
+		if i > 0 && recs[i].Endpoint == recs[i-1].Endpoint {
+			return nil, fmt.Errorf("endpoint %q appears twice", recs[i].Endpoint)
+		}
+		size += 4 + fileRecordFixed + len(recs[i].Endpoint) + len(recs[i].Reason)
+	}
+	if size > fileMaxSize {
+		return nil, fmt.Errorf("%d bytes, more than the %d a file may hold", size, fileMaxSize)
+	}
+	b := make([]byte, 0, size)
+	b = append(b, fileMagic...)
+	b = binary.BigEndian.AppendUint16(b, fileVersion)
+	b = binary.BigEndian.AppendUint16(b, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(recs)))
+	for i := range recs {
+		b = appendFileRecord(b, &recs[i])
+	}
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, fileCRCTable)), nil
+}
+
+func appendFileRecord(b []byte, s *core.Snapshot) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(fileRecordFixed+len(s.Endpoint)+len(s.Reason)))
+	b = append(b, byte(s.State), 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s.Endpoint)))
+	b = append(b, s.Endpoint...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s.Reason)))
+	b = append(b, s.Reason...)
+	b = appendFileTime(b, s.LastStateChange)
+	b = appendFileTime(b, s.OpenUntil)
+	for _, n := range [...]int64{
+		s.ConsecutiveFailures, s.ConsecutiveSuccesses, s.TotalRequests,
+		s.SuccessfulRequests, s.FailedRequests, s.RejectedRequests, s.SlowRequests,
+	} {
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return b
+}
+
+// appendFileTime stores t as Unix seconds and nanoseconds. The zero time is
+// stored as itself (fileMinUnix, 0), so that every time in range has exactly one
+// encoding.
+func appendFileTime(b []byte, t time.Time) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(t.Unix()))
+	return binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond()))
+}
+
+// decodeFile parses and validates a whole state file. Any defect is an
+// error matching ErrCorrupt; it never panics, and it allocates in
+// proportion to len(data) only.
+func decodeFile(data []byte) ([]core.Snapshot, error) {
+	if len(data) > fileMaxSize {
+		return nil, corruptf("%d bytes, more than the %d a state file may hold", len(data), fileMaxSize)
+	}
+	if len(data) < fileHeaderLen+fileTrailerLen {
+		if !bytes.HasPrefix([]byte(fileMagic), data[:min(len(data), len(fileMagic))]) {
+			return nil, corruptf("bad magic (not a Bulwark state file)")
+		}
+		return nil, corruptf("truncated: %d bytes, a state file has at least %d", len(data), fileHeaderLen+fileTrailerLen)
+	}
+	if string(data[:len(fileMagic)]) != fileMagic {
+		return nil, corruptf("bad magic %q (not a Bulwark state file)", data[:len(fileMagic)])
+	}
+	if v := binary.BigEndian.Uint16(data[8:]); v != fileVersion {
+		return nil, corruptf("format version %d, this build reads version %d", v, fileVersion)
+	}
+	body, sum := data[:len(data)-fileTrailerLen], binary.BigEndian.Uint32(data[len(data)-fileTrailerLen:])
+	if got := crc32.Checksum(body, fileCRCTable); got != sum {
+		return nil, corruptf("checksum mismatch: stored %08x, computed %08x (truncated or damaged)", sum, got)
+	}
+	if r := binary.BigEndian.Uint16(data[10:]); r != 0 {
+		return nil, corruptf("reserved header field is %d, want 0", r)
+	}
+	n := binary.BigEndian.Uint32(data[12:])
+	if room := uint32((len(body) - fileHeaderLen) / (4 + fileMinRecord)); n > room || n > fileMaxRecords {
+		return nil, corruptf("record count %d does not fit in %d bytes", n, len(data))
+	}
+	recs := make([]core.Snapshot, 0, n)
+	rest := body[fileHeaderLen:]
+	for i := range int(n) {
+		if len(rest) < 4 {
+			return nil, corruptf("record %d: truncated length", i)
+		}
+		l := binary.BigEndian.Uint32(rest)
+		rest = rest[4:]
+		if l < fileMinRecord || l > fileMaxRecord || uint64(l) > uint64(len(rest)) {
+			return nil, corruptf("record %d: length %d out of bounds (%d to %d, %d bytes left)", i, l, fileMinRecord, fileMaxRecord, len(rest))
+		}
+		s, err := decodeFileRecord(rest[:l])
+		if err != nil {
+			return nil, corruptf("record %d: %v", i, err)
+		}
+		if i > 0 && recs[i-1].Endpoint >= s.Endpoint {
+			return nil, corruptf("record %d: endpoint %q out of order or repeated", i, s.Endpoint)
+		}
+		recs = append(recs, s)
+		rest = rest[l:]
+	}
+	if len(rest) != 0 {
+		return nil, corruptf("%d stray bytes after the last record", len(rest))
+	}
+	return recs, nil
+}
+
+// decodeFileRecord parses one record, which must fill r exactly.
+func decodeFileRecord(r []byte) (core.Snapshot, error) {
+	d := fileDecoder{b: r}
+	var s core.Snapshot
+	s.State = core.State(d.u8())
+	if flags := d.u8(); flags != 0 {
+		return s, fmt.Errorf("flags byte is %d, want 0", flags)
+	}
+	s.Endpoint = d.str(core.MaxEndpointLen)
+	s.Reason = d.str(fileMaxReason)
+	s.LastStateChange = d.time()
+	s.OpenUntil = d.time()
+	for _, p := range [...]*int64{
+		&s.ConsecutiveFailures, &s.ConsecutiveSuccesses, &s.TotalRequests,
+		&s.SuccessfulRequests, &s.FailedRequests, &s.RejectedRequests, &s.SlowRequests,
+	} {
+		*p = int64(d.u64())
+	}
+	if d.err != nil {
+		return s, d.err
+	}
+	if len(d.b) != 0 {
+		return s, fmt.Errorf("%d stray bytes at the end", len(d.b))
+	}
+	return s, validateRecord(&s)
+}
+
+// fileDecoder reads big-endian fields from b; after the first error every read
+// returns zero and err keeps that error.
+type fileDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *fileDecoder) take(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > len(d.b) {
+		d.err = fmt.Errorf("truncated: need %d bytes, have %d", n, len(d.b))
+		return nil
+	}
+	p := d.b[:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *fileDecoder) u8() uint8 {
+	if p := d.take(1); p != nil {
+		return p[0]
+	}
+	return 0
+}
+
+func (d *fileDecoder) u16() uint16 {
+	if p := d.take(2); p != nil {
+		return binary.BigEndian.Uint16(p)
+	}
+	return 0
+}
+
+func (d *fileDecoder) u32() uint32 {
+	if p := d.take(4); p != nil {
+		return binary.BigEndian.Uint32(p)
+	}
+	return 0
+}
+
+func (d *fileDecoder) u64() uint64 {
+	if p := d.take(8); p != nil {
+		return binary.BigEndian.Uint64(p)
+	}
+	return 0
+}
+
+func (d *fileDecoder) str(limit int) string {
+	n := int(d.u16())
+	if d.err == nil && n > limit {
+		d.err = fmt.Errorf("string of %d bytes, at most %d allowed", n, limit)
+	}
+	return string(d.take(n))
+}
+
+func (d *fileDecoder) time() time.Time {
+	sec, nsec := int64(d.u64()), d.u32()
+	switch {
+	case d.err != nil:
+		return time.Time{}
+	case nsec >= 1e9 || sec < fileMinUnix || sec > fileMaxUnix:
+		d.err = fmt.Errorf("time of %d s and %d ns out of range", sec, nsec)
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(nsec)).UTC()
+}
