@@ -2,6 +2,8 @@ package admin
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,7 +73,8 @@ type Config struct {
 
 	// Optional sources of the other components' status. Each must be safe
 	// for concurrent use and cheap: it is called for every status request
-	// and feed snapshot. Nil leaves that part of the status empty.
+	// and feed snapshot. Nil leaves that part of the status empty, except
+	// Bulkheads: nil reports the Manager's endpoint bulkheads.
 	Bulkheads     BulkheadSource
 	UserBulkheads UserBulkheadSource
 	SLO           SLOSource
@@ -113,11 +116,12 @@ type Config struct {
 }
 
 // ClusterController applies control actions to every instance sharing an
-// endpoint's state. The Redis store satisfies it.
+// endpoint's state; *store.RedisStore satisfies it. The reason of a close,
+// reset or disable goes to the audit log only, as the breaker records none.
 type ClusterController interface {
 	ForceOpen(ctx context.Context, endpoint, reason string) error
-	Reset(ctx context.Context, endpoint, reason string) error
-	Disable(ctx context.Context, endpoint, reason string) error
+	Reset(ctx context.Context, endpoint string) error
+	Disable(ctx context.Context, endpoint string) error
 }
 
 // BulkheadSource reports endpoint bulkheads. BulkheadList and BulkheadFunc
@@ -165,6 +169,22 @@ func (l BulkheadList) BulkheadStatuses() []BulkheadStatus {
 	for _, b := range l {
 		if b != nil {
 			out = append(out, BulkheadStatusOf(b))
+		}
+	}
+	return out
+}
+
+// PerUserBulkheads is a UserBulkheadSource over named per-user bulkheads,
+// reported in name order. The name says what each guards: "global", or an
+// endpoint.
+type PerUserBulkheads map[string]*core.PerUserBulkhead
+
+// UserBulkheadStatuses reports every per-user bulkhead in the map.
+func (m PerUserBulkheads) UserBulkheadStatuses() []UserBulkheadStatus {
+	out := make([]UserBulkheadStatus, 0, len(m))
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		if p := m[name]; p != nil {
+			out = append(out, UserBulkheadStatusOf(name, p))
 		}
 	}
 	return out

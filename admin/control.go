@@ -80,13 +80,17 @@ func (h *Handler) serveControl(w http.ResponseWriter, r *http.Request, escaped s
 		case ActionForceOpen:
 			err = c.ForceOpen(r.Context(), name, reason)
 		case ActionClose, ActionReset:
-			err = c.Reset(r.Context(), name, reason)
+			err = c.Reset(r.Context(), name)
 		case ActionDisable:
-			err = c.Disable(r.Context(), name, reason)
+			err = c.Disable(r.Context(), name)
 		}
 		if err != nil {
-			h.log.Warn("admin: cluster control action failed", "endpoint", name, "action", req.Action, "remote", r.RemoteAddr, "err", err)
-			writeError(w, http.StatusBadGateway, "the cluster controller failed to apply "+req.Action+": "+err.Error())
+			// A store may still have applied it here alone; say where the
+			// local breaker stands so the operator knows.
+			st := b.State()
+			h.log.Warn("admin: cluster control action failed", "endpoint", name, "action", req.Action, "reason", reason,
+				"remote", r.RemoteAddr, "local_state", st, "err", err)
+			writeError(w, http.StatusBadGateway, fmt.Sprintf("the cluster controller failed to apply %s: %v (this instance's breaker is %s)", req.Action, err, st))
 			return
 		}
 	} else {

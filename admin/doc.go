@@ -63,6 +63,6 @@
 // subscribers is bounded (503 past it).
 //
 // Close and reset are the same action, core.Breaker.Reset: back to Closed
-// with a fresh window. When Config.Cluster is set, actions go through it
-// and apply on every instance.
+// with a fresh window. When Config.Cluster is set (a *store.RedisStore),
+// actions go through it and apply on every instance.
 package admin

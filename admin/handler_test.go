@@ -390,11 +390,11 @@ func (c *fakeCluster) call(op, endpoint, reason string, apply func(*core.Breaker
 func (c *fakeCluster) ForceOpen(_ context.Context, e, r string) error {
 	return c.call("ForceOpen", e, r, func(b *core.Breaker) { b.ForceOpen(r) })
 }
-func (c *fakeCluster) Reset(_ context.Context, e, r string) error {
-	return c.call("Reset", e, r, func(b *core.Breaker) { b.Reset() })
+func (c *fakeCluster) Reset(_ context.Context, e string) error {
+	return c.call("Reset", e, "", func(b *core.Breaker) { b.Reset() })
 }
-func (c *fakeCluster) Disable(_ context.Context, e, r string) error {
-	return c.call("Disable", e, r, func(b *core.Breaker) { b.Disable() })
+func (c *fakeCluster) Disable(_ context.Context, e string) error {
+	return c.call("Disable", e, "", func(b *core.Breaker) { b.Disable() })
 }
 
 func TestControlThroughCluster(t *testing.T) {
@@ -410,13 +410,13 @@ func TestControlThroughCluster(t *testing.T) {
 			t.Fatalf("%s: %d %s", a, r.code, r.body)
 		}
 	}
-	want := []string{"ForceOpen api drill", "Reset api drill", "Reset api drill", "Disable api drill"}
+	want := []string{"ForceOpen api drill", "Reset api ", "Reset api ", "Disable api "}
 	if !slices.Equal(cl.calls, want) {
 		t.Fatalf("calls %q", cl.calls)
 	}
 	cl.fail = errors.New("redis: connection refused")
 	r := do(t, "POST", f.srv.URL+"/breakers/api", testToken, `{"action":"reset"}`)
-	if r.code != 502 || !strings.Contains(r.errorText(t), "connection refused") {
+	if r.code != 502 || !strings.Contains(r.errorText(t), "connection refused") || !strings.Contains(r.errorText(t), "breaker is Disabled") {
 		t.Fatalf("cluster failure: %d %s", r.code, r.body)
 	}
 }
@@ -495,5 +495,59 @@ func TestStateChangeMessageIsTheSeedShape(t *testing.T) {
 	}
 	if got := keys(t, msg); !slices.Equal(got, []string{"endpoint", "new_state", "old_state", "reason", "seq", "timestamp", "type"}) {
 		t.Fatalf("keys %v", got)
+	}
+}
+
+func TestManagerBulkheadsAndPerUser(t *testing.T) {
+	clock := core.NewFakeClock(seedTime)
+	m := newManager(t, clock)
+	bh, err := m.Bulkhead("GET /users/{id}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := bh.TryAcquire()
+	defer g.Release()
+	pu, err := core.NewPerUserBulkhead(core.PerUserConfig{Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 2, MaxQueueSize: core.NoQueue}}, core.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []core.Guard
+	for i, user := range []string{"alice", "bob", "carol", "dave", "erin"} {
+		for range 1 + i%2 {
+			g, err := pu.TryAcquire(user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, g)
+		}
+	}
+	defer func() {
+		for i := range held {
+			held[i].Release()
+		}
+	}()
+	_, _ = pu.TryAcquire("bob")
+	_, _ = pu.TryAcquire("bob") // bob is full: rejected
+
+	f := newFixture(t, admin.Config{Manager: m, TopUsers: 3, UserBulkheads: admin.PerUserBulkheads{"global": pu}})
+	var st admin.Status
+	do(t, "GET", f.srv.URL+"/status", "", "").json(t, &st)
+	if len(st.Bulkheads) != 1 || st.Bulkheads[0].Endpoint != "GET /users/{id}" || st.Bulkheads[0].Active != 1 {
+		t.Fatalf("the Manager's bulkheads: %+v", st.Bulkheads)
+	}
+	if len(st.UserBulkheads) != 1 {
+		t.Fatalf("per-user: %+v", st.UserBulkheads)
+	}
+	u := st.UserBulkheads[0]
+	if u.Name != "global" || u.Users != 5 || u.Active != 7 || u.Rejected != 2 || len(u.TopUsers) != 3 {
+		t.Fatalf("per-user: %+v", u)
+	}
+	if u.TopUsers[0].Active != 2 {
+		t.Fatalf("busiest first: %+v", u.TopUsers)
+	}
+	var es admin.EndpointStatus
+	do(t, "GET", f.srv.URL+"/status/"+url.PathEscape("GET /users/{id}"), "", "").json(t, &es)
+	if es.Bulkhead == nil || es.Breaker != nil {
+		t.Fatalf("endpoint with a bulkhead only: %+v", es)
 	}
 }

@@ -109,6 +109,25 @@ type UserBulkheadStatus struct {
 	TopUsers []UserStatus `json:"top_users"`
 }
 
+// UserBulkheadStatusOf reports p under name, with the users its TopUsers
+// returns (the handler keeps the first Config.TopUsers).
+func UserBulkheadStatusOf(name string, p *core.PerUserBulkhead) UserBulkheadStatus {
+	st := p.Stats()
+	top := p.TopUsers()
+	u := UserBulkheadStatus{
+		Name: name, Users: st.Users, MaxUsers: st.MaxUsers, Evicted: st.Evicted, TooManyUsers: st.TooManyUsers,
+		Active: st.All.Active, Queued: st.All.Queued, Total: st.All.Total, Rejected: st.All.Rejected, TimedOut: st.All.TimedOut,
+		TopUsers: make([]UserStatus, 0, len(top)),
+	}
+	for _, t := range top {
+		u.TopUsers = append(u.TopUsers, UserStatus{
+			User: t.User, Active: t.Stats.Active, Queued: t.Stats.Queued,
+			Total: t.Stats.Total, Rejected: t.Stats.Rejected, TimedOut: t.Stats.TimedOut,
+		})
+	}
+	return u
+}
+
 // UserStatus is one user's share of a per-user bulkhead.
 type UserStatus struct {
 	User     string `json:"user"`
@@ -188,9 +207,7 @@ func (h *Handler) status(seq uint64) Status {
 	for _, b := range bs {
 		st.Breakers = append(st.Breakers, breakerStatus(b))
 	}
-	if h.cfg.Bulkheads != nil {
-		st.Bulkheads = nonNil(h.cfg.Bulkheads.BulkheadStatuses())
-	}
+	st.Bulkheads = nonNil(h.bulkheads().BulkheadStatuses())
 	if h.cfg.UserBulkheads != nil {
 		st.UserBulkheads = nonNil(h.cfg.UserBulkheads.UserBulkheadStatuses())
 		for i := range st.UserBulkheads {
@@ -221,12 +238,10 @@ func (h *Handler) endpointStatus(name string, seq uint64) (EndpointStatus, bool)
 		s := breakerStatus(b)
 		es.Breaker, found = &s, true
 	}
-	if h.cfg.Bulkheads != nil {
-		for _, s := range h.cfg.Bulkheads.BulkheadStatuses() {
-			if s.Endpoint == name {
-				es.Bulkhead, found = &s, true
-				break
-			}
+	for _, s := range h.bulkheads().BulkheadStatuses() {
+		if s.Endpoint == name {
+			es.Bulkhead, found = &s, true
+			break
 		}
 	}
 	if h.cfg.SLO != nil {
@@ -252,6 +267,14 @@ func (h *Handler) endpointStatus(name string, seq uint64) (EndpointStatus, bool)
 		}
 	}
 	return es, found
+}
+
+// bulkheads is the configured bulkhead source, or the Manager's.
+func (h *Handler) bulkheads() BulkheadSource {
+	if h.cfg.Bulkheads != nil {
+		return h.cfg.Bulkheads
+	}
+	return BulkheadFunc(func() []BulkheadStatus { return BulkheadList(h.cfg.Manager.Bulkheads()).BulkheadStatuses() })
 }
 
 // nonNil makes an empty list encode as [] rather than null.
