@@ -2,12 +2,12 @@ package admin
 
 import (
 	"context"
-	"maps"
-	"slices"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 	"time"
 	"unicode"

@@ -58,9 +58,11 @@
 // Other events carry their own "type" ("alert", "slo_burn", ...). Event
 // sequence numbers rise by one, so a client that sees a jump knows it
 // missed events; a snapshot carries the seq of the last event it includes.
-// Each subscriber has a bounded buffer; one that falls behind is closed
-// with StatusPolicyViolation rather than waited for, and the number of
-// subscribers is bounded (503 past it).
+// Each subscriber has a bounded buffer; one that falls behind is
+// disconnected rather than waited for: closed with StatusPolicyViolation,
+// or cut off if the server is stuck writing to it. The number of
+// subscribers is bounded (503 past it), and idle connections are pinged
+// every PingInterval.
 //
 // Close and reset are the same action, core.Breaker.Reset: back to Closed
 // with a fresh window. When Config.Cluster is set (a *store.RedisStore),
