@@ -14,5 +14,6 @@ require (
 
 require (
 	github.com/bits-and-blooms/bitset v1.24.4 // indirect
+	github.com/influxdata/tdigest v0.0.1 // indirect
 	github.com/smartystreets/goconvey v1.8.1 // indirect
 )

@@ -22,6 +22,9 @@ func TestFakeClockTimers(t *testing.T) {
 	if !f.WaitForTimers(2, time.Second) || f.Timers() != 2 {
 		t.Fatal("timers not registered")
 	}
+	if d, ok := f.NextTimer(); !ok || d != time.Second {
+		t.Fatalf("NextTimer %s %v", d, ok)
+	}
 	if !t2.Stop() || t2.Stop() {
 		t.Fatal("Stop should report true once")
 	}

@@ -42,6 +42,14 @@ func (h *Histogram) Observe(d time.Duration) {
 	h.sum.Add(int64(d))
 }
 
+// reset zeroes the histogram; callers serialise it with Observe.
+func (h *Histogram) reset() {
+	for i := range h.counts {
+		h.counts[i].Store(0)
+	}
+	h.sum.Store(0)
+}
+
 // Snapshot returns the histogram's current counts.
 func (h *Histogram) Snapshot() HistogramSnapshot {
 	var s HistogramSnapshot

@@ -15,8 +15,15 @@ type ManagerConfig struct {
 	// Overrides gives whole configurations for some endpoints. An override
 	// does not inherit from Breaker: its zero fields take the defaults.
 	Overrides map[string]Config
-	// MaxEndpoints bounds the breakers the Manager creates; past it,
-	// Breaker returns ErrTooManyEndpoints. Default 1000; 1 to 1,000,000.
+	// Bulkhead is the configuration of every endpoint bulkhead without an
+	// override. Endpoint bulkheads are made only when asked for (Bulkhead).
+	Bulkhead BulkheadConfig
+	// BulkheadOverrides gives whole bulkhead configurations for some
+	// endpoints; like Overrides, they do not inherit from Bulkhead.
+	BulkheadOverrides map[string]BulkheadConfig
+	// MaxEndpoints bounds the breakers (and, separately, the bulkheads) the
+	// Manager creates; past it, Breaker returns ErrTooManyEndpoints.
+	// Default 1000; 1 to 100,000.
 	MaxEndpoints int
 	// Clock is the clock of every component; nil means SystemClock.
 	Clock Clock
@@ -27,19 +34,27 @@ type ManagerConfig struct {
 // Validate checks the default configuration, every override and the bound.
 func (c ManagerConfig) Validate() error {
 	v := rangeCheck{prefix: "ManagerConfig."}
-	v.int("MaxEndpoints", c.MaxEndpoints, 1, 1_000_000, "1000")
+	v.int("MaxEndpoints", c.MaxEndpoints, 1, 100_000, "1000")
 	if err := c.Breaker.Validate(); err != nil {
 		v.errs = append(v.errs, err)
 	}
-	for name, o := range c.Overrides {
+	if err := c.Bulkhead.Validate(); err != nil {
+		v.errs = append(v.errs, err)
+	}
+	validateOverrides(&v, "Overrides", c.Overrides)
+	validateOverrides(&v, "BulkheadOverrides", c.BulkheadOverrides)
+	return v.err()
+}
+
+func validateOverrides[C interface{ Validate() error }](v *rangeCheck, field string, overrides map[string]C) {
+	for name, o := range overrides {
 		if err := ValidateEndpoint(name); err != nil {
-			v.fail("Overrides", name, err.Error())
+			v.fail(field, name, err.Error())
 		}
 		if err := o.Validate(); err != nil {
-			v.errs = append(v.errs, wrapField("ManagerConfig.Overrides["+name+"]", err))
+			v.errs = append(v.errs, wrapField("ManagerConfig."+field+"["+name+"]", err))
 		}
 	}
-	return v.err()
 }
 
 // Manager is the registry of one service's breakers (the seed's
@@ -47,11 +62,12 @@ func (c ManagerConfig) Validate() error {
 // default configuration or the endpoint's override, up to a bound. It holds
 // no global state; make as many as you need.
 type Manager struct {
-	cfg      ManagerConfig
-	clock    Clock
-	bus      *events.Bus
-	breakers registry[*Breaker]
-	hooks    []func(*Breaker) // under breakers.mu
+	cfg       ManagerConfig
+	clock     Clock
+	bus       *events.Bus
+	breakers  registry[*Breaker]
+	bulkheads registry[*Bulkhead]
+	hooks     []func(*Breaker) // under breakers.mu
 }
 
 // NewManager returns a Manager, or the configuration's validation error.
@@ -70,6 +86,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, clock: cfg.Clock, bus: cfg.Bus}
 	m.breakers.max = cfg.MaxEndpoints
+	m.bulkheads.max = cfg.MaxEndpoints
 	return m, nil
 }
 
@@ -110,11 +127,7 @@ func (m *Manager) OnBreaker(fn func(*Breaker)) {
 	// is added (and passed below) or after (and passed at creation).
 	m.breakers.mu.Lock()
 	m.hooks = append(m.hooks, fn)
-	existing := make([]*Breaker, 0, len(m.breakers.names))
-	for _, n := range m.breakers.names {
-		b, _ := m.breakers.lookup(n)
-		existing = append(existing, b)
-	}
+	existing := m.breakers.all()
 	m.breakers.mu.Unlock()
 	for _, b := range existing {
 		fn(b)
@@ -136,3 +149,23 @@ func (m *Manager) Snapshots() []Snapshot {
 	}
 	return out
 }
+
+// Bulkhead returns the endpoint's bulkhead, creating it on first use from
+// ManagerConfig.Bulkhead or the endpoint's override. It fails like Breaker.
+func (m *Manager) Bulkhead(endpoint string) (*Bulkhead, error) {
+	return m.bulkheads.get(endpoint, func(name string) (*Bulkhead, error) {
+		cfg, ok := m.cfg.BulkheadOverrides[name]
+		if !ok {
+			cfg = m.cfg.Bulkhead
+		}
+		return NewBulkhead(name, cfg, WithClock(m.clock))
+	})
+}
+
+// LookupBulkhead returns the endpoint's bulkhead if it exists.
+func (m *Manager) LookupBulkhead(endpoint string) (*Bulkhead, bool) {
+	return m.bulkheads.lookup(endpoint)
+}
+
+// Bulkheads returns every endpoint bulkhead, sorted by endpoint.
+func (m *Manager) Bulkheads() []*Bulkhead { return m.bulkheads.all() }

@@ -97,3 +97,35 @@ func TestOnBreakerSeesEveryBreakerOnce(t *testing.T) {
 		t.Fatalf("seen %v", seen)
 	}
 }
+
+func TestManagerBulkheads(t *testing.T) {
+	m, err := NewManager(ManagerConfig{
+		Bulkhead:          BulkheadConfig{MaxConcurrentRequests: 7},
+		BulkheadOverrides: map[string]BulkheadConfig{"POST /upload": {MaxConcurrentRequests: 2}},
+		MaxEndpoints:      2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := m.Bulkhead("GET /a")
+	if again, _ := m.Bulkhead("GET /a"); again != a || a.Config().MaxConcurrentRequests != 7 {
+		t.Fatalf("bulkhead %+v", a.Config())
+	}
+	up, _ := m.Bulkhead("POST /upload")
+	if up.Config().MaxConcurrentRequests != 2 {
+		t.Fatalf("override %+v", up.Config())
+	}
+	if _, err := m.Bulkhead("GET /c"); !errors.Is(err, ErrTooManyEndpoints) {
+		t.Fatalf("bound: %v", err)
+	}
+	if len(m.Bulkheads()) != 2 {
+		t.Fatal("Bulkheads")
+	}
+	if _, ok := m.LookupBulkhead("GET /zzz"); ok {
+		t.Fatal("lookup created one")
+	}
+	err = ManagerConfig{BulkheadOverrides: map[string]BulkheadConfig{"x": {MaxConcurrentRequests: -5}}}.Validate()
+	if !strings.Contains(fmt.Sprint(err), "ManagerConfig.BulkheadOverrides[x].MaxConcurrentRequests") {
+		t.Fatalf("override error %v", err)
+	}
+}

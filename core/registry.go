@@ -2,8 +2,10 @@ package core
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 )
@@ -29,18 +31,19 @@ func ValidateEndpoint(name string) error {
 }
 
 // registry maps endpoint names to one component each, created on first use
-// and bounded in number. Lookups take no lock.
+// and bounded in number. A lookup is one plain map read with no lock: the
+// map is copied on every insertion, which is rare (once per endpoint, and
+// endpoints are bounded) while lookups happen on every request.
 type registry[T any] struct {
-	items sync.Map // string -> T
-	mu    sync.Mutex
-	names []string // sorted; under mu
+	items atomic.Pointer[map[string]T]
+	mu    sync.Mutex // serialises insertions
 	max   int
 }
 
 // get returns the component for name, creating it with create when absent.
 func (r *registry[T]) get(name string, create func(string) (T, error)) (T, error) {
-	if v, ok := r.items.Load(name); ok {
-		return v.(T), nil
+	if v, ok := r.lookup(name); ok {
+		return v, nil
 	}
 	var zero T
 	if err := ValidateEndpoint(name); err != nil {
@@ -48,41 +51,47 @@ func (r *registry[T]) get(name string, create func(string) (T, error)) (T, error
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if v, ok := r.items.Load(name); ok {
-		return v.(T), nil
+	old := r.snapshot()
+	if v, ok := old[name]; ok {
+		return v, nil
 	}
-	if len(r.names) >= r.max {
-		return zero, fmt.Errorf("%w: %d tracked, the maximum; %q refused", ErrTooManyEndpoints, len(r.names), name)
+	if len(old) >= r.max {
+		return zero, fmt.Errorf("%w: %d tracked, the maximum; %q refused", ErrTooManyEndpoints, len(old), name)
 	}
 	v, err := create(name)
 	if err != nil {
 		return zero, err
 	}
-	r.items.Store(name, v)
-	i, _ := slices.BinarySearch(r.names, name)
-	r.names = slices.Insert(r.names, i, name)
+	next := make(map[string]T, len(old)+1)
+	maps.Copy(next, old)
+	next[name] = v
+	r.items.Store(&next)
 	return v, nil
 }
 
-func (r *registry[T]) lookup(name string) (T, bool) {
-	v, ok := r.items.Load(name)
-	if !ok {
-		var zero T
-		return zero, false
+func (r *registry[T]) snapshot() map[string]T {
+	if m := r.items.Load(); m != nil {
+		return *m
 	}
-	return v.(T), true
+	return nil
+}
+
+func (r *registry[T]) lookup(name string) (T, bool) {
+	v, ok := r.snapshot()[name]
+	return v, ok
+}
+
+// names returns every name, sorted.
+func (r *registry[T]) names() []string {
+	return slices.Sorted(maps.Keys(r.snapshot()))
 }
 
 // all returns every component, sorted by name.
 func (r *registry[T]) all() []T {
-	r.mu.Lock()
-	names := slices.Clone(r.names)
-	r.mu.Unlock()
-	out := make([]T, 0, len(names))
-	for _, n := range names {
-		if v, ok := r.items.Load(n); ok {
-			out = append(out, v.(T))
-		}
+	m := r.snapshot()
+	out := make([]T, 0, len(m))
+	for _, n := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[n])
 	}
 	return out
 }

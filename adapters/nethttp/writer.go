@@ -6,7 +6,8 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
+
+	"github.com/bulwark-go/bulwark/core"
 )
 
 // statusWriter records the status a handler sends while passing everything
@@ -16,15 +17,15 @@ import (
 type statusWriter struct {
 	w        http.ResponseWriter
 	status   int
-	hijacked time.Time // when the connection was taken over, if it was
-	now      func() time.Time
+	hijacked int64 // Clock.Nanotime when the connection was taken over, if it was
+	clock    core.Clock
 }
 
 var writerPool = sync.Pool{New: func() any { return new(statusWriter) }}
 
-func newStatusWriter(w http.ResponseWriter, now func() time.Time) *statusWriter {
+func newStatusWriter(w http.ResponseWriter, clock core.Clock) *statusWriter {
 	sw := writerPool.Get().(*statusWriter)
-	*sw = statusWriter{w: w, now: now}
+	*sw = statusWriter{w: w, clock: clock}
 	return sw
 }
 
@@ -70,7 +71,7 @@ func (sw *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, rw, err := http.NewResponseController(sw.w).Hijack()
 	if err == nil {
 		sw.status = http.StatusSwitchingProtocols
-		sw.hijacked = sw.now()
+		sw.hijacked = sw.clock.Nanotime()
 	}
 	return c, rw, err
 }

@@ -1,0 +1,546 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Bulkhead errors. Test for them with errors.Is.
+var (
+	// ErrBulkheadFull is returned when every slot is taken and the queue is
+	// full, or there is no queue (the seed's Rejected).
+	ErrBulkheadFull = errors.New("bulkhead is full")
+	// ErrBulkheadTimeout is returned when a queued call waited QueueTimeout
+	// without getting a slot (the seed's Timeout).
+	ErrBulkheadTimeout = errors.New("bulkhead queue timeout")
+)
+
+// NoQueue is the BulkheadConfig.MaxQueueSize that turns the queue off: a call
+// that finds every slot taken is rejected at once.
+const NoQueue = -1
+
+// The seed's bulkhead defaults.
+const (
+	DefaultMaxConcurrentRequests = 100
+	DefaultMaxQueueSize          = 10
+	DefaultQueueTimeout          = 5 * time.Second
+)
+
+// BulkheadConfig configures one bulkhead. The zero value is the default
+// bulkhead; every zero field takes the default written beside it.
+//
+// The seed's enabled flag (default true) is the negated Disabled field, so
+// that the zero value stays the default.
+type BulkheadConfig struct {
+	// Disabled lifts the limit: every call gets a slot at once. Slots are
+	// still counted, so Stats keeps showing the load.
+	Disabled bool
+	// MaxConcurrentRequests is how many calls may hold a slot at once.
+	// Default 100; 1 to 1,000,000.
+	MaxConcurrentRequests int
+	// MaxQueueSize is how many calls may wait for a slot, first come first
+	// served. Default 10; 1 to 1,000,000, or NoQueue (-1) to reject at once
+	// when every slot is taken.
+	MaxQueueSize int
+	// QueueTimeout is the longest a call waits in the queue before it fails
+	// with ErrBulkheadTimeout. Default 5s; 1ms to 24h.
+	QueueTimeout time.Duration
+}
+
+// Validate reports every field that is out of range, each as a *ConfigError
+// naming the field and what it allows.
+func (c BulkheadConfig) Validate() error {
+	v := rangeCheck{prefix: "BulkheadConfig."}
+	c.check(&v)
+	return v.err()
+}
+
+func (c BulkheadConfig) check(v *rangeCheck) {
+	v.int("MaxConcurrentRequests", c.MaxConcurrentRequests, 1, 1_000_000, "100")
+	if q := c.MaxQueueSize; q != 0 && q != NoQueue && (q < 1 || q > 1_000_000) {
+		v.fail("MaxQueueSize", q, "must be between 1 and 1000000, or NoQueue (-1) for no queue (0 means the default, 10)")
+	}
+	v.duration("QueueTimeout", c.QueueTimeout, time.Millisecond, 24*time.Hour, "5s")
+}
+
+// withDefaults returns c with every zero field replaced by its default.
+func (c BulkheadConfig) withDefaults() BulkheadConfig {
+	if c.MaxConcurrentRequests == 0 {
+		c.MaxConcurrentRequests = DefaultMaxConcurrentRequests
+	}
+	if c.MaxQueueSize == 0 {
+		c.MaxQueueSize = DefaultMaxQueueSize
+	}
+	if c.QueueTimeout == 0 {
+		c.QueueTimeout = DefaultQueueTimeout
+	}
+	return c
+}
+
+// queueLen is the queue capacity c stands for (0 for NoQueue).
+func (c BulkheadConfig) queueLen() int { return max(c.MaxQueueSize, 0) }
+
+// BulkheadStats is a snapshot of one bulkhead. Counters only grow (from
+// NewBulkhead, or from when a per-user bulkhead started tracking the user).
+type BulkheadStats struct {
+	// Active is how many slots are held now.
+	Active int
+	// Queued is how many calls wait for a slot now.
+	Queued int
+	// MaxConcurrent is the slot count (0 when the bulkhead is disabled).
+	MaxConcurrent int
+	// MaxQueue is the queue capacity (0 when there is no queue).
+	MaxQueue int
+
+	// Total counts every Acquire and TryAcquire: the sum of Admitted,
+	// Rejected, TimedOut, Cancelled and Queued.
+	Total uint64
+	// Admitted counts calls that got a slot, at once or after waiting.
+	Admitted uint64
+	// Rejected counts ErrBulkheadFull answers.
+	Rejected uint64
+	// TimedOut counts ErrBulkheadTimeout answers.
+	TimedOut uint64
+	// Cancelled counts calls whose context ended before they got a slot.
+	Cancelled uint64
+
+	// QueueTime is the histogram of time spent waiting in the queue.
+	QueueTime HistogramSnapshot
+}
+
+func (s *BulkheadStats) add(o BulkheadStats) {
+	s.Active += o.Active
+	s.Queued += o.Queued
+	s.Total += o.Total
+	s.Admitted += o.Admitted
+	s.Rejected += o.Rejected
+	s.TimedOut += o.TimedOut
+	s.Cancelled += o.Cancelled
+	s.QueueTime.add(o.QueueTime)
+}
+
+// Guard is a held bulkhead slot. Release hands it back.
+//
+// A Guard is a small value: taking and releasing a slot allocates nothing.
+// Release through the variable Acquire returned into (or a pointer to it),
+// typically with defer, which also releases the slot when the guarded code
+// panics. A copy of a Guard is a second handle on the same slot, so do not
+// release copies.
+type Guard struct {
+	s *bulkStripe
+}
+
+// Release hands the slot back. It is idempotent: only the first call on a
+// Guard releases; later calls, and calls on the zero Guard, do nothing.
+func (g *Guard) Release() {
+	if g == nil || g.s == nil {
+		return
+	}
+	s := g.s
+	g.s = nil
+	s.release()
+}
+
+// Bulkhead bounds how many calls run at once against one endpoint, with a
+// bounded first-come-first-served queue for calls that find every slot
+// taken. It is safe for concurrent use.
+//
+// Taking and releasing a free slot is a few atomic operations on a cache
+// line that the current CPU usually owns already: the slots are split into
+// per-CPU stripes, and a call takes a slot from another stripe only when its
+// own is empty. The mutex-guarded queue is used only when every slot is
+// taken.
+type Bulkhead struct {
+	name string
+	cfg  BulkheadConfig
+	lim  bulkLimiter
+}
+
+// NewBulkhead returns a bulkhead named name (the endpoint it guards) or the
+// configuration error. WithClock sets the clock that times the queue.
+func NewBulkhead(name string, cfg BulkheadConfig, opts ...Option) (*Bulkhead, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d := applyOptions(opts)
+	b := &Bulkhead{name: name, cfg: cfg.withDefaults()}
+	b.lim.init(b.cfg, d.clock, stripesFor(b.cfg))
+	return b, nil
+}
+
+// Name returns the name the bulkhead was made with.
+func (b *Bulkhead) Name() string { return b.name }
+
+// Config returns the configuration in effect, defaults filled in.
+func (b *Bulkhead) Config() BulkheadConfig { return b.cfg }
+
+// Acquire takes a slot. When every slot is taken it waits in the queue until
+// a slot is handed to it, QueueTimeout passes (ErrBulkheadTimeout) or ctx
+// ends (ctx.Err()); when the queue is full too it fails at once with
+// ErrBulkheadFull. A ctx that has already ended gets its error without a
+// slot. If a slot is handed over at the moment the wait ends, Acquire keeps
+// it and succeeds.
+//
+// On success, release the Guard, typically with defer.
+func (b *Bulkhead) Acquire(ctx context.Context) (Guard, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	s, w, err := b.lim.begin(ctx, true)
+	if w != nil {
+		s, err = b.lim.wait(ctx, w)
+	}
+	return Guard{s}, err
+}
+
+// TryAcquire takes a slot if one is free now and never waits: it fails with
+// ErrBulkheadFull when every slot is taken or others are already queued.
+func (b *Bulkhead) TryAcquire() (Guard, error) {
+	s, _, err := b.lim.begin(context.Background(), false)
+	return Guard{s}, err
+}
+
+// Stats returns a snapshot of the bulkhead's load and counters.
+func (b *Bulkhead) Stats() BulkheadStats { return b.lim.stats() }
+
+// maxStripes bounds the per-CPU split of a bulkhead's slots.
+const maxStripes = 64
+
+// stripesFor picks how many stripes a bulkhead's slots are split into: about
+// one per CPU, never more than there are slots.
+func stripesFor(cfg BulkheadConfig) int {
+	n, procs := 1, runtime.GOMAXPROCS(0)
+	for n < procs && n < maxStripes {
+		n *= 2
+	}
+	if !cfg.Disabled {
+		n = min(n, cfg.MaxConcurrentRequests)
+	}
+	return n
+}
+
+// bulkStripe holds a share of a bulkhead's slots on a cache line of its own,
+// so that CPUs taking slots from different stripes do not contend.
+type bulkStripe struct {
+	held     atomic.Int64  // slots taken from this stripe and not yet released
+	admitted atomic.Uint64 // slots ever taken from this stripe
+	lastUsed atomic.Int64  // per-user: clock Nanotime of the last release
+	limit    int64         // this stripe's share of the slots
+	l        *bulkLimiter
+	idx      int
+	_        [16]byte
+}
+
+// take takes one of the stripe's slots if it has a free one.
+func (s *bulkStripe) take() bool {
+	for {
+		h := s.held.Load()
+		if h >= s.limit {
+			return false
+		}
+		if s.held.CompareAndSwap(h, h+1) {
+			s.admitted.Add(1)
+			return true
+		}
+	}
+}
+
+// release hands a slot back to its stripe, then passes it on to the head of
+// the queue if anyone waits.
+func (s *bulkStripe) release() {
+	if s.held.Add(-1) < 0 {
+		// More releases than takes: only a released copy of a Guard can do
+		// this. Undo it rather than let the stripe admit too many.
+		s.held.Add(1)
+		return
+	}
+	l := s.l
+	if l.stampIdle {
+		if now := l.clock.Nanotime(); s.lastUsed.Load() != now {
+			s.lastUsed.Store(now)
+		}
+	}
+	// The decrement above and this load pair with a waiter's increment of
+	// waiting and its scan of the stripes (both sequentially consistent):
+	// either the waiter saw this slot free, or this sees the waiter.
+	if l.waiting.Load() != 0 {
+		l.handoff()
+	}
+}
+
+// bulkWaiter is one call queued for a slot.
+type bulkWaiter struct {
+	ready      chan struct{} // buffered 1: the slot has been handed over
+	granted    *bulkStripe   // set under the limiter's mutex
+	prev, next *bulkWaiter
+	start      int64
+}
+
+var bulkWaiterPool = sync.Pool{
+	New: func() any { return &bulkWaiter{ready: make(chan struct{}, 1)} },
+}
+
+func putBulkWaiter(w *bulkWaiter) {
+	*w = bulkWaiter{ready: w.ready}
+	bulkWaiterPool.Put(w)
+}
+
+// bulkLimiter is the slot accounting and queue shared by Bulkhead and the
+// per-user bulkheads.
+type bulkLimiter struct {
+	// Read-mostly: fixed at init, except waiting, which changes only on the
+	// slow path.
+	stripes   []bulkStripe
+	home      *sync.Pool // hands each P "its" stripe; nil for one stripe
+	maxQueue  int
+	timeout   time.Duration
+	clock     Clock
+	stampIdle bool
+	// waiting counts queued calls plus calls about to queue. While it is
+	// non-zero, free slots go to the queue first and releases take the
+	// mutex to hand them over.
+	waiting atomic.Int64
+	_       [64]byte
+
+	mu         sync.Mutex
+	head, tail *bulkWaiter
+	queued     int // under mu
+	queuedHint atomic.Int64
+	timedOut   uint64 // under mu
+	hist       Histogram
+	rejected   atomic.Uint64
+	cancelled  atomic.Uint64
+	maxSlots   int
+}
+
+func (l *bulkLimiter) init(cfg BulkheadConfig, clock Clock, n int) {
+	l.clock = clock
+	l.timeout = cfg.QueueTimeout
+	l.maxQueue = cfg.queueLen()
+	if cfg.Disabled {
+		l.maxQueue = 0
+	} else {
+		l.maxSlots = cfg.MaxConcurrentRequests
+	}
+	if l.stripes == nil {
+		l.stripes = make([]bulkStripe, n)
+	}
+	n = len(l.stripes)
+	for i := range l.stripes {
+		s := &l.stripes[i]
+		s.l, s.idx = l, i
+		if cfg.Disabled {
+			s.limit = 1 << 62 // never reached
+			continue
+		}
+		s.limit = int64(cfg.MaxConcurrentRequests / n)
+		if i < cfg.MaxConcurrentRequests%n {
+			s.limit++
+		}
+	}
+	if n > 1 {
+		var next atomic.Uint32
+		l.home = &sync.Pool{New: func() any {
+			return &l.stripes[int(next.Add(1)-1)%n]
+		}}
+	}
+}
+
+// homeStripe returns the stripe this P used last, so that an uncontended
+// bulkhead keeps each stripe's cache line on one CPU. sync.Pool serves as a
+// per-P slot; its New deals the stripes out in turn.
+func (l *bulkLimiter) homeStripe() *bulkStripe {
+	if l.home == nil {
+		return &l.stripes[0]
+	}
+	s := l.home.Get().(*bulkStripe)
+	l.home.Put(s)
+	return s
+}
+
+// grab takes a free slot from any stripe, starting after skip.
+func (l *bulkLimiter) grab(skip *bulkStripe) *bulkStripe {
+	n := len(l.stripes)
+	start := 0
+	if skip != nil && n > 1 {
+		start = skip.idx + 1
+	}
+	for i := range n {
+		s := &l.stripes[(start+i)%n]
+		if s != skip && s.take() {
+			return s
+		}
+	}
+	return nil
+}
+
+// begin takes a slot at once, or queues a waiter when wait is set and the
+// queue has room, or fails. It never blocks on anything but the queue mutex.
+func (l *bulkLimiter) begin(ctx context.Context, wait bool) (*bulkStripe, *bulkWaiter, error) {
+	if err := ctx.Err(); err != nil {
+		l.cancelled.Add(1)
+		return nil, nil, err
+	}
+	if l.waiting.Load() == 0 {
+		s := l.homeStripe()
+		if s.take() {
+			return s, nil, nil
+		}
+		if s = l.grab(s); s != nil {
+			return s, nil, nil
+		}
+	}
+	if !wait || l.maxQueue == 0 || l.queuedHint.Load() >= int64(l.maxQueue) {
+		l.rejected.Add(1)
+		return nil, nil, ErrBulkheadFull
+	}
+
+	l.mu.Lock()
+	l.waiting.Add(1)
+	if l.head == nil {
+		// Nobody queued ahead of us: a slot freed since the scan above is
+		// ours. Scanning after announcing ourselves in waiting means a
+		// release we miss here will see us and hand its slot over.
+		if s := l.grab(nil); s != nil {
+			l.waiting.Add(-1)
+			l.mu.Unlock()
+			return s, nil, nil
+		}
+	}
+	if l.queued >= l.maxQueue {
+		l.waiting.Add(-1)
+		l.mu.Unlock()
+		l.rejected.Add(1)
+		return nil, nil, ErrBulkheadFull
+	}
+	w := bulkWaiterPool.Get().(*bulkWaiter)
+	w.start = l.clock.Nanotime()
+	l.push(w)
+	l.mu.Unlock()
+	return nil, w, nil
+}
+
+// wait blocks until w is handed a slot, the queue timeout passes or ctx ends.
+func (l *bulkLimiter) wait(ctx context.Context, w *bulkWaiter) (*bulkStripe, error) {
+	t := l.clock.NewTimer(l.timeout)
+	var err error
+	select {
+	case <-w.ready:
+		t.Stop()
+		s := w.granted
+		putBulkWaiter(w)
+		return s, nil
+	case <-t.C():
+		err = ErrBulkheadTimeout
+	case <-ctx.Done():
+		t.Stop()
+		err = ctx.Err()
+	}
+	l.mu.Lock()
+	if s := w.granted; s != nil {
+		// The slot was handed over as the wait ended: keep it, so that
+		// every call has exactly one outcome.
+		l.mu.Unlock()
+		<-w.ready
+		putBulkWaiter(w)
+		return s, nil
+	}
+	l.remove(w)
+	l.hist.Observe(time.Duration(l.clock.Nanotime() - w.start))
+	if err == ErrBulkheadTimeout {
+		l.timedOut++
+	} else {
+		l.cancelled.Add(1)
+	}
+	l.mu.Unlock()
+	putBulkWaiter(w)
+	return nil, err
+}
+
+// handoff passes free slots to the head of the queue, in order.
+func (l *bulkLimiter) handoff() {
+	l.mu.Lock()
+	for l.head != nil {
+		s := l.grab(nil)
+		if s == nil {
+			break
+		}
+		w := l.head
+		l.remove(w)
+		l.hist.Observe(time.Duration(l.clock.Nanotime() - w.start))
+		w.granted = s
+		w.ready <- struct{}{}
+	}
+	l.mu.Unlock()
+}
+
+// push appends w to the queue. Called with mu held and waiting already
+// counting w.
+func (l *bulkLimiter) push(w *bulkWaiter) {
+	w.prev = l.tail
+	if l.tail != nil {
+		l.tail.next = w
+	} else {
+		l.head = w
+	}
+	l.tail = w
+	l.queued++
+	l.queuedHint.Store(int64(l.queued))
+}
+
+// remove unlinks w from the queue. Called with mu held.
+func (l *bulkLimiter) remove(w *bulkWaiter) {
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		l.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		l.tail = w.prev
+	}
+	w.prev, w.next = nil, nil
+	l.queued--
+	l.queuedHint.Store(int64(l.queued))
+	l.waiting.Add(-1)
+}
+
+// active returns how many slots are held and calls queued, without locking.
+func (l *bulkLimiter) active() (held int64, waiting int64) {
+	for i := range l.stripes {
+		held += l.stripes[i].held.Load()
+	}
+	return max(held, 0), l.waiting.Load()
+}
+
+// idle reports whether nothing holds a slot or waits for one.
+func (l *bulkLimiter) idle() bool {
+	h, w := l.active()
+	return h == 0 && w == 0
+}
+
+func (l *bulkLimiter) stats() BulkheadStats {
+	st := BulkheadStats{MaxConcurrent: l.maxSlots, MaxQueue: l.maxQueue}
+	// Queue moves happen under mu, so reading under mu keeps Total from
+	// dipping while a waiter turns into an admitted call.
+	l.mu.Lock()
+	st.Queued = l.queued
+	st.TimedOut = l.timedOut
+	st.QueueTime = l.hist.Snapshot()
+	var held int64
+	for i := range l.stripes {
+		held += l.stripes[i].held.Load()
+		st.Admitted += l.stripes[i].admitted.Load()
+	}
+	st.Rejected = l.rejected.Load()
+	st.Cancelled = l.cancelled.Load()
+	l.mu.Unlock()
+	st.Active = int(max(held, 0))
+	st.Total = st.Admitted + st.Rejected + st.TimedOut + st.Cancelled + uint64(st.Queued)
+	return st
+}

@@ -1,0 +1,188 @@
+package core
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// RetryBudgetConfig configures a RetryBudget. The zero value is the default
+// budget: retries may add 20% to the load, plus 10 retries a second, counted
+// over the last 10 seconds (the defaults of Finagle's retry budget).
+type RetryBudgetConfig struct {
+	// Ratio is how many retries are allowed per first attempt over Window.
+	// Default 0.2; above 0 up to 10.
+	Ratio float64
+	// MinRetriesPerSecond is a floor of retries that are always allowed,
+	// so that a quiet client can still retry. Default 10; above 0 up to
+	// 1,000,000. Set NoMinRetries for no floor.
+	MinRetriesPerSecond float64
+	// NoMinRetries drops the floor: only Ratio applies. MinRetriesPerSecond
+	// must then be 0.
+	NoMinRetries bool
+	// Window is the span over which first attempts and retries are counted.
+	// Default 10s; 1s to 1h.
+	Window time.Duration
+}
+
+// The default retry budget.
+const (
+	DefaultRetryBudgetRatio    = 0.2
+	DefaultMinRetriesPerSecond = 10.0
+	DefaultRetryBudgetWindow   = 10 * time.Second
+)
+
+const (
+	// The window is counted in 10 buckets, in a ring of 16 so that the
+	// index is a mask away.
+	retryBudgetBuckets          = 16
+	retryBudgetBucketsPerWindow = 10
+	// A packed word holds an epoch in its high 32 bits and a count in its
+	// low 32; counts saturate at 2^31, far from spilling into the epoch.
+	packedCountMask              = 1<<32 - 1
+	packedCountSaturation uint64 = 1 << 31
+)
+
+// Validate reports every field that is out of range, each as a *ConfigError.
+func (c RetryBudgetConfig) Validate() error {
+	v := rangeCheck{prefix: "RetryBudgetConfig."}
+	v.float("Ratio", c.Ratio, 1e-9, 10, "0.2")
+	v.float("MinRetriesPerSecond", c.MinRetriesPerSecond, 1e-9, 1_000_000, "10")
+	v.duration("Window", c.Window, time.Second, time.Hour, "10s")
+	if c.NoMinRetries && c.MinRetriesPerSecond != 0 {
+		v.fail("MinRetriesPerSecond", c.MinRetriesPerSecond, "must be 0 when NoMinRetries is set")
+	}
+	return v.err()
+}
+
+func (c RetryBudgetConfig) withDefaults() RetryBudgetConfig {
+	if c.Ratio == 0 {
+		c.Ratio = DefaultRetryBudgetRatio
+	}
+	if c.MinRetriesPerSecond == 0 && !c.NoMinRetries {
+		c.MinRetriesPerSecond = DefaultMinRetriesPerSecond
+	}
+	if c.Window == 0 {
+		c.Window = DefaultRetryBudgetWindow
+	}
+	return c
+}
+
+// RetryBudget caps retries to a share of first attempts, like the retry
+// budgets of Finagle and gRPC: during an outage every call fails, and
+// without a budget each caller's retries multiply the load on the very
+// service that is down.
+//
+// Over the last Window it allows
+//
+//	MinRetriesPerSecond×Window + Ratio×(first attempts)
+//
+// retries. Share one budget among the Retry values that call the same
+// service. Counting is lock-free and O(1); under concurrency the budget may
+// be overshot by at most the number of callers retrying at the same moment.
+type RetryBudget struct {
+	cfg     RetryBudgetConfig
+	clock   Clock
+	width   uint64  // bucket width in nanoseconds
+	reserve float64 // MinRetriesPerSecond × Window
+	// Each word packs a bucket's epoch (high 32 bits) and count (low 32
+	// bits), so that a stale bucket is recognised and reset without a lock.
+	first   [retryBudgetBuckets]atomic.Uint64
+	retries [retryBudgetBuckets]atomic.Uint64
+	denied  atomic.Uint64
+}
+
+// RetryBudgetStats is what a RetryBudget counted over its window.
+type RetryBudgetStats struct {
+	FirstAttempts uint64 // first attempts in the window
+	Retries       uint64 // retries in the window
+	Allowed       uint64 // retries the window allows in all
+	Denied        uint64 // retries refused since the budget was made
+}
+
+// NewRetryBudget returns a budget, or a *ConfigError when cfg is invalid.
+// Of the options only WithClock applies.
+func NewRetryBudget(cfg RetryBudgetConfig, opts ...Option) (*RetryBudget, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	d := applyOptions(opts)
+	return &RetryBudget{
+		cfg:     cfg,
+		clock:   d.clock,
+		width:   uint64(cfg.Window / retryBudgetBucketsPerWindow),
+		reserve: cfg.MinRetriesPerSecond * cfg.Window.Seconds(),
+	}, nil
+}
+
+// Config returns the budget's configuration with defaults filled in.
+func (b *RetryBudget) Config() RetryBudgetConfig { return b.cfg }
+
+// epoch returns the current bucket number.
+func (b *RetryBudget) epoch() uint64 { return uint64(max(b.clock.Nanotime(), 0)) / b.width }
+
+// recordFirst counts a first attempt: it is what earns retries.
+func (b *RetryBudget) recordFirst() {
+	e := b.epoch()
+	addPacked(&b.first[e%retryBudgetBuckets], e)
+}
+
+// tryRetry reports whether the budget allows one more retry now, and counts
+// it when it does.
+func (b *RetryBudget) tryRetry() bool {
+	e := b.epoch()
+	first, retries := b.sums(e)
+	if float64(retries)+1 > b.reserve+b.cfg.Ratio*float64(first) {
+		b.denied.Add(1)
+		return false
+	}
+	addPacked(&b.retries[e%retryBudgetBuckets], e)
+	return true
+}
+
+func (b *RetryBudget) sums(e uint64) (first, retries uint64) {
+	for i := uint64(0); i < retryBudgetBucketsPerWindow && i <= e; i++ {
+		x := e - i
+		first += packedCount(b.first[x%retryBudgetBuckets].Load(), x)
+		retries += packedCount(b.retries[x%retryBudgetBuckets].Load(), x)
+	}
+	return first, retries
+}
+
+// Stats returns the counts over the current window.
+func (b *RetryBudget) Stats() RetryBudgetStats {
+	first, retries := b.sums(b.epoch())
+	return RetryBudgetStats{
+		FirstAttempts: first,
+		Retries:       retries,
+		Allowed:       uint64(b.reserve + b.cfg.Ratio*float64(first)),
+		Denied:        b.denied.Load(),
+	}
+}
+
+// addPacked adds one to the count of a packed epoch/count word, first
+// resetting it when it holds an older epoch. The count saturates at 2^31 so
+// that it can never spill into the epoch.
+func addPacked(w *atomic.Uint64, epoch uint64) {
+	tag := epoch << 32
+	for {
+		v := w.Load()
+		if v&^packedCountMask == tag {
+			if v&packedCountMask < packedCountSaturation {
+				w.Add(1)
+			}
+			return
+		}
+		if w.CompareAndSwap(v, tag|1) {
+			return
+		}
+	}
+}
+
+// packedCount returns the word's count if it belongs to epoch, else 0.
+func packedCount(v, epoch uint64) uint64 {
+	if v&^packedCountMask != epoch<<32 {
+		return 0
+	}
+	return v & packedCountMask
+}

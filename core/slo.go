@@ -1,0 +1,353 @@
+package core
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"sync/atomic"
+	"time"
+)
+
+// SLOConfig configures an SLOTracker (the seed's SLOConfig). The zero value
+// is the seed's default: 99% of calls succeed over 5 minutes, a 1% error
+// budget, and the burn-rate rule of the Google SRE workbook (14.4× over the
+// long and the short window) scaled to the window.
+//
+// TargetSuccessRate and ErrorBudgetPercent say the same thing twice, so they
+// must agree: ErrorBudgetPercent = 100×(1−TargetSuccessRate), to within
+// 1e-6. Set either one and leave the other 0 to have it derived.
+type SLOConfig struct {
+	// TargetSuccessRate is the share of calls that should succeed. Default
+	// 0.99 (or derived from ErrorBudgetPercent); above 0 and below 1.
+	TargetSuccessRate float64
+	// Window is the span the success rate and the error budget are measured
+	// over. Default 5m; 1s to 7 days.
+	Window time.Duration
+	// ErrorBudgetPercent is the percentage of calls allowed to fail. Default
+	// 1 (or derived from TargetSuccessRate); above 0 and below 100.
+	ErrorBudgetPercent float64
+
+	// BurnRateThreshold is the burn rate (error ratio ÷ budget ratio) both
+	// windows must reach for the rule to fire. At 14.4 a 30-day budget would
+	// last about 2 days. Default 14.4; 1 to 10,000.
+	BurnRateThreshold float64
+	// LongWindow is the burn rule's long window: it proves the burn is
+	// significant. Default Window; above ShortWindow, at most Window.
+	LongWindow time.Duration
+	// ShortWindow is the burn rule's short window: it proves the burn is
+	// still going on, so the rule clears soon after the errors stop.
+	// Default LongWindow/12 (5m for 1h in the workbook); 10ms up to below
+	// LongWindow. The tracker's buckets are ShortWindow/10 wide, and Window
+	// may hold at most 4,096 of them.
+	ShortWindow time.Duration
+	// MinEvents is how many calls the long window must hold before the burn
+	// rule may fire, so that a handful of failures cannot trip it. Default
+	// 20; 1 to 1,000,000,000.
+	MinEvents int
+}
+
+// The seed's SLO defaults and the workbook's burn-rate rule.
+const (
+	DefaultTargetSuccessRate  = 0.99
+	DefaultSLOWindow          = 5 * time.Minute
+	DefaultErrorBudgetPercent = 1.0
+	DefaultBurnRateThreshold  = 14.4
+	DefaultSLOMinEvents       = 20
+)
+
+const (
+	// ShortWindow defaults to LongWindow divided by this.
+	sloShortDivisor = 12
+	// Buckets per ShortWindow, and the most buckets a tracker keeps.
+	sloBucketsPerShort = 10
+	maxSLOBuckets      = 4096
+)
+
+// Validate reports every field that is out of range, each as a *ConfigError
+// naming the field and what it allows.
+func (c SLOConfig) Validate() error { return c.validate("SLOConfig.") }
+
+func (c SLOConfig) validate(prefix string) error {
+	v := rangeCheck{prefix: prefix}
+	if t := c.TargetSuccessRate; t != 0 && !(t > 0 && t < 1) {
+		v.fail("TargetSuccessRate", t, "must be above 0 and below 1 (0 means the default, 0.99)")
+	}
+	if p := c.ErrorBudgetPercent; p != 0 && !(p > 0 && p < 100) {
+		v.fail("ErrorBudgetPercent", p, "must be above 0 and below 100 (0 means the default, 1)")
+	}
+	v.duration("Window", c.Window, time.Second, 7*24*time.Hour, "5m")
+	v.float("BurnRateThreshold", c.BurnRateThreshold, 1, 10_000, "14.4")
+	v.int("MinEvents", c.MinEvents, 1, 1_000_000_000, "20")
+	if c.LongWindow < 0 {
+		v.fail("LongWindow", c.LongWindow, "must not be negative (0 means the default, Window)")
+	}
+	if c.ShortWindow < 0 {
+		v.fail("ShortWindow", c.ShortWindow, "must not be negative (0 means the default, LongWindow/12)")
+	}
+	if len(v.errs) > 0 {
+		return v.err()
+	}
+	if t, p := c.TargetSuccessRate, c.ErrorBudgetPercent; t != 0 && p != 0 && math.Abs(p-100*(1-t)) > 1e-6 {
+		v.fail("ErrorBudgetPercent", p, fmt.Sprintf("must equal 100×(1−TargetSuccessRate) = %.6g, or be 0 to derive it", 100*(1-t)))
+	}
+	d := c.withDefaults()
+	if d.LongWindow > d.Window {
+		v.fail("LongWindow", c.LongWindow, "must be at most Window ("+d.Window.String()+")")
+	}
+	if d.ShortWindow < 10*time.Millisecond || d.ShortWindow >= d.LongWindow {
+		v.fail("ShortWindow", d.ShortWindow, "must be at least 10ms and below LongWindow ("+d.LongWindow.String()+")")
+	} else if n := sloBucketCount(d); n > maxSLOBuckets {
+		v.fail("ShortWindow", d.ShortWindow, fmt.Sprintf("must be at least Window/%d (%v): buckets are ShortWindow/%d wide and Window would need %d of them",
+			maxSLOBuckets/sloBucketsPerShort, d.Window/(maxSLOBuckets/sloBucketsPerShort), sloBucketsPerShort, n))
+	}
+	return v.err()
+}
+
+func (c SLOConfig) withDefaults() SLOConfig {
+	switch {
+	case c.TargetSuccessRate == 0 && c.ErrorBudgetPercent == 0:
+		c.TargetSuccessRate, c.ErrorBudgetPercent = DefaultTargetSuccessRate, DefaultErrorBudgetPercent
+	case c.ErrorBudgetPercent == 0:
+		c.ErrorBudgetPercent = 100 * (1 - c.TargetSuccessRate)
+	case c.TargetSuccessRate == 0:
+		c.TargetSuccessRate = 1 - c.ErrorBudgetPercent/100
+	}
+	if c.Window == 0 {
+		c.Window = DefaultSLOWindow
+	}
+	if c.BurnRateThreshold == 0 {
+		c.BurnRateThreshold = DefaultBurnRateThreshold
+	}
+	if c.LongWindow == 0 {
+		c.LongWindow = c.Window
+	}
+	if c.ShortWindow == 0 {
+		c.ShortWindow = c.LongWindow / sloShortDivisor
+	}
+	if c.MinEvents == 0 {
+		c.MinEvents = DefaultSLOMinEvents
+	}
+	return c
+}
+
+// sloBucketCount returns how many buckets cover c.Window.
+func sloBucketCount(c SLOConfig) int64 {
+	w := int64(c.ShortWindow / sloBucketsPerShort)
+	return (int64(c.Window) + w - 1) / w
+}
+
+// SLOTracker measures one service level objective (the seed's SLOTracker):
+// the success rate over a rolling window, the error budget left, and how
+// fast the budget burns.
+//
+// Calls are counted in a ring of time buckets holding success and failure
+// counts. Record is lock-free, O(1) and allocation-free; the queries add up
+// the buckets they span. Record only calls that ran: a call a breaker
+// rejected says nothing about the service, and counting it would keep an
+// open breaker's SLO failing forever.
+type SLOTracker struct {
+	cfg    SLOConfig
+	clock  Clock
+	width  uint64 // bucket width in nanoseconds
+	mask   uint64 // ring size − 1
+	window uint64 // buckets in Window
+	long   uint64 // buckets in LongWindow
+	short  uint64 // buckets in ShortWindow
+	budget float64
+	// Each word packs the bucket's epoch (high 32 bits) and a count (low 32
+	// bits), so that a writer recognises and resets a stale bucket without
+	// a lock.
+	ring []sloBucket
+}
+
+type sloBucket struct {
+	ok, failed atomic.Uint64
+}
+
+// SLOStatus is a tracker's reading at one moment (the seed's
+// get_slo_status, and more).
+type SLOStatus struct {
+	// Endpoint names the tracked endpoint; empty for a lone SLOTracker.
+	Endpoint string `json:"endpoint,omitempty"`
+	// Target is the configured TargetSuccessRate.
+	Target float64 `json:"target"`
+	// SuccessRate is the share of calls in the window that succeeded; 1
+	// when the window holds none.
+	SuccessRate float64 `json:"success_rate"`
+	// ErrorBudgetRemaining is the percentage of the window's error budget
+	// left: 100 with no failures, 0 when spent, negative when overspent.
+	ErrorBudgetRemaining float64 `json:"error_budget_remaining"`
+	// Violated is true when SuccessRate is below Target.
+	Violated bool `json:"violated"`
+	// LongBurnRate and ShortBurnRate are the burn rates over the long and
+	// the short window: the error ratio divided by the budget ratio. 1
+	// spends the budget exactly over the window; 0 when a window is empty.
+	LongBurnRate  float64 `json:"long_burn_rate"`
+	ShortBurnRate float64 `json:"short_burn_rate"`
+	// Burning is true when the multi-window burn rule fires.
+	Burning bool `json:"burning"`
+	// Total and Failed count the calls in the window.
+	Total  uint64 `json:"total"`
+	Failed uint64 `json:"failed"`
+	// LongEvents counts the calls in the long window.
+	LongEvents uint64 `json:"long_events"`
+}
+
+// NewSLOTracker returns a tracker, or a *ConfigError when cfg is invalid. Of
+// the options only WithClock applies.
+func NewSLOTracker(cfg SLOConfig, opts ...Option) (*SLOTracker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return newSLOTracker(cfg.withDefaults(), applyOptions(opts).clock), nil
+}
+
+// newSLOTracker builds a tracker from a validated configuration with
+// defaults filled in.
+func newSLOTracker(cfg SLOConfig, clock Clock) *SLOTracker {
+	width := uint64(cfg.ShortWindow / sloBucketsPerShort)
+	n := uint64(sloBucketCount(cfg))
+	size := uint64(1) << bits.Len64(n-1) // the ring must hold the whole window
+	ceil := func(d time.Duration) uint64 { return min((uint64(d)+width-1)/width, n) }
+	return &SLOTracker{
+		cfg:    cfg,
+		clock:  clock,
+		width:  width,
+		mask:   size - 1,
+		window: n,
+		long:   ceil(cfg.LongWindow),
+		short:  ceil(cfg.ShortWindow),
+		budget: cfg.ErrorBudgetPercent / 100,
+		ring:   make([]sloBucket, size),
+	}
+}
+
+// Config returns the configuration with every default filled in.
+func (t *SLOTracker) Config() SLOConfig { return t.cfg }
+
+func (t *SLOTracker) epoch() uint64 { return uint64(max(t.clock.Nanotime(), 0)) / t.width }
+
+// Record counts one call: success true for a call that met the objective
+// (the seed's record).
+func (t *SLOTracker) Record(success bool) {
+	e := t.epoch()
+	b := &t.ring[e&t.mask]
+	if success {
+		addPacked(&b.ok, e)
+	} else {
+		addPacked(&b.failed, e)
+	}
+}
+
+// RecordSuccess counts a call that met the objective.
+func (t *SLOTracker) RecordSuccess() { t.Record(true) }
+
+// RecordFailure counts a call that did not.
+func (t *SLOTracker) RecordFailure() { t.Record(false) }
+
+// sum returns the calls and failures in the last n buckets, the current one
+// included.
+func (t *SLOTracker) sum(e, n uint64) (total, failed uint64) {
+	for i := uint64(0); i < n && i <= e; i++ {
+		x := e - i
+		b := &t.ring[x&t.mask]
+		ok, f := packedCount(b.ok.Load(), x), packedCount(b.failed.Load(), x)
+		total += ok + f
+		failed += f
+	}
+	return total, failed
+}
+
+// SuccessRate returns the share of calls in the window that succeeded, or 1
+// when there were none (the seed's success_rate).
+func (t *SLOTracker) SuccessRate() float64 {
+	total, failed := t.sum(t.epoch(), t.window)
+	return successRate(total, failed)
+}
+
+// ErrorBudgetRemaining returns the percentage of the window's error budget
+// left (the seed's error_budget_remaining): 100 with no failures, 0 when the
+// failures used it up, and negative when they overspent it (−100 means
+// twice the budget failed).
+func (t *SLOTracker) ErrorBudgetRemaining() float64 {
+	total, failed := t.sum(t.epoch(), t.window)
+	return t.budgetRemaining(total, failed)
+}
+
+// Violated reports whether the success rate over the window is below the
+// target (the seed's is_violated). An empty window is not violated.
+func (t *SLOTracker) Violated() bool {
+	total, failed := t.sum(t.epoch(), t.window)
+	return successRate(total, failed) < t.cfg.TargetSuccessRate
+}
+
+// BurnRate returns how fast the budget burned over the last d (rounded up
+// to whole buckets, at most Window): the error ratio divided by the budget
+// ratio. 1 spends exactly the budget; 0 when d held no calls.
+func (t *SLOTracker) BurnRate(d time.Duration) float64 {
+	n := min(max((uint64(max(d, 0))+t.width-1)/t.width, 1), t.window)
+	total, failed := t.sum(t.epoch(), n)
+	return t.burnRate(total, failed)
+}
+
+// Burning reports whether the multi-window burn rule fires: the long window
+// holds at least MinEvents calls and both windows burn at
+// BurnRateThreshold or faster. A spent budget alone never fires it.
+func (t *SLOTracker) Burning() bool { return t.Status().Burning }
+
+// Status returns every reading at once, from one pass over the buckets.
+func (t *SLOTracker) Status() SLOStatus {
+	e := t.epoch()
+	var s SLOStatus
+	var longFailed, shortTotal, shortFailed uint64
+	for i := uint64(0); i < t.window && i <= e; i++ {
+		x := e - i
+		b := &t.ring[x&t.mask]
+		ok, f := packedCount(b.ok.Load(), x), packedCount(b.failed.Load(), x)
+		s.Total += ok + f
+		s.Failed += f
+		if i < t.long {
+			s.LongEvents += ok + f
+			longFailed += f
+		}
+		if i < t.short {
+			shortTotal += ok + f
+			shortFailed += f
+		}
+	}
+	s.Target = t.cfg.TargetSuccessRate
+	s.SuccessRate = successRate(s.Total, s.Failed)
+	s.ErrorBudgetRemaining = t.budgetRemaining(s.Total, s.Failed)
+	s.Violated = s.SuccessRate < s.Target
+	s.LongBurnRate = t.burnRate(s.LongEvents, longFailed)
+	s.ShortBurnRate = t.burnRate(shortTotal, shortFailed)
+	thr := t.cfg.BurnRateThreshold
+	s.Burning = s.LongEvents >= uint64(t.cfg.MinEvents) && s.LongBurnRate >= thr && s.ShortBurnRate >= thr
+	return s
+}
+
+// Reset forgets every recorded call.
+func (t *SLOTracker) Reset() {
+	for i := range t.ring {
+		t.ring[i].ok.Store(0)
+		t.ring[i].failed.Store(0)
+	}
+}
+
+func successRate(total, failed uint64) float64 {
+	if total == 0 {
+		return 1
+	}
+	return 1 - float64(failed)/float64(total)
+}
+
+func (t *SLOTracker) burnRate(total, failed uint64) float64 {
+	if total == 0 {
+		return 0
+	}
+	return float64(failed) / float64(total) / t.budget
+}
+
+func (t *SLOTracker) budgetRemaining(total, failed uint64) float64 {
+	return 100 * (1 - t.burnRate(total, failed))
+}

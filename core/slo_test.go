@@ -1,0 +1,263 @@
+package core
+
+import (
+	"errors"
+	"math"
+	"sync"
+	"testing"
+	"time"
+)
+
+func newTestTracker(t *testing.T, cfg SLOConfig, clock Clock) *SLOTracker {
+	t.Helper()
+	tr, err := NewSLOTracker(cfg, WithClock(clock))
+	if err != nil {
+		t.Fatalf("NewSLOTracker: %v", err)
+	}
+	return tr
+}
+
+// feed spreads calls over d at rps calls a second, failing the given share
+// of them evenly, and leaves the clock d later.
+func feed(clock *FakeClock, record func(success bool), d time.Duration, rps int, failShare float64) {
+	n := int(d.Seconds() * float64(rps))
+	step := d / time.Duration(n)
+	var owed float64
+	for range n {
+		owed += failShare
+		fail := owed >= 1
+		if fail {
+			owed--
+		}
+		record(!fail)
+		clock.Advance(step)
+	}
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+func TestSLOConfigValidate(t *testing.T) {
+	if err := (SLOConfig{}).Validate(); err != nil {
+		t.Fatalf("zero config: %v", err)
+	}
+	cases := []struct {
+		name  string
+		cfg   SLOConfig
+		field string
+	}{
+		{"target 1", SLOConfig{TargetSuccessRate: 1}, "SLOConfig.TargetSuccessRate"},
+		{"target negative", SLOConfig{TargetSuccessRate: -0.5}, "SLOConfig.TargetSuccessRate"},
+		{"target NaN", SLOConfig{TargetSuccessRate: math.NaN()}, "SLOConfig.TargetSuccessRate"},
+		{"budget 100", SLOConfig{ErrorBudgetPercent: 100}, "SLOConfig.ErrorBudgetPercent"},
+		{"disagree", SLOConfig{TargetSuccessRate: 0.999, ErrorBudgetPercent: 1}, "SLOConfig.ErrorBudgetPercent"},
+		{"window short", SLOConfig{Window: time.Millisecond}, "SLOConfig.Window"},
+		{"window long", SLOConfig{Window: 8 * 24 * time.Hour}, "SLOConfig.Window"},
+		{"threshold", SLOConfig{BurnRateThreshold: 0.5}, "SLOConfig.BurnRateThreshold"},
+		{"min events", SLOConfig{MinEvents: -1}, "SLOConfig.MinEvents"},
+		{"long past window", SLOConfig{LongWindow: 10 * time.Minute}, "SLOConfig.LongWindow"},
+		{"long negative", SLOConfig{LongWindow: -time.Minute}, "SLOConfig.LongWindow"},
+		{"short past long", SLOConfig{ShortWindow: 5 * time.Minute}, "SLOConfig.ShortWindow"},
+		{"short tiny", SLOConfig{ShortWindow: 5 * time.Millisecond}, "SLOConfig.ShortWindow"},
+		{"too many buckets", SLOConfig{Window: 7 * 24 * time.Hour, LongWindow: time.Hour}, "SLOConfig.ShortWindow"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.cfg.Validate()
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field != c.field || !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("Validate() = %v, want a *ConfigError for %s", err, c.field)
+			}
+			if _, err := NewSLOTracker(c.cfg); err == nil {
+				t.Fatal("NewSLOTracker accepted an invalid config")
+			}
+		})
+	}
+	// Agreeing fields, or either alone, are fine.
+	for _, c := range []SLOConfig{
+		{TargetSuccessRate: 0.99, ErrorBudgetPercent: 1},
+		{TargetSuccessRate: 0.999},
+		{ErrorBudgetPercent: 0.5},
+		{Window: 7 * 24 * time.Hour},
+	} {
+		if err := c.Validate(); err != nil {
+			t.Errorf("Validate(%+v) = %v", c, err)
+		}
+	}
+}
+
+func TestSLOConfigDefaults(t *testing.T) {
+	d := SLOConfig{}.withDefaults()
+	if d.TargetSuccessRate != 0.99 || d.ErrorBudgetPercent != 1 || d.Window != 5*time.Minute ||
+		d.BurnRateThreshold != 14.4 || d.LongWindow != 5*time.Minute || d.ShortWindow != 25*time.Second || d.MinEvents != 20 {
+		t.Fatalf("defaults = %+v", d)
+	}
+	if d := (SLOConfig{TargetSuccessRate: 0.999}).withDefaults(); !near(d.ErrorBudgetPercent, 0.1) {
+		t.Errorf("budget derived from 0.999 = %v", d.ErrorBudgetPercent)
+	}
+	if d := (SLOConfig{ErrorBudgetPercent: 0.5}).withDefaults(); !near(d.TargetSuccessRate, 0.995) {
+		t.Errorf("target derived from 0.5%% = %v", d.TargetSuccessRate)
+	}
+	if d := (SLOConfig{Window: time.Hour, LongWindow: 30 * time.Minute}).withDefaults(); d.ShortWindow != 150*time.Second {
+		t.Errorf("ShortWindow = %v, want LongWindow/12", d.ShortWindow)
+	}
+}
+
+func TestSLOTrackerRates(t *testing.T) {
+	clock := newFake()
+	tr := newTestTracker(t, SLOConfig{}, clock)
+	if tr.SuccessRate() != 1 || tr.ErrorBudgetRemaining() != 100 || tr.Violated() || tr.BurnRate(time.Minute) != 0 {
+		t.Fatal("an empty tracker must read as healthy")
+	}
+	for range 99 {
+		tr.Record(true)
+	}
+	tr.RecordFailure()
+	if !near(tr.SuccessRate(), 0.99) || tr.Violated() {
+		t.Fatalf("99/100: rate %v violated %v", tr.SuccessRate(), tr.Violated())
+	}
+	if r := tr.ErrorBudgetRemaining(); math.Abs(r) > 1e-6 {
+		t.Fatalf("budget remaining %v, want 0 (exactly spent)", r)
+	}
+	tr.Record(false)
+	// 2 of 101 failed: about twice the budget, so about −98% is left.
+	if r := tr.ErrorBudgetRemaining(); r > -97 || r < -99 || !tr.Violated() {
+		t.Fatalf("overspent: remaining %v, violated %v", r, tr.Violated())
+	}
+	if br := tr.BurnRate(time.Second); math.Abs(br-2/1.01) > 1e-6 {
+		t.Fatalf("burn rate %v", br)
+	}
+	s := tr.Status()
+	if s.Total != 101 || s.Failed != 2 || s.LongEvents != 101 || !s.Violated || s.Target != 0.99 {
+		t.Fatalf("status %+v", s)
+	}
+
+	// The window slides: after Window, everything is forgotten.
+	clock.Advance(5 * time.Minute)
+	if tr.SuccessRate() != 1 || tr.Status().Total != 0 {
+		t.Fatalf("after the window: %+v", tr.Status())
+	}
+	tr.RecordSuccess()
+	tr.Reset()
+	if tr.Status().Total != 0 {
+		t.Fatal("Reset kept counts")
+	}
+}
+
+func TestSLOTrackerSlidingWindow(t *testing.T) {
+	clock := newFake()
+	tr := newTestTracker(t, SLOConfig{Window: 100 * time.Second}, clock) // buckets of 100s/12/10
+	tr.RecordFailure()
+	clock.Advance(60 * time.Second)
+	tr.RecordSuccess()
+	if s := tr.Status(); s.Total != 2 || s.Failed != 1 {
+		t.Fatalf("inside the window: %+v", s)
+	}
+	clock.Advance(45 * time.Second) // the failure is now 105s old
+	if s := tr.Status(); s.Total != 1 || s.Failed != 0 {
+		t.Fatalf("after the failure left: %+v", s)
+	}
+	// BurnRate over a short span sees only recent buckets.
+	tr.RecordFailure()
+	if br := tr.BurnRate(time.Second); !near(br, 100) {
+		t.Fatalf("1s burn rate %v, want 100 (all failed, 1%% budget)", br)
+	}
+	if br := tr.BurnRate(time.Hour); !near(br, 50) {
+		t.Fatalf("burn rate over more than the window %v, want the window's 50", br)
+	}
+}
+
+func TestSLOBurnFast(t *testing.T) {
+	clock := newFake()
+	tr := newTestTracker(t, SLOConfig{}, clock)
+	feed(clock, tr.Record, 4*time.Minute, 10, 0) // a healthy past
+	if tr.Burning() {
+		t.Fatal("burning on healthy traffic")
+	}
+	// Half of all calls fail for a minute: 50x in the short window and
+	// 10x over 5 minutes. The long window is not there yet.
+	feed(clock, tr.Record, 30*time.Second, 10, 0.5)
+	if s := tr.Status(); s.Burning || s.ShortBurnRate < 14.4 {
+		t.Fatalf("fired before the long window burned: %+v", s)
+	}
+	feed(clock, tr.Record, 2*time.Minute, 10, 0.5)
+	s := tr.Status()
+	if !s.Burning || s.LongBurnRate < 14.4 || s.ShortBurnRate < 14.4 {
+		t.Fatalf("fast burn not detected: %+v", s)
+	}
+	// The errors stop: once the short window clears the rule stops firing,
+	// although the long window still burns.
+	feed(clock, tr.Record, 26*time.Second, 10, 0)
+	if s := tr.Status(); s.Burning || s.LongBurnRate < 14.4 {
+		t.Fatalf("did not recover when the short window cleared: %+v", s)
+	}
+}
+
+func TestSLOBurnSlowNeverFires(t *testing.T) {
+	clock := newFake()
+	tr := newTestTracker(t, SLOConfig{}, clock)
+	// 5% errors: five times the budget, violated all along, but a slow
+	// burn: the rule must not fire however long it lasts.
+	for range 3 {
+		feed(clock, tr.Record, 5*time.Minute, 10, 0.05)
+		s := tr.Status()
+		if s.Burning || !s.Violated || s.ErrorBudgetRemaining > -300 {
+			t.Fatalf("slow burn: %+v", s)
+		}
+	}
+}
+
+func TestSLOBurnNeedsMinEvents(t *testing.T) {
+	clock := newFake()
+	tr := newTestTracker(t, SLOConfig{MinEvents: 20}, clock)
+	for range 19 {
+		tr.RecordFailure()
+		clock.Advance(time.Second)
+	}
+	if s := tr.Status(); s.Burning || s.LongBurnRate != 100 {
+		t.Fatalf("fired under MinEvents: %+v", s)
+	}
+	tr.RecordFailure()
+	if !tr.Burning() {
+		t.Fatal("did not fire at MinEvents")
+	}
+}
+
+func TestSLOTrackerConcurrent(t *testing.T) {
+	clock := newFake()
+	tr := newTestTracker(t, SLOConfig{}, clock)
+	const workers, per = 4, 5000
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range per {
+				tr.Record((i+w)%10 != 0)
+				if i%1000 == 0 {
+					clock.Advance(time.Second) // rotate buckets under load
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if s := tr.Status(); s.Total != workers*per || s.Failed != workers*per/10 {
+		t.Fatalf("counted %d calls, %d failed; want %d, %d", s.Total, s.Failed, workers*per, workers*per/10)
+	}
+}
+
+func TestSLORecordAllocatesNothing(t *testing.T) {
+	tr := newTestTracker(t, SLOConfig{}, newFake())
+	if n := testing.AllocsPerRun(1000, func() { tr.Record(true); tr.Record(false) }); n != 0 {
+		t.Fatalf("%v allocs per record", n)
+	}
+}
+
+func BenchmarkSLORecord(b *testing.B) {
+	tr, _ := NewSLOTracker(SLOConfig{})
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			tr.Record(i%100 != 0)
+		}
+	})
+}
