@@ -27,18 +27,25 @@ const (
 //     when Burning turns false.
 //
 // Transitions marked Remote (decided by another instance sharing state) never
-// fire an alert: only the instance that won the transition alerts, so one
-// cluster transition is one alert. A Remote transition to Closed still
-// resolves the alert this instance raised, since otherwise it would fire
-// forever when another instance closes the breaker.
+// fire an alert. A Remote transition to Closed still resolves the alert this
+// instance raised, since otherwise it would fire forever when another
+// instance closes the breaker.
+//
+// With a shared-state store (store.RedisStore), give WithClusterAlerts(true):
+// two instances can make the same transition at the same moment, each
+// seeing a StateChange that is not Remote, and only one of them wins it in
+// the store. The handler then fires only on the ClusterStateChange the
+// winner publishes (or that an instance cut off from the store publishes
+// for its own transitions), so one cluster transition is one alert.
 //
 // Events the subscription had to drop (a full buffer) are lost to it; see
 // Dropped.
 type CircuitBreakerAlertHandler struct {
-	m      *AlertManager
-	bus    *Bus
-	buffer int
-	slo    bool
+	m       *AlertManager
+	bus     *Bus
+	buffer  int
+	slo     bool
+	cluster bool // fire on ClusterStateChange, not StateChange
 
 	mu   sync.Mutex
 	sub  *Subscription
@@ -56,6 +63,14 @@ type BreakerAlertOption func(*CircuitBreakerAlertHandler)
 // when n <= 0, at most MaxBuffer).
 func WithEventBuffer(n int) BreakerAlertOption {
 	return func(h *CircuitBreakerAlertHandler) { h.buffer = n }
+}
+
+// WithClusterAlerts makes breaker alerts fire on ClusterStateChange events
+// only (on), as they must when a shared-state store is attached; a
+// StateChange then only resolves. Off, the default, fires on StateChange
+// events that are not Remote and ignores ClusterStateChange.
+func WithClusterAlerts(on bool) BreakerAlertOption {
+	return func(h *CircuitBreakerAlertHandler) { h.cluster = on }
 }
 
 // WithSLOAlerts turns SLO burn alerts on (the default) or off.
@@ -144,6 +159,12 @@ func (h *CircuitBreakerAlertHandler) Handle(e Event) {
 		if ev != nil {
 			h.stateChange(*ev)
 		}
+	case ClusterStateChange:
+		h.clusterStateChange(ev)
+	case *ClusterStateChange:
+		if ev != nil {
+			h.clusterStateChange(*ev)
+		}
 	case SLOBurn:
 		h.sloBurn(ev)
 	case *SLOBurn:
@@ -156,43 +177,74 @@ func (h *CircuitBreakerAlertHandler) Handle(e Event) {
 func (h *CircuitBreakerAlertHandler) stateChange(sc StateChange) {
 	switch sc.NewState {
 	case Open, ForcedOpen:
-		if sc.Remote {
+		if sc.Remote || h.cluster {
 			return
 		}
-		if id, ok := h.breaker[sc.Endpoint]; ok {
-			if h.m.isActive(id) {
-				return
-			}
-		}
-		verb, why := "has opened", sc.Reason
-		if sc.NewState == ForcedOpen {
-			// The breaker's reason already starts with "forced open: ".
-			verb, why = "has been forced open", strings.TrimPrefix(why, "forced open: ")
-		}
-		ts := sc.Timestamp
-		a := h.m.Fire(Alert{
-			Timestamp: ts,
-			Severity:  Critical,
-			Type: AlertType{
-				Kind:    AlertKindCustom,
-				Message: fmt.Sprintf("Circuit breaker opened for %s", sc.Endpoint),
-				Metadata: map[string]string{
-					MetaAlertName: AlertNameBreakerOpen,
-					MetaEndpoint:  sc.Endpoint,
-					MetaReason:    sc.Reason,
-					MetaTimestamp: formatTime(ts),
-					"old_state":   sc.OldState.String(),
-					"new_state":   sc.NewState.String(),
-				},
-			},
-			Message: fmt.Sprintf("Circuit breaker for endpoint '%s' %s: %s", sc.Endpoint, verb, reasonOr(why)),
-		})
-		h.breaker[sc.Endpoint] = a.ID
+		h.fire(sc, nil)
 	case Closed:
-		if id, ok := h.breaker[sc.Endpoint]; ok {
-			delete(h.breaker, sc.Endpoint)
-			h.m.ResolveAt(id, sc.Timestamp)
+		h.resolve(sc.Endpoint, sc.Timestamp)
+	}
+}
+
+func (h *CircuitBreakerAlertHandler) clusterStateChange(c ClusterStateChange) {
+	if !h.cluster {
+		return
+	}
+	switch c.NewState {
+	case Open, ForcedOpen:
+		h.fire(c.Change(), map[string]string{
+			"version":  strconv.FormatUint(c.Version, 10),
+			"instance": c.Instance,
+			"local":    strconv.FormatBool(c.Local),
+		})
+	case Closed:
+		h.resolve(c.Endpoint, c.Timestamp)
+	}
+}
+
+// fire raises the endpoint's open alert unless one is active; extra is
+// added to its metadata.
+func (h *CircuitBreakerAlertHandler) fire(sc StateChange, extra map[string]string) {
+	if id, ok := h.breaker[sc.Endpoint]; ok {
+		if h.m.isActive(id) {
+			return
 		}
+	}
+	verb, why := "has opened", sc.Reason
+	if sc.NewState == ForcedOpen {
+		// The breaker's reason already starts with "forced open: ".
+		verb, why = "has been forced open", strings.TrimPrefix(why, "forced open: ")
+	}
+	ts := sc.Timestamp
+	md := map[string]string{
+		MetaAlertName: AlertNameBreakerOpen,
+		MetaEndpoint:  sc.Endpoint,
+		MetaReason:    sc.Reason,
+		MetaTimestamp: formatTime(ts),
+		"old_state":   sc.OldState.String(),
+		"new_state":   sc.NewState.String(),
+	}
+	for k, v := range extra {
+		md[k] = v
+	}
+	a := h.m.Fire(Alert{
+		Timestamp: ts,
+		Severity:  Critical,
+		Type: AlertType{
+			Kind:     AlertKindCustom,
+			Message:  fmt.Sprintf("Circuit breaker opened for %s", sc.Endpoint),
+			Metadata: md,
+		},
+		Message: fmt.Sprintf("Circuit breaker for endpoint '%s' %s: %s", sc.Endpoint, verb, reasonOr(why)),
+	})
+	h.breaker[sc.Endpoint] = a.ID
+}
+
+// resolve resolves the endpoint's open alert, if this handler raised one.
+func (h *CircuitBreakerAlertHandler) resolve(endpoint string, at time.Time) {
+	if id, ok := h.breaker[endpoint]; ok {
+		delete(h.breaker, endpoint)
+		h.m.ResolveAt(id, at)
 	}
 }
 

@@ -191,3 +191,48 @@ func TestBreakerAlertNeverBlocksBus(t *testing.T) {
 	}
 	close(release)
 }
+
+func TestBreakerAlertClusterMode(t *testing.T) {
+	bus, m, h := newBreakerAlerts(t, WithClusterAlerts(true))
+	got := newCollector()
+	m.AddHandler(got)
+	// Both instances saw this StateChange; only the winner's
+	// ClusterStateChange fires.
+	bus.Publish(StateChange{Endpoint: "a", OldState: Closed, NewState: Open, Reason: "x"})
+	bus.Publish(ClusterStateChange{Type: TypeClusterStateChange, Endpoint: "a", OldState: Closed, NewState: Open, Reason: "x", Version: 7, Instance: "web-1"})
+	fired := got.next(t)
+	if md := fired.Type.Metadata; md["version"] != "7" || md["instance"] != "web-1" || md["local"] != "false" || md["endpoint"] != "a" {
+		t.Fatalf("metadata %v", md)
+	}
+	// Another instance closed it: the Remote StateChange resolves.
+	bus.Publish(StateChange{Endpoint: "a", OldState: HalfOpen, NewState: Closed, Remote: true})
+	if r := got.next(t); r.ID != fired.ID || !r.Resolved {
+		t.Fatalf("resolved %+v", r)
+	}
+	// Cut off from the store, an instance reports its own transitions.
+	bus.Publish(&ClusterStateChange{Endpoint: "b", OldState: Closed, NewState: ForcedOpen, Reason: "forced open: m", Instance: "web-2", Local: true})
+	local := got.next(t)
+	if local.Type.Metadata["local"] != "true" || local.Message != "Circuit breaker for endpoint 'b' has been forced open: m" {
+		t.Fatalf("local %+v", local)
+	}
+	bus.Publish(ClusterStateChange{Endpoint: "b", OldState: ForcedOpen, NewState: Closed, Version: 9})
+	if r := got.next(t); r.ID != local.ID || !r.Resolved {
+		t.Fatalf("resolved %+v", r)
+	}
+	h.Close()
+	if n := len(got.all()); n != 4 {
+		t.Fatalf("%d alerts", n)
+	}
+}
+
+func TestBreakerAlertIgnoresClusterEventsByDefault(t *testing.T) {
+	bus, m, h := newBreakerAlerts(t)
+	got := newCollector()
+	m.AddHandler(got)
+	bus.Publish(ClusterStateChange{Endpoint: "a", OldState: Closed, NewState: Open, Version: 1})
+	bus.Publish(StateChange{Endpoint: "b", OldState: Closed, NewState: Open})
+	h.Close()
+	if all := got.all(); len(all) != 1 || all[0].Type.Metadata["endpoint"] != "b" {
+		t.Fatalf("alerts %+v", all)
+	}
+}

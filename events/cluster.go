@@ -11,12 +11,13 @@ const TypeClusterStateChange = "cluster_state_change"
 // transition is one ClusterStateChange cluster-wide, however many instances
 // saw the same StateChange locally at the same moment.
 //
-// Alerting in a cluster: when a shared-state store is attached, an alert
-// handler must raise and resolve alerts from ClusterStateChange events only
-// and ignore StateChange events. Without a shared store it alerts on
-// StateChange events whose Remote is false. (A StateChange with Remote false
-// can still lose the race in a cluster, so alerting on it would fire once
-// per instance that made the same transition.)
+// Alerting in a cluster: when a shared-state store is attached, alerts must
+// fire on ClusterStateChange events only (CircuitBreakerAlertHandler with
+// WithClusterAlerts(true)); a StateChange then only resolves. Without a
+// shared store they fire on StateChange events whose Remote is false. (A
+// StateChange with Remote false can still lose the race in a cluster, so
+// firing on it would alert once per instance that made the same
+// transition.)
 //
 // Local is set when the store could not reach its backend and the
 // transition stands for this instance alone; each instance in that
