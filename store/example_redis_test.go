@@ -41,17 +41,27 @@ func ExampleNewRedisStore() {
 	defer shared.Close(context.Background())
 	shared.AttachManager(m)
 
-	// One alert per cluster transition: with a shared store, alert on
-	// ClusterStateChange (published by the instance that won the
-	// transition), not on StateChange (seen by every instance).
+	// One alert per cluster transition: in cluster mode the alert handler
+	// fires on the ClusterStateChange of the instance that won the
+	// transition, not on the StateChange every instance sees.
+	alerts, err := events.NewAlertManager(events.AlertManagerConfig{Bus: m.Bus()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	breakerAlerts, err := events.NewCircuitBreakerAlertHandler(alerts, m.Bus(), events.WithClusterAlerts(true))
+	if err != nil {
+		log.Fatal(err)
+	}
+	breakerAlerts.Start()
+	defer breakerAlerts.Close()
+
+	// Redis outages and rejected payloads are events too.
 	sub := m.Bus().Subscribe(64)
+	defer sub.Close()
 	go func() {
 		for e := range sub.C() {
-			switch e := e.(type) {
-			case events.ClusterStateChange:
-				log.Printf("cluster: %s %s -> %s (%s)", e.Endpoint, e.OldState, e.NewState, e.Reason)
-			case events.StoreStatus:
-				log.Printf("redis store %s: %s", e.Status, e.Error)
+			if st, ok := e.(events.StoreStatus); ok {
+				log.Printf("%s store %s: %s", st.Store, st.Status, st.Error)
 			}
 		}
 	}()

@@ -194,3 +194,31 @@ func isLocal(endpoint string, to core.State) func(events.Event) bool {
 		return ok && c.Endpoint == endpoint && c.NewState == to && c.Local
 	}
 }
+
+// alerts runs the breaker alert handler on the instance's bus in cluster
+// mode, as a service sharing state does, and returns its AlertManager.
+func (in *instance) alerts(t testing.TB) *events.AlertManager {
+	t.Helper()
+	am, err := events.NewAlertManager(events.AlertManagerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := events.NewCircuitBreakerAlertHandler(am, in.m.Bus(), events.WithClusterAlerts(true), events.WithEventBuffer(events.MaxBuffer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Start()
+	t.Cleanup(h.Close)
+	return am
+}
+
+// alertsFor counts the alerts an AlertManager fired for endpoint.
+func alertsFor(am *events.AlertManager, endpoint string) int {
+	n := 0
+	for _, a := range am.Recent() {
+		if a.Type.Metadata[events.MetaEndpoint] == endpoint {
+			n++
+		}
+	}
+	return n
+}

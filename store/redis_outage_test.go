@@ -104,6 +104,7 @@ func TestRedisKilledMidLoad(t *testing.T) {
 	rc := RedisConfig{OpTimeout: 250 * time.Millisecond}
 	a := newInstance(t, srv, "a", core.Config{}, rc)
 	b := newInstance(t, srv, "b", core.Config{}, rc)
+	alertsA, alertsB := a.alerts(t), b.alerts(t)
 	for _, name := range []string{"load", "tripped"} {
 		a.loaded(t, name)
 		b.loaded(t, name)
@@ -145,6 +146,11 @@ func TestRedisKilledMidLoad(t *testing.T) {
 	checkLatency(t, la, lb)
 	if n := a.rec.count(isWin("tripped", core.Open)) + b.rec.count(isWin("tripped", core.Open)); n != 0 {
 		t.Errorf("the reconciliation raised %d more events for a transition already announced", n)
+	}
+	// The outage did not silence the alert, nor did the recovery repeat it.
+	settle(t, a, b)
+	if n := alertsFor(alertsA, "tripped") + alertsFor(alertsB, "tripped"); n != 1 {
+		t.Errorf("%d alerts for a trip during the outage, want 1", n)
 	}
 }
 
