@@ -8,7 +8,7 @@ import (
 
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
-	"github.com/bulwark-go/bulwark/store/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/redistest"
 )
 
 // BenchmarkBreakerAllowRecordShared is core's BenchmarkBreakerAllowRecord

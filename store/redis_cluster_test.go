@@ -9,7 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/bulwark-go/bulwark/core"
-	"github.com/bulwark-go/bulwark/store/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/redistest"
 )
 
 // TestRedisCluster runs two instances against a three-master Redis

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/core"
-	"github.com/bulwark-go/bulwark/store/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/redistest"
 )
 
 // withFile attaches a FileStore on path to the Manager, closing it at the

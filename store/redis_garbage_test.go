@@ -10,7 +10,7 @@ import (
 
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
-	"github.com/bulwark-go/bulwark/store/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/redistest"
 )
 
 func storeError(endpoint, contains string) func(events.Event) bool {

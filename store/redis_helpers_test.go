@@ -11,7 +11,7 @@ import (
 
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
-	"github.com/bulwark-go/bulwark/store/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/redistest"
 )
 
 // testSync is the sync interval of the Redis tests: short, so that tests

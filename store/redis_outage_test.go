@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/core"
-	"github.com/bulwark-go/bulwark/store/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/redistest"
 )
 
 // load calls Allow and Report(Success) on a breaker from a few goroutines
