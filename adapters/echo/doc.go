@@ -1,0 +1,42 @@
+// Package bulwarkecho puts Bulwark's guards on an echo (v4) server. It is
+// imported as github.com/bulwark-go/bulwark/adapters/echo and named
+// bulwarkecho so that it does not clash with echo itself.
+//
+// The adapter only names the endpoint and reads the outcome: the key is
+// echo's route path with the method in front, "GET /users/:id", one
+// endpoint for /users/1 and /users/2; the status is the one echo will send.
+// Everything else — the per-user and endpoint bulkheads, the breaker,
+// classification, the 429/503 answers with Retry-After, the SLO — is
+// nethttp's Guard, so an echo service behaves exactly like a net/http one.
+//
+//	m, _ := core.NewManager(core.ManagerConfig{})
+//	mw, err := bulwarkecho.Middleware(nethttp.Config{Manager: m})
+//	if err != nil { return err }
+//	e := echo.New()
+//	e.Use(mw) // then e.GET("/users/:id", users) …
+//
+// Mount it with e.Use, Group.Use or as route middleware, where echo has
+// already routed the request; not with e.Pre, which runs before routing
+// and so sees no route path (those requests pass through unguarded).
+//
+// A refused request is answered by the Guard's rejection writer and never
+// reaches the handler. Otherwise the status recorded is the one the client
+// gets: the response's status when the handler wrote one, else, when it
+// returned an error, the error's code for an *echo.HTTPError (as echo's
+// error handler answers) and 500 for any other error. A panic is recorded
+// as a failure, the permits are released and the panic goes on up (to
+// echo's Recover middleware, say).
+//
+// A request that matches no route passes through unguarded, and so do
+// requests echo answers 405 and methods outside echo's standard set (which
+// could otherwise reach a not-found route under any made-up method): raw
+// paths and made-up methods are unbounded and must never become endpoint
+// keys. Config.EndpointKey is not used.
+//
+// The admin handler is an http.Handler; mount it at a prefix, outside the
+// guarded routes if it should never be refused:
+//
+//	h, err := admin.New(admin.Config{Manager: m})
+//	if err != nil { return err }
+//	e.Any("/admin/*", echo.WrapHandler(http.StripPrefix("/admin", h)))
+package bulwarkecho
