@@ -1,0 +1,34 @@
+// Package bulwarkgin puts Bulwark's guards on a gin engine. It is imported
+// as github.com/bulwark-go/bulwark/adapters/gin and named bulwarkgin so that
+// it does not clash with gin itself.
+//
+// The adapter only names the endpoint and reads the outcome: the key is
+// gin's full route path with the method in front, "GET /users/:id", one
+// endpoint for /users/1 and /users/2; the status is c.Writer.Status() after
+// the rest of the chain. Everything else — the per-user and endpoint
+// bulkheads, the breaker, classification, the 429/503 answers with
+// Retry-After, the SLO — is nethttp's Guard, so a gin service behaves
+// exactly like a net/http one.
+//
+//	m, _ := core.NewManager(core.ManagerConfig{})
+//	mw, err := bulwarkgin.Middleware(nethttp.Config{Manager: m})
+//	if err != nil { return err }
+//	g := gin.New()
+//	g.Use(gin.Recovery(), mw) // then g.GET("/users/:id", users) …
+//
+// gin routes a request before it runs any middleware, so engine.Use,
+// RouterGroup.Use and route middleware all see the route. A refused
+// request is answered by the Guard's rejection writer and the chain is
+// aborted. A panic further down is recorded as a failure, the permits are
+// released and the panic goes on up (to gin.Recovery, mounted before this
+// middleware). A request that matches no route (404, 405) passes through
+// unguarded: raw paths are unbounded and must never become endpoint keys.
+// Config.EndpointKey is not used.
+//
+// The admin handler is an http.Handler; mount it at a prefix, outside the
+// guarded routes if it should never be refused:
+//
+//	h, err := admin.New(admin.Config{Manager: m})
+//	if err != nil { return err }
+//	g.Any("/admin/*path", gin.WrapH(http.StripPrefix("/admin", h)))
+package bulwarkgin
