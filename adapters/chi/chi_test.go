@@ -410,3 +410,26 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("nil Guard: no error")
 	}
 }
+
+// The admin mount shown in the package doc: reached with its prefix
+// stripped, and outside the guard.
+func TestAdminMount(t *testing.T) {
+	m, _ := core.NewManager(core.ManagerConfig{})
+	mw, _ := bulwarkchi.Middleware(nethttp.Config{Manager: m})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "admin "+r.URL.Path) })
+	r := chi.NewRouter()
+	r.Mount("/admin", http.StripPrefix("/admin", h))
+	r.Group(func(r chi.Router) {
+		r.Use(mw)
+		r.Get("/users/{id}", func(http.ResponseWriter, *http.Request) {})
+	})
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	if got := do(t, srv.URL+"/admin/breakers", ""); got.status != http.StatusOK || got.body != "admin /breakers" {
+		t.Errorf("admin: %d %q", got.status, got.body)
+	}
+	do(t, srv.URL+"/users/1", "")
+	if got := names(m); !slices.Equal(got, []string{"GET /users/{id}"}) {
+		t.Errorf("breakers %q", got)
+	}
+}

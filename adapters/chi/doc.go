@@ -23,10 +23,15 @@
 // 405) passes through unguarded: raw paths are unbounded and must never
 // become endpoint keys. Config.EndpointKey is not used.
 //
-// The admin handler is an http.Handler; mount it at a prefix, outside the
-// guarded routes if it should never be refused:
+// The admin handler is an http.Handler; mount it at a prefix. Under a
+// root r.Use(mw) it is guarded like any route (one endpoint per method,
+// "GET /admin/*"); to keep it out, guard the API in a Group instead:
 //
 //	h, err := admin.New(admin.Config{Manager: m})
 //	if err != nil { return err }
-//	r.Mount("/admin", h)
+//	r.Mount("/admin", http.StripPrefix("/admin", h)) // chi does not strip it
+//	r.Group(func(r chi.Router) {
+//		r.Use(mw)
+//		r.Get("/users/{id}", users)
+//	})
 package bulwarkchi

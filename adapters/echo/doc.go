@@ -22,8 +22,10 @@
 // A refused request is answered by the Guard's rejection writer and never
 // reaches the handler. Otherwise the status recorded is the one the client
 // gets: the response's status when the handler wrote one, else, when it
-// returned an error, the error's code for an *echo.HTTPError (as echo's
-// error handler answers) and 500 for any other error. A panic is recorded
+// returned an error, what echo's default error handler will answer: the
+// code of an *echo.HTTPError (or of the one in its Internal field) and 500
+// for any other error, wrapped *echo.HTTPErrors included. A custom
+// HTTPErrorHandler that answers differently is not seen. A panic is recorded
 // as a failure, the permits are released and the panic goes on up (to
 // echo's Recover middleware, say).
 //
@@ -33,10 +35,13 @@
 // paths and made-up methods are unbounded and must never become endpoint
 // keys. Config.EndpointKey is not used.
 //
-// The admin handler is an http.Handler; mount it at a prefix, outside the
-// guarded routes if it should never be refused:
+// The admin handler is an http.Handler; mount it at a prefix. Under
+// e.Use(mw) it is guarded like any route (one endpoint per method,
+// "GET /admin/*"); to keep it out, put the middleware on a Group instead:
 //
 //	h, err := admin.New(admin.Config{Manager: m})
 //	if err != nil { return err }
 //	e.Any("/admin/*", echo.WrapHandler(http.StripPrefix("/admin", h)))
+//	api := e.Group("/api", mw)
+//	api.GET("/users/:id", users)
 package bulwarkecho

@@ -25,10 +25,14 @@
 // unguarded: raw paths are unbounded and must never become endpoint keys.
 // Config.EndpointKey is not used.
 //
-// The admin handler is an http.Handler; mount it at a prefix, outside the
-// guarded routes if it should never be refused:
+// The admin handler is an http.Handler; mount it at a prefix. Under
+// g.Use(mw) it is guarded like any route (one endpoint per method,
+// "GET /admin/*path"); to keep it out, put the middleware on a group
+// instead:
 //
 //	h, err := admin.New(admin.Config{Manager: m})
 //	if err != nil { return err }
 //	g.Any("/admin/*path", gin.WrapH(http.StripPrefix("/admin", h)))
+//	api := g.Group("/api", mw)
+//	api.GET("/users/:id", users)
 package bulwarkgin

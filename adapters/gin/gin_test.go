@@ -316,3 +316,24 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("nil Guard: no error")
 	}
 }
+
+// The admin mount shown in the package doc: reached with its prefix
+// stripped, and outside the guard.
+func TestAdminMount(t *testing.T) {
+	m, _ := core.NewManager(core.ManagerConfig{})
+	mw, _ := bulwarkgin.Middleware(nethttp.Config{Manager: m})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "admin "+r.URL.Path) })
+	g := gin.New()
+	g.Any("/admin/*path", gin.WrapH(http.StripPrefix("/admin", h)))
+	api := g.Group("/api", mw)
+	api.GET("/users/:id", func(c *gin.Context) {})
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	if got := do(t, http.MethodGet, srv.URL+"/admin/breakers", ""); got.status != http.StatusOK || got.body != "admin /breakers" {
+		t.Errorf("admin: %d %q", got.status, got.body)
+	}
+	do(t, http.MethodGet, srv.URL+"/api/users/1", "")
+	if got := names(m); !slices.Equal(got, []string{"GET /api/users/:id"}) {
+		t.Errorf("breakers %q", got)
+	}
+}
