@@ -416,9 +416,13 @@ func TestConfigErrors(t *testing.T) {
 func TestAdminMount(t *testing.T) {
 	m, _ := core.NewManager(core.ManagerConfig{})
 	mw, _ := bulwarkchi.Middleware(nethttp.Config{Manager: m})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "admin "+r.URL.Path) })
+	// chi's Mount passes the full path; admin.Config.Prefix strips it, as
+	// StripPrefix does for this stand-in.
+	h := http.StripPrefix("/admin", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "admin "+r.URL.Path)
+	}))
 	r := chi.NewRouter()
-	r.Mount("/admin", http.StripPrefix("/admin", h))
+	r.Mount("/admin", h)
 	r.Group(func(r chi.Router) {
 		r.Use(mw)
 		r.Get("/users/{id}", func(http.ResponseWriter, *http.Request) {})

@@ -27,9 +27,9 @@
 // root r.Use(mw) it is guarded like any route (one endpoint per method,
 // "GET /admin/*"); to keep it out, guard the API in a Group instead:
 //
-//	h, err := admin.New(admin.Config{Manager: m})
+//	h, err := admin.New(admin.Config{Manager: m, Prefix: "/admin"})
 //	if err != nil { return err }
-//	r.Mount("/admin", http.StripPrefix("/admin", h)) // chi does not strip it
+//	r.Mount("/admin", h) // chi passes the full path: Config.Prefix strips it
 //	r.Group(func(r chi.Router) {
 //		r.Use(mw)
 //		r.Get("/users/{id}", users)
