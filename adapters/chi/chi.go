@@ -29,9 +29,10 @@ func GuardMiddleware(g *nethttp.Guard) (func(http.Handler) http.Handler, error) 
 	if g == nil {
 		return nil, errors.New("bulwarkchi: nil *nethttp.Guard")
 	}
+	keys := new(keyCache)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			g.ServeHTTP(w, r, Endpoint(r), next)
+			g.ServeHTTP(w, r, keys.key(route(r)), next)
 		})
 	}, nil
 }
@@ -39,22 +40,26 @@ func GuardMiddleware(g *nethttp.Guard) (func(http.Handler) http.Handler, error) 
 // Endpoint returns the endpoint key of a request served by a chi router:
 // the route pattern it matches, with the method in front, such as
 // "GET /users/{id}". It is empty outside chi and when no route matches.
-func Endpoint(r *http.Request) string {
+func Endpoint(r *http.Request) string { return nethttp.EndpointWithMethod(route(r)) }
+
+// route returns the request's method and route pattern; the pattern is
+// empty when no route matches.
+func route(r *http.Request) (method, pattern string) {
 	rctx := chi.RouteContext(r.Context())
 	if rctx == nil {
-		return ""
+		return r.Method, ""
 	}
-	method := rctx.RouteMethod // set by middleware such as GetHead
+	method = rctx.RouteMethod // set by middleware such as GetHead
 	if method == "" {
 		method = r.Method
 	}
 	if n := len(rctx.RoutePatterns); n > 0 && !strings.HasSuffix(rctx.RoutePatterns[n-1], "*") {
 		// Routed to an endpoint (the middleware runs in a Group or With
 		// chain): chi set r.Pattern to the full pattern before calling it.
-		return nethttp.EndpointWithMethod(method, r.Pattern)
+		return method, r.Pattern
 	}
 	if rctx.Routes == nil {
-		return ""
+		return method, ""
 	}
 	// Not routed yet (r.Use), or only as far as a sub-router's mount
 	// point: ask the root router which pattern the request will match.
@@ -73,9 +78,9 @@ func Endpoint(r *http.Request) string {
 	}
 	tctx := findPool.Get().(*chi.Context)
 	tctx.Reset()
-	pattern := rctx.Routes.Find(tctx, method, path)
+	pattern = rctx.Routes.Find(tctx, method, path)
 	findPool.Put(tctx)
-	return nethttp.EndpointWithMethod(method, tidy(pattern))
+	return method, tidy(pattern)
 }
 
 var findPool = sync.Pool{New: func() any { return chi.NewRouteContext() }}

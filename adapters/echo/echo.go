@@ -27,10 +27,11 @@ func GuardMiddleware(g *nethttp.Guard) (echo.MiddlewareFunc, error) {
 	if g == nil {
 		return nil, errors.New("bulwarkecho: nil *nethttp.Guard")
 	}
+	var keys keyCache
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
-			endpoint := Endpoint(c)
+			endpoint := keys.key(route(c))
 			t, rej, ok := g.Enter(r, endpoint)
 			if !ok {
 				g.Reject(c.Response(), r, rej)
@@ -57,19 +58,19 @@ func GuardMiddleware(g *nethttp.Guard) (echo.MiddlewareFunc, error) {
 // path with the method in front, such as "GET /users/:id". It is empty when
 // no route matches the path and method, and for methods outside echo's
 // standard set.
-func Endpoint(c echo.Context) string {
-	path := c.Path()
-	if path == "" {
-		return ""
-	}
-	method := c.Request().Method
-	if !standardMethod(method) {
-		return ""
+func Endpoint(c echo.Context) string { return nethttp.EndpointWithMethod(route(c)) }
+
+// route returns the request's method and route path; the path is empty
+// when the request is not to be guarded.
+func route(c echo.Context) (method, path string) {
+	method, path = c.Request().Method, c.Path()
+	if path == "" || !standardMethod(method) {
+		return method, ""
 	}
 	if c.Get(echo.ContextKeyHeaderAllow) != nil {
-		return "" // echo answers 405: the path matched, the method did not
+		return method, "" // echo answers 405: the path matched, the method did not
 	}
-	return nethttp.EndpointWithMethod(method, path)
+	return method, path
 }
 
 // standardMethod reports whether m is one of the methods echo's Any
