@@ -29,10 +29,10 @@ func GuardMiddleware(g *nethttp.Guard) (func(http.Handler) http.Handler, error) 
 	if g == nil {
 		return nil, errors.New("bulwarkchi: nil *nethttp.Guard")
 	}
-	keys := new(keyCache)
+	keys := new(nethttp.EndpointKeys)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			g.ServeHTTP(w, r, keys.key(route(r)), next)
+			g.ServeHTTP(w, r, keys.Key(route(r)), next)
 		})
 	}, nil
 }

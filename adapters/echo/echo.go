@@ -27,11 +27,11 @@ func GuardMiddleware(g *nethttp.Guard) (echo.MiddlewareFunc, error) {
 	if g == nil {
 		return nil, errors.New("bulwarkecho: nil *nethttp.Guard")
 	}
-	var keys keyCache
+	var keys nethttp.EndpointKeys
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
-			endpoint := keys.key(route(c))
+			endpoint := keys.Key(route(c))
 			t, rej, ok := g.Enter(r, endpoint)
 			if !ok {
 				g.Reject(c.Response(), r, rej)

@@ -27,9 +27,9 @@ func GuardMiddleware(g *nethttp.Guard) (gin.HandlerFunc, error) {
 	if g == nil {
 		return nil, errors.New("bulwarkgin: nil *nethttp.Guard")
 	}
-	var keys keyCache
+	var keys nethttp.EndpointKeys
 	return func(c *gin.Context) {
-		endpoint := keys.key(c.Request.Method, c.FullPath())
+		endpoint := keys.Key(c.Request.Method, c.FullPath())
 		t, rej, ok := g.Enter(c.Request, endpoint)
 		if !ok {
 			g.Reject(c.Writer, c.Request, rej)

@@ -72,7 +72,8 @@ func NewGuard(cfg Config) (*Guard, error) {
 		return nil, errors.New("nethttp: Config.BulkheadRetryAfter must not be negative")
 	}
 	if cfg.EndpointKey == nil {
-		cfg.EndpointKey = RoutePattern
+		keys := new(EndpointKeys)
+		cfg.EndpointKey = func(r *http.Request) string { return keys.Key(r.Method, r.Pattern) }
 	}
 	if cfg.Classify == nil {
 		cfg.Classify = DefaultClassify

@@ -14,6 +14,9 @@ import (
 //
 // ServeMux sets r.Pattern only for the handler it routes to, so wrap each
 // route's handler, or key the whole mux with MuxPattern.
+//
+// The Guard's default key function is this one with its results cached in
+// an EndpointKeys, so that keying allocates nothing.
 func RoutePattern(r *http.Request) string {
 	return withMethod(r.Method, r.Pattern)
 }
@@ -27,8 +30,7 @@ func MuxPattern(mux *http.ServeMux) func(*http.Request) string {
 	}
 }
 
-// withMethod puts the method in front of a pattern that has none. Router
-// adapters use it with their own patterns.
+// withMethod puts the method in front of a pattern that has none.
 func withMethod(method, pattern string) string {
 	if pattern == "" {
 		return ""
@@ -36,12 +38,27 @@ func withMethod(method, pattern string) string {
 	if i := strings.IndexByte(pattern, ' '); i > 0 && !strings.Contains(pattern[:i], "/") {
 		return pattern // "GET /x" or "GET example.com/x"
 	}
-	return method + " " + pattern
+	return knownMethod(method) + " " + pattern
+}
+
+// knownMethod returns method if it is one of the standard ones and "OTHER"
+// if not: a client may send any method, and each must not become an
+// endpoint of its own.
+func knownMethod(method string) string {
+	switch method {
+	case "", http.MethodGet:
+		return http.MethodGet
+	case http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
 }
 
 // EndpointWithMethod joins a method and a router's route pattern into an
-// endpoint key, "GET /users/{id}". Router adapters use it; so can custom
-// key functions.
+// endpoint key, "GET /users/{id}"; a pattern that names its method keeps
+// it, and a non-standard method reads "OTHER". Router adapters use it (through
+// EndpointKeys, which caches it); so can custom key functions.
 func EndpointWithMethod(method, pattern string) string { return withMethod(method, pattern) }
 
 // UserFromHeader returns a user key function that reads the named header.

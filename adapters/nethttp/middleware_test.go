@@ -270,6 +270,8 @@ func TestRoutePatternKeys(t *testing.T) {
 		{"POST", "/upload", "POST /upload"},
 		{"GET", "example.com/x", "GET example.com/x"},
 		{"GET", "", ""},
+		{"BREW", "/coffee", "OTHER /coffee"},
+		{"", "/x", "GET /x"},
 	} {
 		if got := EndpointWithMethod(c.method, c.pattern); got != c.want {
 			t.Errorf("%s %q: %q", c.method, c.pattern, got)

@@ -1,28 +1,27 @@
-package bulwarkchi
+package nethttp
 
 import (
 	"maps"
 	"sync"
 	"sync/atomic"
-
-	"github.com/bulwark-go/bulwark/adapters/nethttp"
 )
 
-// maxCachedKeys bounds a keyCache. A router has a fixed set of routes and
-// methods, so the bound is only a backstop. (A variable for tests.)
+// maxCachedKeys bounds an EndpointKeys. A router has a fixed set of routes
+// and methods, so the bound is only a backstop. (A variable for tests.)
 var maxCachedKeys = 4096
 
-// keyCache remembers endpoint keys by method and route pattern, so that
+// EndpointKeys remembers endpoint keys by method and route pattern, so that
 // keying a request allocates nothing. Reads take no lock: the map is
-// replaced, never changed, when a key is added.
-type keyCache struct {
+// replaced, never changed, when a key is added. The zero value is ready;
+// the router adapters keep one per middleware.
+type EndpointKeys struct {
 	mu   sync.Mutex // serialises adds
 	keys atomic.Pointer[map[[2]string]string]
 }
 
-// key returns nethttp.EndpointWithMethod(method, pattern), from the cache
-// when it can.
-func (c *keyCache) key(method, pattern string) string {
+// Key returns EndpointWithMethod(method, pattern), from the cache when it
+// can.
+func (c *EndpointKeys) Key(method, pattern string) string {
 	if pattern == "" {
 		return ""
 	}
@@ -35,8 +34,8 @@ func (c *keyCache) key(method, pattern string) string {
 	return c.add(k)
 }
 
-func (c *keyCache) add(k [2]string) string {
-	key := nethttp.EndpointWithMethod(k[0], k[1])
+func (c *EndpointKeys) add(k [2]string) string {
+	key := EndpointWithMethod(k[0], k[1])
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var old map[[2]string]string
