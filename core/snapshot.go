@@ -92,14 +92,22 @@ func (b *Breaker) Restore(s Snapshot) error {
 
 	b.mu.Lock()
 	to := s.State
-	reason := "restored: " + s.Reason
+	reason := "restored"
+	if s.Reason != "" {
+		reason += ": " + s.Reason
+	}
 	if to == Open {
 		if !s.OpenUntil.After(b.clock.Now()) {
 			to, reason = HalfOpen, "restored: open time elapsed while stopped"
 		}
 	}
-	b.setStateLocked(to, reason)
-	b.pending[len(b.pending)-1].Restored = true
+	if to == Closed && b.State() == Closed {
+		// Nothing changes: no transition to report or count.
+		b.reason = reason
+	} else {
+		b.setStateLocked(to, reason)
+		b.pending[len(b.pending)-1].Restored = true
+	}
 	if to == Open {
 		b.setOpenUntilLocked(s.OpenUntil) // only what was left of the saved open time
 	}

@@ -1,123 +1,398 @@
-// Command example-app is a small service guarded by Bulwark: one route whose
-// upstream fails now and then, behind a circuit breaker.
+// Command example-app is a small service with every Bulwark feature turned
+// on, and the demo that shows them:
 //
-//	go run ./example-app            # listens on localhost:8080
-//	go run ./example-app -addr :0   # any free port
+//	go run ./example-app
+//
+// It serves a chi-routed API behind Bulwark's middleware (breakers,
+// endpoint bulkheads, a per-user bulkhead keyed by the X-User header, SLO
+// tracking), calls an upstream it also runs — one that flaps between
+// healthy, slow and failing — through Bulwark's RoundTripper, watches that
+// upstream with a health monitor, logs alerts, persists breaker state in a
+// data folder, shares it through Redis when REDIS_URL is set, and serves
+// Prometheus metrics and the admin dashboard. A traffic generator keeps it
+// busy. It prints the URLs to open.
 package main
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
+	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	bulwarkchi "github.com/bulwark-go/bulwark/adapters/chi"
+	"github.com/bulwark-go/bulwark/adapters/nethttp"
+	"github.com/bulwark-go/bulwark/admin"
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
+	"github.com/bulwark-go/bulwark/health"
+	"github.com/bulwark-go/bulwark/metrics"
+	"github.com/bulwark-go/bulwark/store"
 )
 
-func main() {
-	os.Exit(run(os.Args[1:]))
+// The RedisStore is the admin handler's cluster controller: control actions
+// on the dashboard apply to every instance.
+var _ admin.ClusterController = (*store.RedisStore)(nil)
+
+// upstreamEndpoint names the outbound breaker: one name whatever port the
+// upstream gets, so that saved state finds it again after a restart.
+const upstreamEndpoint = "upstream:quotes"
+
+type options struct {
+	addr     string
+	dataDir  string
+	redisURL string
+	token    string
+	traffic  bool
+	upstream string
+	bare     bool
 }
 
-var errUpstream = errors.New("upstream unavailable")
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
-func run(args []string) int {
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
 	fs := flag.NewFlagSet("example-app", flag.ContinueOnError)
-	addr := fs.String("addr", "localhost:8080", "address to listen on")
-	failRate := fs.Float64("fail-rate", 0.3, "share of upstream calls that fail, 0 to 1")
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.addr, "addr", envOr("ADDR", "localhost:8080"), "address to listen on (env ADDR)")
+	fs.StringVar(&o.dataDir, "data", envOr("DATA_DIR", filepath.Join(os.TempDir(), "bulwark-example")), "folder for saved breaker state (env DATA_DIR)")
+	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "share breaker state through this Redis, e.g. redis://localhost:6379/0 (env REDIS_URL)")
+	fs.StringVar(&o.token, "admin-token", os.Getenv("BULWARK_ADMIN_TOKEN"), "token for the dashboard's control buttons, 16+ characters; generated when empty (env BULWARK_ADMIN_TOKEN)")
+	fs.BoolVar(&o.traffic, "traffic", true, "generate demo traffic")
+	fs.StringVar(&o.upstream, "upstream", modeFlap, "what the demo upstream does: flap, healthy, slow or failing")
+	fs.BoolVar(&o.bare, "bare", false, "serve the API without Bulwark (for load comparisons)")
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if !validMode(o.upstream) {
+		return o, fmt.Errorf("-upstream %q: want flap, healthy, slow or failing", o.upstream)
+	}
+	if o.token != "" && len(o.token) < 16 {
+		return o, fmt.Errorf("-admin-token: %d characters; use at least 16", len(o.token))
+	}
+	if o.redisURL != "" {
+		if _, err := redis.ParseURL(o.redisURL); err != nil {
+			return o, fmt.Errorf("-redis-url: %v", err)
+		}
+	}
+	return o, nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "example-app: %v\n", err)
 		return 2
 	}
-	if *failRate < 0 || *failRate > 1 {
-		fmt.Fprintf(os.Stderr, "example-app: -fail-rate %v must be between 0 and 1\n", *failRate)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-
-	m, err := core.NewManager(core.ManagerConfig{
-		Breaker: core.Config{FailureThreshold: 5, Timeout: 10 * time.Second},
-	})
-	if err != nil {
-		log.Error("config", "err", err)
-		return 1
-	}
-	sub := m.Bus().Subscribe(64)
-	go func() {
-		for e := range sub.C() {
-			if sc, ok := e.(events.StateChange); ok {
-				log.Info("breaker", "endpoint", sc.Endpoint, "from", sc.OldState, "to", sc.NewState, "reason", sc.Reason)
-			}
-		}
-	}()
-	defer sub.Close()
-
-	mux := http.NewServeMux()
-	mux.Handle("GET /quote", guarded(m, "GET /quote", func(w http.ResponseWriter, r *http.Request) error {
-		if rand.Float64() < *failRate {
-			return errUpstream
-		}
-		return json.NewEncoder(w).Encode(map[string]any{"quote": rand.IntN(1000)})
-	}))
-	mux.HandleFunc("GET /breakers", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(m.Snapshots())
-	})
-
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "example-app: listen on %s: %v\n", *addr, err)
-		return 1
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	url := "http://" + ln.Addr().String()
-	fmt.Printf("example-app listening on %s\n  try: curl %s/quote\n  breakers: curl %s/breakers\n", url, url, url)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		log.Error("serve", "err", err)
-		return 1
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		log.Error("shutdown", "err", err)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := serve(o, stdout, log); err != nil {
+		log.Error("example-app stopped", "err", err)
 		return 1
 	}
 	return 0
 }
 
-// guarded runs h behind the endpoint's breaker: an open breaker answers 503
-// with Retry-After without calling h, and h's error counts as a failure.
-func guarded(m *core.Manager, endpoint string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
-	b, err := m.Breaker(endpoint)
-	if err != nil {
-		panic(err) // a constant, valid endpoint name
+// serve runs the app until SIGINT or SIGTERM, then drains requests, saves
+// state and returns.
+func serve(o options, stdout io.Writer, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if o.token == "" {
+		o.token = randomToken()
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := b.Execute(r.Context(), func(ctx context.Context) error { return h(w, r) })
-		var rejected *core.RejectedError
-		switch {
-		case errors.As(err, &rejected):
-			secs := max(1, int((rejected.RetryAfter()+time.Second-1)/time.Second))
-			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			http.Error(w, "circuit open for "+endpoint, http.StatusServiceUnavailable)
-		case err != nil:
-			http.Error(w, err.Error(), http.StatusBadGateway)
-		}
+	up, err := startUpstream(o.upstream)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.addr, err)
+	}
+	base := "http://" + ln.Addr().String()
+
+	var app *stack
+	if o.bare {
+		app, err = bareStack(up, o)
+	} else {
+		app, err = fullStack(up, o, log)
+	}
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: app.handler, ReadHeaderTimeout: 5 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	fmt.Fprintf(stdout, "Bulwark example app is running.\n")
+	fmt.Fprintf(stdout, "  Dashboard:    %s/admin/\n", base)
+	fmt.Fprintf(stdout, "  Metrics:      %s/metrics\n", base)
+	fmt.Fprintf(stdout, "  API:          %s/api/users/42  (also /api/quotes/ACME, POST /api/orders, /api/reports/daily)\n", base)
+	fmt.Fprintf(stdout, "  Admin token:  %s  (paste it into the dashboard to use its control buttons)\n", o.token)
+	fmt.Fprintf(stdout, "  Upstream:     %s  (%s; switch with POST %s/demo/upstream?mode=failing and the token)\n", up.url, o.upstream, base)
+	fmt.Fprintf(stdout, "  State file:   %s\n", app.stateFile)
+	if o.redisURL != "" {
+		fmt.Fprintf(stdout, "  Shared state: %s\n", o.redisURL)
+	} else {
+		fmt.Fprintf(stdout, "  Shared state: off (set REDIS_URL to share breakers across instances)\n")
+	}
+	fmt.Fprintf(stdout, "Press Ctrl+C to stop.\n")
+
+	var gen *traffic
+	if o.traffic {
+		gen = startTraffic(base)
+	}
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests and saving state")
+	if gen != nil {
+		gen.stop()
+	}
+	drain, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(drain)
+	err = errors.Join(err, app.close(drain))
+	up.close(drain)
+	return err
+}
+
+// stack is the app's handler and what must be closed after it.
+type stack struct {
+	handler   http.Handler
+	stateFile string
+	closers   []func(context.Context) error // in order
+}
+
+func (s *stack) close(ctx context.Context) error {
+	var errs []error
+	for _, c := range s.closers {
+		errs = append(errs, c(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// fullStack wires every Bulwark feature around the API.
+func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
+	s := &stack{stateFile: filepath.Join(o.dataDir, "breakers.state")}
+	m, err := core.NewManager(core.ManagerConfig{
+		Breaker: core.Config{
+			FailureThreshold:      5,
+			Timeout:               15 * time.Second,
+			MinRequestsForRate:    20,
+			SlowCallDuration:      400 * time.Millisecond,
+			SlowCallRateThreshold: 80,
+			OpenBackoffMultiplier: 1.5,
+			MaxOpenDuration:       time.Minute,
+		},
+		Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 16, MaxQueueSize: 8, QueueTimeout: 500 * time.Millisecond},
 	})
+	if err != nil {
+		return nil, err
+	}
+
+	// Persistence first, so saved state is back before any request.
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	files, err := store.NewFileStore(s.stateFile, store.FileConfig{Interval: 5 * time.Second}, store.WithFileLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	if err := files.LoadErr(); err != nil {
+		log.Warn("saved state not loaded; starting fresh", "err", err)
+	}
+	if err := files.AttachManager(m); err != nil {
+		return nil, err
+	}
+
+	// Shared state, when asked for.
+	var cluster admin.ClusterController
+	var shared *store.RedisStore
+	if o.redisURL != "" {
+		ropts, _ := redis.ParseURL(o.redisURL) // checked by parseFlags
+		shared, err = store.NewRedisStore(redis.NewClient(ropts), store.RedisConfig{})
+		if err != nil {
+			return nil, err
+		}
+		shared.AttachManager(m)
+		cluster = shared
+	}
+
+	// Alerts to the log.
+	alerts, err := events.NewAlertManager(events.AlertManagerConfig{Bus: m.Bus()})
+	if err != nil {
+		return nil, err
+	}
+	logAlerts, err := events.NewLogHandler(events.LogConfig{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	alerts.AddHandler(logAlerts)
+	breakerAlerts, err := events.NewCircuitBreakerAlertHandler(alerts, m.Bus(), events.WithClusterAlerts(shared != nil))
+	if err != nil {
+		return nil, err
+	}
+	breakerAlerts.Start()
+
+	// SLOs and the per-user bulkhead.
+	slo, err := core.NewSLOGuard(m, core.SLOGuardConfig{SLO: core.SLOConfig{TargetSuccessRate: 0.99, Window: 5 * time.Minute}})
+	if err != nil {
+		return nil, err
+	}
+	users, err := core.NewPerUserBulkhead(core.PerUserConfig{
+		Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 4, MaxQueueSize: 2, QueueTimeout: 200 * time.Millisecond},
+		MaxUsers: 1000,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// Outbound: the upstream behind a breaker with retry.
+	transport, err := nethttp.NewTransport(nethttp.TransportConfig{
+		Manager:     m,
+		EndpointKey: func(*http.Request) string { return upstreamEndpoint },
+		Retry:       core.RetryConfig{MaxAttempts: 3, InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second},
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// Health checks on the upstream feed its breaker.
+	monitor, err := health.NewMonitor(m)
+	if err != nil {
+		return nil, err
+	}
+	probe, err := health.NewHTTPProbe(up.url+"/healthz", health.WithTimeout(time.Second))
+	if err != nil {
+		return nil, err
+	}
+	if err := monitor.StartWithOptions(upstreamEndpoint, probe, health.Options{Interval: 2 * time.Second, FailureThreshold: 3, SuccessThreshold: 2}); err != nil {
+		return nil, err
+	}
+
+	// Metrics and the admin handler.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if _, err := metrics.Register(reg, metrics.Config{Manager: m, SLO: slo, PerUser: map[string]*core.PerUserBulkhead{"api": users}}); err != nil {
+		return nil, err
+	}
+	adm, err := admin.New(admin.Config{
+		Manager:       m,
+		Prefix:        "/admin",
+		Token:         o.token,
+		PublicRead:    true,
+		Cluster:       cluster,
+		UserBulkheads: admin.PerUserBulkheads{"api": users},
+		SLO:           slo,
+		Alerts:        alerts,
+		Health:        healthSource(monitor),
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	guard, err := bulwarkchi.Middleware(nethttp.Config{
+		Manager:   m,
+		Bulkheads: true,
+		PerUser:   users,
+		UserKey:   nethttp.UserFromHeader("X-User"),
+		SLO:       slo,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a := &api{quotes: &http.Client{Transport: transport, Timeout: 5 * time.Second}, upstream: up, token: o.token, cache: map[string][]byte{}}
+	r := chi.NewRouter()
+	r.Group(func(r chi.Router) {
+		r.Use(guard)
+		a.routes(r)
+	})
+	r.Post("/demo/upstream", a.setUpstreamMode)
+	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	r.Mount("/admin", adm)
+	r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/admin/", http.StatusFound) })
+	s.handler = r
+
+	// Closed after the server drained, in this order: the shared store
+	// first, so that nothing this instance does while stopping reaches the
+	// cluster; then the monitor, which hands back the breakers it forced
+	// open (a new process could not tell its own hold from an operator's);
+	// then the file store, which saves the final state.
+	s.closers = []func(context.Context) error{
+		func(context.Context) error { adm.Close(); return nil },
+		func(ctx context.Context) error {
+			if shared == nil {
+				return nil
+			}
+			return shared.Close(ctx)
+		},
+		func(context.Context) error { monitor.Close(); return nil },
+		files.Close,
+		func(context.Context) error { breakerAlerts.Close(); return logAlerts.Close() },
+	}
+	return s, nil
+}
+
+// bareStack serves the same API with no Bulwark at all.
+func bareStack(up *upstream, o options) (*stack, error) {
+	a := &api{quotes: &http.Client{Timeout: 5 * time.Second}, upstream: up, token: o.token, cache: map[string][]byte{}}
+	r := chi.NewRouter()
+	a.routes(r)
+	return &stack{handler: r, stateFile: "(none: -bare)"}, nil
+}
+
+// healthSource shows the monitor's checks on the dashboard.
+func healthSource(mon *health.Monitor) admin.HealthSource {
+	return admin.HealthFunc(func() []admin.HealthStatus {
+		var out []admin.HealthStatus
+		for _, s := range mon.Statuses() {
+			out = append(out, admin.HealthStatus{
+				Endpoint: s.Endpoint, Probe: s.Probe, Healthy: s.Healthy,
+				Last:                admin.HealthResultOf(s.Last.OK, s.Last.Latency, s.Last.Err, s.Last.Time),
+				ConsecutiveFailures: s.ConsecutiveFailures, ConsecutiveSuccesses: s.ConsecutiveSuccesses,
+				Checks: s.Checks, Failures: s.Failures, ForcedOpen: s.ForcedOpen,
+			})
+		}
+		return out
+	})
+}
+
+func randomToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -1,46 +1,40 @@
 package main
 
 import (
-	"net/http"
-	"net/http/httptest"
+	"bytes"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/bulwark-go/bulwark/core"
 )
 
-func TestGuardedRouteOpensAndAnswers503(t *testing.T) {
-	m, err := core.NewManager(core.ManagerConfig{
-		Breaker: core.Config{FailureThreshold: 2, Timeout: 7 * time.Second},
-		Clock:   core.NewFakeClock(time.Unix(0, 0)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	calls := 0
-	h := guarded(m, "GET /x", func(w http.ResponseWriter, r *http.Request) error {
-		calls++
-		return errUpstream
-	})
-	for range 2 {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
-		if rec.Code != http.StatusBadGateway {
-			t.Fatalf("status %d", rec.Code)
+func TestBadFlagsExitTwoWithAClearMessage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-upstream", "sideways"}, "-upstream"},
+		{[]string{"-admin-token", "short"}, "at least 16"},
+		{[]string{"-redis-url", "http://nope"}, "-redis-url"},
+		{[]string{"-no-such-flag"}, "no-such-flag"},
+		{[]string{"extra"}, "unexpected arguments"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(c.args, &out, &errOut); code != 2 {
+			t.Errorf("%v: exit %d, want 2", c.args, code)
 		}
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
-	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "7" || calls != 2 {
-		t.Fatalf("open breaker: status %d, Retry-After %q, calls %d", rec.Code, rec.Header().Get("Retry-After"), calls)
+		if !strings.Contains(errOut.String(), c.want) {
+			t.Errorf("%v: message %q does not mention %q", c.args, errOut.String(), c.want)
+		}
 	}
 }
 
-func TestBadFlagsExitTwo(t *testing.T) {
-	if code := run([]string{"-fail-rate", "3"}); code != 2 {
-		t.Fatalf("exit %d", code)
+func TestUpstreamFlapsOnSchedule(t *testing.T) {
+	u := &upstream{mode: modeFlap, started: time.Now()}
+	if got := u.current(); got != modeHealthy {
+		t.Fatalf("flap starts %s", got)
 	}
-	if code := run([]string{"-nope"}); code != 2 {
-		t.Fatalf("exit %d", code)
+	u.setMode(modeFailing)
+	if u.current() != modeFailing {
+		t.Fatal("fixed mode")
 	}
 }
