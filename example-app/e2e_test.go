@@ -2,13 +2,20 @@ package main
 
 // End-to-end tests: the example app built and run as a real process,
 // driven over HTTP and its WebSocket feed, stopped with SIGTERM and started
-// again.
+// again; two instances sharing a private redis-server.
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/bulwark-go/bulwark/internal/redistest"
 )
 
 // TestEndToEndBreakerTripsAndSurvivesRestart runs one app whose upstream
@@ -146,4 +153,252 @@ func tripAndRestart(t *testing.T) (raced string) {
 	}
 	second.stop()
 	return ""
+}
+
+// maxPropagation is how soon a breaker change on one instance must show on
+// the other.
+const maxPropagation = time.Second
+
+// TestEndToEndSharedStateAcrossInstances runs two apps sharing breaker
+// state through a private redis-server. A breaker forced open on one, and a
+// breaker tripped by traffic on one, show in the other's admin status
+// within a second. With Redis killed both keep serving; once it is back
+// they reconcile and share changes again.
+func TestEndToEndSharedStateAcrossInstances(t *testing.T) {
+	srv := redistest.Start(t)
+	redisURL := "redis://" + srv.Addr() + "/0"
+	a := startApp(t, "A", t.TempDir(), "-redis-url", redisURL, "-upstream", "healthy", "-traffic=false")
+	b := startApp(t, "B", t.TempDir(), "-redis-url", redisURL, "-upstream", "healthy", "-traffic=false")
+	if a.urls["Shared state"] != redisURL || b.urls["Shared state"] != redisURL {
+		t.Fatalf("banners show shared state %q and %q, want %s", a.urls["Shared state"], b.urls["Shared state"], redisURL)
+	}
+
+	// Transitions travel on a pub/sub channel (with a version check every
+	// second as the fallback). Measure once both instances listen on it.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	bothSubscribed := func(when string) {
+		t.Helper()
+		const channel = "bulwark:transitions"
+		eventually(t, 30*time.Second, 20*time.Millisecond, "both instances subscribed to "+channel+" "+when, func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			n, err := rdb.PubSubNumSub(ctx, channel).Result()
+			return err == nil && n[channel] == 2
+		})
+	}
+	bothSubscribed("after start")
+
+	feedA, feedB := dialFeed(t, a), dialFeed(t, b)
+	for _, f := range []*feed{feedA, feedB} {
+		if m := f.next(5 * time.Second); m.Type != "snapshot" {
+			t.Fatalf("%s: first feed message is %q, want the snapshot", f.name, m.Type)
+		}
+	}
+	bothClosed := func(when string) {
+		t.Helper()
+		for _, x := range []*app{a, b} {
+			seenOn(t, x, "Closed "+when, func(v breakerView) bool { return v.State == "Closed" })
+		}
+	}
+	bothClosed("at start")
+
+	// 1. An operator's force_open on A goes cluster-wide.
+	sent := time.Now()
+	a.control(upstreamBreaker, "force_open", "e2e", "cluster")
+	at, v := seenOn(t, b, "ForcedOpen after force_open on A", func(v breakerView) bool { return v.State == "ForcedOpen" })
+	d := at.Sub(sent)
+	t.Logf("propagation: force_open on A → ForcedOpen in B's /admin/status %v after the request was sent", d.Round(100*time.Microsecond))
+	if !strings.Contains(v.Reason, "e2e") {
+		t.Errorf("B's breaker reason %q does not carry the operator's reason", v.Reason)
+	}
+	if d > maxPropagation {
+		t.Errorf("force_open took %v to reach B, want at most %v", d, maxPropagation)
+	}
+	if s := a.breaker(upstreamBreaker); s.State != "ForcedOpen" {
+		t.Errorf("A's own breaker is %s after its force_open", s.State)
+	}
+	a.control(upstreamBreaker, "reset", "e2e", "cluster")
+	bothClosed("after reset on A")
+
+	// 2. Traffic trips A's breaker: its upstream fails, the quote requests
+	// open the breaker, and B follows.
+	a.setUpstream("failing")
+	requests := 0
+	var tripped breakerView
+	eventually(t, 5*time.Second, 0, "quote requests open A's outbound breaker", func() bool {
+		requests++
+		if code, _, body := a.get("/api/quotes/ACME"); code != http.StatusBadGateway && code != http.StatusServiceUnavailable {
+			t.Fatalf("A: GET /api/quotes/ACME on a failing upstream: %d %s", code, body)
+		}
+		tripped = a.breaker(upstreamBreaker)
+		return tripped.State != "Closed"
+	})
+	if tripped.State != "Open" || !strings.Contains(tripped.Reason, "failure threshold") {
+		t.Fatalf("A's breaker after %d failing quote requests: %s (%s), want Open by the failure threshold", requests, tripped.State, tripped.Reason)
+	}
+	at, v = seenOn(t, b, "Open after A tripped", func(v breakerView) bool { return v.State == "Open" })
+	d = at.Sub(tripped.LastStateChange)
+	t.Logf("propagation: traffic trip on A (%d quote requests) → Open in B's /admin/status %v after A's transition", requests, d.Round(100*time.Microsecond))
+	if d > maxPropagation {
+		t.Errorf("A's trip took %v to reach B, want at most %v", d, maxPropagation)
+	}
+	if diff := v.OpenUntil.Sub(tripped.OpenUntil).Abs(); diff > 5*time.Millisecond {
+		t.Errorf("B is open until %s, A until %s: want the cluster's one end", v.OpenUntil, tripped.OpenUntil)
+	}
+	a.setUpstream("healthy")
+	a.control(upstreamBreaker, "reset", "e2e", "cluster")
+	bothClosed("after the second reset on A")
+
+	// 3. Redis dies: both keep serving on local state.
+	serving := startServing(a, b)
+	srv.Kill()
+	killed := time.Now()
+	for _, f := range []*feed{feedA, feedB} {
+		f.waitFor(15*time.Second, "store_status degraded", func(m feedMsg) bool {
+			return m.Type == "store_status" && m.Status == "degraded"
+		})
+		t.Logf("%s reported the store degraded %v after Redis was killed", f.name, time.Since(killed).Round(time.Millisecond))
+	}
+	for _, x := range []*app{a, b} {
+		// The outbound path does not wait for Redis either.
+		if code, _, body := x.get("/api/quotes/ACME"); code != http.StatusOK {
+			t.Errorf("%s: GET /api/quotes/ACME with Redis down: %d %s", x.name, code, body)
+		}
+	}
+	// Serve through an outage of a couple of seconds, long enough for the
+	// stores' reconnection attempts to back off.
+	const outage = 2 * time.Second
+	eventually(t, 10*time.Second, 10*time.Millisecond, "100 requests to each instance and a 2s outage", func() bool {
+		return serving.minCount() >= 100 && time.Since(killed) >= outage
+	})
+
+	// 4. Redis is back (empty): both reconnect, reconcile and share again.
+	srv.Restart()
+	restarted := time.Now()
+	for _, f := range []*feed{feedA, feedB} {
+		f.waitFor(30*time.Second, "store_status recovered", func(m feedMsg) bool {
+			return m.Type == "store_status" && m.Status == "recovered"
+		})
+		t.Logf("%s reported the store recovered %v after Redis restarted", f.name, time.Since(restarted).Round(time.Millisecond))
+	}
+	t.Logf("Redis was down for %v", restarted.Sub(killed).Round(time.Millisecond))
+	bothSubscribed("after Redis restarted")
+	serving.finish(t)
+
+	sent = time.Now()
+	b.control(upstreamBreaker, "force_open", "e2e after the Redis restart", "cluster")
+	at, _ = seenOn(t, a, "ForcedOpen after force_open on B", func(v breakerView) bool { return v.State == "ForcedOpen" })
+	d = at.Sub(sent)
+	t.Logf("propagation: after the Redis restart, force_open on B → ForcedOpen in A's /admin/status %v after the request was sent", d.Round(100*time.Microsecond))
+	if d > maxPropagation {
+		t.Errorf("force_open on B took %v to reach A, want at most %v", d, maxPropagation)
+	}
+	sent = time.Now()
+	a.control(upstreamBreaker, "reset", "e2e", "cluster")
+	at, _ = seenOn(t, b, "Closed after reset on A", func(v breakerView) bool { return v.State == "Closed" })
+	if d := at.Sub(sent); d > maxPropagation {
+		t.Errorf("reset on A took %v to reach B, want at most %v", d, maxPropagation)
+	}
+
+	feedA.close()
+	feedB.close()
+	a.stop()
+	b.stop()
+}
+
+// seenOn polls x's GET /admin/status until the outbound breaker there
+// matches, and returns when it first did and the breaker then. It fails
+// the test after 5s.
+func seenOn(t *testing.T, x *app, what string, match func(breakerView) bool) (time.Time, breakerView) {
+	t.Helper()
+	var v breakerView
+	eventually(t, 5*time.Second, 2*time.Millisecond, x.name+": breaker "+what, func() bool {
+		v = x.breakerInStatus(upstreamBreaker)
+		return match(v)
+	})
+	return time.Now(), v
+}
+
+// serving sends GET /api/users/1 to each app in turn, in the background,
+// and counts the answers.
+type serving struct {
+	apps []*app
+	stop chan struct{}
+	done chan struct{}
+
+	mu      sync.Mutex
+	counts  map[string]map[int]int // app → status → count
+	slowest map[string]time.Duration
+	errs    []string
+}
+
+func startServing(apps ...*app) *serving {
+	s := &serving{apps: apps, stop: make(chan struct{}), done: make(chan struct{}), counts: map[string]map[int]int{}, slowest: map[string]time.Duration{}}
+	for _, a := range apps {
+		s.counts[a.name] = map[int]int{}
+	}
+	go s.run()
+	return s
+}
+
+func (s *serving) run() {
+	defer close(s.done)
+	for {
+		for _, a := range s.apps {
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+			start := time.Now()
+			resp, err := httpClient.Get(a.base + "/api/users/1")
+			took := time.Since(start)
+			s.mu.Lock()
+			s.slowest[a.name] = max(s.slowest[a.name], took)
+			if err != nil {
+				s.errs = append(s.errs, fmt.Sprintf("%s: %v", a.name, err))
+			} else {
+				_ = resp.Body.Close()
+				s.counts[a.name][resp.StatusCode]++
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// minCount is the fewest answers any app has given.
+func (s *serving) minCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	least := -1
+	for _, byStatus := range s.counts {
+		n := 0
+		for _, c := range byStatus {
+			n += c
+		}
+		if least < 0 || n < least {
+			least = n
+		}
+	}
+	return least
+}
+
+// finish stops the requests and requires every one to have been a 200.
+func (s *serving) finish(t *testing.T) {
+	t.Helper()
+	close(s.stop)
+	<-s.done
+	for _, a := range s.apps {
+		t.Logf("%s answered GET /api/users/1 through the Redis outage and recovery: %v (status: count), slowest %v",
+			a.name, s.counts[a.name], s.slowest[a.name].Round(10*time.Microsecond))
+		for code, n := range s.counts[a.name] {
+			if code != http.StatusOK {
+				t.Errorf("%s answered %d %d times, want only 200", a.name, code, n)
+			}
+		}
+	}
+	if len(s.errs) > 0 {
+		t.Errorf("%d requests failed, first: %s", len(s.errs), s.errs[0])
+	}
 }
