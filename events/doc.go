@@ -14,5 +14,19 @@
 //		}
 //	}
 //
+// Alerts live here too. An AlertManager keeps active and recent alerts and
+// passes each to any number of handlers; the log, webhook and Slack handlers
+// send through bounded queues so that a dead endpoint never blocks anyone.
+// A CircuitBreakerAlertHandler turns the Bus's transitions into alerts:
+//
+//	alerts, _ := events.NewAlertManager(events.AlertManagerConfig{Bus: bus})
+//	logs, _ := events.NewLogHandler(events.LogConfig{Logger: slog.Default()})
+//	alerts.AddHandler(logs)
+//	cb, _ := events.NewCircuitBreakerAlertHandler(alerts, bus)
+//	cb.Start() // Critical when a breaker opens, resolved when it closes
+//
+// Other events on the Bus: SLOBurn, Alert, StoreStatus (shared state
+// degraded or recovered) and ClusterStateChange.
+//
 // The package uses the standard library only.
 package events
