@@ -331,7 +331,7 @@ func (b *Breaker) ObserveDuration(d time.Duration) { b.duration.Observe(d) }
 func (b *Breaker) Durations() HistogramSnapshot { return b.duration.Snapshot() }
 
 // RetryAfter returns how long until an Open breaker lets a probe through,
-// rounded up to the clock's resolution; 0 when it is not Open.
+// by the clock's coarse reading; 0 when it is not Open.
 func (b *Breaker) RetryAfter() time.Duration {
 	if b.State() != Open {
 		return 0
@@ -420,6 +420,9 @@ func (b *Breaker) setStateLocked(to State, reason string) {
 		b.reopens = 0
 		b.window.reset(now)
 	}
+	if to != HalfOpen {
+		b.consecSucc = 0 // counted only within a half-open round
+	}
 	b.consecFail.Store(0)
 	b.state.Store(uint32(to))
 	b.lastChange = wall
@@ -443,38 +446,47 @@ func (b *Breaker) openDuration(from State) time.Duration {
 }
 
 // flush delivers queued events in order, outside the mutex. A listener that
-// causes a transition queues it, and the loop here delivers it next.
+// causes a transition queues it, and the loop here delivers it next. A
+// listener that panics does not stop delivery: every queued event still
+// reaches the others and the bus, and the first panic goes on up after.
 func (b *Breaker) flush() {
+	var panicked any
 	for {
 		b.mu.Lock()
 		if b.delivering || len(b.pending) == 0 {
 			b.mu.Unlock()
-			return
+			break
 		}
 		b.delivering = true
 		batch := b.pending
 		b.pending = nil
 		ls := b.listeners
 		b.mu.Unlock()
-		b.deliver(batch, ls)
-	}
-}
-
-func (b *Breaker) deliver(batch []events.StateChange, ls []*listener) {
-	defer func() {
-		// Runs on a listener's panic too, so delivery is never stuck.
+		for _, e := range batch {
+			for _, l := range ls {
+				if p := callListener(l.fn, e); p != nil && panicked == nil {
+					panicked = p
+				}
+			}
+			if b.bus != nil {
+				b.bus.Publish(e)
+			}
+		}
 		b.mu.Lock()
 		b.delivering = false
 		b.mu.Unlock()
-	}()
-	for _, e := range batch {
-		for _, l := range ls {
-			l.fn(e)
-		}
-		if b.bus != nil {
-			b.bus.Publish(e)
-		}
 	}
+	if panicked != nil {
+		panic(panicked)
+	}
+}
+
+// callListener runs one listener and returns what it panicked with, if it
+// did.
+func callListener(fn func(events.StateChange), e events.StateChange) (panicked any) {
+	defer func() { panicked = recover() }()
+	fn(e)
+	return nil
 }
 
 // OnStateChange calls fn after every transition, in order, outside any

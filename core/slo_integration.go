@@ -158,17 +158,17 @@ func (g *SLOGuard) entry(name string, cfg SLOConfig) *sloEntry {
 
 func (g *SLOGuard) record(e *sloEntry, success bool) error {
 	e.tracker.Record(success)
-	// A failure may start a burn, so it is checked at once; a success can
-	// only end one, so it checks at most once per bucket.
+	// Only a failure can start a burn and only a success can end one; either
+	// way the rule (which scans the window) runs at most once per bucket, so
+	// a burn is seen at most one bucket (ShortWindow/10) late and a failing
+	// request costs no more than a successful one.
 	if e.burning.Load() != success {
 		return nil
 	}
-	if success {
-		now := g.clock.Nanotime()
-		next := e.nextEval.Load()
-		if now < next || !e.nextEval.CompareAndSwap(next, now+int64(e.tracker.width)) {
-			return nil
-		}
+	now := g.clock.Nanotime()
+	next := e.nextEval.Load()
+	if now < next || !e.nextEval.CompareAndSwap(next, now+int64(e.tracker.width)) {
+		return nil
 	}
 	_, err := g.evaluate(e)
 	return err

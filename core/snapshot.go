@@ -82,10 +82,21 @@ func (b *Breaker) Restore(s Snapshot) error {
 	if !s.State.Valid() {
 		return fmt.Errorf("bulwark: restore %s: invalid state %d", b.name, uint8(s.State))
 	}
-	if s.TotalRequests < 0 || s.FailedRequests < 0 || s.FailedRequests > s.TotalRequests ||
-		s.RejectedRequests < 0 || s.SlowRequests < 0 || s.ConsecutiveFailures < 0 || s.ConsecutiveSuccesses < 0 {
-		return fmt.Errorf("bulwark: restore %s: inconsistent counts (total %d, failed %d, rejected %d, slow %d)",
-			b.name, s.TotalRequests, s.FailedRequests, s.RejectedRequests, s.SlowRequests)
+	for _, c := range []struct {
+		name string
+		v    int64
+	}{
+		{"TotalRequests", s.TotalRequests}, {"FailedRequests", s.FailedRequests},
+		{"RejectedRequests", s.RejectedRequests}, {"SlowRequests", s.SlowRequests},
+		{"ConsecutiveFailures", s.ConsecutiveFailures}, {"ConsecutiveSuccesses", s.ConsecutiveSuccesses},
+	} {
+		if c.v < 0 {
+			return fmt.Errorf("bulwark: restore %s: Snapshot.%s = %d: counts cannot be negative", b.name, c.name, c.v)
+		}
+	}
+	if s.FailedRequests > s.TotalRequests || s.SlowRequests > s.TotalRequests {
+		return fmt.Errorf("bulwark: restore %s: Snapshot.FailedRequests = %d and SlowRequests = %d: neither can exceed TotalRequests = %d",
+			b.name, s.FailedRequests, s.SlowRequests, s.TotalRequests)
 	}
 	b.window.addRetired(counts{s.TotalRequests, s.FailedRequests, s.SlowRequests})
 	b.rejected.Add(s.RejectedRequests)

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -37,6 +38,11 @@ type window struct {
 	cur atomic.Pointer[bucket]
 	end atomic.Int64 // nanotime at which cur stops being the head
 	_   cacheLinePad
+
+	// seq is odd while a rotation moves counts between closed, cur and
+	// retired; readers retry until they see the same even value before and
+	// after, so they never count a bucket twice or see lifetime counts dip.
+	seq atomic.Uint64
 
 	mu      sync.Mutex
 	head    int64 // epoch (nanotime/width) of cur; under mu
@@ -80,6 +86,8 @@ func (w *window) advance(now int64) {
 	if e <= w.head {
 		return
 	}
+	w.seq.Add(1)
+	defer w.seq.Add(1)
 	old := &w.buckets[w.head%w.n]
 	old.folded = counts{old.total.Load(), old.failed.Load(), old.slow.Load()}
 	w.closed.total.Add(old.folded.total)
@@ -107,6 +115,8 @@ func (w *window) evict(b *bucket) {
 func (w *window) reset(now int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.seq.Add(1)
+	defer w.seq.Add(1)
 	for i := range w.buckets {
 		w.evict(&w.buckets[i]) // the head's folded is zero: it is not in closed
 	}
@@ -116,21 +126,37 @@ func (w *window) reset(now int64) {
 
 // counts returns the window's sums as of the last rotation plus the head.
 func (w *window) counts() counts {
-	b := w.cur.Load()
-	return counts{
-		total:  w.closed.total.Load() + b.total.Load(),
-		failed: w.closed.failed.Load() + b.failed.Load(),
-		slow:   w.closed.slow.Load() + b.slow.Load(),
-	}
+	c, _ := w.read()
+	return c
 }
 
 // lifetime returns every count ever recorded.
 func (w *window) lifetime() counts {
-	c := w.counts()
-	c.total += w.retired.total.Load()
-	c.failed += w.retired.failed.Load()
-	c.slow += w.retired.slow.Load()
-	return c
+	c, r := w.read()
+	return counts{c.total + r.total, c.failed + r.failed, c.slow + r.slow}
+}
+
+// read returns the window's sums and the retired counts as one consistent
+// view, retrying while a rotation is under way. Calls recorded meanwhile
+// only add, so a retry is rare and short.
+func (w *window) read() (win, retired counts) {
+	for {
+		s := w.seq.Load()
+		if s&1 != 0 {
+			runtime.Gosched()
+			continue
+		}
+		b := w.cur.Load()
+		win = counts{
+			total:  w.closed.total.Load() + b.total.Load(),
+			failed: w.closed.failed.Load() + b.failed.Load(),
+			slow:   w.closed.slow.Load() + b.slow.Load(),
+		}
+		retired = counts{w.retired.total.Load(), w.retired.failed.Load(), w.retired.slow.Load()}
+		if w.seq.Load() == s {
+			return win, retired
+		}
+	}
 }
 
 // addRetired adds restored lifetime counts.

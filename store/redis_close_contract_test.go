@@ -1,0 +1,68 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/events"
+	"github.com/bulwark-go/bulwark/internal/redistest"
+)
+
+// Review: RedisStore.onChange sets the probe limit to 0 before it checks
+// s.closed, and a breaker may still call a listener that Close has
+// cancelled (flush copies the listener list first). A transition that races
+// Close therefore leaves the detached breaker with a probe limit of 0: it
+// goes HalfOpen and then rejects every call for good.
+func TestReviewCloseRacingATransitionLeavesNoProbeLimit(t *testing.T) {
+	srv := redistest.Start(t)
+	clk := core.NewFakeClock(time.Now())
+	m, err := core.NewManager(core.ManagerConfig{Breaker: core.Config{FailureThreshold: 1, Timeout: time.Second}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Breaker("api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	// Registered before the store's listener, so it runs first.
+	b.OnStateChange(func(e events.StateChange) {
+		if e.NewState == core.Open {
+			once.Do(func() { close(entered); <-release })
+		}
+	})
+	s, err := NewRedisStore(newTestClient(t, srv), RedisConfig{SyncInterval: testSync, InstanceID: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.AttachManager(m)
+	waitFor(t, "two sync rounds", func() bool { return s.rounds.Load() > 1 })
+
+	tripped := make(chan struct{})
+	go func() {
+		defer close(tripped)
+		p, err := b.Allow()
+		if err == nil {
+			p.Report(core.Failure, 0)
+		}
+	}()
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(release) // the store's listener, copied before Close cancelled it, runs now
+	<-tripped
+
+	clk.Advance(time.Second) // open timeout
+	if _, err := b.Allow(); err != nil {
+		clk.Advance(time.Hour) // and past any probe timeout
+		_, err2 := b.Allow()
+		t.Fatalf("breaker detached by Close admits no probe: %v; an hour later: %v", err, err2)
+	}
+}
