@@ -25,7 +25,9 @@ func (c *EndpointKeys) Key(method, pattern string) string {
 	if pattern == "" {
 		return ""
 	}
-	k := [2]string{method, pattern}
+	// Keyed by the method the key will use, so that client-chosen methods,
+	// which all key as "OTHER", cannot fill the cache.
+	k := [2]string{knownMethod(method), pattern}
 	if m := c.keys.Load(); m != nil {
 		if key, ok := (*m)[k]; ok {
 			return key
@@ -36,6 +38,9 @@ func (c *EndpointKeys) Key(method, pattern string) string {
 
 func (c *EndpointKeys) add(k [2]string) string {
 	key := EndpointWithMethod(k[0], k[1])
+	if p := c.keys.Load(); p != nil && len(*p) >= maxCachedKeys {
+		return key // full: no lock, no copy
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var old map[[2]string]string

@@ -139,10 +139,7 @@ func (g *Guard) Enter(r *http.Request, endpoint string) (t Ticket, rej Rejection
 				t.bulk.Release()
 				t.user.Release()
 				rej := g.rejection(endpoint, ReasonCircuitOpen, http.StatusServiceUnavailable, err)
-				var re *core.RejectedError
-				if errors.As(err, &re) {
-					rej.RetryAfter = re.RetryAfter()
-				}
+				rej.RetryAfter = b.RetryAfter() // the coarse clock: no time.Now per rejection
 				return t, rej, false
 			}
 			t.breaker = b

@@ -284,3 +284,26 @@ func TestRoutePatternKeys(t *testing.T) {
 }
 
 var _ = errors.New
+
+func TestRejectionBodyIsValidJSON(t *testing.T) {
+	for _, ep := range []string{"GET /users/{id}", `GET /q"uote\back`, "GET /tab\there", "GET /é/ü"} {
+		rec := httptest.NewRecorder()
+		WriteRejection(rec, nil, Rejection{Reason: ReasonCircuitOpen, Endpoint: ep, Status: 503, RetryAfter: 1500 * time.Millisecond})
+		var body struct {
+			Error      string `json:"error"`
+			Endpoint   string `json:"endpoint"`
+			RetryAfter int    `json:"retry_after_seconds"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Endpoint != ep || body.RetryAfter != 2 || body.Error != ReasonCircuitOpen {
+			t.Fatalf("%q: %s %v %+v", ep, rec.Body, err, body)
+		}
+		if rec.Header().Get("Retry-After") != "2" || rec.Code != 503 {
+			t.Fatalf("%q: headers %v", ep, rec.Header())
+		}
+	}
+	rec := httptest.NewRecorder()
+	WriteRejection(rec, nil, Rejection{Status: 503, RetryAfter: time.Hour})
+	if rec.Header().Get("Retry-After") != "3600" {
+		t.Fatalf("long Retry-After: %q", rec.Header().Get("Retry-After"))
+	}
+}

@@ -1,9 +1,9 @@
 package nethttp
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -42,17 +42,63 @@ func (r Rejection) RetryAfterSeconds() int {
 // header and a small JSON body such as
 //
 //	{"error":"circuit_open","endpoint":"GET /users/{id}","retry_after_seconds":12}
+//
+// During an outage every request takes this path, so it allocates nothing.
 func WriteRejection(w http.ResponseWriter, _ *http.Request, rej Rejection) {
+	secs := rej.RetryAfterSeconds()
 	h := w.Header()
-	h.Set("Retry-After", strconv.Itoa(rej.RetryAfterSeconds()))
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	h["Retry-After"] = retryAfterValue(secs)
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
 	w.WriteHeader(rej.Status)
-	_ = json.NewEncoder(w).Encode(rejectionBody{rej.Reason, rej.Endpoint, rej.RetryAfterSeconds()})
+	bp := bodyPool.Get().(*[]byte)
+	b := append((*bp)[:0], `{"error":`...)
+	b = appendJSONString(b, rej.Reason)
+	b = append(b, `,"endpoint":`...)
+	b = appendJSONString(b, rej.Endpoint)
+	b = append(b, `,"retry_after_seconds":`...)
+	b = strconv.AppendInt(b, int64(secs), 10)
+	b = append(b, "}\n"...)
+	_, _ = w.Write(b)
+	*bp = b
+	bodyPool.Put(bp)
 }
 
-type rejectionBody struct {
-	Error             string `json:"error"`
-	Endpoint          string `json:"endpoint"`
-	RetryAfterSeconds int    `json:"retry_after_seconds"`
+// Header values shared by every rejection; net/http only reads them.
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
+	retryAfters     = func() (v [301][]string) {
+		for i := range v {
+			v[i] = []string{strconv.Itoa(i)}
+		}
+		return v
+	}()
+	bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+)
+
+func retryAfterValue(secs int) []string {
+	if secs >= 0 && secs < len(retryAfters) {
+		return retryAfters[secs]
+	}
+	return []string{strconv.Itoa(secs)}
+}
+
+// appendJSONString appends s as a JSON string. Endpoint names are valid
+// UTF-8 (the Manager checks them), so only quotes, backslashes and control
+// characters need escaping.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }

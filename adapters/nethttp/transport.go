@@ -186,12 +186,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		policy = t.once
 	}
 	if policy == t.retry && req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		// Buffer into a copy: a RoundTripper must not modify the request.
+		r2 := *req
+		req = &r2
 		if !t.bufferBody(req) {
 			policy = t.once
 		}
 	}
 	a := attempt{t: t, req: req, b: b}
 	err = policy.DoWithBreaker(req.Context(), b, a.run)
+	if a.n == 0 {
+		closeBody(req) // no attempt took the body: closing it is ours to do
+	}
 	if a.last != nil {
 		// Attempts ran out on a failing status: that response is the answer.
 		// When the breaker opened or the context ended, the error says so.
@@ -233,9 +239,10 @@ func (a *attempt) run(ctx context.Context) error {
 		}
 	}
 	a.n++
-	start := time.Now()
+	clock := a.t.cfg.Manager.Clock()
+	start := clock.Nanotime()
 	resp, err := a.t.base.RoundTrip(req)
-	a.b.ObserveDuration(time.Since(start))
+	a.b.ObserveDuration(time.Duration(clock.Nanotime() - start))
 	if err != nil {
 		return err
 	}

@@ -17,11 +17,9 @@ type closeTracker struct {
 
 func (c *closeTracker) Close() error { c.closed = true; return nil }
 
-// Review: http.RoundTripper must close the request body, errors included.
-// When the breaker rejects the first attempt (or ctx is already done),
-// Transport.RoundTrip returns without ever handing the body to the base
-// transport and without closing it (only the bulkhead path calls closeBody).
-func TestReviewRoundTripClosesBodyWhenBreakerRejects(t *testing.T) {
+// An http.RoundTripper closes the request body, errors included: also
+// when the breaker rejects the first attempt or the context is done.
+func TestRoundTripClosesBodyWhenBreakerRejects(t *testing.T) {
 	u := newUpstream(t)
 	f := newTransport(t, core.Config{}, TransportConfig{})
 	req, _ := http.NewRequest("PUT", u.srv.URL+"/item", nil)
@@ -41,7 +39,7 @@ func TestReviewRoundTripClosesBodyWhenBreakerRejects(t *testing.T) {
 	}
 }
 
-func TestReviewRoundTripClosesBodyWhenContextDone(t *testing.T) {
+func TestRoundTripClosesBodyWhenContextDone(t *testing.T) {
 	u := newUpstream(t)
 	f := newTransport(t, core.Config{}, TransportConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -58,10 +56,9 @@ func TestReviewRoundTripClosesBodyWhenContextDone(t *testing.T) {
 	}
 }
 
-// Review: RoundTripper must not modify the request (except consuming and
-// closing its body); bufferBody replaces req.Body and sets req.GetBody on
-// the caller's request.
-func TestReviewRoundTripDoesNotModifyTheRequest(t *testing.T) {
+// An http.RoundTripper must not modify the request (beyond consuming and
+// closing its body).
+func TestRoundTripDoesNotModifyTheRequest(t *testing.T) {
 	u := newUpstream(t)
 	f := newTransport(t, core.Config{}, TransportConfig{})
 	req, _ := http.NewRequest("PUT", u.srv.URL+"/item", nil)
