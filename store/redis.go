@@ -352,11 +352,19 @@ type localChange struct {
 // onChange runs in whatever goroutine made the transition, possibly a
 // request's: it only records the change and wakes the worker.
 func (s *RedisStore) onChange(ep *redisEndpoint, e events.StateChange) {
+	// Under the mutex and only while open: a delivery already under way may
+	// call this after Close, which must not leave the limit at zero.
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
 	if e.NewState != core.HalfOpen && s.healthy.Load() {
 		// The next half-open round starts without slots, before any call
 		// can see it; they are claimed from Redis.
 		ep.b.SetProbeLimit(0)
 	}
+	s.mu.Unlock()
 	if e.Remote {
 		return // applied by this store: already the cluster's state
 	}

@@ -11,12 +11,11 @@ import (
 	"github.com/bulwark-go/bulwark/internal/redistest"
 )
 
-// Review: RedisStore.onChange sets the probe limit to 0 before it checks
-// s.closed, and a breaker may still call a listener that Close has
-// cancelled (flush copies the listener list first). A transition that races
-// Close therefore leaves the detached breaker with a probe limit of 0: it
-// goes HalfOpen and then rejects every call for good.
-func TestReviewCloseRacingATransitionLeavesNoProbeLimit(t *testing.T) {
+// A breaker may still call a listener that Close has just cancelled (a
+// delivery already under way). A transition racing Close must not leave
+// the detached breaker with a probe limit of 0, or it would go HalfOpen
+// and reject every call for good.
+func TestCloseRacingATransitionLeavesNoProbeLimit(t *testing.T) {
 	srv := redistest.Start(t)
 	clk := core.NewFakeClock(time.Now())
 	m, err := core.NewManager(core.ManagerConfig{Breaker: core.Config{FailureThreshold: 1, Timeout: time.Second}, Clock: clk})
