@@ -140,6 +140,20 @@ func (b *Breaker) allowSlow() (Permit, error) {
 	}
 }
 
+// rejection returns the error Allow would refuse a call with now, without
+// counting a rejection, or nil when Allow would let one through.
+func (b *Breaker) rejection() error {
+	switch b.State() {
+	case Open:
+		if b.clock.Nanotime() < b.openUntil.Load() {
+			return b.rejectErr.Load()
+		}
+	case ForcedOpen:
+		return b.rejectErr.Load()
+	}
+	return nil
+}
+
 func (b *Breaker) reject() (Permit, error) {
 	b.rejected.Add(1)
 	return Permit{}, b.rejectErr.Load()

@@ -381,12 +381,7 @@ func rejectionAhead(b *Breaker, wait time.Duration) error {
 	default:
 		return nil
 	}
-	p, err := b.Allow()
-	if err == nil {
-		// The breaker turned half-open meanwhile: hand the permit back.
-		p.Report(Ignored, 0)
-	}
-	return err
+	return b.rejection()
 }
 
 // wait returns the wait before the retry that follows the attempt-th

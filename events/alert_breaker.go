@@ -20,7 +20,7 @@ const (
 // read from a Bus into alerts on an AlertManager:
 //
 //   - a Critical alert when a breaker goes Open or ForcedOpen, resolved (the
-//     same alert, same ID) when it goes back to Closed. One alert per endpoint
+//     same alert, same ID) when it goes back to Closed or is Disabled. One alert per endpoint
 //     is open at a time: a re-open while the alert fires adds nothing, and a
 //     breaker going HalfOpen and back to Open stays one alert.
 //   - a Warning alert while an endpoint's SLOBurn reports Burning, resolved
@@ -181,7 +181,7 @@ func (h *CircuitBreakerAlertHandler) stateChange(sc StateChange) {
 			return
 		}
 		h.fire(sc, nil)
-	case Closed:
+	case Closed, Disabled: // a disabled breaker rejects nothing: the outage alert is over
 		h.resolve(sc.Endpoint, sc.Timestamp)
 	}
 }
@@ -197,7 +197,7 @@ func (h *CircuitBreakerAlertHandler) clusterStateChange(c ClusterStateChange) {
 			"instance": c.Instance,
 			"local":    strconv.FormatBool(c.Local),
 		})
-	case Closed:
+	case Closed, Disabled:
 		h.resolve(c.Endpoint, c.Timestamp)
 	}
 }

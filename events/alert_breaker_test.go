@@ -236,3 +236,16 @@ func TestBreakerAlertIgnoresClusterEventsByDefault(t *testing.T) {
 		t.Fatalf("alerts %+v", all)
 	}
 }
+
+func TestBreakerAlertResolvedWhenDisabled(t *testing.T) {
+	bus, m, h := newBreakerAlerts(t)
+	got := newCollector()
+	m.AddHandler(got)
+	bus.Publish(StateChange{Endpoint: "db", OldState: Closed, NewState: Open, Reason: "down"})
+	bus.Publish(StateChange{Endpoint: "db", OldState: Open, NewState: Disabled, Reason: "disabled"})
+	h.Close()
+	all := got.all()
+	if len(all) != 2 || !all[1].Resolved || all[1].ID != all[0].ID {
+		t.Fatalf("alerts %+v", all)
+	}
+}
