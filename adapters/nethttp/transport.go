@@ -26,7 +26,10 @@ type TransportConfig struct {
 	// Base sends the requests. Nil means http.DefaultTransport.
 	Base http.RoundTripper
 	// Manager supplies one breaker per endpoint (and one bulkhead per
-	// endpoint when Bulkheads is set).
+	// endpoint when Bulkheads is set). Endpoints count against its
+	// MaxEndpoints: give outbound calls a Manager of their own when they
+	// reach many hosts, so they cannot use up the inbound routes' share.
+	// Past the bound, requests are sent unguarded.
 	Manager *core.Manager
 	// EndpointKey names a request's endpoint. Nil means the request's host
 	// (with its port, if any).
