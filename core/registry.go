@@ -46,13 +46,13 @@ func (r *registry[T]) get(name string, create func(string) (T, error)) (T, error
 		return v, nil
 	}
 	var zero T
+	if err := ValidateEndpoint(name); err != nil {
+		return zero, err
+	}
 	if len(r.snapshot()) >= r.max {
 		// Full: refuse without a lock or an allocation, since a flood of new
 		// names is exactly when this runs on every request.
 		return zero, ErrTooManyEndpoints
-	}
-	if err := ValidateEndpoint(name); err != nil {
-		return zero, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
