@@ -306,13 +306,19 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 	if err != nil {
 		return err
 	}
+	return p.run(ctx, fn)
+}
+
+// run calls fn under the permit and reports its outcome; a panic in fn is
+// reported as a failure and goes on up with its stack intact.
+func (p Permit) run(ctx context.Context, fn func(context.Context) error) error {
 	reported := false
 	defer func() {
 		if !reported {
 			p.Report(Failure, 0)
 		}
 	}()
-	err = fn(ctx)
+	err := fn(ctx)
 	reported = true
 	p.Done(err)
 	return err

@@ -287,27 +287,12 @@ func (r *Retry) do(ctx context.Context, b *Breaker, fn func(ctx context.Context)
 			return rej
 		}
 		r.stats.first.Add(1)
-		err = runPermitted(ctx, p, fn)
+		err = p.run(ctx, fn)
 	}
 	if err == nil {
 		return nil
 	}
 	return r.retry(ctx, b, fn, err)
-}
-
-// runPermitted runs one attempt under a breaker permit. A panicking fn is
-// reported as a failure, so that a half-open probe slot is not lost.
-func runPermitted(ctx context.Context, p Permit, fn func(ctx context.Context) error) error {
-	reported := false
-	defer func() {
-		if !reported {
-			p.Report(Failure, 0)
-		}
-	}()
-	err := fn(ctx)
-	reported = true
-	p.Done(err)
-	return err
 }
 
 // retry carries on after the first attempt failed with err.
@@ -359,7 +344,7 @@ func (r *Retry) retry(ctx context.Context, b *Breaker, fn func(ctx context.Conte
 				return errors.Join(rej, err)
 			}
 			s.retries.Add(1)
-			err = runPermitted(ctx, p, fn)
+			err = p.run(ctx, fn)
 		}
 		if err == nil {
 			s.successesAfterRetry.Add(1)
