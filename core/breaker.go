@@ -247,10 +247,7 @@ func (p Permit) Report(o Outcome, d time.Duration) {
 // checkRates opens a closed breaker whose window, with any remote share,
 // crossed the failure-rate or slow-call-rate threshold.
 func (b *Breaker) checkRates() {
-	c := b.window.counts()
-	if r := b.remote.Load(); r != nil {
-		c.total, c.failed, c.slow = c.total+r.total, c.failed+r.failed, c.slow+r.slow
-	}
+	c := b.clusterWindow(b.window.counts())
 	if c.total < int64(b.cfg.MinRequestsForRate) {
 		return
 	}
@@ -259,6 +256,15 @@ func (b *Breaker) checkRates() {
 	} else if rate := percent(c.slow, c.total); b.slowOn && rate >= b.cfg.SlowCallRateThreshold {
 		b.transition(Closed, Open, fmt.Sprintf("slow-call rate %.1f%% over %d calls reached the %.4g%% threshold (slow: %s or more)", rate, c.total, b.cfg.SlowCallRateThreshold, b.cfg.SlowCallDuration))
 	}
+}
+
+// clusterWindow adds the other instances' share, if any, to local window
+// counts.
+func (b *Breaker) clusterWindow(c counts) counts {
+	if r := b.remote.Load(); r != nil {
+		c.total, c.failed, c.slow = c.total+r.total, c.failed+r.failed, c.slow+r.slow
+	}
+	return c
 }
 
 func percent(part, total int64) float64 {

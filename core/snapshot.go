@@ -46,11 +46,9 @@ func (b *Breaker) Snapshot() Snapshot {
 	if now >= b.window.end.Load() {
 		b.window.advance(now)
 	}
-	life := b.window.lifetime()
-	win := b.window.counts()
-	if r := b.remote.Load(); r != nil {
-		win.total, win.failed, win.slow = win.total+r.total, win.failed+r.failed, win.slow+r.slow
-	}
+	win, retired := b.window.read()
+	life := counts{win.total + retired.total, win.failed + retired.failed, win.slow + retired.slow}
+	win = b.clusterWindow(win)
 	b.mu.Lock()
 	s := Snapshot{
 		Endpoint:             b.name,
