@@ -262,7 +262,7 @@ func (b *Breaker) checkRates() {
 // counts.
 func (b *Breaker) clusterWindow(c counts) counts {
 	if r := b.remote.Load(); r != nil {
-		c.total, c.failed, c.slow = c.total+r.total, c.failed+r.failed, c.slow+r.slow
+		return c.plus(*r)
 	}
 	return c
 }

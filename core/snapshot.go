@@ -47,8 +47,8 @@ func (b *Breaker) Snapshot() Snapshot {
 		b.window.advance(now)
 	}
 	win, retired := b.window.read()
-	life := counts{win.total + retired.total, win.failed + retired.failed, win.slow + retired.slow}
-	win = b.clusterWindow(win)
+	life := win.plus(retired)
+	win = b.clusterWindow(win) // after life: the cluster's share is not this breaker's
 	b.mu.Lock()
 	s := Snapshot{
 		Endpoint:             b.name,

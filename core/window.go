@@ -21,6 +21,10 @@ type bucket struct {
 
 type counts struct{ total, failed, slow int64 }
 
+func (c counts) plus(o counts) counts {
+	return counts{c.total + o.total, c.failed + o.failed, c.slow + o.slow}
+}
+
 // window is a ring of time buckets with running sums, so that recording and
 // reading are both O(1) whatever the number of buckets.
 //
@@ -133,7 +137,7 @@ func (w *window) counts() counts {
 // lifetime returns every count ever recorded.
 func (w *window) lifetime() counts {
 	c, r := w.read()
-	return counts{c.total + r.total, c.failed + r.failed, c.slow + r.slow}
+	return c.plus(r)
 }
 
 // read returns the window's sums and the retired counts as one consistent
