@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
@@ -25,6 +24,10 @@ type mountFunc func(r chi.Router, mw func(http.Handler) http.Handler, routes fun
 // middleware mounted by m.
 func adapter(m mountFunc) adaptertest.Adapter {
 	return adaptertest.Adapter{
+		FromGuard: func(g *nethttp.Guard) error {
+			_, err := bulwarkchi.GuardMiddleware(g)
+			return err
+		},
 		Router: func(cfg nethttp.Config, h adaptertest.Handlers) (http.Handler, error) {
 			mw, err := bulwarkchi.Middleware(cfg)
 			if err != nil {
@@ -164,15 +167,6 @@ func TestEndpoint(t *testing.T) {
 	}
 	if k := bulwarkchi.Endpoint(httptest.NewRequest(http.MethodGet, "/x", nil)); k != "" {
 		t.Errorf("outside chi: %q, want empty", k)
-	}
-}
-
-func TestConfigErrors(t *testing.T) {
-	if _, err := bulwarkchi.Middleware(nethttp.Config{}); err == nil || !strings.Contains(err.Error(), "Manager") {
-		t.Errorf("no Manager: %v", err)
-	}
-	if _, err := bulwarkchi.GuardMiddleware(nil); err == nil {
-		t.Error("nil Guard: no error")
 	}
 }
 

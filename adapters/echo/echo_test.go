@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/labstack/echo/v4"
@@ -21,6 +20,10 @@ import (
 // adapter is bulwarkecho for the shared suite. Its router has one more
 // route, /err/:kind, that returns the error named by kind.
 var adapter = adaptertest.Adapter{
+	FromGuard: func(g *nethttp.Guard) error {
+		_, err := bulwarkecho.GuardMiddleware(g)
+		return err
+	},
 	Router: func(cfg nethttp.Config, h adaptertest.Handlers) (http.Handler, error) {
 		mw, err := bulwarkecho.Middleware(cfg)
 		if err != nil {
@@ -159,15 +162,6 @@ func TestPreMiddlewareIsUnguarded(t *testing.T) {
 	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/users/1", nil))
 	if rec.Code != http.StatusOK || len(m.Breakers()) != 0 {
 		t.Errorf("status %d, breakers %q: before routing there is no route, so no guard", rec.Code, adaptertest.Names(m))
-	}
-}
-
-func TestConfigErrors(t *testing.T) {
-	if _, err := bulwarkecho.Middleware(nethttp.Config{}); err == nil || !strings.Contains(err.Error(), "Manager") {
-		t.Errorf("no Manager: %v", err)
-	}
-	if _, err := bulwarkecho.GuardMiddleware(nil); err == nil {
-		t.Error("nil Guard: no error")
 	}
 }
 

@@ -51,6 +51,10 @@ type Adapter struct {
 	// Endpoints are the endpoint keys the router gives the four routes.
 	Endpoints Endpoints
 
+	// FromGuard calls the adapter's GuardMiddleware with g and returns its
+	// error.
+	FromGuard func(g *nethttp.Guard) error
+
 	// Bench builds the routers the benchmark compares, each serving a
 	// route /users/{id} (in the router's syntax) that answers 204 No
 	// Content: first "bare", without the middleware, then the ways of

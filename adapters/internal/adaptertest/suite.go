@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ func Run(t *testing.T, a Adapter) {
 		{"PerUserLimit", perUserLimit},
 		{"RoutePatternIsTheEndpoint", routePatternIsTheEndpoint},
 		{"PanicIsAFailureAndReleasesPermits", panicIsAFailureAndReleasesPermits},
+		{"ConfigErrors", configErrors},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.test(t, a) })
 	}
@@ -151,5 +153,16 @@ func panicIsAFailureAndReleasesPermits(t *testing.T, a Adapter) {
 	// The user can go on: her one slot came back.
 	if r := f.Get("/users/1", "alice"); r.Status != http.StatusOK {
 		t.Errorf("next request: status %d", r.Status)
+	}
+}
+
+// configErrors: a bad configuration is an error naming what is missing,
+// never a panic.
+func configErrors(t *testing.T, a Adapter) {
+	if _, err := a.Router(nethttp.Config{}, Handlers{}); err == nil || !strings.Contains(err.Error(), "Manager") {
+		t.Errorf("no Manager: %v", err)
+	}
+	if err := a.FromGuard(nil); err == nil {
+		t.Error("nil Guard: no error")
 	}
 }
