@@ -18,16 +18,16 @@ import (
 // mutex off that path, and their events are delivered after it is released.
 type Breaker struct {
 	// Set at construction, read by every call.
-	name   string
-	cfg    Config
-	clock  Clock
-	bus    *events.Bus
-	slowOn bool
-	_      cacheLinePad
+	name  string
+	clock Clock
+	bus   *events.Bus
+	cfg   atomic.Pointer[BreakerConfig] // replaced whole by Reconfigure
+	_     cacheLinePad
 
 	// Changed only by transitions.
 	state     atomic.Uint32
 	openUntil atomic.Int64 // nanotime at which Open lets a probe through
+	holdUntil atomic.Int64 // nanotime at which a component's hold lapses; 0 if none
 	rejectErr atomic.Pointer[RejectedError]
 	_         cacheLinePad
 
@@ -41,16 +41,17 @@ type Breaker struct {
 	// it was counted in.
 	probes        atomic.Uint64
 	probeActivity atomic.Int64 // nanotime of the last probe admitted or reported
-	probeLimit    atomic.Int64 // probes admitted per round (SetProbeLimit)
+	probeLimit    atomic.Int64 // probes admitted per round (Replication.SetProbeLimit)
 	_             cacheLinePad
 
-	window   window
-	remote   atomic.Pointer[counts] // other instances' window, when shared
-	duration Histogram              // ObserveDuration; written by middleware
+	window window
+	remote atomic.Pointer[counts] // other instances' window, when shared
 
 	mu          sync.Mutex
 	lastChange  time.Time
 	reason      string
+	holder      string    // owner of a component's hold; "" for an operator's
+	holdEnd     time.Time // wall-clock end of that hold
 	consecSucc  int64
 	reopens     int
 	transitions [5][5]uint64
@@ -66,31 +67,37 @@ const (
 
 type listener struct{ fn func(events.StateChange) }
 
-// NewBreaker returns a closed breaker for endpoint, or the configuration's
-// validation error.
-func NewBreaker(endpoint string, cfg Config, opts ...Option) (*Breaker, error) {
-	if err := cfg.Validate(); err != nil {
+// NewBreaker returns a closed breaker (Disabled if cfg says so), or every
+// field of cfg that is out of range as *ConfigError values.
+func NewBreaker(cfg BreakerConfig) (*Breaker, error) {
+	c := newChecker("core.BreakerConfig.")
+	cfg = cfg.normalize(c)
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	d := applyOptions(opts)
-	b := &Breaker{name: endpoint, cfg: cfg.withDefaults(), clock: d.clock, bus: d.bus}
-	b.slowOn = b.cfg.SlowCallDuration > 0
+	return newBreaker(cfg), nil
+}
+
+// newBreaker builds a breaker from a normalized configuration.
+func newBreaker(cfg BreakerConfig) *Breaker {
+	b := &Breaker{name: cfg.Name, clock: cfg.Clock, bus: cfg.Bus}
+	b.cfg.Store(&cfg)
 	now := b.clock.Nanotime()
-	b.window.init(int64(b.cfg.RollingWindow)/int64(b.cfg.WindowBuckets), b.cfg.WindowBuckets, now)
+	b.window.init(int64(cfg.RollingWindow)/int64(cfg.WindowBuckets), cfg.WindowBuckets, now)
 	b.lastChange = b.clock.Now().UTC()
 	b.probes.Store(1<<probeBits | probeMask) // no round open: full
-	b.probeLimit.Store(int64(b.cfg.HalfOpenMaxRequests))
-	if b.cfg.Disabled {
+	b.probeLimit.Store(int64(cfg.HalfOpenMaxRequests))
+	if cfg.Disabled {
 		b.state.Store(uint32(Disabled))
 	}
-	return b, nil
+	return b
 }
 
 // Name returns the endpoint the breaker guards.
 func (b *Breaker) Name() string { return b.name }
 
 // Config returns the breaker's configuration with every default filled in.
-func (b *Breaker) Config() Config { return b.cfg }
+func (b *Breaker) Config() BreakerConfig { return *b.cfg.Load() }
 
 // State returns the current state.
 func (b *Breaker) State() State { return State(b.state.Load()) }
@@ -109,7 +116,7 @@ type Permit struct {
 func (b *Breaker) Allow() (Permit, error) {
 	if st := State(b.state.Load()); st == Closed || st == Disabled {
 		p := Permit{b: b}
-		if b.slowOn {
+		if b.cfg.Load().SlowCallDuration > 0 {
 			p.start = b.clock.Nanotime()
 		}
 		return p, nil
@@ -135,7 +142,10 @@ func (b *Breaker) allowSlow() (Permit, error) {
 				return b.reject()
 			}
 		default: // ForcedOpen
-			return b.reject()
+			if !b.holdLapsed(b.clock.Nanotime()) {
+				return b.reject()
+			}
+			b.endLapsedHold()
 		}
 	}
 }
@@ -149,7 +159,9 @@ func (b *Breaker) rejection() error {
 			return b.rejectErr.Load()
 		}
 	case ForcedOpen:
-		return b.rejectErr.Load()
+		if !b.holdLapsed(b.clock.Nanotime()) {
+			return b.rejectErr.Load()
+		}
 	}
 	return nil
 }
@@ -165,7 +177,7 @@ func (b *Breaker) admitProbe() (Permit, bool) {
 	for {
 		w := b.probes.Load()
 		if w&probeMask >= limit {
-			if now-b.probeActivity.Load() < int64(b.cfg.ProbeTimeout) || !b.reclaimProbes(w>>probeBits, now) {
+			if now-b.probeActivity.Load() < int64(b.cfg.Load().ProbeTimeout) || !b.reclaimProbes(w>>probeBits, now) {
 				return Permit{}, false
 			}
 			continue
@@ -197,11 +209,12 @@ func (p Permit) Done(err error) {
 	if p.b == nil {
 		return
 	}
+	cfg := p.b.cfg.Load()
 	var d time.Duration
-	if p.b.slowOn {
+	if cfg.SlowCallDuration > 0 || p.round != 0 {
 		d = time.Duration(p.b.clock.Nanotime() - p.start)
 	}
-	p.Report(p.b.cfg.Classifier(err), d)
+	p.Report(cfg.Classifier(err), d)
 }
 
 // Report reports the permitted call's outcome and duration. A zero Permit
@@ -217,8 +230,9 @@ func (p Permit) Report(o Outcome, d time.Duration) {
 		}
 		return
 	}
+	cfg := b.cfg.Load()
 	failed := o == Failure
-	slow := b.slowOn && d >= b.cfg.SlowCallDuration
+	slow := cfg.SlowCallDuration > 0 && d >= cfg.SlowCallDuration
 	now := b.clock.Nanotime()
 	b.window.record(now, failed, slow)
 	if p.round != 0 {
@@ -237,7 +251,7 @@ func (p Permit) Report(o Outcome, d time.Duration) {
 		}
 		return
 	}
-	if n := b.consecFail.Add(1); n >= int64(b.cfg.FailureThreshold) {
+	if n := b.consecFail.Add(1); n >= int64(cfg.FailureThreshold) {
 		b.transition(Closed, Open, fmt.Sprintf("failure threshold exceeded: %d consecutive failures", n))
 		return
 	}
@@ -247,14 +261,15 @@ func (p Permit) Report(o Outcome, d time.Duration) {
 // checkRates opens a closed breaker whose window, with any remote share,
 // crossed the failure-rate or slow-call-rate threshold.
 func (b *Breaker) checkRates() {
+	cfg := b.cfg.Load()
 	c := b.clusterWindow(b.window.counts())
-	if c.total < int64(b.cfg.MinRequestsForRate) {
+	if c.total < int64(cfg.MinRequestsForRate) {
 		return
 	}
-	if rate := percent(c.failed, c.total); rate >= b.cfg.FailureRateThreshold {
-		b.transition(Closed, Open, fmt.Sprintf("failure rate %.1f%% over %d calls reached the %.4g%% threshold", rate, c.total, b.cfg.FailureRateThreshold))
-	} else if rate := percent(c.slow, c.total); b.slowOn && rate >= b.cfg.SlowCallRateThreshold {
-		b.transition(Closed, Open, fmt.Sprintf("slow-call rate %.1f%% over %d calls reached the %.4g%% threshold (slow: %s or more)", rate, c.total, b.cfg.SlowCallRateThreshold, b.cfg.SlowCallDuration))
+	if rate := percent(c.failed, c.total); rate >= cfg.FailureRateThreshold {
+		b.transition(Closed, Open, fmt.Sprintf("failure rate %.1f%% over %d calls reached the %.4g%% threshold", rate, c.total, cfg.FailureRateThreshold))
+	} else if rate := percent(c.slow, c.total); cfg.SlowCallDuration > 0 && rate >= cfg.SlowCallRateThreshold {
+		b.transition(Closed, Open, fmt.Sprintf("slow-call rate %.1f%% over %d calls reached the %.4g%% threshold (slow: %s or more)", rate, c.total, cfg.SlowCallRateThreshold, cfg.SlowCallDuration))
 	}
 }
 
@@ -292,7 +307,7 @@ func (b *Breaker) probeResult(round uint64, o Outcome, slot bool) {
 		b.setStateLocked(Open, "probe failed in half-open")
 	case Success:
 		b.consecSucc++
-		if b.consecSucc >= int64(b.cfg.SuccessThreshold) {
+		if b.consecSucc >= int64(b.cfg.Load().SuccessThreshold) {
 			b.setStateLocked(Closed, fmt.Sprintf("%d probes succeeded in half-open", b.consecSucc))
 		}
 	}
@@ -330,12 +345,12 @@ func (p Permit) run(ctx context.Context, fn func(context.Context) error) error {
 	return err
 }
 
-// RecordSuccess records a successful call made without a Permit (the
-// seed's record_success). In HalfOpen it counts toward closing.
+// RecordSuccess records a successful call made without a Permit. In
+// HalfOpen it counts toward closing.
 func (b *Breaker) RecordSuccess() { b.record(Success) }
 
-// RecordFailure records a failed call made without a Permit (the seed's
-// record_failure). In HalfOpen it reopens the breaker.
+// RecordFailure records a failed call made without a Permit. In HalfOpen it
+// reopens the breaker.
 func (b *Breaker) RecordFailure() { b.record(Failure) }
 
 func (b *Breaker) record(o Outcome) {
@@ -346,15 +361,6 @@ func (b *Breaker) record(o Outcome) {
 	}
 	Permit{b: b}.Report(o, 0)
 }
-
-// ObserveDuration adds a call's duration to the breaker's latency histogram
-// (circuit_breaker_request_duration_seconds). The HTTP middleware and
-// transport call it once per request; it takes no lock and allocates
-// nothing.
-func (b *Breaker) ObserveDuration(d time.Duration) { b.duration.Observe(d) }
-
-// Durations returns the latency histogram fed by ObserveDuration.
-func (b *Breaker) Durations() HistogramSnapshot { return b.duration.Snapshot() }
 
 // RetryAfter returns how long until an Open breaker lets a probe through,
 // by the clock's coarse reading; 0 when it is not Open.
@@ -380,27 +386,117 @@ func (b *Breaker) Trip(reason string) bool {
 	return ok
 }
 
-// ForceOpen holds the breaker open, rejecting every call, until Release,
-// Reset or Disable.
-func (b *Breaker) ForceOpen(reason string) { b.force(ForcedOpen, "forced open: "+reason) }
+// ForceOpen holds the breaker open on an operator's behalf, rejecting every
+// call, until Release, Reset or Disable: unlike a component's Hold it never
+// lapses by itself. It takes over a component's hold. Forcing open a
+// breaker an operator already holds open changes nothing.
+func (b *Breaker) ForceOpen(reason string) {
+	b.mu.Lock()
+	if b.State() != ForcedOpen || b.holder != "" {
+		b.setStateLocked(ForcedOpen, "forced open: "+reason)
+	}
+	b.mu.Unlock()
+	b.flush()
+}
 
-// Release moves a ForcedOpen breaker to HalfOpen, so that probes decide
-// whether it closes. It reports whether the breaker was ForcedOpen.
+// Release moves a ForcedOpen breaker, whoever holds it, to HalfOpen, so that
+// probes decide whether it closes. It reports whether the breaker was
+// ForcedOpen.
 func (b *Breaker) Release(reason string) bool {
 	return b.transition(ForcedOpen, HalfOpen, "released: "+reason)
 }
 
 // Reset closes the breaker and clears its window and consecutive counts.
 // Lifetime counts are kept, so exported counters never go backwards.
-func (b *Breaker) Reset() { b.force(Closed, "reset") }
+// Resetting a Closed breaker clears its window without a transition.
+func (b *Breaker) Reset() {
+	b.mu.Lock()
+	if b.State() == Closed {
+		b.consecFail.Store(0)
+		b.window.reset(b.clock.Nanotime())
+	} else {
+		b.setStateLocked(Closed, "reset")
+	}
+	b.mu.Unlock()
+	b.flush()
+}
 
 // Disable turns the breaker off: every call passes and nothing trips it
-// until Reset.
-func (b *Breaker) Disable() { b.force(Disabled, "disabled") }
-
-func (b *Breaker) force(to State, reason string) {
+// until Reset. Disabling a disabled breaker changes nothing.
+func (b *Breaker) Disable() {
 	b.mu.Lock()
-	b.setStateLocked(to, reason)
+	if b.State() != Disabled {
+		b.setStateLocked(Disabled, "disabled")
+	}
+	b.mu.Unlock()
+	b.flush()
+}
+
+// Hold holds the breaker open on behalf of a component, such as a health
+// check, for lease: the hold lapses by itself unless the component calls
+// Hold again before then, so that a component that stops (or a process
+// that dies) never leaves the breaker held by nobody. A lapsed or released
+// hold leaves the breaker HalfOpen, so that probes decide whether it
+// closes.
+//
+// owner names the component, not the process: a component that starts
+// again under the same name (after a restart, say) renews its predecessor's
+// hold and may Unhold it. Hold reports whether owner holds the breaker
+// now; it fails while an operator holds it (ForceOpen), while it is
+// Disabled, or while another owner's hold lasts. Renewing emits no event.
+func (b *Breaker) Hold(owner, reason string, lease time.Duration) bool {
+	if owner == "" || lease <= 0 {
+		return false
+	}
+	now, wall := b.clock.Nanotime(), b.clock.Now()
+	b.mu.Lock()
+	st := b.State()
+	held := st == ForcedOpen && !b.holdLapsed(now)
+	switch {
+	case st == Disabled, held && b.holder != owner:
+		b.mu.Unlock()
+		return false
+	case !held:
+		b.setStateLocked(ForcedOpen, "held by "+owner+": "+reason)
+	}
+	b.setHoldLocked(owner, now+int64(lease), wall.Add(lease))
+	b.mu.Unlock()
+	b.flush()
+	return true
+}
+
+// setHoldLocked makes a ForcedOpen breaker a component's hold, lapsing at
+// nanotime until (wall-clock end); b.mu is held.
+func (b *Breaker) setHoldLocked(owner string, until int64, end time.Time) {
+	b.holder, b.holdEnd = owner, end.UTC()
+	b.holdUntil.Store(max(until, 1))
+}
+
+// Unhold ends owner's hold, moving the breaker to HalfOpen, and reports
+// whether owner held it.
+func (b *Breaker) Unhold(owner, reason string) bool {
+	b.mu.Lock()
+	ok := owner != "" && b.State() == ForcedOpen && b.holder == owner
+	if ok {
+		b.setStateLocked(HalfOpen, "released by "+owner+": "+reason)
+	}
+	b.mu.Unlock()
+	b.flush()
+	return ok
+}
+
+// holdLapsed reports whether a component's hold has run out at now.
+func (b *Breaker) holdLapsed(now int64) bool {
+	until := b.holdUntil.Load()
+	return until != 0 && now >= until
+}
+
+// endLapsedHold moves a breaker whose component hold lapsed to HalfOpen.
+func (b *Breaker) endLapsedHold() {
+	b.mu.Lock()
+	if b.State() == ForcedOpen && b.holdLapsed(b.clock.Nanotime()) {
+		b.setStateLocked(HalfOpen, "hold by "+b.holder+" lapsed")
+	}
 	b.mu.Unlock()
 	b.flush()
 }
@@ -421,27 +517,31 @@ func (b *Breaker) transition(from, to State, reason string) bool {
 }
 
 // setStateLocked performs a transition; b.mu is held. The event is queued
-// and delivered by flush once the mutex is released.
+// and delivered by flush once the mutex is released. It ends any hold: a
+// component taking one sets it after.
 func (b *Breaker) setStateLocked(to State, reason string) {
 	from := b.State()
 	now := b.clock.Nanotime()
 	wall := b.clock.Now().UTC()
+	cfg := b.cfg.Load()
 	if from == HalfOpen {
 		// Close the round: late probes find it full and stale.
 		b.probes.Store((b.probes.Load()>>probeBits+1)<<probeBits | probeMask)
 	}
+	b.holder, b.holdEnd = "", time.Time{}
+	b.holdUntil.Store(0)
 	switch to {
 	case Open:
-		d := b.openDuration(from)
+		d := b.openDuration(from, cfg)
 		b.openUntil.Store(now + int64(d))
-		b.rejectErr.Store(&RejectedError{Endpoint: b.name, State: Open, Until: wall.Add(d), kind: ErrOpen, clock: b.clock})
+		b.rejectErr.Store(&RejectedError{Endpoint: b.name, Until: wall.Add(d), kind: ErrOpen, clock: b.clock})
 	case HalfOpen:
 		b.consecSucc = 0
 		b.probeActivity.Store(now)
 		b.probes.Store((b.probes.Load()>>probeBits + 1) << probeBits)
-		b.rejectErr.Store(&RejectedError{Endpoint: b.name, State: HalfOpen, kind: ErrTooManyProbes, clock: b.clock})
+		b.rejectErr.Store(&RejectedError{Endpoint: b.name, kind: ErrTooManyProbes, clock: b.clock})
 	case ForcedOpen:
-		b.rejectErr.Store(&RejectedError{Endpoint: b.name, State: ForcedOpen, kind: ErrForcedOpen, clock: b.clock})
+		b.rejectErr.Store(&RejectedError{Endpoint: b.name, kind: ErrForcedOpen, clock: b.clock})
 	case Closed, Disabled:
 		b.reopens = 0
 		b.window.reset(now)
@@ -461,14 +561,14 @@ func (b *Breaker) setStateLocked(to State, reason string) {
 
 // openDuration is Timeout, grown by OpenBackoffMultiplier for each probe
 // failure in a row, up to MaxOpenDuration.
-func (b *Breaker) openDuration(from State) time.Duration {
+func (b *Breaker) openDuration(from State, cfg *BreakerConfig) time.Duration {
 	if from != HalfOpen {
 		b.reopens = 0
-		return b.cfg.Timeout
+		return cfg.Timeout
 	}
 	b.reopens++
-	d := float64(b.cfg.Timeout) * math.Pow(b.cfg.OpenBackoffMultiplier, float64(b.reopens))
-	return time.Duration(min(d, float64(b.cfg.MaxOpenDuration)))
+	d := float64(cfg.Timeout) * math.Pow(cfg.OpenBackoffMultiplier, float64(b.reopens))
+	return time.Duration(min(d, float64(cfg.MaxOpenDuration)))
 }
 
 // flush delivers queued events in order, outside the mutex. A listener that

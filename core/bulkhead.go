@@ -2,40 +2,24 @@ package core
 
 import (
 	"context"
-	"errors"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
-)
 
-// Bulkhead errors. Test for them with errors.Is.
-var (
-	// ErrBulkheadFull is returned when every slot is taken and the queue is
-	// full, or there is no queue (the seed's Rejected).
-	ErrBulkheadFull = errors.New("bulkhead is full")
-	// ErrBulkheadTimeout is returned when a queued call waited QueueTimeout
-	// without getting a slot (the seed's Timeout).
-	ErrBulkheadTimeout = errors.New("bulkhead queue timeout")
+	"github.com/bulwark-go/bulwark/internal/check"
 )
 
 // NoQueue is the BulkheadConfig.MaxQueueSize that turns the queue off: a call
 // that finds every slot taken is rejected at once.
 const NoQueue = -1
 
-// The seed's bulkhead defaults.
-const (
-	DefaultMaxConcurrentRequests = 100
-	DefaultMaxQueueSize          = 10
-	DefaultQueueTimeout          = 5 * time.Second
-)
-
 // BulkheadConfig configures one bulkhead. The zero value is the default
 // bulkhead; every zero field takes the default written beside it.
-//
-// The seed's enabled flag (default true) is the negated Disabled field, so
-// that the zero value stays the default.
 type BulkheadConfig struct {
+	// Name is the endpoint the bulkhead guards, as rejections name it. A
+	// Manager sets it for the bulkheads it makes.
+	Name string
 	// Disabled lifts the limit: every call gets a slot at once. Slots are
 	// still counted, so Stats keeps showing the load.
 	Disabled bool
@@ -49,36 +33,28 @@ type BulkheadConfig struct {
 	// QueueTimeout is the longest a call waits in the queue before it fails
 	// with ErrBulkheadTimeout. Default 5s; 1ms to 24h.
 	QueueTimeout time.Duration
+	// RetryAfter is the wait a refusal suggests to its caller (an HTTP
+	// Retry-After). Default 1s; 1ms to 1h.
+	RetryAfter time.Duration
+	// Clock times the queue. Nil means SystemClock. A Manager sets its own.
+	Clock Clock
 }
 
-// Validate reports every field that is out of range, each as a *ConfigError
-// naming the field and what it allows.
-func (c BulkheadConfig) Validate() error {
-	v := rangeCheck{prefix: "BulkheadConfig."}
-	c.check(&v)
-	return v.err()
-}
-
-func (c BulkheadConfig) check(v *rangeCheck) {
-	v.int("MaxConcurrentRequests", c.MaxConcurrentRequests, 1, 1_000_000, "100")
-	if q := c.MaxQueueSize; q != 0 && q != NoQueue && (q < 1 || q > 1_000_000) {
-		v.fail("MaxQueueSize", q, "must be between 1 and 1000000, or NoQueue (-1) for no queue (0 means the default, 10)")
+// normalize fills every zero field with its default and reports every
+// field out of range into c.
+func (cfg BulkheadConfig) normalize(c *check.Checker) BulkheadConfig {
+	c.Int("MaxConcurrentRequests", &cfg.MaxConcurrentRequests, 100, 1, 1_000_000)
+	if q := cfg.MaxQueueSize; q == 0 {
+		cfg.MaxQueueSize = 10
+	} else if q != NoQueue && (q < 1 || q > 1_000_000) {
+		c.Fail("MaxQueueSize", q, "must be between 1 and 1000000, or NoQueue (-1) for no queue (0 means the default, 10)")
 	}
-	v.duration("QueueTimeout", c.QueueTimeout, time.Millisecond, 24*time.Hour, "5s")
-}
-
-// withDefaults returns c with every zero field replaced by its default.
-func (c BulkheadConfig) withDefaults() BulkheadConfig {
-	if c.MaxConcurrentRequests == 0 {
-		c.MaxConcurrentRequests = DefaultMaxConcurrentRequests
+	c.Duration("QueueTimeout", &cfg.QueueTimeout, 5*time.Second, time.Millisecond, 24*time.Hour)
+	c.Duration("RetryAfter", &cfg.RetryAfter, time.Second, time.Millisecond, time.Hour)
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock()
 	}
-	if c.MaxQueueSize == 0 {
-		c.MaxQueueSize = DefaultMaxQueueSize
-	}
-	if c.QueueTimeout == 0 {
-		c.QueueTimeout = DefaultQueueTimeout
-	}
-	return c
+	return cfg
 }
 
 // queueLen is the queue capacity c stands for (0 for NoQueue).
@@ -101,9 +77,9 @@ type BulkheadStats struct {
 	Total uint64
 	// Admitted counts calls that got a slot, at once or after waiting.
 	Admitted uint64
-	// Rejected counts ErrBulkheadFull answers.
+	// Rejected counts refusals matching ErrBulkheadFull.
 	Rejected uint64
-	// TimedOut counts ErrBulkheadTimeout answers.
+	// TimedOut counts refusals matching ErrBulkheadTimeout.
 	TimedOut uint64
 	// Cancelled counts calls whose context ended before they got a slot.
 	Cancelled uint64
@@ -160,28 +136,41 @@ type Bulkhead struct {
 	lim  bulkLimiter
 }
 
-// NewBulkhead returns a bulkhead named name (the endpoint it guards) or the
-// configuration error. WithClock sets the clock that times the queue.
-func NewBulkhead(name string, cfg BulkheadConfig, opts ...Option) (*Bulkhead, error) {
-	if err := cfg.Validate(); err != nil {
+// NewBulkhead returns a bulkhead, or every field of cfg that is out of
+// range as *ConfigError values.
+func NewBulkhead(cfg BulkheadConfig) (*Bulkhead, error) {
+	c := newChecker("core.BulkheadConfig.")
+	cfg = cfg.normalize(c)
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	d := applyOptions(opts)
-	b := &Bulkhead{name: name, cfg: cfg.withDefaults()}
-	b.lim.init(b.cfg, d.clock, stripesFor(b.cfg))
-	return b, nil
+	return newBulkhead(cfg), nil
 }
 
-// Name returns the name the bulkhead was made with.
+func newBulkhead(cfg BulkheadConfig) *Bulkhead {
+	b := &Bulkhead{name: cfg.Name, cfg: cfg}
+	b.lim.init(cfg, stripesFor(cfg), newBulkRejections(cfg))
+	return b
+}
+
+// newBulkRejections makes the two refusals of a bulkhead, once.
+func newBulkRejections(cfg BulkheadConfig) [2]*RejectedError {
+	return [2]*RejectedError{
+		{Endpoint: cfg.Name, kind: ErrBulkheadFull, after: cfg.RetryAfter},
+		{Endpoint: cfg.Name, kind: ErrBulkheadTimeout, after: cfg.RetryAfter},
+	}
+}
+
+// Name returns the endpoint the bulkhead guards.
 func (b *Bulkhead) Name() string { return b.name }
 
 // Config returns the configuration in effect, defaults filled in.
 func (b *Bulkhead) Config() BulkheadConfig { return b.cfg }
 
 // Acquire takes a slot. When every slot is taken it waits in the queue until
-// a slot is handed to it, QueueTimeout passes (ErrBulkheadTimeout) or ctx
-// ends (ctx.Err()); when the queue is full too it fails at once with
-// ErrBulkheadFull. A ctx that has already ended gets its error without a
+// a slot is handed to it, QueueTimeout passes or ctx ends (ctx.Err()); when
+// the queue is full too it fails at once. Both refusals are a
+// *RejectedError, matching ErrBulkheadTimeout and ErrBulkheadFull. A ctx that has already ended gets its error without a
 // slot. If a slot is handed over at the moment the wait ends, Acquire keeps
 // it and succeeds.
 //
@@ -198,7 +187,7 @@ func (b *Bulkhead) Acquire(ctx context.Context) (Guard, error) {
 }
 
 // TryAcquire takes a slot if one is free now and never waits: it fails with
-// ErrBulkheadFull when every slot is taken or others are already queued.
+// a *RejectedError matching ErrBulkheadFull when every slot is taken or others are already queued.
 func (b *Bulkhead) TryAcquire() (Guard, error) {
 	s, _, err := b.lim.begin(context.Background(), false)
 	return Guard{s}, err
@@ -300,6 +289,8 @@ type bulkLimiter struct {
 	timeout   time.Duration
 	clock     Clock
 	stampIdle bool
+	errFull    *RejectedError // the refusals, made once
+	errTimeout *RejectedError
 	// waiting counts queued calls plus calls about to queue. While it is
 	// non-zero, free slots go to the queue first and releases take the
 	// mutex to hand them over.
@@ -311,14 +302,15 @@ type bulkLimiter struct {
 	queued     int // under mu
 	queuedHint atomic.Int64
 	timedOut   uint64 // under mu
-	hist       Histogram
+	hist       histogram
 	rejected   atomic.Uint64
 	cancelled  atomic.Uint64
 	maxSlots   int
 }
 
-func (l *bulkLimiter) init(cfg BulkheadConfig, clock Clock, n int) {
-	l.clock = clock
+func (l *bulkLimiter) init(cfg BulkheadConfig, n int, rej [2]*RejectedError) {
+	l.clock = cfg.Clock
+	l.errFull, l.errTimeout = rej[0], rej[1]
 	l.timeout = cfg.QueueTimeout
 	l.maxQueue = cfg.queueLen()
 	if cfg.Disabled {
@@ -396,7 +388,7 @@ func (l *bulkLimiter) begin(ctx context.Context, wait bool) (*bulkStripe, *bulkW
 	}
 	if !wait || l.maxQueue == 0 || l.queuedHint.Load() >= int64(l.maxQueue) {
 		l.rejected.Add(1)
-		return nil, nil, ErrBulkheadFull
+		return nil, nil, l.errFull
 	}
 
 	l.mu.Lock()
@@ -415,7 +407,7 @@ func (l *bulkLimiter) begin(ctx context.Context, wait bool) (*bulkStripe, *bulkW
 		l.waiting.Add(-1)
 		l.mu.Unlock()
 		l.rejected.Add(1)
-		return nil, nil, ErrBulkheadFull
+		return nil, nil, l.errFull
 	}
 	w := bulkWaiterPool.Get().(*bulkWaiter)
 	w.start = l.clock.Nanotime()
@@ -435,7 +427,7 @@ func (l *bulkLimiter) wait(ctx context.Context, w *bulkWaiter) (*bulkStripe, err
 		putBulkWaiter(w)
 		return s, nil
 	case <-t.C():
-		err = ErrBulkheadTimeout
+		err = l.errTimeout
 	case <-ctx.Done():
 		t.Stop()
 		err = ctx.Err()
@@ -451,7 +443,7 @@ func (l *bulkLimiter) wait(ctx context.Context, w *bulkWaiter) (*bulkStripe, err
 	}
 	l.remove(w)
 	l.hist.Observe(time.Duration(l.clock.Nanotime() - w.start))
-	if err == ErrBulkheadTimeout {
+	if err == error(l.errTimeout) {
 		l.timedOut++
 	} else {
 		l.cancelled.Add(1)

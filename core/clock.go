@@ -38,8 +38,8 @@ type Timer interface {
 // of time.Now.
 func SystemClock() Clock { return &systemClock }
 
-// CoarseResolution is how often the system clock's Nanotime is refreshed.
-const CoarseResolution = time.Millisecond
+// coarseResolution is how often the system clock's Nanotime is refreshed.
+const coarseResolution = time.Millisecond
 
 var (
 	systemClock = sysClock{}
@@ -109,9 +109,9 @@ func (c *sysClock) store(t int64) {
 }
 
 func (c *sysClock) tick() {
-	t := time.NewTicker(CoarseResolution)
+	t := time.NewTicker(coarseResolution)
 	defer t.Stop()
-	const idleChecks = int(time.Second / CoarseResolution)
+	const idleChecks = int(time.Second / coarseResolution)
 	for n := 1; ; n++ {
 		<-t.C
 		c.store(preciseNanotime())

@@ -24,15 +24,15 @@ func DurationBuckets() []float64 {
 	return b
 }
 
-// Histogram counts durations in fixed buckets with atomic counters: no lock
+// histogram counts durations in fixed buckets with atomic counters: no lock
 // and no allocation per observation. The zero value is ready to use.
-type Histogram struct {
+type histogram struct {
 	counts [len(durationBounds) + 1]atomic.Uint64 // per bucket; the last is +Inf
 	sum    atomic.Int64                           // nanoseconds
 }
 
 // Observe adds one duration (negative counts as zero).
-func (h *Histogram) Observe(d time.Duration) {
+func (h *histogram) Observe(d time.Duration) {
 	d = max(d, 0)
 	i := 0
 	for i < len(durationBounds) && d > durationBounds[i] {
@@ -43,7 +43,7 @@ func (h *Histogram) Observe(d time.Duration) {
 }
 
 // reset zeroes the histogram; callers serialise it with Observe.
-func (h *Histogram) reset() {
+func (h *histogram) reset() {
 	for i := range h.counts {
 		h.counts[i].Store(0)
 	}
@@ -51,7 +51,7 @@ func (h *Histogram) reset() {
 }
 
 // Snapshot returns the histogram's current counts.
-func (h *Histogram) Snapshot() HistogramSnapshot {
+func (h *histogram) Snapshot() HistogramSnapshot {
 	var s HistogramSnapshot
 	var c uint64
 	for i := range durationBounds {

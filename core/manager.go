@@ -1,29 +1,30 @@
 package core
 
 import (
+	"fmt"
+	"maps"
+	"slices"
+
 	"github.com/bulwark-go/bulwark/events"
+	"github.com/bulwark-go/bulwark/internal/check"
 )
 
-// DefaultMaxEndpoints bounds the endpoints a Manager tracks when
-// ManagerConfig.MaxEndpoints is zero.
-const DefaultMaxEndpoints = 1000
-
-// ManagerConfig configures a Manager. The zero value is valid.
+// ManagerConfig configures a Manager. The zero value is valid: every
+// endpoint gets the default breaker and nothing else.
 type ManagerConfig struct {
-	// Breaker is the configuration of every breaker without an override.
-	Breaker Config
-	// Overrides gives whole configurations for some endpoints. An override
-	// does not inherit from Breaker: its zero fields take the defaults.
-	Overrides map[string]Config
-	// Bulkhead is the configuration of every endpoint bulkhead without an
-	// override. Endpoint bulkheads are made only when asked for (Bulkhead).
-	Bulkhead BulkheadConfig
-	// BulkheadOverrides gives whole bulkhead configurations for some
-	// endpoints; like Overrides, they do not inherit from Bulkhead.
-	BulkheadOverrides map[string]BulkheadConfig
-	// MaxEndpoints bounds the breakers (and, separately, the bulkheads) the
-	// Manager creates; past it, Breaker returns ErrTooManyEndpoints.
-	// Default 1000; 1 to 100,000.
+	// Defaults are the policies of every endpoint, for each policy an entry
+	// of Endpoints leaves nil. Its nil fields mean the default breaker, and
+	// no bulkhead and no SLO.
+	Defaults EndpointConfig
+	// Endpoints gives some endpoints policies of their own, by name. A
+	// policy set here replaces the one in Defaults as a whole: its zero
+	// fields take the built-in defaults, not those of Defaults.
+	Endpoints map[string]EndpointConfig
+	// PerUser, when set, gives every user a bulkhead of their own across
+	// all endpoints (see PerUser); nil means no per-user limits.
+	PerUser *PerUserConfig
+	// MaxEndpoints bounds the endpoints the Manager tracks; past it,
+	// Endpoint returns ErrTooManyEndpoints. Default 1000; 1 to 100,000.
 	MaxEndpoints int
 	// Clock is the clock of every component; nil means SystemClock.
 	Clock Clock
@@ -31,62 +32,107 @@ type ManagerConfig struct {
 	Bus *events.Bus
 }
 
-// Validate checks the default configuration, every override and the bound.
-func (c ManagerConfig) Validate() error {
-	v := rangeCheck{prefix: "ManagerConfig."}
-	v.int("MaxEndpoints", c.MaxEndpoints, 1, 100_000, "1000")
-	if err := c.Breaker.Validate(); err != nil {
-		v.errs = append(v.errs, err)
-	}
-	if err := c.Bulkhead.Validate(); err != nil {
-		v.errs = append(v.errs, err)
-	}
-	validateOverrides(&v, "Overrides", c.Overrides)
-	validateOverrides(&v, "BulkheadOverrides", c.BulkheadOverrides)
-	return v.err()
+// EndpointConfig gives the policies of one endpoint. A nil field takes the
+// policy of ManagerConfig.Defaults.
+type EndpointConfig struct {
+	// Breaker configures the endpoint's circuit breaker; every endpoint has
+	// one (BreakerConfig.Disabled turns it off). Its Name, Clock and Bus
+	// are the Manager's to set.
+	Breaker *BreakerConfig
+	// Bulkhead, when set, bounds the endpoint's concurrent calls. Its Name
+	// and Clock are the Manager's to set.
+	Bulkhead *BulkheadConfig
+	// SLO, when set, tracks the endpoint's service level objective and
+	// trips its breaker when the error budget burns too fast (see
+	// SLOConfig). Its Clock is the Manager's to set.
+	SLO *SLOConfig
 }
 
-func validateOverrides[C interface{ Validate() error }](v *rangeCheck, field string, overrides map[string]C) {
-	for name, o := range overrides {
-		if err := ValidateEndpoint(name); err != nil {
-			v.fail(field, name, err.Error())
-		}
-		if err := o.Validate(); err != nil {
-			v.errs = append(v.errs, wrapField("ManagerConfig."+field+"["+name+"]", err))
-		}
+// merged returns c with every nil policy taken from d.
+func (c EndpointConfig) merged(d EndpointConfig) EndpointConfig {
+	if c.Breaker == nil {
+		c.Breaker = d.Breaker
 	}
+	if c.Bulkhead == nil {
+		c.Bulkhead = d.Bulkhead
+	}
+	if c.SLO == nil {
+		c.SLO = d.SLO
+	}
+	return c
 }
 
-// Manager is the registry of one service's breakers (the seed's
-// CircuitBreakerManager): one per endpoint, created on first use from the
-// default configuration or the endpoint's override, up to a bound. It holds
-// no global state; make as many as you need.
+// normalize returns c with every policy it sets normalized, the Manager's
+// clock and bus put in, and the default breaker when it sets none.
+func (c EndpointConfig) normalize(ck *check.Checker, clock Clock, bus *events.Bus) EndpointConfig {
+	br := BreakerConfig{}
+	if c.Breaker != nil {
+		br = *c.Breaker
+	}
+	br.Clock, br.Bus = clock, bus
+	br = br.normalize(ck.Sub("Breaker"))
+	c.Breaker = &br
+	if c.Bulkhead != nil {
+		bh := *c.Bulkhead
+		bh.Clock = clock
+		bh = bh.normalize(ck.Sub("Bulkhead"))
+		c.Bulkhead = &bh
+	}
+	if c.SLO != nil {
+		slo := *c.SLO
+		slo.Clock = clock
+		slo = slo.normalize(ck.Sub("SLO"))
+		c.SLO = &slo
+	}
+	return c
+}
+
+// Manager keeps one service's endpoints: for each, a breaker and whatever
+// other policies its configuration gives, created on first use, up to a
+// bound. It holds no global state; make as many as you need.
 type Manager struct {
-	cfg       ManagerConfig
 	clock     Clock
 	bus       *events.Bus
-	breakers  registry[*Breaker]
-	bulkheads registry[*Bulkhead]
-	hooks     []func(*Breaker) // under breakers.mu
+	defaults  EndpointConfig            // normalized
+	overrides map[string]EndpointConfig // merged with defaults and normalized
+	perUser   *PerUserBulkhead
+	endpoints registry[*Endpoint]
+	hooks     []func(*Endpoint) // changed and called under endpoints' write lock
 }
 
-// NewManager returns a Manager, or the configuration's validation error.
+// NewManager returns a Manager, or every field of cfg that is out of range
+// as *ConfigError values.
 func NewManager(cfg ManagerConfig) (*Manager, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if cfg.MaxEndpoints == 0 {
-		cfg.MaxEndpoints = DefaultMaxEndpoints
-	}
+	c := newChecker("core.ManagerConfig.")
+	c.Int("MaxEndpoints", &cfg.MaxEndpoints, 1000, 1, 100_000)
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock()
 	}
 	if cfg.Bus == nil {
 		cfg.Bus = events.NewBus()
 	}
-	m := &Manager{cfg: cfg, clock: cfg.Clock, bus: cfg.Bus}
-	m.breakers.max = cfg.MaxEndpoints
-	m.bulkheads.max = cfg.MaxEndpoints
+	m := &Manager{clock: cfg.Clock, bus: cfg.Bus, overrides: make(map[string]EndpointConfig, len(cfg.Endpoints))}
+	m.defaults = cfg.Defaults.normalize(c.Sub("Defaults"), cfg.Clock, cfg.Bus)
+	for _, name := range slices.Sorted(maps.Keys(cfg.Endpoints)) {
+		if err := ValidateEndpoint(name); err != nil {
+			c.Fail("Endpoints", name, err.Error())
+			continue
+		}
+		ec := cfg.Endpoints[name].merged(cfg.Defaults)
+		m.overrides[name] = ec.normalize(c.Sub(fmt.Sprintf("Endpoints[%s]", name)), cfg.Clock, cfg.Bus)
+	}
+	if cfg.PerUser != nil {
+		pu := *cfg.PerUser
+		pu.Clock = cfg.Clock
+		pu = pu.normalize(c.Sub("PerUser"))
+		if !c.Failed() {
+			m.perUser = newPerUserBulkhead(pu)
+		}
+	}
+	if err := c.Err(); err != nil {
+		return nil, err
+	}
+	m.endpoints.m.Max = cfg.MaxEndpoints
 	return m, nil
 }
 
@@ -96,76 +142,50 @@ func (m *Manager) Clock() Clock { return m.clock }
 // Bus returns the bus every component publishes on.
 func (m *Manager) Bus() *events.Bus { return m.bus }
 
-// Breaker returns the endpoint's breaker, creating it on first use. It
-// fails with ErrInvalidEndpoint for a bad name and ErrTooManyEndpoints past
-// the bound.
-func (m *Manager) Breaker(endpoint string) (*Breaker, error) {
-	return m.breakers.get(endpoint, m.newBreaker)
+// PerUser returns the per-user bulkhead shared by every endpoint, or nil
+// when ManagerConfig.PerUser is not set.
+func (m *Manager) PerUser() *PerUserBulkhead { return m.perUser }
+
+// Endpoint returns the named endpoint, creating it on first use. It fails
+// with ErrInvalidEndpoint for a bad name and ErrTooManyEndpoints past the
+// bound.
+func (m *Manager) Endpoint(name string) (*Endpoint, error) {
+	return m.endpoints.get(name, m.newEndpoint)
 }
 
-func (m *Manager) newBreaker(endpoint string) (*Breaker, error) {
-	cfg, ok := m.cfg.Overrides[endpoint]
-	if !ok {
-		cfg = m.cfg.Breaker
-	}
-	b, err := NewBreaker(endpoint, cfg, WithClock(m.clock), WithBus(m.bus))
-	if err != nil {
-		return nil, err
-	}
-	for _, h := range m.hooks { // newBreaker runs under breakers.mu
-		h(b)
-	}
-	return b, nil
-}
+// Lookup returns the named endpoint if it exists.
+func (m *Manager) Lookup(name string) (*Endpoint, bool) { return m.endpoints.lookup(name) }
 
-// OnBreaker calls fn for every breaker the Manager has and, from now on,
-// for each new one before anyone else can use it: a store uses it to restore
-// saved state and to follow transitions. fn must not call back into the
-// Manager for a new endpoint.
-func (m *Manager) OnBreaker(fn func(*Breaker)) {
-	// Under the registry lock, every breaker is either made before the hook
-	// is added (and passed below) or after (and passed at creation).
-	m.breakers.mu.Lock()
-	m.hooks = append(m.hooks, fn)
-	existing := m.breakers.all()
-	m.breakers.mu.Unlock()
-	for _, b := range existing {
-		fn(b)
-	}
-}
+// Endpoints returns every endpoint, sorted by name.
+func (m *Manager) Endpoints() []*Endpoint { return m.endpoints.all() }
 
-// Lookup returns the endpoint's breaker if it exists.
-func (m *Manager) Lookup(endpoint string) (*Breaker, bool) { return m.breakers.lookup(endpoint) }
-
-// Breakers returns every breaker, sorted by endpoint.
-func (m *Manager) Breakers() []*Breaker { return m.breakers.all() }
-
-// Snapshots returns a snapshot of every breaker, sorted by endpoint.
-func (m *Manager) Snapshots() []Snapshot {
-	bs := m.Breakers()
-	out := make([]Snapshot, len(bs))
-	for i, b := range bs {
-		out[i] = b.Snapshot()
-	}
-	return out
-}
-
-// Bulkhead returns the endpoint's bulkhead, creating it on first use from
-// ManagerConfig.Bulkhead or the endpoint's override. It fails like Breaker.
-func (m *Manager) Bulkhead(endpoint string) (*Bulkhead, error) {
-	return m.bulkheads.get(endpoint, func(name string) (*Bulkhead, error) {
-		cfg, ok := m.cfg.BulkheadOverrides[name]
-		if !ok {
-			cfg = m.cfg.Bulkhead
-		}
-		return NewBulkhead(name, cfg, WithClock(m.clock))
+// OnEndpoint calls fn for every endpoint the Manager has and, from now on,
+// for each new one before anyone else can use it: stores use it to restore
+// saved state and to follow transitions. fn must not ask the Manager for a
+// new endpoint.
+func (m *Manager) OnEndpoint(fn func(*Endpoint)) {
+	// Under the lock creation runs under, every endpoint is either made
+	// before the hook is added (and passed below) or after (and passed at
+	// creation).
+	var existing []*Endpoint
+	m.endpoints.m.Locked(func() {
+		m.hooks = append(m.hooks, fn)
+		existing = m.endpoints.all()
 	})
+	for _, e := range existing {
+		fn(e)
+	}
 }
 
-// LookupBulkhead returns the endpoint's bulkhead if it exists.
-func (m *Manager) LookupBulkhead(endpoint string) (*Bulkhead, bool) {
-	return m.bulkheads.lookup(endpoint)
+// newEndpoint runs under the registry's write lock.
+func (m *Manager) newEndpoint(name string) (*Endpoint, error) {
+	cfg, ok := m.overrides[name]
+	if !ok {
+		cfg = m.defaults
+	}
+	e := newEndpoint(name, cfg, m)
+	for _, h := range m.hooks {
+		h(e)
+	}
+	return e, nil
 }
-
-// Bulkheads returns every endpoint bulkhead, sorted by endpoint.
-func (m *Manager) Bulkheads() []*Bulkhead { return m.bulkheads.all() }

@@ -3,43 +3,26 @@ package core
 import (
 	"container/heap"
 	"context"
-	"errors"
 	"hash/maphash"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bulwark-go/bulwark/internal/check"
 )
 
-// Per-user bulkhead errors. Test for them with errors.Is.
-var (
-	// ErrTooManyUsers is returned for a user the per-user bulkhead does not
-	// track yet when its table is full of users that hold or wait for slots.
-	ErrTooManyUsers = errors.New("per-user bulkhead: too many users")
-	// ErrInvalidUserID is returned for an empty user ID or one longer than
-	// MaxUserIDLen bytes.
-	ErrInvalidUserID = errors.New("per-user bulkhead: invalid user id")
-)
-
-// MaxUserIDLen bounds a user ID in bytes, so that the user table's memory
+// maxUserIDLen bounds a user ID in bytes, so that the user table's memory
 // stays bounded along with its entry count.
-const MaxUserIDLen = 256
-
-// Per-user bulkhead defaults.
-const (
-	DefaultMaxUsers        = 10_000
-	DefaultUserIdleTimeout = 5 * time.Minute
-	DefaultTopUsers        = 20
-	DefaultUserShards      = 64
-)
+const maxUserIDLen = 256
 
 // PerUserConfig configures a PerUserBulkhead. The zero value is the default;
 // every zero field takes the default written beside it.
 type PerUserConfig struct {
-	// Bulkhead is the bulkhead each user gets (the seed's BulkheadConfig):
-	// by default 100 slots and a queue of 10 with a 5s timeout per user.
-	// Bulkhead.Disabled turns per-user limiting off: every call gets a
-	// slot and no user is tracked.
+	// Bulkhead is the bulkhead each user gets: by default 100 slots and a
+	// queue of 10 with a 5s timeout per user. Bulkhead.Disabled turns
+	// per-user limiting off: every call gets a slot and no user is tracked.
+	// Its Name and Clock are ignored.
 	Bulkhead BulkheadConfig
 	// MaxUsers bounds how many users are tracked at once. Default 10,000;
 	// 1 to 100,000,000. The bound is kept per shard (each holds
@@ -57,43 +40,31 @@ type PerUserConfig struct {
 	// into. Default 64; a power of two from 1 to 65,536, and no more than
 	// MaxUsers (it is lowered to fit).
 	Shards int
+	// Clock times queues and idle users. Nil means SystemClock. A Manager
+	// sets its own.
+	Clock Clock
 }
 
-// Validate reports every field that is out of range, each as a *ConfigError
-// naming the field and what it allows.
-func (c PerUserConfig) Validate() error {
-	v := rangeCheck{prefix: "PerUserConfig."}
-	b := rangeCheck{prefix: "PerUserConfig.Bulkhead."}
-	c.Bulkhead.check(&b)
-	v.errs = append(v.errs, b.errs...)
-	v.int("MaxUsers", c.MaxUsers, 1, 100_000_000, "10000")
-	v.duration("IdleTimeout", c.IdleTimeout, time.Millisecond, 24*time.Hour, "5m")
-	v.int("TopN", c.TopN, 1, 10_000, "20")
-	if s := c.Shards; s != 0 && (s < 1 || s > 1<<16 || s&(s-1) != 0) {
-		v.fail("Shards", s, "must be a power of two between 1 and 65536 (0 means the default, 64)")
+// normalize fills every zero field with its default and reports every
+// field out of range into c.
+func (cfg PerUserConfig) normalize(c *check.Checker) PerUserConfig {
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock()
 	}
-	return v.err()
-}
-
-// withDefaults returns c with every zero field replaced by its default.
-func (c PerUserConfig) withDefaults() PerUserConfig {
-	c.Bulkhead = c.Bulkhead.withDefaults()
-	if c.MaxUsers == 0 {
-		c.MaxUsers = DefaultMaxUsers
+	cfg.Bulkhead.Clock = cfg.Clock
+	cfg.Bulkhead = cfg.Bulkhead.normalize(c.Sub("Bulkhead"))
+	c.Int("MaxUsers", &cfg.MaxUsers, 10_000, 1, 100_000_000)
+	c.Duration("IdleTimeout", &cfg.IdleTimeout, 5*time.Minute, time.Millisecond, 24*time.Hour)
+	c.Int("TopN", &cfg.TopN, 20, 1, 10_000)
+	if s := cfg.Shards; s == 0 {
+		cfg.Shards = 64
+	} else if s < 1 || s > 1<<16 || s&(s-1) != 0 {
+		c.Fail("Shards", s, "must be a power of two between 1 and 65536 (0 means the default, 64)")
 	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultUserIdleTimeout
+	for cfg.Shards > 1 && cfg.MaxUsers > 0 && cfg.Shards > cfg.MaxUsers {
+		cfg.Shards /= 2
 	}
-	if c.TopN == 0 {
-		c.TopN = DefaultTopUsers
-	}
-	if c.Shards == 0 {
-		c.Shards = DefaultUserShards
-	}
-	for c.Shards > c.MaxUsers {
-		c.Shards /= 2
-	}
-	return c
+	return cfg
 }
 
 // PerUserBulkhead gives every user a bulkhead of their own, so that one user
@@ -119,6 +90,7 @@ type PerUserBulkhead struct {
 	mask     uint64
 	shards   []userShard
 	tooMany  atomic.Uint64
+	rejected [2]*RejectedError // shared by every user's bulkhead
 }
 
 // userShard is one lock's worth of the user table.
@@ -145,21 +117,26 @@ type userEntry struct {
 	one  [1]bulkStripe
 }
 
-// NewPerUserBulkhead returns a per-user bulkhead or the configuration error.
-// WithClock sets the clock that times queues and idle users.
-func NewPerUserBulkhead(cfg PerUserConfig, opts ...Option) (*PerUserBulkhead, error) {
-	if err := cfg.Validate(); err != nil {
+// NewPerUserBulkhead returns a per-user bulkhead, or every field of cfg
+// that is out of range as *ConfigError values.
+func NewPerUserBulkhead(cfg PerUserConfig) (*PerUserBulkhead, error) {
+	c := newChecker("core.PerUserConfig.")
+	cfg = cfg.normalize(c)
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	d := applyOptions(opts)
-	cfg = cfg.withDefaults()
+	return newPerUserBulkhead(cfg), nil
+}
+
+func newPerUserBulkhead(cfg PerUserConfig) *PerUserBulkhead {
 	p := &PerUserBulkhead{
 		cfg:      cfg,
 		disabled: cfg.Bulkhead.Disabled,
-		clock:    d.clock,
+		clock:    cfg.Clock,
 		seed:     maphash.MakeSeed(),
 		mask:     uint64(cfg.Shards - 1),
 		shards:   make([]userShard, cfg.Shards),
+		rejected: newBulkRejections(cfg.Bulkhead),
 	}
 	for i := range p.shards {
 		sh := &p.shards[i]
@@ -171,7 +148,7 @@ func NewPerUserBulkhead(cfg PerUserConfig, opts ...Option) (*PerUserBulkhead, er
 		sh.retired.MaxConcurrent = cfg.Bulkhead.MaxConcurrentRequests
 		sh.retired.MaxQueue = cfg.Bulkhead.queueLen()
 	}
-	return p, nil
+	return p
 }
 
 // Config returns the configuration in effect, defaults filled in.
@@ -204,7 +181,7 @@ func (p *PerUserBulkhead) acquire(ctx context.Context, user string, wait bool) (
 	if p.disabled {
 		return Guard{}, nil
 	}
-	if len(user) == 0 || len(user) > MaxUserIDLen {
+	if len(user) == 0 || len(user) > maxUserIDLen {
 		return Guard{}, ErrInvalidUserID
 	}
 	sh := p.shard(user)
@@ -267,7 +244,7 @@ func (p *PerUserBulkhead) insert(sh *userShard, user string) *userEntry {
 		e = &userEntry{user: strings.Clone(user)}
 		e.lim.stripes = e.one[:]
 		e.lim.stampIdle = true
-		e.lim.init(p.cfg.Bulkhead, p.clock, 1)
+		e.lim.init(p.cfg.Bulkhead, 1, p.rejected)
 		e.one[0].lastUsed.Store(now)
 	}
 	sh.users[e.user] = e

@@ -1,23 +1,24 @@
 package core
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/bulwark-go/bulwark/internal/cowmap"
 )
 
-// MaxEndpointLen bounds an endpoint name in bytes.
-const MaxEndpointLen = 256
+// maxEndpointLen bounds an endpoint name in bytes.
+const maxEndpointLen = 256
 
-// ValidateEndpoint reports whether name can name an endpoint: 1 to
-// MaxEndpointLen bytes of printable UTF-8.
+// ValidateEndpoint reports whether name can name an endpoint: 1 to 256
+// bytes of printable UTF-8.
 func ValidateEndpoint(name string) error {
-	if name == "" || len(name) > MaxEndpointLen {
-		return fmt.Errorf("%w: length %d, want 1 to %d bytes", ErrInvalidEndpoint, len(name), MaxEndpointLen)
+	if name == "" || len(name) > maxEndpointLen {
+		return fmt.Errorf("%w: length %d, want 1 to %d bytes", ErrInvalidEndpoint, len(name), maxEndpointLen)
 	}
 	if !utf8.ValidString(name) {
 		return fmt.Errorf("%w: %q is not valid UTF-8", ErrInvalidEndpoint, name)
@@ -31,69 +32,32 @@ func ValidateEndpoint(name string) error {
 }
 
 // registry maps endpoint names to one component each, created on first use
-// and bounded in number. A lookup is one plain map read with no lock: the
-// map is copied on every insertion, which is rare (once per endpoint, and
-// endpoints are bounded) while lookups happen on every request.
-type registry[T any] struct {
-	items atomic.Pointer[map[string]T]
-	mu    sync.Mutex // serialises insertions
-	max   int
-}
+// and bounded in number. A lookup is one map read with no lock.
+type registry[T any] struct{ m cowmap.Map[string, T] }
 
 // get returns the component for name, creating it with create when absent.
 func (r *registry[T]) get(name string, create func(string) (T, error)) (T, error) {
-	if v, ok := r.lookup(name); ok {
+	if v, ok := r.m.Load(name); ok {
 		return v, nil
 	}
 	var zero T
 	if err := ValidateEndpoint(name); err != nil {
 		return zero, err
 	}
-	if len(r.snapshot()) >= r.max {
-		// Full: refuse without a lock or an allocation, since a flood of new
-		// names is exactly when this runs on every request.
+	v, err := r.m.LoadOrCreate(name, create)
+	if errors.Is(err, cowmap.ErrFull) {
+		// A flood of new names meets this on every request: the bare
+		// sentinel costs no allocation.
 		return zero, ErrTooManyEndpoints
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	old := r.snapshot()
-	if v, ok := old[name]; ok {
-		return v, nil
-	}
-	if len(old) >= r.max {
-		return zero, fmt.Errorf("%w: %d tracked, the maximum; %q refused", ErrTooManyEndpoints, len(old), name)
-	}
-	v, err := create(name)
-	if err != nil {
-		return zero, err
-	}
-	next := make(map[string]T, len(old)+1)
-	maps.Copy(next, old)
-	next[name] = v
-	r.items.Store(&next)
-	return v, nil
+	return v, err
 }
 
-func (r *registry[T]) snapshot() map[string]T {
-	if m := r.items.Load(); m != nil {
-		return *m
-	}
-	return nil
-}
-
-func (r *registry[T]) lookup(name string) (T, bool) {
-	v, ok := r.snapshot()[name]
-	return v, ok
-}
-
-// names returns every name, sorted.
-func (r *registry[T]) names() []string {
-	return slices.Sorted(maps.Keys(r.snapshot()))
-}
+func (r *registry[T]) lookup(name string) (T, bool) { return r.m.Load(name) }
 
 // all returns every component, sorted by name.
 func (r *registry[T]) all() []T {
-	m := r.snapshot()
+	m := r.m.Snapshot()
 	out := make([]T, 0, len(m))
 	for _, n := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, m[n])

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
+
+	"github.com/bulwark-go/bulwark/internal/backoff"
+	"github.com/bulwark-go/bulwark/internal/check"
 )
 
 // RetryConfig configures a Retry (the seed's RetryConfig). The zero value is
@@ -49,16 +51,12 @@ type RetryConfig struct {
 	// Budget, when set, caps retries to a share of first attempts. Share one
 	// budget among the Retry values that call the same service.
 	Budget *RetryBudget
+	// Breaker, when set, is asked before every attempt of Do and told each
+	// attempt's outcome; retries stop as soon as it rejects.
+	Breaker *Breaker
+	// Clock times the waits. Nil means SystemClock.
+	Clock Clock
 }
-
-// The seed's retry defaults.
-const (
-	DefaultMaxAttempts       = 3
-	DefaultInitialBackoff    = 100 * time.Millisecond
-	DefaultMaxBackoff        = 30 * time.Second
-	DefaultBackoffMultiplier = 2.0
-	DefaultJitterFactor      = 0.1
-)
 
 // ErrRetryDeadline is returned, joined with the last attempt's error, when
 // Retry gives up because the next wait would end after the context's
@@ -87,47 +85,36 @@ func DefaultRetryable(err error) bool {
 		!errors.Is(err, ErrTooManyProbes)
 }
 
-// Validate reports every field that is out of range, each as a *ConfigError
-// naming the field and what it allows.
-func (c RetryConfig) Validate() error {
-	v := rangeCheck{prefix: "RetryConfig."}
-	v.int("MaxAttempts", c.MaxAttempts, 1, 1000, "3")
-	v.duration("InitialBackoff", c.InitialBackoff, time.Microsecond, 24*time.Hour, "100ms")
-	v.duration("MaxBackoff", c.MaxBackoff, time.Microsecond, 24*time.Hour, "30s")
-	v.float("BackoffMultiplier", c.BackoffMultiplier, 1, 100, "2")
-	v.float("JitterFactor", c.JitterFactor, 1e-9, 1, "0.1; set NoJitter for none")
-	if c.NoJitter && c.JitterFactor != 0 {
-		v.fail("JitterFactor", c.JitterFactor, "must be 0 when NoJitter is set")
+// normalize fills every zero field with its default and reports every
+// field out of range into c.
+func (cfg RetryConfig) normalize(c *check.Checker) RetryConfig {
+	given := cfg
+	c.Int("MaxAttempts", &cfg.MaxAttempts, 3, 1, 1000)
+	c.Duration("InitialBackoff", &cfg.InitialBackoff, 100*time.Millisecond, time.Microsecond, 24*time.Hour)
+	c.Float("BackoffMultiplier", &cfg.BackoffMultiplier, 2, 1, 100)
+	if cfg.NoJitter {
+		if cfg.JitterFactor != 0 {
+			c.Fail("JitterFactor", cfg.JitterFactor, "must be 0 when NoJitter is set")
+		}
+	} else {
+		c.Float("JitterFactor", &cfg.JitterFactor, 0.1, 1e-9, 1)
 	}
-	if len(v.errs) > 0 {
-		return v.err()
+	initial := cfg.InitialBackoff
+	if initial < time.Microsecond || initial > 24*time.Hour {
+		initial = 100 * time.Millisecond
 	}
-	if d := c.withDefaults(); d.MaxBackoff < d.InitialBackoff {
-		v.fail("MaxBackoff", c.MaxBackoff, "must be at least InitialBackoff ("+d.InitialBackoff.String()+")")
+	if given.MaxBackoff == 0 {
+		cfg.MaxBackoff = max(30*time.Second, initial)
+	} else if cfg.MaxBackoff < initial || cfg.MaxBackoff > 24*time.Hour {
+		c.Fail("MaxBackoff", cfg.MaxBackoff, "must be between InitialBackoff ("+initial.String()+") and 24h0m0s (0 means the default, 30s)")
 	}
-	return v.err()
-}
-
-func (c RetryConfig) withDefaults() RetryConfig {
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = DefaultMaxAttempts
+	if cfg.Retryable == nil {
+		cfg.Retryable = DefaultRetryable
 	}
-	if c.InitialBackoff == 0 {
-		c.InitialBackoff = DefaultInitialBackoff
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock()
 	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = max(DefaultMaxBackoff, c.InitialBackoff)
-	}
-	if c.BackoffMultiplier == 0 {
-		c.BackoffMultiplier = DefaultBackoffMultiplier
-	}
-	if c.JitterFactor == 0 && !c.NoJitter {
-		c.JitterFactor = DefaultJitterFactor
-	}
-	if c.Retryable == nil {
-		c.Retryable = DefaultRetryable
-	}
-	return c
+	return cfg
 }
 
 // Retry runs a function again when it fails, with exponential backoff and
@@ -139,9 +126,8 @@ func (c RetryConfig) withDefaults() RetryConfig {
 // outcome to it, and the retries stop as soon as the breaker rejects.
 type Retry struct {
 	cfg     RetryConfig
-	clock   Clock
-	breaker *Breaker
-	stats   *retryStats
+	backoff backoff.Policy
+	stats   retryStats
 	// rnd, when set by a test, replaces the global source of jitter. It is
 	// not safe for concurrent use.
 	rnd *rand.Rand
@@ -190,35 +176,26 @@ type RetryStats struct {
 	Stopped uint64 `json:"stopped"`
 }
 
-// NewRetry returns a Retry, or a *ConfigError when cfg is invalid. Of the
-// options only WithClock applies: waits use the clock's timers.
-func NewRetry(cfg RetryConfig, opts ...Option) (*Retry, error) {
-	if err := cfg.Validate(); err != nil {
+// NewRetry returns a Retry, or every field of cfg that is out of range as
+// *ConfigError values.
+func NewRetry(cfg RetryConfig) (*Retry, error) {
+	c := newChecker("core.RetryConfig.")
+	cfg = cfg.normalize(c)
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	d := applyOptions(opts)
-	return &Retry{cfg: cfg.withDefaults(), clock: d.clock, stats: new(retryStats)}, nil
+	r := &Retry{cfg: cfg, backoff: backoff.Policy{
+		Initial: cfg.InitialBackoff, Max: cfg.MaxBackoff, Multiplier: cfg.BackoffMultiplier, Jitter: cfg.JitterFactor,
+	}}
+	return r, nil
 }
-
-// WithBreaker returns a copy of r whose attempts go through b (the seed's
-// with_circuit_breaker); a nil b detaches the breaker. The copy shares r's
-// configuration, budget and statistics. To pick the breaker per call
-// without a copy, use DoWithBreaker.
-func (r *Retry) WithBreaker(b *Breaker) *Retry {
-	c := *r
-	c.breaker = b
-	return &c
-}
-
-// Breaker returns the attached breaker, or nil.
-func (r *Retry) Breaker() *Breaker { return r.breaker }
 
 // Config returns the configuration with every default filled in.
 func (r *Retry) Config() RetryConfig { return r.cfg }
 
 // Stats returns the counts so far.
 func (r *Retry) Stats() RetryStats {
-	s := r.stats
+	s := &r.stats
 	first, unstarted := s.first.Load(), s.unstarted.Load()
 	st := RetryStats{
 		Retries:             s.retries.Load(),
@@ -252,10 +229,10 @@ func (r *Retry) Stats() RetryStats {
 // When the retry budget is spent, Do returns the last error without
 // retrying. fn receives ctx unchanged.
 func (r *Retry) Do(ctx context.Context, fn func(ctx context.Context) error) error {
-	return r.do(ctx, r.breaker, fn)
+	return r.do(ctx, r.cfg.Breaker, fn)
 }
 
-// DoWithBreaker is Do with b in place of the attached breaker; a nil b runs
+// DoWithBreaker is Do with b in place of RetryConfig.Breaker; a nil b runs
 // without one. It suits a caller that picks the breaker per call (per host,
 // say) and shares one Retry.
 func (r *Retry) DoWithBreaker(ctx context.Context, b *Breaker, fn func(ctx context.Context) error) error {
@@ -297,7 +274,7 @@ func (r *Retry) do(ctx context.Context, b *Breaker, fn func(ctx context.Context)
 
 // retry carries on after the first attempt failed with err.
 func (r *Retry) retry(ctx context.Context, b *Breaker, fn func(ctx context.Context) error, err error) error {
-	s := r.stats
+	s := &r.stats
 	for attempt := 1; ; attempt++ {
 		if !r.cfg.Retryable(err) {
 			return err
@@ -377,21 +354,7 @@ func (r *Retry) wait(attempt int, err error) time.Duration {
 			return min(max(d, 0), r.cfg.MaxBackoff)
 		}
 	}
-	return r.backoff(attempt - 1)
-}
-
-// backoff returns the wait before retry n+1 (n from 0): the exponential base
-// is capped first and jittered after, so that waits at the cap still spread.
-func (r *Retry) backoff(n int) time.Duration {
-	limit := float64(r.cfg.MaxBackoff)
-	base := float64(r.cfg.InitialBackoff) * math.Pow(r.cfg.BackoffMultiplier, float64(n))
-	if !(base < limit) { // also catches +Inf and NaN
-		base = limit
-	}
-	if j := r.cfg.JitterFactor; j > 0 {
-		base *= 1 + j*(2*r.random()-1)
-	}
-	return time.Duration(base)
+	return r.backoff.Wait(attempt-1, r.random())
 }
 
 func (r *Retry) random() float64 {
@@ -403,7 +366,7 @@ func (r *Retry) random() float64 {
 
 // sleep waits d on r's clock, or until ctx ends, whichever comes first.
 func (r *Retry) sleep(ctx context.Context, d time.Duration) error {
-	t := r.clock.NewTimer(d)
+	t := r.cfg.Clock.NewTimer(d)
 	select {
 	case <-t.C():
 		return nil

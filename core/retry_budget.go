@@ -3,6 +3,8 @@ package core
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/bulwark-go/bulwark/internal/check"
 )
 
 // RetryBudgetConfig configures a RetryBudget. The zero value is the default
@@ -22,14 +24,9 @@ type RetryBudgetConfig struct {
 	// Window is the span over which first attempts and retries are counted.
 	// Default 10s; 1s to 1h.
 	Window time.Duration
+	// Clock tells time. Nil means SystemClock.
+	Clock Clock
 }
-
-// The default retry budget.
-const (
-	DefaultRetryBudgetRatio    = 0.2
-	DefaultMinRetriesPerSecond = 10.0
-	DefaultRetryBudgetWindow   = 10 * time.Second
-)
 
 const (
 	// The window is counted in 10 buckets, in a ring of 16 so that the
@@ -42,29 +39,22 @@ const (
 	packedCountSaturation uint64 = 1 << 31
 )
 
-// Validate reports every field that is out of range, each as a *ConfigError.
-func (c RetryBudgetConfig) Validate() error {
-	v := rangeCheck{prefix: "RetryBudgetConfig."}
-	v.float("Ratio", c.Ratio, 1e-9, 10, "0.2")
-	v.float("MinRetriesPerSecond", c.MinRetriesPerSecond, 1e-9, 1_000_000, "10")
-	v.duration("Window", c.Window, time.Second, time.Hour, "10s")
-	if c.NoMinRetries && c.MinRetriesPerSecond != 0 {
-		v.fail("MinRetriesPerSecond", c.MinRetriesPerSecond, "must be 0 when NoMinRetries is set")
+// normalize fills every zero field with its default and reports every
+// field out of range into c.
+func (cfg RetryBudgetConfig) normalize(c *check.Checker) RetryBudgetConfig {
+	c.Float("Ratio", &cfg.Ratio, 0.2, 1e-9, 10)
+	if cfg.NoMinRetries {
+		if cfg.MinRetriesPerSecond != 0 {
+			c.Fail("MinRetriesPerSecond", cfg.MinRetriesPerSecond, "must be 0 when NoMinRetries is set")
+		}
+	} else {
+		c.Float("MinRetriesPerSecond", &cfg.MinRetriesPerSecond, 10, 1e-9, 1_000_000)
 	}
-	return v.err()
-}
-
-func (c RetryBudgetConfig) withDefaults() RetryBudgetConfig {
-	if c.Ratio == 0 {
-		c.Ratio = DefaultRetryBudgetRatio
+	c.Duration("Window", &cfg.Window, 10*time.Second, time.Second, time.Hour)
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock()
 	}
-	if c.MinRetriesPerSecond == 0 && !c.NoMinRetries {
-		c.MinRetriesPerSecond = DefaultMinRetriesPerSecond
-	}
-	if c.Window == 0 {
-		c.Window = DefaultRetryBudgetWindow
-	}
-	return c
+	return cfg
 }
 
 // RetryBudget caps retries to a share of first attempts, like the retry
@@ -99,17 +89,17 @@ type RetryBudgetStats struct {
 	Denied        uint64 // retries refused since the budget was made
 }
 
-// NewRetryBudget returns a budget, or a *ConfigError when cfg is invalid.
-// Of the options only WithClock applies.
-func NewRetryBudget(cfg RetryBudgetConfig, opts ...Option) (*RetryBudget, error) {
-	if err := cfg.Validate(); err != nil {
+// NewRetryBudget returns a budget, or every field of cfg that is out of
+// range as *ConfigError values.
+func NewRetryBudget(cfg RetryBudgetConfig) (*RetryBudget, error) {
+	c := newChecker("core.RetryBudgetConfig.")
+	cfg = cfg.normalize(c)
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
-	d := applyOptions(opts)
 	return &RetryBudget{
 		cfg:     cfg,
-		clock:   d.clock,
+		clock:   cfg.Clock,
 		width:   uint64(cfg.Window / retryBudgetBucketsPerWindow),
 		reserve: cfg.MinRetriesPerSecond * cfg.Window.Seconds(),
 	}, nil

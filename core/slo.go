@@ -6,10 +6,11 @@ import (
 	"math/bits"
 	"sync/atomic"
 	"time"
+
+	"github.com/bulwark-go/bulwark/internal/check"
 )
 
-// SLOConfig configures an SLOTracker (the seed's SLOConfig). The zero value
-// is the seed's default: 99% of calls succeed over 5 minutes, a 1% error
+// SLOConfig configures an SLOTracker. The zero value is the default: 99% of calls succeed over 5 minutes, a 1% error
 // budget, and the burn-rate rule of the Google SRE workbook (14.4× over the
 // long and the short window) scaled to the window.
 //
@@ -44,16 +45,9 @@ type SLOConfig struct {
 	// rule may fire, so that a handful of failures cannot trip it. Default
 	// 20; 1 to 1,000,000,000.
 	MinEvents int
+	// Clock tells time. Nil means SystemClock. A Manager sets its own.
+	Clock Clock
 }
-
-// The seed's SLO defaults and the workbook's burn-rate rule.
-const (
-	DefaultTargetSuccessRate  = 0.99
-	DefaultSLOWindow          = 5 * time.Minute
-	DefaultErrorBudgetPercent = 1.0
-	DefaultBurnRateThreshold  = 14.4
-	DefaultSLOMinEvents       = 20
-)
 
 const (
 	// ShortWindow defaults to LongWindow divided by this.
@@ -63,80 +57,74 @@ const (
 	maxSLOBuckets      = 4096
 )
 
-// Validate reports every field that is out of range, each as a *ConfigError
-// naming the field and what it allows.
-func (c SLOConfig) Validate() error { return c.validate("SLOConfig.") }
-
-func (c SLOConfig) validate(prefix string) error {
-	v := rangeCheck{prefix: prefix}
-	if t := c.TargetSuccessRate; t != 0 && !(t > 0 && t < 1) {
-		v.fail("TargetSuccessRate", t, "must be above 0 and below 1 (0 means the default, 0.99)")
+// normalize fills every zero field with its default and reports every
+// field out of range into c.
+func (cfg SLOConfig) normalize(c *check.Checker) SLOConfig {
+	given := cfg
+	t, p := cfg.TargetSuccessRate, cfg.ErrorBudgetPercent
+	if t != 0 && !(t > 0 && t < 1) {
+		c.Fail("TargetSuccessRate", t, "must be above 0 and below 1 (0 means the default, 0.99)")
 	}
-	if p := c.ErrorBudgetPercent; p != 0 && !(p > 0 && p < 100) {
-		v.fail("ErrorBudgetPercent", p, "must be above 0 and below 100 (0 means the default, 1)")
+	if p != 0 && !(p > 0 && p < 100) {
+		c.Fail("ErrorBudgetPercent", p, "must be above 0 and below 100 (0 means the default, 1)")
 	}
-	v.duration("Window", c.Window, time.Second, 7*24*time.Hour, "5m")
-	v.float("BurnRateThreshold", c.BurnRateThreshold, 1, 10_000, "14.4")
-	v.int("MinEvents", c.MinEvents, 1, 1_000_000_000, "20")
-	if c.LongWindow < 0 {
-		v.fail("LongWindow", c.LongWindow, "must not be negative (0 means the default, Window)")
-	}
-	if c.ShortWindow < 0 {
-		v.fail("ShortWindow", c.ShortWindow, "must not be negative (0 means the default, LongWindow/12)")
-	}
-	if len(v.errs) > 0 {
-		return v.err()
-	}
-	if t, p := c.TargetSuccessRate, c.ErrorBudgetPercent; t != 0 && p != 0 && math.Abs(p-100*(1-t)) > 1e-6 {
-		v.fail("ErrorBudgetPercent", p, fmt.Sprintf("must equal 100×(1−TargetSuccessRate) = %.6g, or be 0 to derive it", 100*(1-t)))
-	}
-	d := c.withDefaults()
-	if d.LongWindow > d.Window {
-		v.fail("LongWindow", c.LongWindow, "must be at most Window ("+d.Window.String()+")")
-	}
-	if d.ShortWindow < 10*time.Millisecond || d.ShortWindow >= d.LongWindow {
-		v.fail("ShortWindow", d.ShortWindow, "must be at least 10ms and below LongWindow ("+d.LongWindow.String()+")")
-	} else if n := sloBucketCount(d); n > maxSLOBuckets {
-		v.fail("ShortWindow", d.ShortWindow, fmt.Sprintf("must be at least Window/%d (%v): buckets are ShortWindow/%d wide and Window would need %d of them",
-			maxSLOBuckets/sloBucketsPerShort, d.Window/(maxSLOBuckets/sloBucketsPerShort), sloBucketsPerShort, n))
-	}
-	return v.err()
-}
-
-func (c SLOConfig) withDefaults() SLOConfig {
 	switch {
-	case c.TargetSuccessRate == 0 && c.ErrorBudgetPercent == 0:
-		c.TargetSuccessRate, c.ErrorBudgetPercent = DefaultTargetSuccessRate, DefaultErrorBudgetPercent
-	case c.ErrorBudgetPercent == 0:
-		c.ErrorBudgetPercent = 100 * (1 - c.TargetSuccessRate)
-	case c.TargetSuccessRate == 0:
-		c.TargetSuccessRate = 1 - c.ErrorBudgetPercent/100
+	case t == 0 && p == 0:
+		cfg.TargetSuccessRate, cfg.ErrorBudgetPercent = 0.99, 1
+	case p == 0:
+		cfg.ErrorBudgetPercent = 100 * (1 - t)
+	case t == 0:
+		cfg.TargetSuccessRate = 1 - p/100
+	case math.Abs(p-100*(1-t)) > 1e-6 && t > 0 && t < 1 && p > 0 && p < 100:
+		c.Fail("ErrorBudgetPercent", p, fmt.Sprintf("must equal 100×(1−TargetSuccessRate) = %.6g, or be 0 to derive it", 100*(1-t)))
 	}
-	if c.Window == 0 {
-		c.Window = DefaultSLOWindow
+	c.Duration("Window", &cfg.Window, 5*time.Minute, time.Second, 7*24*time.Hour)
+	c.Float("BurnRateThreshold", &cfg.BurnRateThreshold, 14.4, 1, 10_000)
+	c.Int("MinEvents", &cfg.MinEvents, 20, 1, 1_000_000_000)
+	window := cfg.Window
+	if window < time.Second || window > 7*24*time.Hour {
+		window = 5 * time.Minute
 	}
-	if c.BurnRateThreshold == 0 {
-		c.BurnRateThreshold = DefaultBurnRateThreshold
+	switch {
+	case cfg.LongWindow < 0:
+		c.Fail("LongWindow", cfg.LongWindow, "must not be negative (0 means the default, Window)")
+	case cfg.LongWindow == 0:
+		cfg.LongWindow = window
+	case cfg.LongWindow > window:
+		c.Fail("LongWindow", cfg.LongWindow, "must be at most Window ("+window.String()+")")
 	}
-	if c.LongWindow == 0 {
-		c.LongWindow = c.Window
+	long := cfg.LongWindow
+	if long <= 0 || long > window {
+		long = window
 	}
-	if c.ShortWindow == 0 {
-		c.ShortWindow = c.LongWindow / sloShortDivisor
+	switch {
+	case cfg.ShortWindow < 0:
+		c.Fail("ShortWindow", cfg.ShortWindow, "must not be negative (0 means the default, LongWindow/12)")
+	case cfg.ShortWindow == 0:
+		cfg.ShortWindow = long / sloShortDivisor
 	}
-	if c.MinEvents == 0 {
-		c.MinEvents = DefaultSLOMinEvents
+	if short := cfg.ShortWindow; short >= 0 {
+		if short < 10*time.Millisecond || short >= long {
+			c.Fail("ShortWindow", short, "must be at least 10ms and below LongWindow ("+long.String()+")")
+		} else if n := sloBucketCount(window, short); n > maxSLOBuckets {
+			c.Fail("ShortWindow", short, fmt.Sprintf("must be at least Window/%d (%v): buckets are ShortWindow/%d wide and Window would need %d of them",
+				maxSLOBuckets/sloBucketsPerShort, window/(maxSLOBuckets/sloBucketsPerShort), sloBucketsPerShort, n))
+		}
 	}
-	return c
+	_ = given
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock()
+	}
+	return cfg
 }
 
-// sloBucketCount returns how many buckets cover c.Window.
-func sloBucketCount(c SLOConfig) int64 {
-	w := int64(c.ShortWindow / sloBucketsPerShort)
-	return (int64(c.Window) + w - 1) / w
+// sloBucketCount returns how many buckets of ShortWindow/10 cover window.
+func sloBucketCount(window, short time.Duration) int64 {
+	w := int64(short / sloBucketsPerShort)
+	return (int64(window) + w - 1) / w
 }
 
-// SLOTracker measures one service level objective (the seed's SLOTracker):
+// SLOTracker measures one service level objective:
 // the success rate over a rolling window, the error budget left, and how
 // fast the budget burns.
 //
@@ -158,14 +146,16 @@ type SLOTracker struct {
 	// bits), so that a writer recognises and resets a stale bucket without
 	// a lock.
 	ring []sloBucket
+	// burn, for the tracker of a Manager's endpoint, trips the endpoint's
+	// breaker when the burn rule fires; nil for a lone tracker.
+	burn *sloBurn
 }
 
 type sloBucket struct {
 	ok, failed atomic.Uint64
 }
 
-// SLOStatus is a tracker's reading at one moment (the seed's
-// get_slo_status, and more).
+// SLOStatus is a tracker's reading at one moment.
 type SLOStatus struct {
 	// Endpoint names the tracked endpoint; empty for a lone SLOTracker.
 	Endpoint string `json:"endpoint,omitempty"`
@@ -174,8 +164,9 @@ type SLOStatus struct {
 	// SuccessRate is the share of calls in the window that succeeded; 1
 	// when the window holds none.
 	SuccessRate float64 `json:"success_rate"`
-	// ErrorBudgetRemaining is the percentage of the window's error budget
-	// left: 100 with no failures, 0 when spent, negative when overspent.
+	// ErrorBudgetRemaining is the share of the window's error budget left,
+	// as a ratio: 1 with no failures, 0 when spent, negative when
+	// overspent.
 	ErrorBudgetRemaining float64 `json:"error_budget_remaining"`
 	// Violated is true when SuccessRate is below Target.
 	Violated bool `json:"violated"`
@@ -193,25 +184,26 @@ type SLOStatus struct {
 	LongEvents uint64 `json:"long_events"`
 }
 
-// NewSLOTracker returns a tracker, or a *ConfigError when cfg is invalid. Of
-// the options only WithClock applies.
-func NewSLOTracker(cfg SLOConfig, opts ...Option) (*SLOTracker, error) {
-	if err := cfg.Validate(); err != nil {
+// NewSLOTracker returns a tracker, or every field of cfg that is out of
+// range as *ConfigError values.
+func NewSLOTracker(cfg SLOConfig) (*SLOTracker, error) {
+	c := newChecker("core.SLOConfig.")
+	cfg = cfg.normalize(c)
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	return newSLOTracker(cfg.withDefaults(), applyOptions(opts).clock), nil
+	return newSLOTracker(cfg), nil
 }
 
-// newSLOTracker builds a tracker from a validated configuration with
-// defaults filled in.
-func newSLOTracker(cfg SLOConfig, clock Clock) *SLOTracker {
+// newSLOTracker builds a tracker from a normalized configuration.
+func newSLOTracker(cfg SLOConfig) *SLOTracker {
 	width := uint64(cfg.ShortWindow / sloBucketsPerShort)
-	n := uint64(sloBucketCount(cfg))
+	n := uint64(sloBucketCount(cfg.Window, cfg.ShortWindow))
 	size := uint64(1) << bits.Len64(n-1) // the ring must hold the whole window
 	ceil := func(d time.Duration) uint64 { return min((uint64(d)+width-1)/width, n) }
 	return &SLOTracker{
 		cfg:    cfg,
-		clock:  clock,
+		clock:  cfg.Clock,
 		width:  width,
 		mask:   size - 1,
 		window: n,
@@ -227,8 +219,9 @@ func (t *SLOTracker) Config() SLOConfig { return t.cfg }
 
 func (t *SLOTracker) epoch() uint64 { return uint64(max(t.clock.Nanotime(), 0)) / t.width }
 
-// Record counts one call: success true for a call that met the objective
-// (the seed's record).
+// Record counts one call: success true for a call that met the objective.
+// For an endpoint's tracker it also applies the burn rule (see
+// ManagerConfig).
 func (t *SLOTracker) Record(success bool) {
 	e := t.epoch()
 	b := &t.ring[e&t.mask]
@@ -237,13 +230,10 @@ func (t *SLOTracker) Record(success bool) {
 	} else {
 		addPacked(&b.failed, e)
 	}
+	if t.burn != nil {
+		t.burn.recorded(t, success)
+	}
 }
-
-// RecordSuccess counts a call that met the objective.
-func (t *SLOTracker) RecordSuccess() { t.Record(true) }
-
-// RecordFailure counts a call that did not.
-func (t *SLOTracker) RecordFailure() { t.Record(false) }
 
 // sum returns the calls and failures in the last n buckets, the current one
 // included.
@@ -259,44 +249,40 @@ func (t *SLOTracker) sum(e, n uint64) (total, failed uint64) {
 }
 
 // SuccessRate returns the share of calls in the window that succeeded, or 1
-// when there were none (the seed's success_rate).
+// when there were none.
 func (t *SLOTracker) SuccessRate() float64 {
 	total, failed := t.sum(t.epoch(), t.window)
 	return successRate(total, failed)
 }
 
-// ErrorBudgetRemaining returns the percentage of the window's error budget
-// left (the seed's error_budget_remaining): 100 with no failures, 0 when the
-// failures used it up, and negative when they overspent it (−100 means
-// twice the budget failed).
+// ErrorBudgetRemaining returns the share of the window's error budget left,
+// as a ratio: 1 with no failures, 0 when the failures used it up, and
+// negative when they overspent it (−1 means twice the budget failed).
 func (t *SLOTracker) ErrorBudgetRemaining() float64 {
 	total, failed := t.sum(t.epoch(), t.window)
 	return t.budgetRemaining(total, failed)
 }
 
 // Violated reports whether the success rate over the window is below the
-// target (the seed's is_violated). An empty window is not violated.
+// target. An empty window is not violated.
 func (t *SLOTracker) Violated() bool {
 	total, failed := t.sum(t.epoch(), t.window)
 	return successRate(total, failed) < t.cfg.TargetSuccessRate
 }
 
-// BurnRate returns how fast the budget burned over the last d (rounded up
-// to whole buckets, at most Window): the error ratio divided by the budget
-// ratio. 1 spends exactly the budget; 0 when d held no calls.
-func (t *SLOTracker) BurnRate(d time.Duration) float64 {
-	n := min(max((uint64(max(d, 0))+t.width-1)/t.width, 1), t.window)
-	total, failed := t.sum(t.epoch(), n)
-	return t.burnRate(total, failed)
+// Status returns every reading at once, from one pass over the buckets.
+// For an endpoint's tracker it applies a change of the burn rule too, so
+// that a burn is seen to clear even when no calls come in.
+func (t *SLOTracker) Status() SLOStatus {
+	s := t.read()
+	if t.burn != nil {
+		t.burn.evaluate(t, s)
+	}
+	return s
 }
 
-// Burning reports whether the multi-window burn rule fires: the long window
-// holds at least MinEvents calls and both windows burn at
-// BurnRateThreshold or faster. A spent budget alone never fires it.
-func (t *SLOTracker) Burning() bool { return t.Status().Burning }
-
-// Status returns every reading at once, from one pass over the buckets.
-func (t *SLOTracker) Status() SLOStatus {
+// read returns the tracker's readings.
+func (t *SLOTracker) read() SLOStatus {
 	e := t.epoch()
 	var s SLOStatus
 	var longFailed, shortTotal, shortFailed uint64
@@ -323,6 +309,9 @@ func (t *SLOTracker) Status() SLOStatus {
 	s.ShortBurnRate = t.burnRate(shortTotal, shortFailed)
 	thr := t.cfg.BurnRateThreshold
 	s.Burning = s.LongEvents >= uint64(t.cfg.MinEvents) && s.LongBurnRate >= thr && s.ShortBurnRate >= thr
+	if t.burn != nil {
+		s.Endpoint = t.burn.endpoint
+	}
 	return s
 }
 
@@ -349,5 +338,5 @@ func (t *SLOTracker) burnRate(total, failed uint64) float64 {
 }
 
 func (t *SLOTracker) budgetRemaining(total, failed uint64) float64 {
-	return 100 * (1 - t.burnRate(total, failed))
+	return 1 - t.burnRate(total, failed)
 }

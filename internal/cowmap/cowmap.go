@@ -100,3 +100,12 @@ func (m *Map[K, V]) Delete(k K) {
 	delete(next, k)
 	m.items.Store(&next)
 }
+
+// Locked runs fn while holding the lock that LoadOrCreate's create runs
+// under, so that fn sees every key either created before it or not yet
+// started. fn must not call the Map's writing methods.
+func (m *Map[K, V]) Locked(fn func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fn()
+}
