@@ -1,11 +1,11 @@
 package metrics
 
 import (
-	"errors"
-	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 
 	"github.com/bulwark-go/bulwark/core"
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/bulwark-go/bulwark/internal/check"
 )
 
 // Config says what a Collector exports.
@@ -13,19 +13,15 @@ type Config struct {
 	// Namespace prefixes every metric name ("myapp" gives
 	// myapp_circuit_breaker_state). Empty means no prefix.
 	Namespace string
-	// Manager supplies the breakers and endpoint bulkheads. Required.
+	// Manager supplies the endpoints: their breakers, bulkheads, SLOs and
+	// retries, and the per-user bulkhead. Required.
 	Manager *core.Manager
-	// SLO, when set, exports every tracked endpoint's objective.
-	SLO *core.SLOGuard
-	// PerUser names per-user bulkheads to export, by the value of their
-	// "bulkhead" label. Only totals are exported: user IDs never become
-	// labels.
-	PerUser map[string]*core.PerUserBulkhead
 }
 
 // Collector is a prometheus.Collector that reads snapshots at scrape time,
 // so endpoints created after registration appear without re-registering
-// and the request path pays nothing for metrics.
+// and the request path pays nothing for metrics. Register it yourself:
+// Bulwark never registers on the global registry behind your back.
 type Collector struct {
 	cfg  Config
 	all  []*prometheus.Desc
@@ -34,62 +30,54 @@ type Collector struct {
 		bhActive, bhQueued, bhTotal, bhRejected, bhTimeout, bhQueueDuration  *prometheus.Desc
 		sloSuccess, sloBudget, sloBurn                                       *prometheus.Desc
 		puUsers, puRejected                                                  *prometheus.Desc
+		retryCalls, retryRetries, retryExhausted, retryAborted               *prometheus.Desc
 	}
 }
 
-// New returns a Collector for cfg.
+// New returns a Collector for cfg, or its problems as *core.ConfigError
+// values.
 func New(cfg Config) (*Collector, error) {
+	c := check.New("metrics.Config.", func(f string, v any, r string) error { return &core.ConfigError{Field: f, Value: v, Rule: r} })
 	if cfg.Manager == nil {
-		return nil, errors.New("metrics: Config.Manager is required")
+		c.Fail("Manager", nil, "is required")
 	}
-	for name, p := range cfg.PerUser {
-		if name == "" || p == nil {
-			return nil, fmt.Errorf("metrics: Config.PerUser[%q]: want a non-empty name and a bulkhead", name)
-		}
+	if cfg.Namespace != "" && !model.IsValidMetricName(model.LabelValue(cfg.Namespace)) {
+		c.Fail("Namespace", cfg.Namespace, "must be a valid Prometheus metric name prefix: letters, digits, _ and :, not starting with a digit")
 	}
-	c := &Collector{cfg: cfg}
+	if err := c.Err(); err != nil {
+		return nil, err
+	}
+	col := &Collector{cfg: cfg}
 	ep := []string{"endpoint"}
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		desc := prometheus.NewDesc(prometheus.BuildFQName(cfg.Namespace, "", name), help, labels, nil)
-		c.all = append(c.all, desc)
+		col.all = append(col.all, desc)
 		return desc
 	}
-	c.desc.state = d("circuit_breaker_state", "Circuit breaker state: 0 Closed, 1 Open, 2 HalfOpen (ForcedOpen reads 1, Disabled 0).", ep...)
-	c.desc.requests = d("circuit_breaker_requests_total", "Requests seen by the breaker: successful + failed + rejected.", ep...)
-	c.desc.successful = d("circuit_breaker_requests_successful_total", "Requests the breaker let through that succeeded.", ep...)
-	c.desc.failed = d("circuit_breaker_requests_failed_total", "Requests the breaker let through that failed.", ep...)
-	c.desc.rejected = d("circuit_breaker_requests_rejected_total", "Requests the breaker refused.", ep...)
-	c.desc.transitions = d("circuit_breaker_state_transitions_total", "State transitions by from and to state.", "endpoint", "from", "to")
-	c.desc.duration = d("circuit_breaker_request_duration_seconds", "Duration of requests through the breaker, measured by the HTTP middleware and transport.", ep...)
-	c.desc.bhActive = d("bulkhead_active_requests", "Requests holding a bulkhead slot now.", ep...)
-	c.desc.bhQueued = d("bulkhead_queued_requests", "Requests waiting in the bulkhead's queue now.", ep...)
-	c.desc.bhTotal = d("bulkhead_requests_total", "Requests that asked the bulkhead for a slot.", ep...)
-	c.desc.bhRejected = d("bulkhead_requests_rejected_total", "Requests refused because the bulkhead and its queue were full.", ep...)
-	c.desc.bhTimeout = d("bulkhead_requests_timeout_total", "Requests that waited in the queue past its timeout.", ep...)
-	c.desc.bhQueueDuration = d("bulkhead_queue_duration_seconds", "Time requests waited in the bulkhead's queue.", ep...)
-	c.desc.sloSuccess = d("slo_success_ratio", "Share of requests in the SLO window that succeeded.", ep...)
-	c.desc.sloBudget = d("slo_error_budget_remaining_ratio", "Share of the window's error budget left; negative when overspent.", ep...)
-	c.desc.sloBurn = d("slo_burn_rate", "Error budget burn rate over the long and short windows (1 spends the budget exactly over the window).", "endpoint", "window")
-	c.desc.puUsers = d("per_user_bulkhead_tracked_users", "Users a per-user bulkhead tracks now.", "bulkhead")
-	c.desc.puRejected = d("per_user_bulkhead_rejected_total", "Requests a per-user bulkhead refused: user over the limit, queue timeout, or table full.", "bulkhead")
-	return c, nil
-}
-
-// Register makes a Collector for cfg and registers it on reg. Bulwark never
-// registers on the global registry by itself: pass
-// prometheus.DefaultRegisterer to use it.
-func Register(reg prometheus.Registerer, cfg Config) (*Collector, error) {
-	if reg == nil {
-		return nil, errors.New("metrics: Register needs a prometheus.Registerer")
-	}
-	c, err := New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := reg.Register(c); err != nil {
-		return nil, err
-	}
-	return c, nil
+	dd := &col.desc
+	dd.state = d("circuit_breaker_state", "Circuit breaker state: 0 Closed, 1 Open, 2 HalfOpen (ForcedOpen reads 1, Disabled 0).", ep...)
+	dd.requests = d("circuit_breaker_requests_total", "Requests seen by the breaker: successful + failed + rejected.", ep...)
+	dd.successful = d("circuit_breaker_requests_successful_total", "Requests the breaker let through that succeeded.", ep...)
+	dd.failed = d("circuit_breaker_requests_failed_total", "Requests the breaker let through that failed.", ep...)
+	dd.rejected = d("circuit_breaker_requests_rejected_total", "Requests the breaker refused.", ep...)
+	dd.transitions = d("circuit_breaker_state_transitions_total", "State transitions by from and to state.", "endpoint", "from", "to")
+	dd.duration = d("circuit_breaker_request_duration_seconds", "Duration of requests through the endpoint, measured by the HTTP middleware and transport.", ep...)
+	dd.bhActive = d("bulkhead_active_requests", "Requests holding a bulkhead slot now.", ep...)
+	dd.bhQueued = d("bulkhead_queued_requests", "Requests waiting in the bulkhead's queue now.", ep...)
+	dd.bhTotal = d("bulkhead_requests_total", "Requests that asked the bulkhead for a slot.", ep...)
+	dd.bhRejected = d("bulkhead_requests_rejected_total", "Requests refused because the bulkhead and its queue were full.", ep...)
+	dd.bhTimeout = d("bulkhead_requests_timeout_total", "Requests that waited in the queue past its timeout.", ep...)
+	dd.bhQueueDuration = d("bulkhead_queue_duration_seconds", "Time requests waited in the bulkhead's queue.", ep...)
+	dd.sloSuccess = d("slo_success_ratio", "Share of requests in the SLO window that succeeded.", ep...)
+	dd.sloBudget = d("slo_error_budget_remaining_ratio", "Share of the window's error budget left; negative when overspent.", ep...)
+	dd.sloBurn = d("slo_burn_rate", "Error budget burn rate over the long and short windows (1 spends the budget exactly over the window).", "endpoint", "window")
+	dd.puUsers = d("per_user_bulkhead_tracked_users", "Users the per-user bulkhead tracks now.")
+	dd.puRejected = d("per_user_bulkhead_rejected_total", "Requests the per-user bulkhead refused: user over the limit, queue timeout, or table full.")
+	dd.retryCalls = d("retry_calls_total", "Outbound calls made through the endpoint's retry policy.", ep...)
+	dd.retryRetries = d("retry_retries_total", "Attempts after the first.", ep...)
+	dd.retryExhausted = d("retry_exhausted_total", "Calls that failed on their last allowed attempt.", ep...)
+	dd.retryAborted = d("retry_aborted_by_breaker_total", "Calls whose retries stopped because the breaker rejected the next attempt.", ep...)
+	return col, nil
 }
 
 // Describe sends the descriptors of every metric the Collector exports.
@@ -99,10 +87,10 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// StateValue is the circuit_breaker_state value of a state: 0 Closed, 1
+// stateValue is the circuit_breaker_state value of a state: 0 Closed, 1
 // Open, 2 HalfOpen; ForcedOpen reads as Open (1) and Disabled as Closed (0),
 // since that is what callers experience.
-func StateValue(s core.State) float64 {
+func stateValue(s core.State) float64 {
 	switch s {
 	case core.Open, core.ForcedOpen:
 		return 1
@@ -115,10 +103,10 @@ func StateValue(s core.State) float64 {
 // Collect reads every component's snapshot.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	dd := &c.desc
-	for _, b := range c.cfg.Manager.Breakers() {
-		s := b.Snapshot()
-		ep := s.Endpoint
-		gauge(ch, dd.state, StateValue(s.State), ep)
+	for _, e := range c.cfg.Manager.Endpoints() {
+		ep := e.Name()
+		s := e.Breaker().Snapshot()
+		gauge(ch, dd.state, stateValue(s.State), ep)
 		counter(ch, dd.requests, float64(s.TotalRequests+s.RejectedRequests), ep)
 		counter(ch, dd.successful, float64(s.SuccessfulRequests), ep)
 		counter(ch, dd.failed, float64(s.FailedRequests), ep)
@@ -130,29 +118,36 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				}
 			}
 		}
-		histogram(ch, dd.duration, b.Durations(), ep)
-	}
-	for _, bh := range c.cfg.Manager.Bulkheads() {
-		s, ep := bh.Stats(), bh.Name()
-		gauge(ch, dd.bhActive, float64(s.Active), ep)
-		gauge(ch, dd.bhQueued, float64(s.Queued), ep)
-		counter(ch, dd.bhTotal, float64(s.Total), ep)
-		counter(ch, dd.bhRejected, float64(s.Rejected), ep)
-		counter(ch, dd.bhTimeout, float64(s.TimedOut), ep)
-		histogram(ch, dd.bhQueueDuration, s.QueueTime, ep)
-	}
-	if c.cfg.SLO != nil {
-		for _, s := range c.cfg.SLO.Statuses() {
-			gauge(ch, dd.sloSuccess, s.SuccessRate, s.Endpoint)
-			gauge(ch, dd.sloBudget, s.ErrorBudgetRemaining/100, s.Endpoint)
-			gauge(ch, dd.sloBurn, s.LongBurnRate, s.Endpoint, "long")
-			gauge(ch, dd.sloBurn, s.ShortBurnRate, s.Endpoint, "short")
+		histogram(ch, dd.duration, e.Durations(), ep)
+		if bh := e.Bulkhead(); bh != nil {
+			s := bh.Stats()
+			gauge(ch, dd.bhActive, float64(s.Active), ep)
+			gauge(ch, dd.bhQueued, float64(s.Queued), ep)
+			counter(ch, dd.bhTotal, float64(s.Total), ep)
+			counter(ch, dd.bhRejected, float64(s.Rejected), ep)
+			counter(ch, dd.bhTimeout, float64(s.TimedOut), ep)
+			histogram(ch, dd.bhQueueDuration, s.QueueTime, ep)
+		}
+		if slo := e.SLO(); slo != nil {
+			s := slo.Status()
+			gauge(ch, dd.sloSuccess, s.SuccessRate, ep)
+			gauge(ch, dd.sloBudget, s.ErrorBudgetRemaining, ep)
+			gauge(ch, dd.sloBurn, s.LongBurnRate, ep, "long")
+			gauge(ch, dd.sloBurn, s.ShortBurnRate, ep, "short")
+		}
+		// Only endpoints called through the Transport use their retry
+		// policy; inbound routes would export zeros.
+		if s := e.Retry().Stats(); s.Calls > 0 {
+			counter(ch, dd.retryCalls, float64(s.Calls), ep)
+			counter(ch, dd.retryRetries, float64(s.Retries), ep)
+			counter(ch, dd.retryExhausted, float64(s.Exhausted), ep)
+			counter(ch, dd.retryAborted, float64(s.AbortedByBreaker), ep)
 		}
 	}
-	for name, p := range c.cfg.PerUser {
+	if p := c.cfg.Manager.PerUser(); p != nil {
 		s := p.Stats()
-		gauge(ch, dd.puUsers, float64(s.Users), name)
-		counter(ch, dd.puRejected, float64(s.All.Rejected+s.All.TimedOut+s.TooManyUsers), name)
+		gauge(ch, dd.puUsers, float64(s.Users))
+		counter(ch, dd.puRejected, float64(s.All.Rejected+s.All.TimedOut+s.TooManyUsers))
 	}
 }
 

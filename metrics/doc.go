@@ -3,8 +3,9 @@
 // A Collector reads snapshots at scrape time, so the request path pays
 // nothing for metrics and endpoints created later appear on their own:
 //
+//	c, err := metrics.New(metrics.Config{Manager: m})
 //	reg := prometheus.NewRegistry()
-//	_, err := metrics.Register(reg, metrics.Config{Manager: m})
+//	reg.MustRegister(c)
 //	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 //
 // Every metric carries an endpoint label (a route pattern, never a raw

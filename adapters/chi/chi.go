@@ -1,7 +1,6 @@
 package bulwarkchi
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -9,38 +8,22 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/bulwark-go/bulwark/adapters/nethttp"
+	"github.com/bulwark-go/bulwark/internal/endpointkey"
 )
 
 // Middleware returns chi middleware that runs every routed request through
-// a nethttp.Guard built from cfg, keyed by chi's route pattern. It returns
-// the Guard's configuration error rather than panicking.
+// its endpoint's policies, keyed by chi's route pattern (cfg.EndpointKey is
+// not used). It returns the configuration error rather than panicking.
 func Middleware(cfg nethttp.Config) (func(http.Handler) http.Handler, error) {
-	g, err := nethttp.NewGuard(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return GuardMiddleware(g)
-}
-
-// GuardMiddleware returns chi middleware that runs every routed request
-// through g, keyed by chi's route pattern. Share one Guard between routers
-// (or with net/http middleware) to give them one behaviour.
-func GuardMiddleware(g *nethttp.Guard) (func(http.Handler) http.Handler, error) {
-	if g == nil {
-		return nil, errors.New("bulwarkchi: nil *nethttp.Guard")
-	}
-	keys := new(nethttp.EndpointKeys)
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			g.ServeHTTP(w, r, keys.Key(route(r)), next)
-		})
-	}, nil
+	keys := endpointkey.NewCache()
+	cfg.EndpointKey = func(r *http.Request) string { return keys.Key(route(r)) }
+	return nethttp.Middleware(cfg)
 }
 
 // Endpoint returns the endpoint key of a request served by a chi router:
 // the route pattern it matches, with the method in front, such as
 // "GET /users/{id}". It is empty outside chi and when no route matches.
-func Endpoint(r *http.Request) string { return nethttp.EndpointWithMethod(route(r)) }
+func Endpoint(r *http.Request) string { return endpointkey.WithMethod(route(r)) }
 
 // route returns the request's method and route pattern; the pattern is
 // empty when no route matches.

@@ -1,54 +1,42 @@
 package bulwarkecho
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/bulwark-go/bulwark/adapters/nethttp"
+	"github.com/bulwark-go/bulwark/internal/endpointkey"
 )
 
-// Middleware returns echo middleware that runs every routed request through
-// a nethttp.Guard built from cfg, keyed by echo's route path. It returns the
-// Guard's configuration error rather than panicking.
+// Middleware returns echo middleware that runs every routed request
+// through its endpoint's policies, keyed by echo's route path (cfg.EndpointKey
+// is not used). Register it with e.Use, not e.Pre: before routing no route
+// is known. It returns the configuration error rather than panicking.
 func Middleware(cfg nethttp.Config) (echo.MiddlewareFunc, error) {
 	g, err := nethttp.NewGuard(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return GuardMiddleware(g)
-}
-
-// GuardMiddleware returns echo middleware that runs every routed request
-// through g, keyed by echo's route path. Share one Guard between routers
-// (or with net/http middleware) to give them one behaviour.
-func GuardMiddleware(g *nethttp.Guard) (echo.MiddlewareFunc, error) {
-	if g == nil {
-		return nil, errors.New("bulwarkecho: nil *nethttp.Guard")
-	}
-	var keys nethttp.EndpointKeys
+	keys := endpointkey.NewCache()
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			r := c.Request()
-			endpoint := keys.Key(route(c))
-			t, rej, ok := g.Enter(r, endpoint)
+			t, ok := g.Enter(c.Response(), c.Request(), keys.Key(route(c)))
 			if !ok {
-				g.Reject(c.Response(), r, rej)
 				return nil
 			}
-			if endpoint == "" {
+			if t == nil {
 				return next(c)
 			}
 			finished := false
 			defer func() {
 				if !finished { // next panicked: no recover, so the panic keeps its stack
-					t.Finish(http.StatusInternalServerError, true, 0)
+					t.Finish(http.StatusInternalServerError, true)
 				}
 			}()
 			err := next(c)
 			finished = true
-			t.Finish(status(c.Response(), err), false, 0)
+			t.Finish(status(c.Response(), err), false)
 			return err
 		}
 	}, nil
@@ -58,7 +46,7 @@ func GuardMiddleware(g *nethttp.Guard) (echo.MiddlewareFunc, error) {
 // path with the method in front, such as "GET /users/:id". It is empty when
 // no route matches the path and method, and for methods outside echo's
 // standard set.
-func Endpoint(c echo.Context) string { return nethttp.EndpointWithMethod(route(c)) }
+func Endpoint(c echo.Context) string { return endpointkey.WithMethod(route(c)) }
 
 // route returns the request's method and route path; the path is empty
 // when the request is not to be guarded.

@@ -3,33 +3,28 @@ package nethttp
 import (
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/internal/check"
+	"github.com/bulwark-go/bulwark/internal/endpointkey"
 )
 
-// Config configures a Guard: which guards apply to a request and how it is
-// keyed, classified and refused. Only Manager is required.
+// Config configures the inbound guards: how a request is keyed, classified
+// and refused. Only Manager is required; the policies themselves (breaker,
+// bulkhead, SLO, per-user bulkhead) come from the Manager's configuration.
 type Config struct {
-	// Manager supplies one breaker (and, with Bulkheads, one bulkhead) per
-	// endpoint.
+	// Manager supplies each endpoint's policies. Required.
 	Manager *core.Manager
-	// NoBreaker turns the breaker off; by default every endpoint has one.
-	NoBreaker bool
-	// Bulkheads limits concurrent requests per endpoint with the Manager's
-	// bulkheads.
-	Bulkheads bool
-	// PerUser, when set, limits each user's concurrent requests. UserKey
-	// must then be set; a request whose user key is empty skips it.
-	PerUser *core.PerUserBulkhead
-	// UserKey names a request's user (UserFromHeader, UserFromContext).
-	UserKey func(*http.Request) string
-	// SLO, when set, records every request that ran in the endpoint's SLO.
-	SLO *core.SLOGuard
-
-	// EndpointKey names a request's endpoint. Nil means RoutePattern. An
-	// empty key lets the request through unguarded.
+	// EndpointKey names a request's endpoint. Nil means RoutePattern (the
+	// router adapters use their router's route pattern). An empty key lets
+	// the request through unguarded.
 	EndpointKey func(*http.Request) string
+	// UserKey names a request's user for the Manager's per-user bulkhead
+	// (UserFromHeader, UserFromContext); a request with an empty user key
+	// skips it. Required when the Manager has a per-user bulkhead.
+	UserKey func(*http.Request) string
 	// Classify maps a response status to an outcome. Nil means
 	// DefaultClassify: 5xx are failures, everything else succeeds. A panic
 	// is always a failure.
@@ -37,9 +32,6 @@ type Config struct {
 	// Reject writes the answer to a refused request. Nil means
 	// WriteRejection.
 	Reject func(http.ResponseWriter, *http.Request, Rejection)
-	// BulkheadRetryAfter is the Retry-After sent when a bulkhead refuses a
-	// request. Default 1s.
-	BulkheadRetryAfter time.Duration
 }
 
 // DefaultClassify counts 5xx responses as failures and everything else,
@@ -52,27 +44,29 @@ func DefaultClassify(status int) core.Outcome {
 	return core.Success
 }
 
-// Guard applies Bulwark's guards to requests. Middleware for net/http and
-// the chi, echo and gin adapters all run through one Guard, so they share
-// one behaviour.
+// Guard applies an endpoint's policies to the requests of one middleware.
+// Middleware makes one; the echo and gin adapters use NewGuard and Enter,
+// since their handlers are not http.Handlers.
 type Guard struct {
 	cfg   Config
 	clock core.Clock
+	users *core.PerUserBulkhead
 }
 
-// NewGuard returns a Guard, or an error naming what is wrong in cfg.
+// NewGuard returns a Guard, or every problem of cfg as *core.ConfigError
+// values.
 func NewGuard(cfg Config) (*Guard, error) {
+	c := check.New("nethttp.Config.", configError)
 	if cfg.Manager == nil {
-		return nil, errors.New("nethttp: Config.Manager is required")
+		c.Fail("Manager", nil, "is required")
+	} else if cfg.Manager.PerUser() != nil && cfg.UserKey == nil {
+		c.Fail("UserKey", nil, "is required: the Manager has a per-user bulkhead (see UserFromHeader, UserFromContext)")
 	}
-	if cfg.PerUser != nil && cfg.UserKey == nil {
-		return nil, errors.New("nethttp: Config.UserKey is required with Config.PerUser (see UserFromHeader, UserFromContext)")
-	}
-	if cfg.BulkheadRetryAfter < 0 {
-		return nil, errors.New("nethttp: Config.BulkheadRetryAfter must not be negative")
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
 	if cfg.EndpointKey == nil {
-		keys := new(EndpointKeys)
+		keys := endpointkey.NewCache()
 		cfg.EndpointKey = func(r *http.Request) string { return keys.Key(r.Method, r.Pattern) }
 	}
 	if cfg.Classify == nil {
@@ -81,112 +75,134 @@ func NewGuard(cfg Config) (*Guard, error) {
 	if cfg.Reject == nil {
 		cfg.Reject = WriteRejection
 	}
-	if cfg.BulkheadRetryAfter == 0 {
-		cfg.BulkheadRetryAfter = time.Second
-	}
-	return &Guard{cfg: cfg, clock: cfg.Manager.Clock()}, nil
+	return &Guard{cfg: cfg, clock: cfg.Manager.Clock(), users: cfg.Manager.PerUser()}, nil
 }
 
-// Ticket is one admitted request: the permits it holds and when it started.
-// Finish it exactly once.
+func configError(field string, v any, rule string) error {
+	return &core.ConfigError{Field: field, Value: v, Rule: rule}
+}
+
+// Ticket is one admitted request: the permits it holds, the writer that
+// records its status and when it started. Serve the request with Writer
+// and Request, then Finish it exactly once.
 type Ticket struct {
-	g        *Guard
-	endpoint string
-	breaker  *core.Breaker
-	permit   core.Permit
-	user     core.Guard
-	bulk     core.Guard
-	start    int64 // Clock.Nanotime
+	g       *Guard
+	ep      *core.Endpoint
+	req     *http.Request
+	permit  core.Permit
+	user    core.Guard
+	bulk    core.Guard
+	start   int64 // Clock.Nanotime
+	writer  statusWriter
+	pending bool // admitted and not yet finished
 }
 
-// Enter runs the guards for a request to endpoint, in the order per-user
-// bulkhead, endpoint bulkhead, breaker. It returns a Ticket to Finish after
-// the handler, or the Rejection to answer with (ok false). An empty
-// endpoint is let through unguarded.
-func (g *Guard) Enter(r *http.Request, endpoint string) (t Ticket, rej Rejection, ok bool) {
-	t.g = g
+var ticketPool = sync.Pool{New: func() any { return new(Ticket) }}
+
+// Enter runs the policies of endpoint for r, in the order per-user
+// bulkhead, endpoint bulkhead, breaker. When one refuses, Enter answers w
+// with the rejection and returns false: the request must not be served.
+// Otherwise it returns a Ticket to serve the request with, or a nil Ticket
+// when endpoint is empty or cannot be had (past the Manager's bound: the
+// request then runs unguarded rather than fail because of bookkeeping).
+func (g *Guard) Enter(w http.ResponseWriter, r *http.Request, endpoint string) (*Ticket, bool) {
 	if endpoint == "" {
-		return t, rej, true
+		return nil, true
 	}
-	var err error
-	if g.cfg.PerUser != nil {
+	ep, err := g.cfg.Manager.Endpoint(endpoint)
+	if err != nil {
+		return nil, true
+	}
+	t := ticketPool.Get().(*Ticket)
+	*t = Ticket{g: g, ep: ep, req: r}
+	if g.users != nil && g.cfg.UserKey != nil {
 		if user := g.cfg.UserKey(r); user != "" {
-			if t.user, err = g.cfg.PerUser.Acquire(r.Context(), user); err != nil {
+			if t.user, err = g.users.Acquire(r.Context(), user); err != nil {
+				status := http.StatusTooManyRequests
 				if errors.Is(err, core.ErrInvalidUserID) {
-					return t, g.rejection(endpoint, ReasonInvalidUser, http.StatusBadRequest, err), false
+					status = http.StatusBadRequest
 				}
-				return t, g.rejection(endpoint, ReasonUserLimit, http.StatusTooManyRequests, err), false
+				return nil, t.refuse(w, status, err, 0)
 			}
 		}
 	}
-	if g.cfg.Bulkheads {
-		if bh, berr := g.cfg.Manager.Bulkhead(endpoint); berr == nil {
-			if t.bulk, err = bh.Acquire(r.Context()); err != nil {
-				t.user.Release()
-				reason := ReasonBulkheadFull
-				if errors.Is(err, core.ErrBulkheadTimeout) {
-					reason = ReasonBulkheadTimeout
-				}
-				return t, g.rejection(endpoint, reason, http.StatusServiceUnavailable, err), false
-			}
+	if bh := ep.Bulkhead(); bh != nil {
+		if t.bulk, err = bh.Acquire(r.Context()); err != nil {
+			t.user.Release()
+			return nil, t.refuse(w, http.StatusServiceUnavailable, err, 0)
 		}
 	}
-	if !g.cfg.NoBreaker {
-		// Past the endpoint bound the request runs without a breaker rather
-		// than fail because of bookkeeping.
-		if b, berr := g.cfg.Manager.Breaker(endpoint); berr == nil {
-			if t.permit, err = b.Allow(); err != nil {
-				t.bulk.Release()
-				t.user.Release()
-				rej := g.rejection(endpoint, ReasonCircuitOpen, http.StatusServiceUnavailable, err)
-				rej.RetryAfter = b.RetryAfter() // the coarse clock: no time.Now per rejection
-				return t, rej, false
-			}
-			t.breaker = b
-		}
+	b := ep.Breaker()
+	if t.permit, err = b.Allow(); err != nil {
+		t.bulk.Release()
+		t.user.Release()
+		// The coarse clock: no time.Now per rejection.
+		return nil, t.refuse(w, http.StatusServiceUnavailable, err, b.RetryAfter())
 	}
-	t.endpoint = endpoint
 	t.start = g.clock.Nanotime()
-	return t, rej, true
+	t.writer = statusWriter{w: w, clock: g.clock}
+	t.pending = true
+	return t, true
 }
 
-func (g *Guard) rejection(endpoint, reason string, status int, err error) Rejection {
-	return Rejection{Reason: reason, Endpoint: endpoint, Status: status, RetryAfter: g.cfg.BulkheadRetryAfter, Err: err}
-}
-
-// Reject answers a refused request with the configured writer.
-func (g *Guard) Reject(w http.ResponseWriter, r *http.Request, rej Rejection) {
+// refuse answers a refused request and recycles the ticket; it returns
+// false, for Enter to return.
+func (t *Ticket) refuse(w http.ResponseWriter, status int, err error, retryAfter time.Duration) bool {
+	g, r, name := t.g, t.req, t.ep.Name()
+	*t = Ticket{}
+	ticketPool.Put(t)
+	rej := Rejection{Endpoint: name, Status: status, Reason: reasonOf(err), Err: err, RetryAfter: retryAfter}
+	if retryAfter == 0 {
+		var re *core.RejectedError
+		if errors.As(err, &re) {
+			rej.RetryAfter = re.RetryAfter()
+		}
+	}
 	g.cfg.Reject(w, r, rej)
+	return false
 }
 
-// Finish records the request's outcome — from its status, or a failure when
-// it panicked — in the breaker and the SLO, measures its duration once for
-// both, and releases every permit. At is when the request ended, in the
-// Manager's Clock.Nanotime; 0 means now.
+// Writer returns the writer to serve the request with: it passes
+// everything through (flushing, hijacking and ReadFrom included) and
+// records the status.
+func (t *Ticket) Writer() http.ResponseWriter { return &t.writer }
+
+// Request returns the request to serve.
+func (t *Ticket) Request() *http.Request { return t.req }
+
+// Finish records the request's outcome in the endpoint's policies (from
+// status, or the status Writer saw when status is 0, or a failure when the
+// handler panicked), measures its duration once for all of them, releases
+// every permit and recycles the Ticket, which must not be used again. A nil
+// Ticket does nothing.
 //
 // Durations come from the clock's coarse reading (about a millisecond on
 // the system clock): enough for the slow-call rule and for latency buckets
 // that start at 5ms, and ~50 ns a request cheaper than time.Now.
-func (t *Ticket) Finish(status int, panicked bool, at int64) {
-	if t.g == nil || t.endpoint == "" {
+func (t *Ticket) Finish(status int, panicked bool) {
+	if t == nil || !t.pending {
 		return
+	}
+	g := t.g
+	if status == 0 {
+		status = t.writer.Status()
 	}
 	o := core.Failure
 	if !panicked {
-		o = t.g.cfg.Classify(status)
+		o = g.cfg.Classify(status)
 	}
-	if at == 0 {
-		at = t.g.clock.Nanotime()
+	end := t.writer.hijacked
+	if end == 0 {
+		end = g.clock.Nanotime()
 	}
-	d := time.Duration(at - t.start)
-	if t.breaker != nil {
-		t.permit.Report(o, d)
-		t.breaker.ObserveDuration(d)
-	}
-	if t.g.cfg.SLO != nil && o != core.Ignored {
-		_ = t.g.cfg.SLO.RecordRequest(t.endpoint, o == core.Success)
+	d := time.Duration(end - t.start)
+	t.permit.Report(o, d)
+	t.ep.ObserveDuration(d)
+	if slo := t.ep.SLO(); slo != nil && o != core.Ignored {
+		slo.Record(o == core.Success)
 	}
 	t.bulk.Release()
 	t.user.Release()
-	t.endpoint = ""
+	*t = Ticket{}
+	ticketPool.Put(t)
 }

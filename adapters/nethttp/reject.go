@@ -1,24 +1,37 @@
 package nethttp
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/bulwark-go/bulwark/core"
 )
 
-// Reasons a request is rejected before it reaches the handler.
-const (
-	ReasonCircuitOpen     = "circuit_open"
-	ReasonBulkheadFull    = "bulkhead_full"
-	ReasonBulkheadTimeout = "bulkhead_timeout"
-	ReasonUserLimit       = "user_limit"
-	ReasonInvalidUser     = "invalid_user" // a user key too long or not UTF-8: 400
-)
+// reasonOf names the policy that refused a request, as the rejection body's
+// "error" says.
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, core.ErrInvalidUserID):
+		return "invalid_user"
+	case errors.Is(err, core.ErrTooManyUsers):
+		return "user_limit"
+	case errors.Is(err, core.ErrBulkheadTimeout):
+		return "bulkhead_timeout"
+	case errors.Is(err, core.ErrBulkheadFull):
+		return "bulkhead_full"
+	}
+	return "circuit_open"
+}
 
-// Rejection describes a request refused by a guard.
+// Rejection describes a request refused by a policy.
 type Rejection struct {
-	// Reason is one of the Reason constants.
+	// Reason names the refusal: "circuit_open" (the breaker), "bulkhead_full"
+	// or "bulkhead_timeout" (the endpoint's bulkhead, or the user's when
+	// Status is 429), "user_limit" (no room for another user) or
+	// "invalid_user" (a user key too long or not UTF-8: 400).
 	Reason string
 	// Endpoint is the endpoint key.
 	Endpoint string
@@ -28,13 +41,13 @@ type Rejection struct {
 	// RetryAfter is when to come back; the Retry-After header carries it in
 	// whole seconds, at least 1.
 	RetryAfter time.Duration
-	// Err is the error that refused the request (a *core.RejectedError,
-	// core.ErrBulkheadFull, …).
+	// Err is the error that refused the request: a *core.RejectedError, or
+	// core.ErrTooManyUsers or core.ErrInvalidUserID.
 	Err error
 }
 
-// RetryAfterSeconds is RetryAfter rounded up to whole seconds, at least 1.
-func (r Rejection) RetryAfterSeconds() int {
+// retryAfterSeconds is RetryAfter rounded up to whole seconds, at least 1.
+func (r Rejection) retryAfterSeconds() int {
 	return max(1, int((r.RetryAfter+time.Second-1)/time.Second))
 }
 
@@ -45,7 +58,7 @@ func (r Rejection) RetryAfterSeconds() int {
 //
 // During an outage every request takes this path, so it allocates nothing.
 func WriteRejection(w http.ResponseWriter, _ *http.Request, rej Rejection) {
-	secs := rej.RetryAfterSeconds()
+	secs := rej.retryAfterSeconds()
 	h := w.Header()
 	h["Retry-After"] = retryAfterValue(secs)
 	h["Content-Type"] = jsonContentType

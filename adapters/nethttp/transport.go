@@ -4,42 +4,39 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/internal/check"
+	"github.com/bulwark-go/bulwark/internal/retryafter"
 )
 
-// DefaultMaxReplayBody is how much of a request body without GetBody the
+// defaultMaxReplayBody is how much of a request body without GetBody the
 // Transport buffers so that it can send it again on a retry.
-const DefaultMaxReplayBody = 1 << 20
+const defaultMaxReplayBody = 1 << 20
 
 // drainLimit bounds how much of a discarded response body is read so that
 // its connection can be reused.
 const drainLimit = 64 << 10
 
-// TransportConfig configures a Transport. Only Manager is required.
+// TransportConfig configures a Transport. Only Manager is required; the
+// policies (breaker, retry, bulkhead) come from the Manager's
+// configuration of each endpoint.
 type TransportConfig struct {
 	// Base sends the requests. Nil means http.DefaultTransport.
 	Base http.RoundTripper
-	// Manager supplies one breaker per endpoint (and one bulkhead per
-	// endpoint when Bulkheads is set). Endpoints count against its
-	// MaxEndpoints: give outbound calls a Manager of their own when they
-	// reach many hosts, so they cannot use up the inbound routes' share.
-	// Past the bound, requests are sent unguarded.
+	// Manager supplies each endpoint's policies. Required. Endpoints count
+	// against its MaxEndpoints: give outbound calls a Manager of their own
+	// when they reach many hosts, so they cannot use up the inbound
+	// routes' share. Past the bound, requests are sent unguarded.
 	Manager *core.Manager
 	// EndpointKey names a request's endpoint. Nil means the request's host
-	// (with its port, if any).
+	// (with its port, if any); a name of your own is better, since a port
+	// may change between restarts and saved state is found by name.
 	EndpointKey func(*http.Request) string
-	// Retry is the retry policy. Its Retryable and Delay fields are the
-	// Transport's own (transport errors, 5xx and 429 are retried, except
-	// 501; Retry-After is honoured); its other fields apply.
-	Retry core.RetryConfig
-	// NoRetry sends every request once.
-	NoRetry bool
 	// RetryAllMethods retries requests of any method. By default only
 	// idempotent ones are: GET, HEAD, OPTIONS, TRACE, PUT, DELETE and those
 	// with an Idempotency-Key header.
@@ -48,59 +45,45 @@ type TransportConfig struct {
 	// retries; a longer body is sent once, not retried. Default 1 MiB;
 	// -1 never buffers.
 	MaxReplayBody int64
-	// Bulkheads limits concurrent requests per endpoint with the Manager's
-	// bulkheads.
-	Bulkheads bool
 }
 
 // Transport is an http.RoundTripper that sends each request through its
-// endpoint's circuit breaker with breaker-aware retry. An open breaker fails
-// the request at once with its *core.RejectedError, without touching the
-// network.
+// endpoint's policies: the bulkhead, if the endpoint has one, then the
+// endpoint's retry policy, whose every attempt asks the breaker first.
+// Transport errors, 5xx and 429 are failures; Retry-After is honoured. An
+// open breaker fails the request at once with its *core.RejectedError,
+// without touching the network.
 type Transport struct {
-	cfg   TransportConfig
-	base  http.RoundTripper
-	retry *core.Retry
-	once  *core.Retry // single attempt, for requests that must not be retried
+	cfg  TransportConfig
+	base http.RoundTripper
 }
 
-// NewTransport returns a Transport, or an error naming what is wrong in cfg.
+// NewTransport returns a Transport, or every problem of cfg as
+// *core.ConfigError values.
 func NewTransport(cfg TransportConfig) (*Transport, error) {
+	c := check.New("nethttp.TransportConfig.", configError)
 	if cfg.Manager == nil {
-		return nil, errors.New("nethttp: TransportConfig.Manager is required")
+		c.Fail("Manager", nil, "is required")
 	}
 	if cfg.MaxReplayBody < -1 {
-		return nil, fmt.Errorf("nethttp: TransportConfig.MaxReplayBody = %d: must be -1 (never buffer), 0 (default 1 MiB) or positive", cfg.MaxReplayBody)
+		c.Fail("MaxReplayBody", cfg.MaxReplayBody, "must be -1 (never buffer), 0 (the default, 1 MiB) or positive")
+	}
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
 	if cfg.MaxReplayBody == 0 {
-		cfg.MaxReplayBody = DefaultMaxReplayBody
+		cfg.MaxReplayBody = defaultMaxReplayBody
 	}
 	t := &Transport{cfg: cfg, base: cfg.Base}
 	if t.base == nil {
 		t.base = http.DefaultTransport
 	}
-	rc := cfg.Retry
-	rc.Retryable = retryable
-	rc.Delay = retryAfterDelay
-	if cfg.NoRetry {
-		rc.MaxAttempts = 1
-	}
-	opt := core.WithClock(cfg.Manager.Clock())
-	var err error
-	if t.retry, err = core.NewRetry(rc, opt); err != nil {
-		return nil, fmt.Errorf("nethttp: TransportConfig.Retry: %w", err)
-	}
-	rc.MaxAttempts = 1
-	if t.once, err = core.NewRetry(rc, opt); err != nil {
-		return nil, err
-	}
 	return t, nil
 }
 
-// RetryStats returns the retry policy's counters.
-func (t *Transport) RetryStats() core.RetryStats { return t.retry.Stats() }
-
-// statusError is an HTTP response counted as a failure: 5xx or 429.
+// statusError is an HTTP response counted as a failure: 5xx or 429. It
+// tells core.Retry whether to retry (not 501) and how long the server
+// asked it to wait.
 type statusError struct {
 	code       int
 	retryAfter time.Duration
@@ -111,38 +94,11 @@ func (e *statusError) Error() string {
 	return "upstream answered " + strconv.Itoa(e.code) + " " + http.StatusText(e.code)
 }
 
-func retryable(err error) bool {
-	var se *statusError
-	if errors.As(err, &se) {
-		return se.code != http.StatusNotImplemented
-	}
-	return core.DefaultRetryable(err)
-}
+// Retryable reports whether another attempt may help: not for 501.
+func (e *statusError) Retryable() bool { return e.code != http.StatusNotImplemented }
 
-func retryAfterDelay(_ int, err error) (time.Duration, bool) {
-	var se *statusError
-	if errors.As(err, &se) && se.hasAfter {
-		return se.retryAfter, true
-	}
-	return 0, false
-}
-
-// parseRetryAfter reads a Retry-After header: delta seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		return time.Duration(min(s, int64(24*time.Hour/time.Second))) * time.Second, true
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		return max(at.Sub(now), 0), true
-	}
-	return 0, false
-}
+// RetryAfter returns the wait the response's Retry-After asked for.
+func (e *statusError) RetryAfter() (time.Duration, bool) { return e.retryAfter, e.hasAfter }
 
 func (t *Transport) endpoint(r *http.Request) string {
 	if t.cfg.EndpointKey != nil {
@@ -162,42 +118,37 @@ func (t *Transport) mayRetry(r *http.Request) bool {
 	return false
 }
 
-// RoundTrip sends req through its endpoint's breaker, retrying when that is
-// safe. The response of the last attempt is returned as is, 5xx included;
-// every discarded response body is drained and closed.
+// RoundTrip sends req through its endpoint's policies, retrying when that
+// is safe. The response of the last attempt is returned as is, 5xx
+// included; every discarded response body is drained and closed.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ep := t.endpoint(req)
-	b, err := t.cfg.Manager.Breaker(ep)
+	ep, err := t.cfg.Manager.Endpoint(t.endpoint(req))
 	if err != nil {
 		// Past the endpoint bound or an unusable name: send it unguarded
 		// rather than fail traffic because of bookkeeping.
 		return t.base.RoundTrip(req)
 	}
-	if t.cfg.Bulkheads {
-		bh, err := t.cfg.Manager.Bulkhead(ep)
-		if err == nil {
-			g, err := bh.Acquire(req.Context())
-			if err != nil {
-				closeBody(req)
-				return nil, err
-			}
-			defer g.Release()
+	if bh := ep.Bulkhead(); bh != nil {
+		g, err := bh.Acquire(req.Context())
+		if err != nil {
+			closeBody(req)
+			return nil, err
 		}
+		defer g.Release()
 	}
-	policy := t.retry
-	if !t.mayRetry(req) {
-		policy = t.once
-	}
-	if policy == t.retry && req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+	retry := t.mayRetry(req)
+	if retry && req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		// Buffer into a copy: a RoundTripper must not modify the request.
 		r2 := *req
 		req = &r2
-		if !t.bufferBody(req) {
-			policy = t.once
-		}
+		retry = t.bufferBody(req)
 	}
-	a := attempt{t: t, req: req, b: b}
-	err = policy.DoWithBreaker(req.Context(), b, a.run)
+	a := attempt{t: t, req: req, ep: ep}
+	if retry {
+		err = ep.Retry().Do(req.Context(), a.run)
+	} else {
+		err = ep.Breaker().Execute(req.Context(), a.run)
+	}
 	if a.n == 0 {
 		closeBody(req) // no attempt took the body: closing it is ours to do
 	}
@@ -220,7 +171,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 type attempt struct {
 	t    *Transport
 	req  *http.Request
-	b    *core.Breaker
+	ep   *core.Endpoint
 	n    int
 	last *http.Response
 }
@@ -245,13 +196,13 @@ func (a *attempt) run(ctx context.Context) error {
 	clock := a.t.cfg.Manager.Clock()
 	start := clock.Nanotime()
 	resp, err := a.t.base.RoundTrip(req)
-	a.b.ObserveDuration(time.Duration(clock.Nanotime() - start))
+	a.ep.ObserveDuration(time.Duration(clock.Nanotime() - start))
 	if err != nil {
 		return err
 	}
 	a.last = resp
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-		d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), a.t.cfg.Manager.Clock().Now())
+		d, ok := retryafter.Parse(resp.Header.Get("Retry-After"), clock.Now())
 		return &statusError{code: resp.StatusCode, retryAfter: d, hasAfter: ok}
 	}
 	return nil

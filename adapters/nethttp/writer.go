@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 
 	"github.com/bulwark-go/bulwark/core"
 )
@@ -19,19 +18,6 @@ type statusWriter struct {
 	status   int
 	hijacked int64 // Clock.Nanotime when the connection was taken over, if it was
 	clock    core.Clock
-}
-
-var writerPool = sync.Pool{New: func() any { return new(statusWriter) }}
-
-func newStatusWriter(w http.ResponseWriter, clock core.Clock) *statusWriter {
-	sw := writerPool.Get().(*statusWriter)
-	*sw = statusWriter{w: w, clock: clock}
-	return sw
-}
-
-func (sw *statusWriter) free() {
-	*sw = statusWriter{}
-	writerPool.Put(sw)
 }
 
 // Status returns the status sent, or 200 when the handler wrote nothing
