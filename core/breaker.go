@@ -93,6 +93,31 @@ func newBreaker(cfg BreakerConfig) *Breaker {
 	return b
 }
 
+// reconfigure applies a normalized configuration, keeping the breaker's
+// state and counts. A new RollingWindow or WindowBuckets starts the window
+// again (its calls stay in the lifetime counts); turning Disabled on or off
+// is a transition.
+func (b *Breaker) reconfigure(cfg BreakerConfig) {
+	cfg.Name, cfg.Clock, cfg.Bus = b.name, b.clock, b.bus
+	b.mu.Lock()
+	old := b.cfg.Load()
+	b.cfg.Store(&cfg)
+	if cfg.RollingWindow != old.RollingWindow || cfg.WindowBuckets != old.WindowBuckets {
+		b.window.resize(int64(cfg.RollingWindow)/int64(cfg.WindowBuckets), cfg.WindowBuckets, b.clock.Nanotime())
+	}
+	if b.probeLimit.Load() == int64(old.HalfOpenMaxRequests) {
+		b.probeLimit.Store(int64(cfg.HalfOpenMaxRequests))
+	}
+	switch st := b.State(); {
+	case cfg.Disabled && st != Disabled:
+		b.setStateLocked(Disabled, "disabled by configuration")
+	case !cfg.Disabled && st == Disabled && old.Disabled:
+		b.setStateLocked(Closed, "enabled by configuration")
+	}
+	b.mu.Unlock()
+	b.flush()
+}
+
 // Name returns the endpoint the breaker guards.
 func (b *Breaker) Name() string { return b.name }
 

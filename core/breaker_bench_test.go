@@ -6,7 +6,7 @@ import (
 )
 
 func benchBreaker(b *testing.B) *Breaker {
-	br, err := NewBreaker("bench", Config{})
+	br, err := NewBreaker(BreakerConfig{Name: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,15 +5,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark-go/bulwark/events"
 	"pgregory.net/rapid"
 )
 
 // TestBreakerStateMachineProperties drives a breaker with random calls,
-// outcomes, clock steps and manual actions, and checks its invariants after
-// every step.
+// outcomes, clock steps, manual actions and component holds, and checks its
+// invariants after every step.
+//
+// The draws of the first ops keep their order and ranges, so that the
+// cases saved under testdata/rapid still replay as they were found.
 func TestBreakerStateMachineProperties(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
-		cfg := Config{
+		cfg := BreakerConfig{
 			FailureThreshold:    rapid.IntRange(1, 6).Draw(rt, "failureThreshold"),
 			HalfOpenMaxRequests: rapid.IntRange(1, 4).Draw(rt, "halfOpenMax"),
 			Timeout:             time.Duration(rapid.IntRange(1, 5).Draw(rt, "timeoutSec")) * time.Second,
@@ -22,16 +26,21 @@ func TestBreakerStateMachineProperties(t *testing.T) {
 		}
 		cfg.SuccessThreshold = rapid.IntRange(1, cfg.HalfOpenMaxRequests).Draw(rt, "successThreshold")
 		clk := NewFakeClock(t0)
-		b, err := NewBreaker("prop", cfg, WithClock(clk))
+		cfg.Name, cfg.Clock = "prop", clk
+		b, err := NewBreaker(cfg)
 		if err != nil {
 			rt.Fatal(err)
 		}
+		var published uint64
+		b.OnStateChange(func(e events.StateChange) { published++ })
 		var held []Permit // permits not yet reported
-		var allowed, rejected, reported, failed int64
+		var rejected, reported, failed int64
+		prev := b.Snapshot()
 
 		steps := rapid.IntRange(1, 200).Draw(rt, "steps")
 		for range steps {
 			before := b.State()
+			events0 := published
 			switch rapid.IntRange(0, 9).Draw(rt, "op") {
 			case 0, 1, 2:
 				p, err := b.Allow()
@@ -49,9 +58,11 @@ func TestBreakerStateMachineProperties(t *testing.T) {
 					}
 					continue
 				}
-				allowed++
 				if before == Open && b.State() == Open {
 					rt.Fatalf("Open allowed a call before its time")
+				}
+				if before == ForcedOpen && b.State() == ForcedOpen {
+					rt.Fatalf("ForcedOpen allowed a call")
 				}
 				held = append(held, p)
 			case 3, 4, 5:
@@ -75,17 +86,59 @@ func TestBreakerStateMachineProperties(t *testing.T) {
 				switch rapid.IntRange(0, 4).Draw(rt, "manual") {
 				case 0:
 					b.ForceOpen("prop")
+					if prev.State == ForcedOpen && prev.HeldBy == "" && published != events0 {
+						rt.Fatalf("ForceOpen of an operator's hold published an event")
+					}
 				case 1:
 					b.Reset()
+					if prev.State == Closed {
+						if published != events0 {
+							rt.Fatalf("Reset of a Closed breaker published an event")
+						}
+						if s := b.Snapshot(); s.WindowRequests != 0 || s.ConsecutiveFailures != 0 {
+							rt.Fatalf("Reset of a Closed breaker kept %+v", s)
+						}
+					}
 				case 2:
 					b.Release("prop")
 				case 3:
 					b.Trip("prop")
 				case 4:
 					b.Disable()
+					if prev.State == Disabled && published != events0 {
+						rt.Fatalf("Disable of a Disabled breaker published an event")
+					}
 				}
 			case 9:
-				_ = b.Snapshot()
+				owner := rapid.SampledFrom([]string{"health", "chaos"}).Draw(rt, "owner")
+				switch rapid.IntRange(0, 2).Draw(rt, "hold") {
+				case 0:
+					_ = b.Snapshot()
+				case 1:
+					lease := time.Duration(rapid.IntRange(1, 5).Draw(rt, "leaseSec")) * time.Second
+					ok := b.Hold(owner, "prop", lease)
+					want := prev.State != Disabled && (prev.State != ForcedOpen || prev.HeldBy == owner)
+					if ok != want {
+						rt.Fatalf("Hold(%s) = %v on %+v", owner, ok, prev)
+					}
+					if ok {
+						s := b.Snapshot()
+						if s.State != ForcedOpen || s.HeldBy != owner || !s.HoldUntil.Equal(clk.Now().Add(lease)) {
+							rt.Fatalf("after Hold(%s, %v): %+v", owner, lease, s)
+						}
+						if prev.HeldBy == owner && published != events0 {
+							rt.Fatalf("renewing a hold published an event")
+						}
+					}
+				case 2:
+					ok := b.Unhold(owner, "prop")
+					if want := prev.State == ForcedOpen && prev.HeldBy == owner; ok != want {
+						rt.Fatalf("Unhold(%s) = %v on %+v", owner, ok, prev)
+					}
+					if ok && b.State() != HalfOpen {
+						rt.Fatalf("Unhold left %s", b.State())
+					}
+				}
 			}
 
 			// Never more probes in a round than allowed.
@@ -107,7 +160,23 @@ func TestBreakerStateMachineProperties(t *testing.T) {
 			if s.WindowRequests > s.TotalRequests || s.WindowFailures > s.WindowRequests {
 				rt.Fatalf("window %+v exceeds lifetime", s)
 			}
+			// A snapshot tells the truth without a call to make it so: no
+			// expired open time, no lapsed hold, no holder outside a hold.
+			now := clk.Now()
+			if s.State == Open && !s.OpenUntil.After(now) {
+				rt.Fatalf("snapshot Open until %v at %v", s.OpenUntil, now)
+			}
+			if s.HeldBy != "" && (s.State != ForcedOpen || !s.HoldUntil.After(now)) {
+				rt.Fatalf("snapshot %s held by %q until %v at %v", s.State, s.HeldBy, s.HoldUntil, now)
+			}
+			if s.HeldBy == "" && !s.HoldUntil.IsZero() {
+				rt.Fatalf("snapshot holds until %v for nobody", s.HoldUntil)
+			}
+			// Every transition counted was published, and only those.
+			if n := transitionCount(s); n != published {
+				rt.Fatalf("%d transitions counted, %d published", n, published)
+			}
+			prev = s
 		}
-		_ = allowed
 	})
 }

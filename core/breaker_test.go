@@ -13,13 +13,19 @@ import (
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func newTestBreaker(t testing.TB, cfg Config) (*Breaker, *FakeClock, *events.Subscription) {
+// newTestBreaker makes a breaker named "api" on a FakeClock at t0, with a
+// subscription to its bus.
+func newTestBreaker(t testing.TB, cfg BreakerConfig) (*Breaker, *FakeClock, *events.Subscription) {
 	t.Helper()
 	clk := NewFakeClock(t0)
 	bus := events.NewBus()
 	sub := bus.Subscribe(1024)
 	t.Cleanup(sub.Close)
-	b, err := NewBreaker("api", cfg, WithClock(clk), WithBus(bus))
+	if cfg.Name == "" {
+		cfg.Name = "api"
+	}
+	cfg.Clock, cfg.Bus = clk, bus
+	b, err := NewBreaker(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,55 +70,77 @@ func transitions(sub *events.Subscription) []string {
 }
 
 func TestDefaultsAreTheSeeds(t *testing.T) {
-	d := Config{}.withDefaults()
+	b, err := NewBreaker(BreakerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := b.Config()
 	if d.Disabled || d.FailureThreshold != 5 || d.SuccessThreshold != 2 || d.Timeout != 60*time.Second ||
 		d.HalfOpenMaxRequests != 3 || d.FailureRateThreshold != 50 || d.MinRequestsForRate != 10 ||
 		d.RollingWindow != 10*time.Second {
 		t.Fatalf("defaults differ from the seed: %+v", d)
 	}
+	// The defaults documented on the fields.
+	if d.WindowBuckets != 10 || d.SlowCallDuration != 0 || d.SlowCallRateThreshold != 100 ||
+		d.OpenBackoffMultiplier != 1 || d.MaxOpenDuration != 600*time.Second || d.ProbeTimeout != 60*time.Second ||
+		d.Classifier == nil || d.Clock != SystemClock() || d.Bus != nil || b.State() != Closed {
+		t.Fatalf("defaults differ from the field docs: %+v", d)
+	}
+	// MaxOpenDuration and ProbeTimeout follow Timeout; SuccessThreshold is
+	// lowered to fit HalfOpenMaxRequests.
+	b, err = NewBreaker(BreakerConfig{Timeout: time.Second, HalfOpenMaxRequests: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := b.Config(); d.MaxOpenDuration != 10*time.Second || d.ProbeTimeout != time.Second || d.SuccessThreshold != 1 {
+		t.Fatalf("derived defaults %+v", d)
+	}
+	if b, _ := NewBreaker(BreakerConfig{Disabled: true}); b.State() != Disabled {
+		t.Fatalf("Disabled config made a %s breaker", b.State())
+	}
 }
 
-func TestConfigValidateNamesTheField(t *testing.T) {
+// One bad field is reported alone, under its full name, with the rule.
+func TestBreakerConfigNamesTheField(t *testing.T) {
 	cases := []struct {
-		cfg   Config
+		cfg   BreakerConfig
 		field string
 	}{
-		{Config{FailureThreshold: -1}, "Config.FailureThreshold"},
-		{Config{SuccessThreshold: 4}, "Config.SuccessThreshold"},
-		{Config{Timeout: -time.Second}, "Config.Timeout"},
-		{Config{HalfOpenMaxRequests: 20_000}, "Config.HalfOpenMaxRequests"},
-		{Config{FailureRateThreshold: 101}, "Config.FailureRateThreshold"},
-		{Config{MinRequestsForRate: -3}, "Config.MinRequestsForRate"},
-		{Config{RollingWindow: time.Millisecond}, "Config.RollingWindow"},
-		{Config{WindowBuckets: 5000}, "Config.WindowBuckets"},
-		{Config{RollingWindow: 10 * time.Millisecond, WindowBuckets: 100}, "Config.WindowBuckets"},
-		{Config{SlowCallDuration: -1}, "Config.SlowCallDuration"},
-		{Config{SlowCallRateThreshold: -5}, "Config.SlowCallRateThreshold"},
-		{Config{OpenBackoffMultiplier: 0.5}, "Config.OpenBackoffMultiplier"},
-		{Config{Timeout: time.Minute, MaxOpenDuration: time.Second}, "Config.MaxOpenDuration"},
-		{Config{ProbeTimeout: -time.Second}, "Config.ProbeTimeout"},
+		{BreakerConfig{FailureThreshold: -1}, "FailureThreshold"},
+		{BreakerConfig{SuccessThreshold: 4}, "SuccessThreshold"},
+		{BreakerConfig{Timeout: -time.Second}, "Timeout"},
+		{BreakerConfig{HalfOpenMaxRequests: 20_000}, "HalfOpenMaxRequests"},
+		{BreakerConfig{FailureRateThreshold: 101}, "FailureRateThreshold"},
+		{BreakerConfig{MinRequestsForRate: -3}, "MinRequestsForRate"},
+		{BreakerConfig{RollingWindow: time.Millisecond}, "RollingWindow"},
+		{BreakerConfig{WindowBuckets: 5000}, "WindowBuckets"},
+		{BreakerConfig{RollingWindow: 10 * time.Millisecond, WindowBuckets: 100}, "WindowBuckets"},
+		{BreakerConfig{SlowCallDuration: -1}, "SlowCallDuration"},
+		{BreakerConfig{SlowCallDuration: 25 * time.Hour}, "SlowCallDuration"},
+		{BreakerConfig{SlowCallRateThreshold: -5}, "SlowCallRateThreshold"},
+		{BreakerConfig{OpenBackoffMultiplier: 0.5}, "OpenBackoffMultiplier"},
+		{BreakerConfig{Timeout: time.Minute, MaxOpenDuration: time.Second}, "MaxOpenDuration"},
+		{BreakerConfig{ProbeTimeout: -time.Second}, "ProbeTimeout"},
 	}
 	for _, c := range cases {
-		err := c.cfg.Validate()
-		var ce *ConfigError
-		if !errors.As(err, &ce) || ce.Field != c.field || !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("%+v: got %v, want a ConfigError naming %s", c.cfg, err, c.field)
+		b, err := NewBreaker(c.cfg)
+		want := "core.BreakerConfig." + c.field
+		ces := configErrors(err)
+		if b != nil || len(ces) != 1 || ces[0].Field != want || !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%+v: got %v, want one ConfigError naming %s", c.cfg, err, want)
 			continue
 		}
-		if !strings.Contains(err.Error(), c.field) || !strings.Contains(err.Error(), "must be") {
-			t.Errorf("error %q should name %s and the allowed range", err, c.field)
-		}
-		if _, err := NewBreaker("x", c.cfg); err == nil {
-			t.Errorf("NewBreaker accepted %+v", c.cfg)
+		if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "must be") {
+			t.Errorf("error %q should name %s and the allowed range", err, want)
 		}
 	}
-	if err := (Config{}).Validate(); err != nil {
+	if _, err := NewBreaker(BreakerConfig{}); err != nil {
 		t.Fatalf("zero config: %v", err)
 	}
 }
 
 func TestOpensOnConsecutiveFailures(t *testing.T) {
-	b, _, sub := newTestBreaker(t, Config{})
+	b, _, sub := newTestBreaker(t, BreakerConfig{})
 	fail(t, b, 4)
 	succeed(t, b, 1) // resets the run
 	fail(t, b, 4)
@@ -132,7 +160,7 @@ func TestOpensOnConsecutiveFailures(t *testing.T) {
 }
 
 func TestOpensOnFailureRate(t *testing.T) {
-	b, _, _ := newTestBreaker(t, Config{FailureThreshold: 100, MinRequestsForRate: 10})
+	b, _, _ := newTestBreaker(t, BreakerConfig{FailureThreshold: 100, MinRequestsForRate: 10})
 	for range 4 { // 8 calls, 50% failed: under the minimum count
 		succeed(t, b, 1)
 		fail(t, b, 1)
@@ -148,7 +176,7 @@ func TestOpensOnFailureRate(t *testing.T) {
 }
 
 func TestWindowForgetsOldFailures(t *testing.T) {
-	b, clk, _ := newTestBreaker(t, Config{FailureThreshold: 100, MinRequestsForRate: 4, RollingWindow: 10 * time.Second})
+	b, clk, _ := newTestBreaker(t, BreakerConfig{FailureThreshold: 100, MinRequestsForRate: 4, RollingWindow: 10 * time.Second})
 	fail(t, b, 3)
 	clk.Advance(11 * time.Second)
 	succeed(t, b, 3)
@@ -170,7 +198,7 @@ func TestWindowForgetsOldFailures(t *testing.T) {
 }
 
 func TestOpensOnSlowCallRate(t *testing.T) {
-	b, _, _ := newTestBreaker(t, Config{SlowCallDuration: 100 * time.Millisecond, SlowCallRateThreshold: 60, MinRequestsForRate: 5})
+	b, _, _ := newTestBreaker(t, BreakerConfig{SlowCallDuration: 100 * time.Millisecond, SlowCallRateThreshold: 60, MinRequestsForRate: 5})
 	for range 2 {
 		mustAllow(t, b).Report(Success, 10*time.Millisecond)
 	}
@@ -190,7 +218,7 @@ func TestOpensOnSlowCallRate(t *testing.T) {
 }
 
 func TestDoneMeasuresDurationForSlowCalls(t *testing.T) {
-	b, clk, _ := newTestBreaker(t, Config{SlowCallDuration: time.Second, MinRequestsForRate: 1, SlowCallRateThreshold: 100})
+	b, clk, _ := newTestBreaker(t, BreakerConfig{SlowCallDuration: time.Second, MinRequestsForRate: 1, SlowCallRateThreshold: 100})
 	p := mustAllow(t, b)
 	clk.Advance(2 * time.Second)
 	p.Done(nil)
@@ -200,7 +228,7 @@ func TestDoneMeasuresDurationForSlowCalls(t *testing.T) {
 }
 
 func TestOpenRejectsUntilTimeout(t *testing.T) {
-	b, clk, _ := newTestBreaker(t, Config{Timeout: 30 * time.Second})
+	b, clk, _ := newTestBreaker(t, BreakerConfig{Timeout: 30 * time.Second})
 	fail(t, b, 5)
 	clk.Advance(10 * time.Second)
 	_, err := b.Allow()
@@ -232,7 +260,7 @@ func TestOpenRejectsUntilTimeout(t *testing.T) {
 }
 
 func TestHalfOpenAdmitsExactlyMaxProbes(t *testing.T) {
-	b, clk, sub := newTestBreaker(t, Config{Timeout: time.Second, HalfOpenMaxRequests: 3, SuccessThreshold: 2})
+	b, clk, sub := newTestBreaker(t, BreakerConfig{Timeout: time.Second, HalfOpenMaxRequests: 3, SuccessThreshold: 2})
 	fail(t, b, 5)
 	clk.Advance(time.Second)
 	ps := []Permit{mustAllow(t, b), mustAllow(t, b), mustAllow(t, b)}
@@ -260,7 +288,7 @@ func TestHalfOpenAdmitsExactlyMaxProbes(t *testing.T) {
 }
 
 func TestProbeFailureReopensWithGrowingDuration(t *testing.T) {
-	b, clk, _ := newTestBreaker(t, Config{Timeout: time.Second, OpenBackoffMultiplier: 2, MaxOpenDuration: 5 * time.Second})
+	b, clk, _ := newTestBreaker(t, BreakerConfig{Timeout: time.Second, OpenBackoffMultiplier: 2, MaxOpenDuration: 5 * time.Second})
 	fail(t, b, 5)
 	for _, want := range []time.Duration{2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second} {
 		clk.Advance(b.RetryAfter())
@@ -278,7 +306,7 @@ func TestProbeFailureReopensWithGrowingDuration(t *testing.T) {
 }
 
 func TestLostProbesAreReclaimed(t *testing.T) {
-	b, clk, _ := newTestBreaker(t, Config{Timeout: time.Second, HalfOpenMaxRequests: 2, ProbeTimeout: 10 * time.Second})
+	b, clk, _ := newTestBreaker(t, BreakerConfig{Timeout: time.Second, HalfOpenMaxRequests: 2, ProbeTimeout: 10 * time.Second})
 	fail(t, b, 5)
 	clk.Advance(time.Second)
 	lost := []Permit{mustAllow(t, b), mustAllow(t, b)}
@@ -298,7 +326,7 @@ func TestLostProbesAreReclaimed(t *testing.T) {
 }
 
 func TestIgnoredProbeHandsItsSlotBack(t *testing.T) {
-	b, clk, _ := newTestBreaker(t, Config{Timeout: time.Second, HalfOpenMaxRequests: 1, SuccessThreshold: 1})
+	b, clk, _ := newTestBreaker(t, BreakerConfig{Timeout: time.Second, HalfOpenMaxRequests: 1, SuccessThreshold: 1})
 	fail(t, b, 5)
 	clk.Advance(time.Second)
 	mustAllow(t, b).Done(context.Canceled)
@@ -312,7 +340,7 @@ func TestIgnoredProbeHandsItsSlotBack(t *testing.T) {
 }
 
 func TestManualControl(t *testing.T) {
-	b, _, sub := newTestBreaker(t, Config{})
+	b, _, sub := newTestBreaker(t, BreakerConfig{})
 	b.ForceOpen("maintenance")
 	_, err := b.Allow()
 	if !errors.Is(err, ErrForcedOpen) || !errors.Is(err, ErrOpen) || b.RetryAfter() != 0 {
@@ -346,7 +374,7 @@ func TestManualControl(t *testing.T) {
 }
 
 func TestDisabledConfig(t *testing.T) {
-	b, _, _ := newTestBreaker(t, Config{Disabled: true})
+	b, _, _ := newTestBreaker(t, BreakerConfig{Disabled: true})
 	fail(t, b, 20)
 	if b.State() != Disabled {
 		t.Fatalf("state %s", b.State())
@@ -354,7 +382,7 @@ func TestDisabledConfig(t *testing.T) {
 }
 
 func TestRecordFailureAndSuccess(t *testing.T) {
-	b, clk, _ := newTestBreaker(t, Config{Timeout: time.Second})
+	b, clk, _ := newTestBreaker(t, BreakerConfig{Timeout: time.Second})
 	for range 5 {
 		b.RecordFailure()
 	}
@@ -371,7 +399,7 @@ func TestRecordFailureAndSuccess(t *testing.T) {
 }
 
 func TestExecute(t *testing.T) {
-	b, _, _ := newTestBreaker(t, Config{FailureThreshold: 2})
+	b, _, _ := newTestBreaker(t, BreakerConfig{FailureThreshold: 2})
 	ctx := context.Background()
 	boom := errors.New("boom")
 	if err := b.Execute(ctx, func(context.Context) error { return nil }); err != nil {
@@ -404,7 +432,7 @@ func TestExecute(t *testing.T) {
 }
 
 func TestCancelledContextIsNotAFailure(t *testing.T) {
-	b, _, _ := newTestBreaker(t, Config{FailureThreshold: 1})
+	b, _, _ := newTestBreaker(t, BreakerConfig{FailureThreshold: 1})
 	_ = b.Execute(context.Background(), func(context.Context) error { return context.Canceled })
 	if b.State() != Closed {
 		t.Fatal("a cancelled call counted as a failure")
@@ -417,7 +445,7 @@ func TestCancelledContextIsNotAFailure(t *testing.T) {
 
 func TestClassifierOption(t *testing.T) {
 	notFound := errors.New("not found")
-	b, _, _ := newTestBreaker(t, Config{FailureThreshold: 1, Classifier: func(err error) Outcome {
+	b, _, _ := newTestBreaker(t, BreakerConfig{FailureThreshold: 1, Classifier: func(err error) Outcome {
 		if err == nil || errors.Is(err, notFound) {
 			return Success
 		}
@@ -430,7 +458,7 @@ func TestClassifierOption(t *testing.T) {
 }
 
 func TestListenersRunInOrderOutsideTheLock(t *testing.T) {
-	b, clk, _ := newTestBreaker(t, Config{Timeout: time.Second})
+	b, clk, _ := newTestBreaker(t, BreakerConfig{Timeout: time.Second})
 	var got []string
 	var got2 []string
 	cancel := b.OnStateChange(func(e events.StateChange) {
@@ -455,7 +483,7 @@ func TestListenersRunInOrderOutsideTheLock(t *testing.T) {
 }
 
 func TestListenerPanicDoesNotStopDelivery(t *testing.T) {
-	b, _, sub := newTestBreaker(t, Config{})
+	b, _, sub := newTestBreaker(t, BreakerConfig{})
 	cancel := b.OnStateChange(func(events.StateChange) { panic("listener") })
 	func() {
 		defer func() { _ = recover() }()
@@ -470,7 +498,7 @@ func TestListenerPanicDoesNotStopDelivery(t *testing.T) {
 }
 
 func TestStateChangeJSON(t *testing.T) {
-	b, _, sub := newTestBreaker(t, Config{})
+	b, _, sub := newTestBreaker(t, BreakerConfig{})
 	b.ForceOpen("drill")
 	e := (<-sub.C()).(events.StateChange)
 	if e.Endpoint != "api" || e.Timestamp != t0 || e.Reason != "forced open: drill" {
@@ -479,23 +507,28 @@ func TestStateChangeJSON(t *testing.T) {
 }
 
 func TestRestore(t *testing.T) {
-	b, clk, _ := newTestBreaker(t, Config{Timeout: time.Minute})
+	b, clk, _ := newTestBreaker(t, BreakerConfig{Timeout: time.Minute})
 	fail(t, b, 5)
 	saved := b.Snapshot()
 
 	// Restarted 20s later: open for the 40s that remained.
 	clk.Advance(20 * time.Second)
-	b2, err := NewBreaker("api", Config{Timeout: time.Minute}, WithClock(clk))
+	b2, err := NewBreaker(BreakerConfig{Name: "api", Timeout: time.Minute, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var restored []events.StateChange
 	b2.OnStateChange(func(e events.StateChange) { restored = append(restored, e) })
-	if err := b2.Restore(saved); err != nil {
+	if err := ReplicationOf(b2).Restore(saved); err != nil {
 		t.Fatal(err)
 	}
-	if len(restored) != 1 || !restored[0].Restored || restored[0].Remote {
-		t.Fatalf("restore events %+v", restored)
+	// The event says when the state was entered, not when it was restored.
+	if len(restored) != 1 || !restored[0].Restored || restored[0].Remote || restored[0].NewState != Open ||
+		!restored[0].Timestamp.Equal(saved.LastStateChange) || restored[0].Reason != "restored: "+saved.Reason {
+		t.Fatalf("restore events %+v, saved %+v", restored, saved)
+	}
+	if s := b2.Snapshot(); !s.LastStateChange.Equal(saved.LastStateChange) {
+		t.Fatalf("LastStateChange %v, saved %v", s.LastStateChange, saved.LastStateChange)
 	}
 	if b2.State() != Open || b2.RetryAfter() != 40*time.Second {
 		t.Fatalf("restored %s for %s", b2.State(), b2.RetryAfter())
@@ -505,33 +538,73 @@ func TestRestore(t *testing.T) {
 	}
 	// Restarted after the open time: half-open.
 	clk.Advance(time.Minute)
-	b3, _ := NewBreaker("api", Config{}, WithClock(clk))
-	if err := b3.Restore(saved); err != nil || b3.State() != HalfOpen {
+	b3, _ := NewBreaker(BreakerConfig{Name: "api", Clock: clk})
+	var late []events.StateChange
+	b3.OnStateChange(func(e events.StateChange) { late = append(late, e) })
+	if err := ReplicationOf(b3).Restore(saved); err != nil || b3.State() != HalfOpen {
 		t.Fatalf("restored late: %s %v", b3.State(), err)
 	}
-	if err := b3.Restore(Snapshot{State: 9}); err == nil {
+	// Not the saved state: the event is stamped now.
+	if len(late) != 1 || !late[0].Restored || !late[0].Timestamp.Equal(clk.Now()) || !strings.Contains(late[0].Reason, "elapsed while stopped") {
+		t.Fatalf("late restore events %+v", late)
+	}
+	if err := ReplicationOf(b3).Restore(Snapshot{State: 9}); err == nil {
 		t.Fatal("accepted an invalid state")
 	}
-	if err := b3.Restore(Snapshot{TotalRequests: 1, FailedRequests: 2}); err == nil {
+	if err := ReplicationOf(b3).Restore(Snapshot{TotalRequests: 1, FailedRequests: 2}); err == nil {
 		t.Fatal("accepted inconsistent counts")
+	}
+
+	// Closed onto Closed changes nothing: no event, no transition, but the
+	// counts are added and the consecutive failures kept.
+	b4, clk4, sub4 := newTestBreaker(t, BreakerConfig{})
+	clk4.Advance(time.Hour)
+	err = ReplicationOf(b4).Restore(Snapshot{State: Closed, Reason: "reset", LastStateChange: t0.Add(-time.Hour),
+		TotalRequests: 10, FailedRequests: 4, ConsecutiveFailures: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := b4.Snapshot()
+	if got := transitions(sub4); len(got) != 0 || s.Transitions != ([5][5]uint64{}) {
+		t.Fatalf("Closed onto Closed published %v, transitions %v", got, s.Transitions)
+	}
+	if s.TotalRequests != 10 || s.FailedRequests != 4 || s.ConsecutiveFailures != 3 || !s.LastStateChange.Equal(t0.Add(-time.Hour)) {
+		t.Fatalf("Closed restore %+v", s)
+	}
+	fail(t, b4, 1) // 4 in a row now; one more opens
+	fail(t, b4, 1)
+	if b4.State() != Open {
+		t.Fatalf("restored consecutive failures lost: %s", b4.State())
 	}
 }
 
 func TestRemoteWindowOpensOnGlobalRate(t *testing.T) {
-	b, _, _ := newTestBreaker(t, Config{FailureThreshold: 100, MinRequestsForRate: 10})
+	b, _, _ := newTestBreaker(t, BreakerConfig{FailureThreshold: 100, MinRequestsForRate: 10})
 	succeed(t, b, 3)
 	fail(t, b, 2) // 5 local calls: below the minimum
-	b.SetRemoteWindow(5, 3, 0)
+	r := ReplicationOf(b)
+	r.SetRemoteWindow(5, 3, 0)
 	if b.State() != Open {
 		t.Fatalf("global window 10 calls / 5 failed did not open: %+v", b.Snapshot())
 	}
-	if tot, f, _ := b.WindowCounts(); tot != 5 || f != 2 {
+	if tot, f, _ := r.WindowCounts(); tot != 5 || f != 2 {
 		t.Fatalf("local share %d/%d", f, tot)
+	}
+	// The window a snapshot reports is the cluster's; the lifetime counts
+	// are this instance's own.
+	if s := b.Snapshot(); s.TotalRequests != 0 && (s.TotalRequests != 5 || s.WindowRequests != 0) {
+		t.Fatalf("snapshot after opening %+v", s)
+	}
+	b2, _, _ := newTestBreaker(t, BreakerConfig{FailureThreshold: 100, MinRequestsForRate: 10})
+	succeed(t, b2, 2)
+	ReplicationOf(b2).SetRemoteWindow(8, -1, 99) // negatives are zero, parts capped at the total
+	if s := b2.Snapshot(); s.State != Closed || s.WindowRequests != 10 || s.WindowFailures != 0 || s.WindowSlow != 8 || s.TotalRequests != 2 {
+		t.Fatalf("cluster window %+v", s)
 	}
 }
 
 func TestConcurrentStress(t *testing.T) {
-	b, clk, _ := newTestBreaker(t, Config{Timeout: 10 * time.Millisecond, HalfOpenMaxRequests: 4, SuccessThreshold: 2, MinRequestsForRate: 20})
+	b, clk, _ := newTestBreaker(t, BreakerConfig{Timeout: 10 * time.Millisecond, HalfOpenMaxRequests: 4, SuccessThreshold: 2, MinRequestsForRate: 20})
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	wg.Add(1)
@@ -582,25 +655,51 @@ func TestConcurrentStress(t *testing.T) {
 }
 
 func TestApplyRemote(t *testing.T) {
-	b, clk, sub := newTestBreaker(t, Config{})
+	b, clk, sub := newTestBreaker(t, BreakerConfig{})
+	r := ReplicationOf(b)
 	until := t0.Add(45 * time.Second)
-	if !b.ApplyRemote(Open, until, "opened by instance b") || b.State() != Open || b.RetryAfter() != 45*time.Second {
+	if !r.ApplyRemote(Snapshot{State: Open, OpenUntil: until, Reason: "opened by instance b"}) || b.State() != Open || b.RetryAfter() != 45*time.Second {
 		t.Fatalf("apply open: %s %s", b.State(), b.RetryAfter())
 	}
-	if b.ApplyRemote(Open, until, "again") {
+	if r.ApplyRemote(Snapshot{State: Open, OpenUntil: until, Reason: "again"}) {
 		t.Fatal("applying the same state twice reported a change")
 	}
 	e := (<-sub.C()).(events.StateChange)
-	if !e.Remote || e.NewState != Open || e.Reason != "opened by instance b" {
+	if !e.Remote || e.Restored || e.NewState != Open || e.Reason != "opened by instance b" {
 		t.Fatalf("event %+v", e)
 	}
+	if got := transitions(sub); len(got) != 0 {
+		t.Fatalf("more events %v", got)
+	}
+	if s := b.Snapshot(); !s.OpenUntil.Equal(until) || s.Reason != "opened by instance b" || s.Transitions[Closed][Open] != 1 {
+		t.Fatalf("snapshot %+v", s)
+	}
+	_, err := b.Allow()
+	var re *RejectedError
+	if !errors.As(err, &re) || !re.Until.Equal(until) || re.RetryAfter() != 45*time.Second {
+		t.Fatalf("rejection %v", err)
+	}
 	clk.Advance(45 * time.Second)
-	b.SetProbeLimit(1)
+	r.SetProbeLimit(1)
 	mustAllow(t, b)
 	if _, err := b.Allow(); !errors.Is(err, ErrTooManyProbes) {
 		t.Fatalf("probe limit 1: %v", err)
 	}
-	if b.ApplyRemote(State(42), time.Time{}, "") {
+	if r.ApplyRemote(Snapshot{State: State(42)}) {
 		t.Fatal("applied an invalid state")
+	}
+	// A limit above the configured one, or a negative one, is the
+	// configured one (3 by default).
+	for _, n := range []int{99, -1} {
+		r.SetProbeLimit(n)
+		b.Reset()
+		b.Trip("again")
+		clk.Advance(b.RetryAfter())
+		for range 3 {
+			mustAllow(t, b)
+		}
+		if _, err := b.Allow(); !errors.Is(err, ErrTooManyProbes) {
+			t.Fatalf("SetProbeLimit(%d): a 4th probe: %v", n, err)
+		}
 	}
 }

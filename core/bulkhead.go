@@ -132,7 +132,7 @@ func (g *Guard) Release() {
 // taken.
 type Bulkhead struct {
 	name string
-	cfg  BulkheadConfig
+	cfg  atomic.Pointer[BulkheadConfig]
 	lim  bulkLimiter
 }
 
@@ -148,9 +148,19 @@ func NewBulkhead(cfg BulkheadConfig) (*Bulkhead, error) {
 }
 
 func newBulkhead(cfg BulkheadConfig) *Bulkhead {
-	b := &Bulkhead{name: cfg.Name, cfg: cfg}
+	b := &Bulkhead{name: cfg.Name}
+	b.cfg.Store(&cfg)
 	b.lim.init(cfg, stripesFor(cfg), newBulkRejections(cfg))
 	return b
+}
+
+// reconfigure applies a normalized configuration in place: slots held and
+// calls queued stay, counted against the new limits. The suggested
+// Retry-After of refusals stays as it was made.
+func (b *Bulkhead) reconfigure(cfg BulkheadConfig) {
+	cfg.Name, cfg.Clock = b.name, b.lim.clock
+	b.cfg.Store(&cfg)
+	b.lim.setLimits(cfg)
 }
 
 // newBulkRejections makes the two refusals of a bulkhead, once.
@@ -165,7 +175,7 @@ func newBulkRejections(cfg BulkheadConfig) [2]*RejectedError {
 func (b *Bulkhead) Name() string { return b.name }
 
 // Config returns the configuration in effect, defaults filled in.
-func (b *Bulkhead) Config() BulkheadConfig { return b.cfg }
+func (b *Bulkhead) Config() BulkheadConfig { return *b.cfg.Load() }
 
 // Acquire takes a slot. When every slot is taken it waits in the queue until
 // a slot is handed to it, QueueTimeout passes or ctx ends (ctx.Err()); when
@@ -218,7 +228,7 @@ type bulkStripe struct {
 	held     atomic.Int64  // slots taken from this stripe and not yet released
 	admitted atomic.Uint64 // slots ever taken from this stripe
 	lastUsed atomic.Int64  // per-user: clock Nanotime of the last release
-	limit    int64         // this stripe's share of the slots
+	limit    atomic.Int64  // this stripe's share of the slots
 	l        *bulkLimiter
 	idx      int
 	_        [16]byte
@@ -228,7 +238,7 @@ type bulkStripe struct {
 func (s *bulkStripe) take() bool {
 	for {
 		h := s.held.Load()
-		if h >= s.limit {
+		if h >= s.limit.Load() {
 			return false
 		}
 		if s.held.CompareAndSwap(h, h+1) {
@@ -285,8 +295,8 @@ type bulkLimiter struct {
 	// slow path.
 	stripes   []bulkStripe
 	home      *sync.Pool // hands each P "its" stripe; nil for one stripe
-	maxQueue  int
-	timeout   time.Duration
+	maxQueue  atomic.Int64
+	timeout   atomic.Int64 // nanoseconds
 	clock     Clock
 	stampIdle bool
 	errFull    *RejectedError // the refusals, made once
@@ -305,40 +315,56 @@ type bulkLimiter struct {
 	hist       histogram
 	rejected   atomic.Uint64
 	cancelled  atomic.Uint64
-	maxSlots   int
+	maxSlots   atomic.Int64
 }
 
 func (l *bulkLimiter) init(cfg BulkheadConfig, n int, rej [2]*RejectedError) {
 	l.clock = cfg.Clock
 	l.errFull, l.errTimeout = rej[0], rej[1]
-	l.timeout = cfg.QueueTimeout
-	l.maxQueue = cfg.queueLen()
-	if cfg.Disabled {
-		l.maxQueue = 0
-	} else {
-		l.maxSlots = cfg.MaxConcurrentRequests
-	}
 	if l.stripes == nil {
 		l.stripes = make([]bulkStripe, n)
 	}
 	n = len(l.stripes)
 	for i := range l.stripes {
-		s := &l.stripes[i]
-		s.l, s.idx = l, i
-		if cfg.Disabled {
-			s.limit = 1 << 62 // never reached
-			continue
-		}
-		s.limit = int64(cfg.MaxConcurrentRequests / n)
-		if i < cfg.MaxConcurrentRequests%n {
-			s.limit++
-		}
+		l.stripes[i].l, l.stripes[i].idx = l, i
 	}
+	l.setLimits(cfg)
 	if n > 1 {
 		var next atomic.Uint32
 		l.home = &sync.Pool{New: func() any {
 			return &l.stripes[int(next.Add(1)-1)%n]
 		}}
+	}
+}
+
+// setLimits shares cfg's slots out among the stripes and sets the queue's
+// bounds. Slots already held stay held: a stripe over its new share admits
+// nothing until enough are released. Calls queued when the limit rises are
+// handed the new slots at once.
+func (l *bulkLimiter) setLimits(cfg BulkheadConfig) {
+	l.timeout.Store(int64(cfg.QueueTimeout))
+	if cfg.Disabled {
+		l.maxQueue.Store(0)
+		l.maxSlots.Store(0)
+	} else {
+		l.maxQueue.Store(int64(cfg.queueLen()))
+		l.maxSlots.Store(int64(cfg.MaxConcurrentRequests))
+	}
+	n := len(l.stripes)
+	for i := range l.stripes {
+		s := &l.stripes[i]
+		if cfg.Disabled {
+			s.limit.Store(1 << 62) // never reached
+			continue
+		}
+		lim := int64(cfg.MaxConcurrentRequests / n)
+		if i < cfg.MaxConcurrentRequests%n {
+			lim++
+		}
+		s.limit.Store(lim)
+	}
+	if l.waiting.Load() != 0 {
+		l.handoff()
 	}
 }
 
@@ -386,7 +412,7 @@ func (l *bulkLimiter) begin(ctx context.Context, wait bool) (*bulkStripe, *bulkW
 			return s, nil, nil
 		}
 	}
-	if !wait || l.maxQueue == 0 || l.queuedHint.Load() >= int64(l.maxQueue) {
+	if maxQueue := l.maxQueue.Load(); !wait || maxQueue == 0 || l.queuedHint.Load() >= maxQueue {
 		l.rejected.Add(1)
 		return nil, nil, l.errFull
 	}
@@ -403,7 +429,7 @@ func (l *bulkLimiter) begin(ctx context.Context, wait bool) (*bulkStripe, *bulkW
 			return s, nil, nil
 		}
 	}
-	if l.queued >= l.maxQueue {
+	if int64(l.queued) >= l.maxQueue.Load() {
 		l.waiting.Add(-1)
 		l.mu.Unlock()
 		l.rejected.Add(1)
@@ -418,7 +444,7 @@ func (l *bulkLimiter) begin(ctx context.Context, wait bool) (*bulkStripe, *bulkW
 
 // wait blocks until w is handed a slot, the queue timeout passes or ctx ends.
 func (l *bulkLimiter) wait(ctx context.Context, w *bulkWaiter) (*bulkStripe, error) {
-	t := l.clock.NewTimer(l.timeout)
+	t := l.clock.NewTimer(time.Duration(l.timeout.Load()))
 	var err error
 	select {
 	case <-w.ready:
@@ -517,7 +543,7 @@ func (l *bulkLimiter) idle() bool {
 }
 
 func (l *bulkLimiter) stats() BulkheadStats {
-	st := BulkheadStats{MaxConcurrent: l.maxSlots, MaxQueue: l.maxQueue}
+	st := BulkheadStats{MaxConcurrent: int(l.maxSlots.Load()), MaxQueue: int(l.maxQueue.Load())}
 	// Queue moves happen under mu, so reading under mu keeps Total from
 	// dipping while a waiter turns into an admitted call.
 	l.mu.Lock()

@@ -1,35 +1,79 @@
 package core
 
-import "time"
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
 
 // Endpoint is one endpoint's set of policies, made by a Manager: a circuit
-// breaker always, and a bulkhead and an SLO tracker when its configuration
-// gives them. The HTTP middleware and transport look it up once per
-// request and apply each policy in turn.
+// breaker and a retry policy always, and a bulkhead and an SLO tracker when
+// its configuration gives them. The HTTP middleware and transport look it
+// up once per request and apply each policy in turn.
 type Endpoint struct {
-	name      string
-	cfg       EndpointConfig // normalized
-	breaker   *Breaker
-	bulkhead  *Bulkhead
-	slo       *SLOTracker
+	name    string
+	breaker *Breaker
+	// The policies that reconfiguration replaces, each read with one
+	// atomic load.
+	bulkhead  atomic.Pointer[Bulkhead]
+	slo       atomic.Pointer[SLOTracker]
+	retry     atomic.Pointer[Retry]
 	durations histogram
+
+	mu  sync.Mutex // serialises reconfiguration
+	cfg atomic.Pointer[EndpointConfig]
+	m   *Manager
 }
 
 func newEndpoint(name string, cfg EndpointConfig, m *Manager) *Endpoint {
-	e := &Endpoint{name: name, cfg: cfg}
 	br := *cfg.Breaker
 	br.Name = name
-	e.breaker = newBreaker(br)
-	if cfg.Bulkhead != nil {
-		bh := *cfg.Bulkhead
-		bh.Name = name
-		e.bulkhead = newBulkhead(bh)
-	}
-	if cfg.SLO != nil {
-		e.slo = newSLOTracker(*cfg.SLO)
-		e.slo.burn = &sloBurn{endpoint: name, breaker: e.breaker, bus: m.bus, clock: m.clock}
-	}
+	e := &Endpoint{name: name, breaker: newBreaker(br), m: m}
+	e.apply(cfg)
 	return e
+}
+
+// apply puts a normalized configuration in force. The breaker keeps its
+// state and counts; a bulkhead keeps its slots and queue; a retry policy
+// its counters. An SLO tracker whose objective changed starts afresh.
+func (e *Endpoint) apply(cfg EndpointConfig) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := e.cfg.Load()
+	if old != nil {
+		e.breaker.reconfigure(*cfg.Breaker)
+	}
+	switch bh := e.bulkhead.Load(); {
+	case cfg.Bulkhead == nil:
+		e.bulkhead.Store(nil)
+	case bh == nil:
+		c := *cfg.Bulkhead
+		c.Name = e.name
+		e.bulkhead.Store(newBulkhead(c))
+	default:
+		bh.reconfigure(*cfg.Bulkhead)
+	}
+	switch {
+	case cfg.SLO == nil:
+		e.slo.Store(nil)
+	case old == nil || old.SLO == nil || !sameSLO(*old.SLO, *cfg.SLO):
+		t := newSLOTracker(*cfg.SLO)
+		t.burn = &sloBurn{endpoint: e.name, breaker: e.breaker, bus: e.m.bus, clock: e.m.clock}
+		e.slo.Store(t)
+	}
+	rc := *cfg.Retry
+	rc.Breaker = e.breaker
+	var stats *retryStats
+	if r := e.retry.Load(); r != nil {
+		stats = r.stats
+	}
+	e.retry.Store(newRetry(rc, stats))
+	e.cfg.Store(&cfg)
+}
+
+func sameSLO(a, b SLOConfig) bool {
+	a.Clock, b.Clock = nil, nil
+	return a == b
 }
 
 // Name returns the endpoint's name.
@@ -38,7 +82,7 @@ func (e *Endpoint) Name() string { return e.name }
 // Config returns the endpoint's policies in effect, defaults filled in; a
 // nil field is a policy the endpoint does not have.
 func (e *Endpoint) Config() EndpointConfig {
-	c := e.cfg
+	c := *e.cfg.Load()
 	c.Breaker = ptr(e.breaker.Config())
 	return c
 }
@@ -48,8 +92,12 @@ func ptr[T any](v T) *T { return &v }
 // Breaker returns the endpoint's circuit breaker.
 func (e *Endpoint) Breaker() *Breaker { return e.breaker }
 
+// Retry returns the endpoint's retry policy, which goes through its
+// breaker.
+func (e *Endpoint) Retry() *Retry { return e.retry.Load() }
+
 // Bulkhead returns the endpoint's bulkhead, or nil when it has none.
-func (e *Endpoint) Bulkhead() *Bulkhead { return e.bulkhead }
+func (e *Endpoint) Bulkhead() *Bulkhead { return e.bulkhead.Load() }
 
 // SLO returns the endpoint's SLO tracker, or nil when it has none. Its
 // Record trips the endpoint's breaker when the burn rule starts firing and
@@ -57,7 +105,7 @@ func (e *Endpoint) Bulkhead() *Bulkhead { return e.bulkhead }
 // Record only calls that ran: a call a policy refused says nothing about
 // the service, and counting it would hold the SLO in violation while the
 // breaker is open.
-func (e *Endpoint) SLO() *SLOTracker { return e.slo }
+func (e *Endpoint) SLO() *SLOTracker { return e.slo.Load() }
 
 // ObserveDuration adds a call's duration to the endpoint's latency
 // histogram. The HTTP middleware and transport call it once per call; it

@@ -11,7 +11,7 @@ import (
 // delivery (here by a re-entrant transition; equally by another
 // goroutine's): the bus, stores and alerts must still learn the state.
 func TestListenerPanicDoesNotStrandQueuedEvents(t *testing.T) {
-	b, _, sub := newTestBreaker(t, Config{})
+	b, _, sub := newTestBreaker(t, BreakerConfig{})
 	first := true
 	b.OnStateChange(func(e events.StateChange) {
 		if first {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/bulwark-go/bulwark/events"
 	"github.com/bulwark-go/bulwark/internal/check"
@@ -13,8 +14,8 @@ import (
 // endpoint gets the default breaker and nothing else.
 type ManagerConfig struct {
 	// Defaults are the policies of every endpoint, for each policy an entry
-	// of Endpoints leaves nil. Its nil fields mean the default breaker, and
-	// no bulkhead and no SLO.
+	// of Endpoints leaves nil. Its nil fields mean the default breaker and
+	// retry, and no bulkhead and no SLO.
 	Defaults EndpointConfig
 	// Endpoints gives some endpoints policies of their own, by name. A
 	// policy set here replaces the one in Defaults as a whole: its zero
@@ -46,6 +47,10 @@ type EndpointConfig struct {
 	// trips its breaker when the error budget burns too fast (see
 	// SLOConfig). Its Clock is the Manager's to set.
 	SLO *SLOConfig
+	// Retry is how calls to an outbound endpoint are retried (the HTTP
+	// Transport uses it); every endpoint has one, by default 3 attempts.
+	// Its Breaker and Clock are the Manager's to set.
+	Retry *RetryConfig
 }
 
 // merged returns c with every nil policy taken from d.
@@ -58,6 +63,9 @@ func (c EndpointConfig) merged(d EndpointConfig) EndpointConfig {
 	}
 	if c.SLO == nil {
 		c.SLO = d.SLO
+	}
+	if c.Retry == nil {
+		c.Retry = d.Retry
 	}
 	return c
 }
@@ -78,6 +86,13 @@ func (c EndpointConfig) normalize(ck *check.Checker, clock Clock, bus *events.Bu
 		bh = bh.normalize(ck.Sub("Bulkhead"))
 		c.Bulkhead = &bh
 	}
+	rc := RetryConfig{}
+	if c.Retry != nil {
+		rc = *c.Retry
+	}
+	rc.Clock = clock
+	rc = rc.normalize(ck.Sub("Retry"))
+	c.Retry = &rc
 	if c.SLO != nil {
 		slo := *c.SLO
 		slo.Clock = clock
@@ -93,8 +108,11 @@ func (c EndpointConfig) normalize(ck *check.Checker, clock Clock, bus *events.Bu
 type Manager struct {
 	clock     Clock
 	bus       *events.Bus
-	defaults  EndpointConfig            // normalized
-	overrides map[string]EndpointConfig // merged with defaults and normalized
+	rawDefs   EndpointConfig // as given, to merge reconfigurations with
+	defaults  EndpointConfig // normalized
+	reconfMu  sync.Mutex // serialises Reconfigure
+	cfgMu     sync.Mutex
+	overrides map[string]EndpointConfig // merged with defaults and normalized; under cfgMu
 	perUser   *PerUserBulkhead
 	endpoints registry[*Endpoint]
 	hooks     []func(*Endpoint) // changed and called under endpoints' write lock
@@ -111,7 +129,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.Bus == nil {
 		cfg.Bus = events.NewBus()
 	}
-	m := &Manager{clock: cfg.Clock, bus: cfg.Bus, overrides: make(map[string]EndpointConfig, len(cfg.Endpoints))}
+	m := &Manager{clock: cfg.Clock, bus: cfg.Bus, rawDefs: cfg.Defaults, overrides: make(map[string]EndpointConfig, len(cfg.Endpoints))}
 	m.defaults = cfg.Defaults.normalize(c.Sub("Defaults"), cfg.Clock, cfg.Bus)
 	for _, name := range slices.Sorted(maps.Keys(cfg.Endpoints)) {
 		if err := ValidateEndpoint(name); err != nil {
@@ -177,12 +195,58 @@ func (m *Manager) OnEndpoint(fn func(*Endpoint)) {
 	}
 }
 
+// Reconfigure gives the named endpoint new policies while it runs, as an
+// entry of ManagerConfig.Endpoints would (nil fields take the Defaults). The
+// endpoint is made if it does not exist yet. Its breaker keeps its state,
+// counts and window (a new RollingWindow or WindowBuckets starts the window
+// again); its bulkhead keeps the slots held and the calls queued, counted
+// against the new limits; its retry policy keeps its counters; an SLO
+// whose objective changed starts a new window. It reports every bad field
+// of cfg as *ConfigError values (named "core.EndpointConfig.…"), and then
+// changes nothing.
+func (m *Manager) Reconfigure(name string, cfg EndpointConfig) error {
+	if err := ValidateEndpoint(name); err != nil {
+		return err
+	}
+	c := newChecker("core.EndpointConfig.")
+	norm := cfg.merged(m.rawDefs).normalize(c, m.clock, m.bus)
+	if err := c.Err(); err != nil {
+		return err
+	}
+	m.reconfMu.Lock()
+	defer m.reconfMu.Unlock()
+	m.cfgMu.Lock()
+	prev, had := m.overrides[name]
+	m.overrides[name] = norm
+	m.cfgMu.Unlock()
+	e, err := m.Endpoint(name) // made now, it has norm already
+	if err != nil {
+		m.cfgMu.Lock()
+		if had {
+			m.overrides[name] = prev
+		} else {
+			delete(m.overrides, name)
+		}
+		m.cfgMu.Unlock()
+		return err
+	}
+	e.apply(norm)
+	return nil
+}
+
+// config returns the normalized configuration of the named endpoint.
+func (m *Manager) config(name string) EndpointConfig {
+	m.cfgMu.Lock()
+	defer m.cfgMu.Unlock()
+	if cfg, ok := m.overrides[name]; ok {
+		return cfg
+	}
+	return m.defaults
+}
+
 // newEndpoint runs under the registry's write lock.
 func (m *Manager) newEndpoint(name string) (*Endpoint, error) {
-	cfg, ok := m.overrides[name]
-	if !ok {
-		cfg = m.defaults
-	}
+	cfg := m.config(name)
 	e := newEndpoint(name, cfg, m)
 	for _, h := range m.hooks {
 		h(e)

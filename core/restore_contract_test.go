@@ -7,8 +7,8 @@ import (
 
 // Restore's error names the count that is wrong.
 func TestRestoreErrorNamesTheBadCount(t *testing.T) {
-	b, _, _ := newTestBreaker(t, Config{})
-	err := b.Restore(Snapshot{State: Closed, ConsecutiveFailures: -1})
+	b, _, _ := newTestBreaker(t, BreakerConfig{})
+	err := ReplicationOf(b).Restore(Snapshot{State: Closed, ConsecutiveFailures: -1})
 	if err == nil {
 		t.Fatal("negative ConsecutiveFailures accepted")
 	}
@@ -19,8 +19,8 @@ func TestRestoreErrorNamesTheBadCount(t *testing.T) {
 
 // Restore refuses more slow calls than calls, as the state file does.
 func TestRestoreRefusesMoreSlowThanTotal(t *testing.T) {
-	b, _, _ := newTestBreaker(t, Config{})
-	if err := b.Restore(Snapshot{State: Closed, TotalRequests: 1, SuccessfulRequests: 1, SlowRequests: 5}); err == nil {
+	b, _, _ := newTestBreaker(t, BreakerConfig{})
+	if err := ReplicationOf(b).Restore(Snapshot{State: Closed, TotalRequests: 1, SuccessfulRequests: 1, SlowRequests: 5}); err == nil {
 		t.Fatalf("Restore accepted SlowRequests > TotalRequests: snapshot %+v", b.Snapshot())
 	}
 }

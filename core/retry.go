@@ -43,18 +43,21 @@ type RetryConfig struct {
 	// attempt. Nil means DefaultRetryable.
 	Retryable func(err error) bool
 	// Delay, when set, may choose the wait after the attempt-th attempt
-	// failed with err: it returns the wait and true, or false to use the
-	// computed backoff. It is how a server's Retry-After is honoured. Its
-	// wait gets no jitter and is capped at MaxBackoff; a negative wait
-	// counts as zero.
+	// failed with err: it returns the wait and true, or false to go on.
+	// Next, an error with a method RetryAfter() (time.Duration, bool) that
+	// reports true chooses the wait itself: it is how a server's
+	// Retry-After is honoured. Otherwise the computed backoff applies. A
+	// chosen wait gets no jitter and is capped at MaxBackoff; a negative
+	// wait counts as zero.
 	Delay func(attempt int, err error) (time.Duration, bool)
 	// Budget, when set, caps retries to a share of first attempts. Share one
 	// budget among the Retry values that call the same service.
 	Budget *RetryBudget
 	// Breaker, when set, is asked before every attempt of Do and told each
-	// attempt's outcome; retries stop as soon as it rejects.
+	// attempt's outcome; retries stop as soon as it rejects. A Manager sets
+	// its endpoint's breaker.
 	Breaker *Breaker
-	// Clock times the waits. Nil means SystemClock.
+	// Clock times the waits. Nil means SystemClock. A Manager sets its own.
 	Clock Clock
 }
 
@@ -77,12 +80,25 @@ var errNilFunc = errors.New("bulwark: Retry.Do called with a nil function")
 // DefaultRetryable retries every error except a context's cancellation or
 // deadline (the caller gave up, so another attempt cannot help) and a
 // circuit breaker's rejection (retrying it would hammer an open breaker).
+//
+// An error can also speak for itself: one with a method Retryable() bool
+// (found with errors.As) is retried only when that says true.
 func DefaultRetryable(err error) bool {
+	var r interface{ Retryable() bool }
+	if errors.As(err, &r) {
+		return r.Retryable()
+	}
 	return !errors.Is(err, context.Canceled) &&
 		!errors.Is(err, context.DeadlineExceeded) &&
 		!errors.Is(err, ErrOpen) &&
 		!errors.Is(err, ErrForcedOpen) &&
 		!errors.Is(err, ErrTooManyProbes)
+}
+
+// serverDelay is the method of an error that says when to try again, as a
+// server's Retry-After does.
+type serverDelay interface {
+	RetryAfter() (time.Duration, bool)
 }
 
 // normalize fills every zero field with its default and reports every
@@ -127,7 +143,7 @@ func (cfg RetryConfig) normalize(c *check.Checker) RetryConfig {
 type Retry struct {
 	cfg     RetryConfig
 	backoff backoff.Policy
-	stats   retryStats
+	stats   *retryStats // shared with the Retry that replaces it on reconfiguration
 	// rnd, when set by a test, replaces the global source of jitter. It is
 	// not safe for concurrent use.
 	rnd *rand.Rand
@@ -184,10 +200,18 @@ func NewRetry(cfg RetryConfig) (*Retry, error) {
 	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	r := &Retry{cfg: cfg, backoff: backoff.Policy{
+	return newRetry(cfg, nil), nil
+}
+
+// newRetry builds a Retry from a normalized configuration; stats is the
+// counters to continue, or nil for new ones.
+func newRetry(cfg RetryConfig, stats *retryStats) *Retry {
+	if stats == nil {
+		stats = new(retryStats)
+	}
+	return &Retry{cfg: cfg, stats: stats, backoff: backoff.Policy{
 		Initial: cfg.InitialBackoff, Max: cfg.MaxBackoff, Multiplier: cfg.BackoffMultiplier, Jitter: cfg.JitterFactor,
 	}}
-	return r, nil
 }
 
 // Config returns the configuration with every default filled in.
@@ -195,7 +219,7 @@ func (r *Retry) Config() RetryConfig { return r.cfg }
 
 // Stats returns the counts so far.
 func (r *Retry) Stats() RetryStats {
-	s := &r.stats
+	s := r.stats
 	first, unstarted := s.first.Load(), s.unstarted.Load()
 	st := RetryStats{
 		Retries:             s.retries.Load(),
@@ -274,7 +298,7 @@ func (r *Retry) do(ctx context.Context, b *Breaker, fn func(ctx context.Context)
 
 // retry carries on after the first attempt failed with err.
 func (r *Retry) retry(ctx context.Context, b *Breaker, fn func(ctx context.Context) error, err error) error {
-	s := &r.stats
+	s := r.stats
 	for attempt := 1; ; attempt++ {
 		if !r.cfg.Retryable(err) {
 			return err
@@ -351,6 +375,12 @@ func rejectionAhead(b *Breaker, wait time.Duration) error {
 func (r *Retry) wait(attempt int, err error) time.Duration {
 	if r.cfg.Delay != nil {
 		if d, ok := r.cfg.Delay(attempt, err); ok {
+			return min(max(d, 0), r.cfg.MaxBackoff)
+		}
+	}
+	var sd serverDelay
+	if errors.As(err, &sd) {
+		if d, ok := sd.RetryAfter(); ok {
 			return min(max(d, 0), r.cfg.MaxBackoff)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 
 // ConsecutiveSuccesses is zero outside HalfOpen, as Snapshot documents.
 func TestConsecutiveSuccessesIsZeroOnceClosed(t *testing.T) {
-	b, clk, _ := newTestBreaker(t, Config{FailureThreshold: 1, SuccessThreshold: 2, Timeout: time.Second})
+	b, clk, _ := newTestBreaker(t, BreakerConfig{FailureThreshold: 1, SuccessThreshold: 2, Timeout: time.Second})
 	fail(t, b, 1)
 	clk.Advance(time.Second)
 	succeed(t, b, 2)

@@ -115,6 +115,22 @@ func (w *window) evict(b *bucket) {
 	w.retired.slow.Add(b.slow.Swap(0))
 }
 
+// resize empties the window into the lifetime counts and cuts it anew into
+// n buckets of width nanoseconds.
+func (w *window) resize(width int64, n int, now int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seq.Add(1)
+	defer w.seq.Add(1)
+	for i := range w.buckets {
+		w.evict(&w.buckets[i])
+	}
+	w.width, w.n = width, int64(n)
+	w.buckets = make([]bucket, n)
+	w.head = now / width
+	w.setHead()
+}
+
 // reset empties the window, keeping the lifetime counts.
 func (w *window) reset(now int64) {
 	w.mu.Lock()

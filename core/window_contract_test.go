@@ -52,7 +52,7 @@ func TestLifetimeCountsNeverGoBackwards(t *testing.T) {
 // rotate the window never sees total_requests go down, which Prometheus
 // would read as a counter reset.
 func TestSnapshotTotalRequestsIsMonotonic(t *testing.T) {
-	b, clk, _ := newTestBreaker(t, Config{RollingWindow: 40 * time.Millisecond, WindowBuckets: 4})
+	b, clk, _ := newTestBreaker(t, BreakerConfig{RollingWindow: 40 * time.Millisecond, WindowBuckets: 4})
 	var last int64
 	racing(func() {
 		clk.Advance(10 * time.Millisecond)
