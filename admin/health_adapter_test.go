@@ -33,9 +33,9 @@ func TestHealthMonitorAdapter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mon.Close()
-	probe, err := health.NewCustomProbe("custom://db", health.CheckerFunc(func(context.Context) error {
+	probe, err := health.NewCustomProbe(health.CustomProbeConfig{Name: "custom://db", Checker: health.CheckerFunc(func(context.Context) error {
 		return errors.New("connection refused")
-	}))
+	})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -296,7 +296,7 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	probe, err := health.NewHTTPProbe(up.url+"/healthz", health.WithTimeout(time.Second))
+	probe, err := health.NewHTTPProbe(health.HTTPProbeConfig{URL: up.url + "/healthz", Timeout: time.Second})
 	if err != nil {
 		return nil, err
 	}

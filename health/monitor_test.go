@@ -1,8 +1,10 @@
-package health
+package health_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"github.com/bulwark-go/bulwark/health"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,7 +13,7 @@ import (
 
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"github.com/bulwark-go/bulwark/health/internal/probetest"
 )
 
 var t0 = time.Date(2025, 10, 8, 12, 0, 0, 0, time.UTC)
@@ -40,7 +42,7 @@ type fixture struct {
 	t     *testing.T
 	clock *core.FakeClock
 	mgr   *core.Manager
-	mon   *Monitor
+	mon   *health.Monitor
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -50,7 +52,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mon, err := NewMonitor(mgr, WithClock(clk))
+	mon, err := health.NewMonitor(mgr, health.WithClock(clk))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,9 +88,9 @@ func (f *fixture) breaker(endpoint string) *core.Breaker {
 func TestMonitorForcesOpenAndReleases(t *testing.T) {
 	f := newFixture(t)
 	chk := &switchChecker{}
-	probe, _ := NewCustomProbe("db-ping", chk)
+	probe, _ := health.NewCustomProbe(health.CustomProbeConfig{Name: "db-ping", Checker: chk})
 	const every = 10 * time.Second
-	if err := f.mon.StartWithOptions("db", probe, Options{Interval: every, History: 4}); err != nil {
+	if err := f.mon.StartWithOptions("db", probe, health.Options{Interval: every, History: 4}); err != nil {
 		t.Fatal(err)
 	}
 	b := f.breaker("db")
@@ -155,10 +157,10 @@ func TestMonitorRespectsManualForceOpen(t *testing.T) {
 	f := newFixture(t)
 	chk := &switchChecker{}
 	chk.set(errors.New("down"))
-	probe, _ := NewCustomProbe("p", chk)
+	probe, _ := health.NewCustomProbe(health.CustomProbeConfig{Name: "p", Checker: chk})
 	b := f.breaker("svc")
 	b.ForceOpen("maintenance window")
-	if err := f.mon.StartWithOptions("svc", probe, Options{Interval: time.Second, FailureThreshold: 1, SuccessThreshold: 1}); err != nil {
+	if err := f.mon.StartWithOptions("svc", probe, health.Options{Interval: time.Second, FailureThreshold: 1, SuccessThreshold: 1}); err != nil {
 		t.Fatal(err)
 	}
 	f.tick(1, time.Second)
@@ -186,8 +188,8 @@ func TestMonitorLosesHoldToOperator(t *testing.T) {
 	f := newFixture(t)
 	chk := &switchChecker{}
 	chk.set(errors.New("down"))
-	probe, _ := NewCustomProbe("p", chk)
-	if err := f.mon.StartWithOptions("svc", probe, Options{Interval: time.Second, FailureThreshold: 1, SuccessThreshold: 1}); err != nil {
+	probe, _ := health.NewCustomProbe(health.CustomProbeConfig{Name: "p", Checker: chk})
+	if err := f.mon.StartWithOptions("svc", probe, health.Options{Interval: time.Second, FailureThreshold: 1, SuccessThreshold: 1}); err != nil {
 		t.Fatal(err)
 	}
 	b := f.breaker("svc")
@@ -209,8 +211,8 @@ func TestMonitorStopReleases(t *testing.T) {
 	f := newFixture(t)
 	chk := &switchChecker{}
 	chk.set(errors.New("down"))
-	probe, _ := NewCustomProbe("p", chk)
-	if err := f.mon.StartWithOptions("svc", probe, Options{Interval: time.Second, FailureThreshold: 1}); err != nil {
+	probe, _ := health.NewCustomProbe(health.CustomProbeConfig{Name: "p", Checker: chk})
+	if err := f.mon.StartWithOptions("svc", probe, health.Options{Interval: time.Second, FailureThreshold: 1}); err != nil {
 		t.Fatal(err)
 	}
 	b := f.breaker("svc")
@@ -245,11 +247,11 @@ func TestMonitorStopReleases(t *testing.T) {
 func TestMonitorStopCancelsCheck(t *testing.T) {
 	f := newFixture(t)
 	entered := make(chan struct{})
-	probe, _ := NewCustomProbe("slow", CheckerFunc(func(ctx context.Context) error {
+	probe, _ := health.NewCustomProbe(health.CustomProbeConfig{Name: "slow", Timeout: time.Hour, Checker: health.CheckerFunc(func(ctx context.Context) error {
 		close(entered)
 		<-ctx.Done()
 		return ctx.Err()
-	}), WithTimeout(time.Hour))
+	})})
 	if err := f.mon.Start("svc", probe, time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -259,32 +261,32 @@ func TestMonitorStopCancelsCheck(t *testing.T) {
 
 func TestMonitorStartErrors(t *testing.T) {
 	f := newFixture(t)
-	probe, _ := NewCustomProbe("p", okChecker)
+	probe, _ := health.NewCustomProbe(health.CustomProbeConfig{Name: "p", Checker: okChecker})
 	for name, err := range map[string]error{
 		"nil probe":         f.mon.Start("a", nil, time.Second),
 		"zero interval":     f.mon.Start("a", probe, 0),
-		"tiny interval":     f.mon.StartWithOptions("a", probe, Options{Interval: time.Microsecond}),
-		"failure threshold": f.mon.StartWithOptions("a", probe, Options{FailureThreshold: -1}),
-		"success threshold": f.mon.StartWithOptions("a", probe, Options{SuccessThreshold: MaxThreshold + 1}),
-		"history":           f.mon.StartWithOptions("a", probe, Options{History: MaxHistory + 1}),
-		"timeout":           f.mon.StartWithOptions("a", probe, Options{Timeout: -1}),
+		"tiny interval":     f.mon.StartWithOptions("a", probe, health.Options{Interval: time.Microsecond}),
+		"failure threshold": f.mon.StartWithOptions("a", probe, health.Options{FailureThreshold: -1}),
+		"success threshold": f.mon.StartWithOptions("a", probe, health.Options{SuccessThreshold: health.MaxThreshold + 1}),
+		"history":           f.mon.StartWithOptions("a", probe, health.Options{History: health.MaxHistory + 1}),
+		"timeout":           f.mon.StartWithOptions("a", probe, health.Options{Timeout: -1}),
 		"bad endpoint":      f.mon.Start("", probe, time.Second),
 	} {
 		if err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	if err := f.mon.StartWithOptions("a", probe, Options{FailureThreshold: -1}); err == nil || !strings.Contains(err.Error(), "Options.FailureThreshold") {
+	if err := f.mon.StartWithOptions("a", probe, health.Options{FailureThreshold: -1}); err == nil || !strings.Contains(err.Error(), "Options.FailureThreshold") {
 		t.Errorf("error %v does not name the field", err)
 	}
-	if _, err := NewMonitor(nil); err == nil {
+	if _, err := health.NewMonitor(nil); err == nil {
 		t.Error("NewMonitor(nil) succeeded")
 	}
 
 	if err := f.mon.Start("a", probe, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.mon.Start("a", probe, time.Second); !errors.Is(err, ErrAlreadyMonitored) {
+	if err := f.mon.Start("a", probe, time.Second); !errors.Is(err, health.ErrAlreadyMonitored) {
 		t.Fatalf("second Start: %v", err)
 	}
 	if err := f.mon.Start("b", probe, time.Second); err != nil {
@@ -296,7 +298,7 @@ func TestMonitorStartErrors(t *testing.T) {
 		t.Fatalf("Statuses() = %+v", sts)
 	}
 	f.mon.Close()
-	if err := f.mon.Start("c", probe, time.Second); !errors.Is(err, ErrMonitorClosed) {
+	if err := f.mon.Start("c", probe, time.Second); !errors.Is(err, health.ErrMonitorClosed) {
 		t.Fatalf("Start after Close: %v", err)
 	}
 	if len(f.mon.Statuses()) != 0 {
@@ -318,69 +320,21 @@ func (l limitedBreakers) Breaker(endpoint string) (*core.Breaker, error) {
 func TestMonitorBreakerRefused(t *testing.T) {
 	clk := core.NewFakeClock(t0)
 	mgr, _ := core.NewManager(core.ManagerConfig{Clock: clk})
-	mon, _ := NewMonitor(limitedBreakers{mgr}, WithClock(clk))
+	mon, _ := health.NewMonitor(limitedBreakers{mgr}, health.WithClock(clk))
 	defer mon.Close()
-	probe, _ := NewCustomProbe("p", okChecker)
+	probe, _ := health.NewCustomProbe(health.CustomProbeConfig{Name: "p", Checker: okChecker})
 	if err := mon.Start("other", probe, time.Second); !errors.Is(err, core.ErrTooManyEndpoints) {
 		t.Fatalf("Start = %v, want ErrTooManyEndpoints", err)
 	}
 }
 
-// The seed's scenario: a gRPC service monitored through its standard health
-// service, switched to NOT_SERVING and back.
-func TestMonitorGRPC(t *testing.T) {
-	addr, hs := grpcServer(t)
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	f := newFixture(t)
-	bus := f.mgr.Bus()
-	sub := bus.Subscribe(16)
-	defer sub.Close()
-
-	probe, _ := NewGRPCProbe("http://"+addr, WithTimeout(2*time.Second))
-	const every = 30 * time.Second
-	if err := f.mon.Start("api-service", probe, every); err != nil {
-		t.Fatal(err)
-	}
-	b := f.breaker("api-service")
-	f.settle(1)
-	if st, _ := f.mon.Status("api-service"); !st.Healthy {
-		t.Fatalf("serving server unhealthy: %+v", st.Last)
-	}
-
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	for range 3 {
-		f.tick(1, every)
-	}
-	if b.State() != core.ForcedOpen {
-		t.Fatalf("state %v after 3 NOT_SERVING checks", b.State())
-	}
-	if r := b.Snapshot().Reason; !strings.Contains(r, "health check grpc://"+addr+" failed 3 times: health status NOT_SERVING") {
-		t.Fatalf("reason %q", r)
-	}
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	f.tick(1, every)
-	f.tick(1, every)
-	if b.State() != core.HalfOpen {
-		t.Fatalf("state %v after 2 SERVING checks", b.State())
-	}
-	// The transitions went out on the bus, so alerts and the feed see them.
-	var got []string
-	for len(sub.C()) > 0 {
-		sc := (<-sub.C()).(events.StateChange)
-		got = append(got, sc.OldState.String()+">"+sc.NewState.String())
-	}
-	if strings.Join(got, " ") != "Closed>ForcedOpen ForcedOpen>HalfOpen" {
-		t.Fatalf("transitions %v", got)
-	}
-}
-
-// Options.Timeout bounds a check even when the probe's own timeout is
+// health.Options.Timeout bounds a check even when the probe's own timeout is
 // longer.
 func TestMonitorTimeout(t *testing.T) {
-	hung := newHungServer(t)
+	hung := probetest.HungServer(t)
 	f := newFixture(t)
-	probe, _ := NewTCPProbe(hung.addr(), WithTLS(nil), WithTimeout(time.Hour))
-	if err := f.mon.StartWithOptions("svc", probe, Options{Interval: time.Second, Timeout: 100 * time.Millisecond}); err != nil {
+	probe, _ := health.NewTCPProbe(health.TCPProbeConfig{Address: hung, TLS: &tls.Config{}, Timeout: time.Hour})
+	if err := f.mon.StartWithOptions("svc", probe, health.Options{Interval: time.Second, Timeout: 100 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	f.settle(1)
@@ -396,7 +350,7 @@ func TestMonitorListenerMayReadStatus(t *testing.T) {
 	f := newFixture(t)
 	chk := &switchChecker{}
 	chk.set(errors.New("down"))
-	probe, _ := NewCustomProbe("p", chk)
+	probe, _ := health.NewCustomProbe(health.CustomProbeConfig{Name: "p", Checker: chk})
 	b := f.breaker("svc")
 	seen := make(chan bool, 4)
 	cancel := b.OnStateChange(func(events.StateChange) {
@@ -404,7 +358,7 @@ func TestMonitorListenerMayReadStatus(t *testing.T) {
 		seen <- st.Healthy
 	})
 	defer cancel()
-	if err := f.mon.StartWithOptions("svc", probe, Options{Interval: time.Second, FailureThreshold: 1, SuccessThreshold: 1}); err != nil {
+	if err := f.mon.StartWithOptions("svc", probe, health.Options{Interval: time.Second, FailureThreshold: 1, SuccessThreshold: 1}); err != nil {
 		t.Fatal(err)
 	}
 	f.settle(1)
