@@ -292,7 +292,7 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 	}
 
 	// Health checks on the upstream feed its breaker.
-	monitor, err := health.NewMonitor(m)
+	monitor, err := health.NewMonitor(health.MonitorConfig{Breakers: m, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +300,7 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := monitor.StartWithOptions(upstreamEndpoint, probe, health.Options{Interval: 2 * time.Second, FailureThreshold: 3, SuccessThreshold: 2}); err != nil {
+	if err := monitor.Watch(upstreamEndpoint, probe, health.WatchConfig{Interval: 2 * time.Second, FailureThreshold: 3, SuccessThreshold: 2}); err != nil {
 		return nil, err
 	}
 
@@ -360,7 +360,7 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 			}
 			return shared.Close(ctx)
 		},
-		func(context.Context) error { monitor.Close(); return nil },
+		monitor.Close,
 		files.Close,
 		func(context.Context) error { breakerAlerts.Close(); return logAlerts.Close() },
 	}

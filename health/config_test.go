@@ -1,11 +1,13 @@
 package health_test
 
 import (
-	"github.com/bulwark-go/bulwark/health"
+	"context"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/health"
 	"github.com/bulwark-go/bulwark/health/internal/probetest"
 )
 
@@ -14,6 +16,16 @@ import (
 func TestConfigErrors(t *testing.T) {
 	var nilFunc health.CheckerFunc
 	var nilChecker *switchChecker
+	mgr, err := core.NewManager(core.ManagerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon, err := health.NewMonitor(health.MonitorConfig{Breakers: mgr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mon.Close(context.Background())
+	probe := custom(t, "p", okChecker)
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -48,6 +60,20 @@ func TestConfigErrors(t *testing.T) {
 			"health.CustomProbeConfig.Checker", "health.CustomProbeConfig.Timeout",
 		}},
 		{"custom typed nil", err2(health.NewCustomProbe(health.CustomProbeConfig{Name: "db", Checker: nilChecker})), []string{"health.CustomProbeConfig.Checker"}},
+		{"monitor empty", err2(health.NewMonitor(health.MonitorConfig{})), []string{"health.MonitorConfig.Breakers"}},
+		{"monitor typed nils", err2(health.NewMonitor(health.MonitorConfig{Breakers: (*core.Manager)(nil), Clock: (*core.FakeClock)(nil)})), []string{
+			"health.MonitorConfig.Breakers", "health.MonitorConfig.Clock",
+		}},
+		{"watch every field", mon.Watch("x", nil, health.WatchConfig{
+			Interval: time.Microsecond, FailureThreshold: -1, SuccessThreshold: 1001, Timeout: -1, History: 10_001,
+		}), []string{
+			"health.WatchConfig.Interval", "health.WatchConfig.FailureThreshold", "health.WatchConfig.SuccessThreshold",
+			"health.WatchConfig.Timeout", "health.WatchConfig.History", "health.Monitor.Watch(probe)",
+		}},
+		{"watch too long", mon.Watch("x", probe, health.WatchConfig{Interval: 25 * time.Hour, Timeout: 2 * time.Hour}), []string{
+			"health.WatchConfig.Interval", "health.WatchConfig.Timeout",
+		}},
+		{"watch typed nil probe", mon.Watch("x", (*panicPtrProbe)(nil), health.WatchConfig{}), []string{"health.Monitor.Watch(probe)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { probetest.ConfigFields(t, tc.err, tc.want...) })
 	}
@@ -67,3 +93,8 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func err2[T any](_ T, err error) error { return err }
+
+type panicPtrProbe struct{}
+
+func (*panicPtrProbe) Name() string                        { return "nil" }
+func (*panicPtrProbe) Check(context.Context) health.Result { panic("unreachable") }

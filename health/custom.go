@@ -46,9 +46,7 @@ func NewCustomProbe(cfg CustomProbeConfig) (Probe, error) {
 	if cfg.Name == "" {
 		c.Fail("Name", `""`, "must not be empty")
 	}
-	if probeconf.IsNil(cfg.Checker) {
-		c.Fail("Checker", cfg.Checker, "must not be nil")
-	}
+	probeconf.Required(c, "Checker", cfg.Checker)
 	probeconf.Timeout(c, &cfg.Timeout)
 	if err := c.Err(); err != nil {
 		return nil, err

@@ -1,6 +1,8 @@
 package grpcprobe_test
 
 import (
+	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -23,16 +25,17 @@ func TestMonitorGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mon, err := health.NewMonitor(mgr, health.WithClock(clock))
+	mon, err := health.NewMonitor(health.MonitorConfig{Breakers: mgr, Clock: clock, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mon.Close()
+	defer mon.Close(context.Background())
 	sub := mgr.Bus().Subscribe(16)
 	defer sub.Close()
 
 	const every = 30 * time.Second
-	if err := mon.Start("api-service", mk(t, grpcprobe.Config{Target: "http://" + addr, Timeout: 2 * time.Second}), every); err != nil {
+	probe := mk(t, grpcprobe.Config{Target: "http://" + addr, Timeout: 2 * time.Second})
+	if err := mon.Watch("api-service", probe, health.WatchConfig{Interval: every}); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := mgr.Breaker("api-service")

@@ -3,6 +3,7 @@
 package probeconf
 
 import (
+	"fmt"
 	"reflect"
 	"time"
 
@@ -42,4 +43,19 @@ func IsNil(v any) bool {
 		return r.IsNil()
 	}
 	return false
+}
+
+// Required reports field when v is nil or a typed nil (see IsNil).
+func Required(c *check.Checker, field string, v any) {
+	if IsNil(v) {
+		c.Fail(field, nilValue(v), "must not be nil")
+	}
+}
+
+// nilValue shows which nil it was: "<nil>" or the typed nil's type.
+func nilValue(v any) string {
+	if v == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("(%T)(nil)", v)
 }
