@@ -30,27 +30,10 @@ func TestMain(m *testing.M) {
 	)
 }
 
-func mustPass(t *testing.T, p health.Probe) {
-	t.Helper()
-	r := p.Check(context.Background())
-	if !r.OK || r.Err != nil {
-		t.Fatalf("%s: check failed: %v", p.Name(), r.Err)
-	}
-	if r.Probe != p.Name() || r.Time.IsZero() || r.Latency <= 0 {
-		t.Fatalf("%s: incomplete result %+v", p.Name(), r)
-	}
-}
-
-func mustFail(t *testing.T, p health.Probe, contains string) {
-	t.Helper()
-	r := p.Check(context.Background())
-	if r.OK || r.Err == nil {
-		t.Fatalf("%s: check passed, want a failure containing %q", p.Name(), contains)
-	}
-	if !strings.Contains(r.Err.Error(), contains) {
-		t.Fatalf("%s: error %q, want it to contain %q", p.Name(), r.Err, contains)
-	}
-}
+var (
+	mustPass = probetest.MustPass
+	mustFail = probetest.MustFail
+)
 
 func mk(t *testing.T, cfg grpcprobe.Config) health.Probe {
 	t.Helper()
@@ -146,23 +129,23 @@ func TestProbeTLS(t *testing.T) {
 	mustFail(t, mk(t, grpcprobe.Config{Target: addr, Timeout: 2 * time.Second}), "")
 }
 
-// DialOptions reach the connection: a user agent option shows on the
+// DialOptions reach the connection: grpc.WithUserAgent shows on the
 // server.
 func TestProbeDialOptions(t *testing.T) {
-	agent := make(chan string, 1)
+	got := make(chan string, 1)
 	addr, _ := grpcServer(t, grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		md, _ := metadata.FromIncomingContext(ctx)
 		if ua := md.Get("user-agent"); len(ua) > 0 {
 			select {
-			case agent <- ua[0]:
+			case got <- ua[0]:
 			default:
 			}
 		}
 		return h(ctx, req)
 	}))
 	mustPass(t, mk(t, grpcprobe.Config{Target: addr, DialOptions: []grpc.DialOption{grpc.WithUserAgent("bulwark-test")}}))
-	if a := <-agent; !strings.HasPrefix(a, "bulwark-test") {
-		t.Fatalf("user agent %q", a)
+	if ua := <-got; !strings.HasPrefix(ua, "bulwark-test") {
+		t.Fatalf("user-agent %q", ua)
 	}
 }
 

@@ -1,4 +1,4 @@
-// Package probetest holds the test helpers that the health packages share:
+// Package probetest holds what the tests of the health packages share:
 // servers that misbehave, a dead address, and checks of results and
 // configuration errors.
 package probetest
