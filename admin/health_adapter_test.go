@@ -28,18 +28,18 @@ func healthSource(mon *health.Monitor) admin.HealthSource {
 
 func TestHealthMonitorAdapter(t *testing.T) {
 	m := newManager(t, core.NewFakeClock(seedTime))
-	mon, err := health.NewMonitor(m)
+	mon, err := health.NewMonitor(health.MonitorConfig{Breakers: m})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mon.Close()
-	probe, err := health.NewCustomProbe("custom://db", health.CheckerFunc(func(context.Context) error {
+	defer mon.Close(context.Background())
+	probe, err := health.NewCustomProbe(health.CustomProbeConfig{Name: "custom://db", Checker: health.CheckerFunc(func(context.Context) error {
 		return errors.New("connection refused")
-	}))
+	})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mon.Start("GET /users", probe, time.Millisecond); err != nil {
+	if err := mon.Watch("GET /users", probe, health.WatchConfig{Interval: time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	f := newFixture(t, admin.Config{Manager: m, Health: healthSource(mon)})

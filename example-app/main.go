@@ -292,15 +292,15 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 	}
 
 	// Health checks on the upstream feed its breaker.
-	monitor, err := health.NewMonitor(m)
+	monitor, err := health.NewMonitor(health.MonitorConfig{Breakers: m, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	probe, err := health.NewHTTPProbe(up.url+"/healthz", health.WithTimeout(time.Second))
+	probe, err := health.NewHTTPProbe(health.HTTPProbeConfig{URL: up.url + "/healthz", Timeout: time.Second})
 	if err != nil {
 		return nil, err
 	}
-	if err := monitor.StartWithOptions(upstreamEndpoint, probe, health.Options{Interval: 2 * time.Second, FailureThreshold: 3, SuccessThreshold: 2}); err != nil {
+	if err := monitor.Watch(upstreamEndpoint, probe, health.WatchConfig{Interval: 2 * time.Second, FailureThreshold: 3, SuccessThreshold: 2}); err != nil {
 		return nil, err
 	}
 
@@ -360,7 +360,7 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 			}
 			return shared.Close(ctx)
 		},
-		func(context.Context) error { monitor.Close(); return nil },
+		monitor.Close,
 		files.Close,
 		func(context.Context) error { breakerAlerts.Close(); return logAlerts.Close() },
 	}

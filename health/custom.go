@@ -2,14 +2,14 @@ package health
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/bulwark-go/bulwark/health/internal/probeconf"
 )
 
-// Checker is a custom health check (the seed's CustomHealthChecker): a nil
-// error means healthy. Check should honour ctx, which carries the probe's
-// timeout.
+// Checker is a health check you write: a nil error means healthy. Check
+// should honour ctx, which carries the probe's timeout.
 type Checker interface {
 	Check(ctx context.Context) error
 }
@@ -20,41 +20,43 @@ type CheckerFunc func(ctx context.Context) error
 // Check calls f(ctx).
 func (f CheckerFunc) Check(ctx context.Context) error { return f(ctx) }
 
-// CustomProbe runs a Checker as a Probe.
-//
-// A Checker that ignores ctx is still bounded: Check returns when the
-// timeout passes and lets the checker finish on its own goroutine.
-type CustomProbe struct {
+// CustomProbeConfig describes a probe that runs a Checker.
+type CustomProbeConfig struct {
+	// Name names the probe in results and reasons. Required.
+	Name string
+	// Checker is the check to run. Required.
+	Checker Checker
+	// Timeout bounds each check. Default 5s; 1ms to 1h.
+	Timeout time.Duration
+}
+
+// customProbe runs a Checker as a Probe.
+type customProbe struct {
 	name    string
 	checker Checker
 	timeout time.Duration
 }
 
-// NewCustomProbe returns a probe named name that runs c. Options:
-// WithTimeout, WithName.
-func NewCustomProbe(name string, c Checker, opts ...Option) (*CustomProbe, error) {
-	if name == "" {
-		return nil, errors.New("health: custom probe name is empty")
+// NewCustomProbe returns a probe that runs cfg.Checker. A checker that
+// ignores its context is still bounded: Check returns when the timeout
+// passes and lets the checker finish on its own goroutine. A panicking
+// checker fails the check rather than the program.
+func NewCustomProbe(cfg CustomProbeConfig) (Probe, error) {
+	c := probeconf.New("health.CustomProbeConfig.")
+	if cfg.Name == "" {
+		c.Fail("Name", `""`, "must not be empty")
 	}
-	if c == nil {
-		return nil, errors.New("health: custom probe checker is nil")
-	}
-	o, err := buildOptions(kindCustom, opts)
-	if err != nil {
+	probeconf.Required(c, "Checker", cfg.Checker)
+	probeconf.Timeout(c, &cfg.Timeout)
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	if o.name != "" {
-		name = o.name
-	}
-	return &CustomProbe{name: name, checker: c, timeout: o.timeout}, nil
+	return &customProbe{name: cfg.Name, checker: cfg.Checker, timeout: cfg.Timeout}, nil
 }
 
-// Name returns the probe's name.
-func (p *CustomProbe) Name() string { return p.name }
+func (p *customProbe) Name() string { return p.name }
 
-// Check runs the checker once. A panicking checker fails the check rather
-// than the program.
-func (p *CustomProbe) Check(ctx context.Context) Result {
+func (p *customProbe) Check(ctx context.Context) Result {
 	return run(ctx, p.name, p.timeout, func(ctx context.Context) error {
 		done := make(chan error, 1)
 		go func() {
@@ -69,7 +71,12 @@ func (p *CustomProbe) Check(ctx context.Context) Result {
 		case err := <-done:
 			return err
 		case <-ctx.Done():
-			return ctx.Err()
+			select {
+			case err := <-done: // it finished too: its error says more
+				return err
+			default:
+				return ctx.Err()
+			}
 		}
 	})
 }

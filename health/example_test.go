@@ -8,52 +8,37 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc"
-	grpchealth "google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"github.com/coder/websocket"
 
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/health"
 )
-
-// The seed's start_monitoring: watch a gRPC service every 30 seconds and
-// let its health drive the "api-service" breaker.
-func ExampleMonitor_Start() {
-	mgr, err := core.NewManager(core.ManagerConfig{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	mon, _ := health.NewMonitor(mgr)
-	defer mon.Close()
-
-	probe, err := health.NewGRPCProbe("http://api.example.com:9090")
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := mon.Start("api-service", probe, 30*time.Second); err != nil {
-		log.Fatal(err)
-	}
-}
 
 // Three failed checks in a row force the breaker open; two passes release
 // it to HalfOpen. A FakeClock makes the schedule run at once.
 func ExampleMonitor() {
 	clock := core.NewFakeClock(time.Date(2025, 10, 8, 12, 0, 0, 0, time.UTC))
 	mgr, _ := core.NewManager(core.ManagerConfig{Clock: clock})
-	mon, _ := health.NewMonitor(mgr, health.WithClock(clock))
-	defer mon.Close()
+	mon, err := health.NewMonitor(health.MonitorConfig{Breakers: mgr, Clock: clock})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer mon.Close(context.Background())
 
 	var healthy atomic.Bool
-	probe, _ := health.NewCustomProbe("db", health.CheckerFunc(func(context.Context) error {
+	probe, _ := health.NewCustomProbe(health.CustomProbeConfig{Name: "db", Checker: health.CheckerFunc(func(context.Context) error {
 		if !healthy.Load() {
 			return errors.New("connection refused")
 		}
 		return nil
-	}))
-	_ = mon.Start("orders", probe, 10*time.Second)
+	})})
+	if err := mon.Watch("orders", probe, health.WatchConfig{Interval: 10 * time.Second}); err != nil {
+		log.Fatal(err)
+	}
 	breaker, _ := mgr.Breaker("orders")
 
 	next := func() { // wait for the current check, then run the next one
@@ -76,47 +61,91 @@ func ExampleMonitor() {
 	// HalfOpen healthy: true
 }
 
+// Watch an HTTP health endpoint every 30 seconds and let it drive the
+// "api-service" breaker.
+func ExampleMonitor_Watch() {
+	mgr, _ := core.NewManager(core.ManagerConfig{})
+	mon, _ := health.NewMonitor(health.MonitorConfig{Breakers: mgr})
+	defer mon.Close(context.Background())
+
+	probe, err := health.NewHTTPProbe(health.HTTPProbeConfig{URL: "http://api.example.com/health"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := mon.Watch("api-service", probe, health.WatchConfig{Interval: 30 * time.Second}); err != nil {
+		log.Fatal(err)
+	}
+}
+
 func ExampleNewHTTPProbe() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
 
-	probe, _ := health.NewHTTPProbe(srv.URL+"/health", health.WithTimeout(2*time.Second))
+	probe, _ := health.NewHTTPProbe(health.HTTPProbeConfig{URL: srv.URL + "/health", Timeout: 2 * time.Second})
 	r := probe.Check(context.Background())
 	fmt.Println(r.OK, r.Err)
 	// Output: false status 503 Service Unavailable, want 200-399
 }
 
-func ExampleNewGRPCProbe() {
-	// A gRPC server with the standard health service.
+func ExampleNewTCPProbe() {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	srv := grpc.NewServer()
-	hs := grpchealth.NewServer()
-	healthpb.RegisterHealthServer(srv, hs)
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Stop()
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
 
-	probe, _ := health.NewGRPCProbe(ln.Addr().String(), health.WithTimeout(2*time.Second))
-	fmt.Println(probe.Check(context.Background()).OK)
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	fmt.Println(probe.Check(context.Background()).Err)
-	// Output:
-	// true
-	// health status NOT_SERVING
+	probe, _ := health.NewTCPProbe(health.TCPProbeConfig{Address: ln.Addr().String()})
+	fmt.Println(strings.HasPrefix(probe.Name(), "tcp://"), probe.Check(context.Background()).OK)
+	// Output: true true
 }
 
-// A custom check, the seed's CustomHealthChecker.
+func ExampleNewWebSocketProbe() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		<-c.CloseRead(r.Context()).Done() // answers pings and the close
+	}))
+	defer srv.Close()
+
+	probe, _ := health.NewWebSocketProbe(health.WebSocketProbeConfig{URL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"})
+	fmt.Println(probe.Check(context.Background()).OK)
+	// Output: true
+}
+
+// A check of your own.
 func ExampleNewCustomProbe() {
-	probe, _ := health.NewCustomProbe("database", health.CheckerFunc(func(ctx context.Context) error {
+	probe, _ := health.NewCustomProbe(health.CustomProbeConfig{Name: "database", Checker: health.CheckerFunc(func(ctx context.Context) error {
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, "tcp", "127.0.0.1:1") // nothing listens there
 		if err != nil {
 			return errors.New("database unreachable")
 		}
 		return conn.Close()
-	}))
+	})})
 	r := probe.Check(context.Background())
 	fmt.Println(r.Probe, r.OK, r.Err)
 	// Output: database false database unreachable
+}
+
+// A bad config names every bad field.
+func ExampleNewHTTPProbe_configError() {
+	_, err := health.NewHTTPProbe(health.HTTPProbeConfig{URL: "/health", MaxStatus: 700})
+	var ce *core.ConfigError
+	fmt.Println(errors.As(err, &ce), ce.Field)
+	fmt.Println(err)
+	// Output:
+	// true health.HTTPProbeConfig.URL
+	// bulwark: health.HTTPProbeConfig.URL = "/health" is invalid: must be an absolute http or https URL
+	// bulwark: health.HTTPProbeConfig.MaxStatus = 700 is invalid: must be between 100 and 599 (0 means the default, 399)
 }

@@ -6,14 +6,41 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+
+	"github.com/bulwark-go/bulwark/health/internal/probeconf"
 )
 
-// HTTPProbe checks an HTTP or HTTPS URL: it passes when the response status
-// is in the accepted range (200 to 399 unless WithStatusRange says
-// otherwise). The body is read up to 64 KiB and discarded, so the
+// HTTPProbeConfig describes a probe of an HTTP or HTTPS URL. It passes when
+// the response status is between MinStatus and MaxStatus.
+type HTTPProbeConfig struct {
+	// URL is the absolute http or https URL to request. Required.
+	URL string
+	// Method is the request method. Default GET.
+	Method string
+	// Header is sent with every request (a User-Agent of its own
+	// replaces "bulwark-health/1").
+	Header http.Header
+	// MinStatus is the lowest status that passes. Default 200; 100 to 599,
+	// at most MaxStatus.
+	MinStatus int
+	// MaxStatus is the highest status that passes. Default 399; 100 to
+	// 599, at least MinStatus.
+	MaxStatus int
+	// Client sends the requests. Default http.DefaultClient, which follows
+	// redirects: a 3xx passes only when the client returns it.
+	Client *http.Client
+	// Timeout bounds each check. Default 5s; 1ms to 1h.
+	Timeout time.Duration
+	// Name names the probe in results and reasons. Default the URL with
+	// its password redacted.
+	Name string
+}
+
+// httpProbe reads the body up to 64 KiB and discards it, so the
 // connection can be reused.
-type HTTPProbe struct {
+type httpProbe struct {
 	name    string
 	url     string
 	method  string
@@ -23,24 +50,33 @@ type HTTPProbe struct {
 	timeout time.Duration
 }
 
-// NewHTTPProbe returns a probe of rawURL, which must be an absolute http or
-// https URL. Options: WithTimeout, WithName, WithHTTPClient, WithMethod,
-// WithHeader, WithStatusRange.
-func NewHTTPProbe(rawURL string, opts ...Option) (*HTTPProbe, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("health: HTTP probe URL: %w", err)
+// NewHTTPProbe returns a probe that sends one request per check.
+func NewHTTPProbe(cfg HTTPProbeConfig) (Probe, error) {
+	c := probeconf.New("health.HTTPProbeConfig.")
+	u, err := url.Parse(cfg.URL)
+	switch {
+	case err != nil:
+		c.Fail("URL", fmt.Sprintf("%q", cfg.URL), err.Error())
+	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		c.Fail("URL", fmt.Sprintf("%q", cfg.URL), "must be an absolute http or https URL")
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("health: HTTP probe URL %q: want an absolute http or https URL", rawURL)
+	if cfg.Method == "" {
+		cfg.Method = http.MethodGet
+	} else if !validMethod(cfg.Method) {
+		c.Fail("Method", fmt.Sprintf("%q", cfg.Method), "must be an HTTP method token")
 	}
-	o, err := buildOptions(kindHTTP, opts)
-	if err != nil {
+	c.Int("MinStatus", &cfg.MinStatus, 200, 100, 599)
+	c.Int("MaxStatus", &cfg.MaxStatus, 399, 100, 599)
+	if cfg.MinStatus > cfg.MaxStatus {
+		c.Fail("MinStatus", cfg.MinStatus, fmt.Sprintf("must be at most MaxStatus (%d)", cfg.MaxStatus))
+	}
+	probeconf.Timeout(c, &cfg.Timeout)
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	p := &HTTPProbe{
-		name: o.name, url: rawURL, method: o.method, header: o.header,
-		client: o.client, lo: o.statusLo, hi: o.statusHi, timeout: o.timeout,
+	p := &httpProbe{
+		name: cfg.Name, url: cfg.URL, method: cfg.Method, header: cfg.Header.Clone(),
+		client: cfg.Client, lo: cfg.MinStatus, hi: cfg.MaxStatus, timeout: cfg.Timeout,
 	}
 	if p.name == "" {
 		p.name = u.Redacted()
@@ -51,11 +87,16 @@ func NewHTTPProbe(rawURL string, opts ...Option) (*HTTPProbe, error) {
 	return p, nil
 }
 
-// Name returns the URL (password redacted) or the name given WithName.
-func (p *HTTPProbe) Name() string { return p.name }
+// validMethod reports whether m is an RFC 9110 token, as net/http wants.
+func validMethod(m string) bool {
+	return strings.IndexFunc(m, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r))
+	}) < 0
+}
 
-// Check sends one request.
-func (p *HTTPProbe) Check(ctx context.Context) Result {
+func (p *httpProbe) Name() string { return p.name }
+
+func (p *httpProbe) Check(ctx context.Context) Result {
 	return run(ctx, p.name, p.timeout, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, p.method, p.url, nil)
 		if err != nil {

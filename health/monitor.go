@@ -4,99 +4,99 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/health/internal/probeconf"
 )
 
-// Breakers yields the breaker of an endpoint. *core.Manager satisfies it.
+// Breakers yields the breaker of an endpoint; *core.Manager satisfies it.
+// It is all the monitor needs from the breakers' owner.
 type Breakers interface {
 	Breaker(endpoint string) (*core.Breaker, error)
 }
 
-// Defaults and limits of Options.
-const (
-	DefaultInterval         = 30 * time.Second
-	DefaultFailureThreshold = 3
-	DefaultSuccessThreshold = 2
-	DefaultHistory          = 50
-	MaxHistory              = 10_000
-	MaxThreshold            = 1000
-	MinInterval             = time.Millisecond
-)
+// MonitorConfig says what a Monitor drives.
+type MonitorConfig struct {
+	// Breakers gives the breaker of each watched endpoint; a *core.Manager
+	// is one. Required.
+	Breakers Breakers
+	// Clock paces checks and stamps their results. Default
+	// core.SystemClock(). Timeouts within a check run on the time package.
+	Clock core.Clock
+	// Logger reports the breakers the monitor forces open and releases.
+	// Default slog.Default().
+	Logger *slog.Logger
+}
 
-// Options says how one endpoint is monitored. The zero value takes every
+// WatchConfig says how one endpoint is watched. The zero value takes every
 // default.
-type Options struct {
+type WatchConfig struct {
 	// Interval is the time between the end of one check and the start of
-	// the next. Default DefaultInterval; at least MinInterval.
+	// the next. Default 30s; 1ms to 24h.
 	Interval time.Duration
 	// FailureThreshold is how many failed checks in a row force the
-	// breaker open. Default 3; 1 to MaxThreshold.
+	// breaker open. Default 3; 1 to 1,000.
 	FailureThreshold int
 	// SuccessThreshold is how many passed checks in a row release a breaker
-	// the monitor forced open. Default 2; 1 to MaxThreshold.
+	// the monitor forced open. Default 2; 1 to 1,000.
 	SuccessThreshold int
 	// Timeout, when set, bounds each check on top of the probe's own
-	// timeout (the shorter wins).
+	// timeout (the shorter wins). Default 0: the probe's timeout alone;
+	// otherwise 1ms to 1h.
 	Timeout time.Duration
 	// History is how many recent results Status keeps. Default 50; 1 to
-	// MaxHistory.
+	// 10,000.
 	History int
 }
 
-func (o Options) withDefaults() (Options, error) {
-	switch {
-	case o.Interval < 0 || (o.Interval > 0 && o.Interval < MinInterval):
-		return o, fmt.Errorf("health: Options.Interval = %v: want 0 (default %v) or at least %v", o.Interval, DefaultInterval, MinInterval)
-	case o.FailureThreshold < 0 || o.FailureThreshold > MaxThreshold:
-		return o, fmt.Errorf("health: Options.FailureThreshold = %d: want 0 (default %d) or 1..%d", o.FailureThreshold, DefaultFailureThreshold, MaxThreshold)
-	case o.SuccessThreshold < 0 || o.SuccessThreshold > MaxThreshold:
-		return o, fmt.Errorf("health: Options.SuccessThreshold = %d: want 0 (default %d) or 1..%d", o.SuccessThreshold, DefaultSuccessThreshold, MaxThreshold)
-	case o.Timeout < 0:
-		return o, fmt.Errorf("health: Options.Timeout = %v: want >= 0", o.Timeout)
-	case o.History < 0 || o.History > MaxHistory:
-		return o, fmt.Errorf("health: Options.History = %d: want 0 (default %d) or 1..%d", o.History, DefaultHistory, MaxHistory)
+// check fills in the defaults and reports every bad field.
+func (cfg *WatchConfig) check(p Probe) error {
+	c := probeconf.New("health.WatchConfig.")
+	c.Duration("Interval", &cfg.Interval, 30*time.Second, time.Millisecond, 24*time.Hour)
+	c.Int("FailureThreshold", &cfg.FailureThreshold, 3, 1, 1000)
+	c.Int("SuccessThreshold", &cfg.SuccessThreshold, 2, 1, 1000)
+	if d := cfg.Timeout; d != 0 && (d < time.Millisecond || d > time.Hour) {
+		c.Fail("Timeout", d, "must be between 1ms and 1h (0 means the probe's own timeout alone)")
 	}
-	if o.Interval == 0 {
-		o.Interval = DefaultInterval
+	c.Int("History", &cfg.History, 50, 1, 10_000)
+	if probeconf.IsNil(p) {
+		c.Add(&core.ConfigError{Field: "health.Monitor.Watch(probe)", Value: p, Rule: "must not be nil"})
 	}
-	if o.FailureThreshold == 0 {
-		o.FailureThreshold = DefaultFailureThreshold
-	}
-	if o.SuccessThreshold == 0 {
-		o.SuccessThreshold = DefaultSuccessThreshold
-	}
-	if o.History == 0 {
-		o.History = DefaultHistory
-	}
-	return o, nil
+	return c.Err()
 }
 
-// Errors returned by Monitor.
-var (
-	ErrAlreadyMonitored = errors.New("health: endpoint is already monitored")
-	ErrMonitorClosed    = errors.New("health: monitor is closed")
-)
+// ErrAlreadyWatched is returned by Watch for an endpoint that is watched
+// already; Unwatch it first to change its probe or config.
+var ErrAlreadyWatched = errors.New("health: endpoint is already watched")
 
-// Status is what a Monitor knows about one monitored endpoint.
+// Status is what a Monitor knows about one watched endpoint. It encodes
+// to JSON as it is, ready to serve.
 type Status struct {
+	// Endpoint is the breaker's endpoint.
 	Endpoint string `json:"endpoint"`
-	Probe    string `json:"probe"`
+	// Probe is the probe's name.
+	Probe string `json:"probe"`
 	// Healthy is the last result's OK (false before the first check).
 	Healthy bool `json:"healthy"`
-	// Last is the latest result (zero before the first check).
-	Last                 Result `json:"last"`
-	ConsecutiveFailures  int    `json:"consecutive_failures"`
-	ConsecutiveSuccesses int    `json:"consecutive_successes"`
-	Checks               uint64 `json:"checks"`
-	Failures             uint64 `json:"failures"`
+	// Last is the latest result (zero, with no time, before the first
+	// check).
+	Last Result `json:"last"`
+	// ConsecutiveFailures and ConsecutiveSuccesses count the latest run of
+	// failed or passed checks; one of them is zero.
+	ConsecutiveFailures  int `json:"consecutive_failures"`
+	ConsecutiveSuccesses int `json:"consecutive_successes"`
+	// Checks and Failures count every check since Watch.
+	Checks   uint64 `json:"checks"`
+	Failures uint64 `json:"failures"`
 	// ForcedOpen reports whether the monitor holds the breaker open now.
 	ForcedOpen bool `json:"forced_open"`
-	// IntervalMS and the thresholds are the options in force.
+	// IntervalMS and the thresholds are the WatchConfig in force.
 	IntervalMS       int64 `json:"interval_ms"`
 	FailureThreshold int   `json:"failure_threshold"`
 	SuccessThreshold int   `json:"success_threshold"`
@@ -105,80 +105,60 @@ type Status struct {
 }
 
 // Monitor runs health probes on a schedule and feeds their verdicts to
-// circuit breakers (the seed's HealthCheckIntegration):
+// circuit breakers:
 //
 //   - FailureThreshold failed checks in a row force the endpoint's breaker
-//     open (ForceOpen), with a reason naming the probe and the last error;
-//   - SuccessThreshold passed checks in a row then release it (Release),
-//     which moves it to HalfOpen, never straight to Closed: real traffic
-//     decides whether it closes.
+//     open, with a reason naming the probe and the last error;
+//   - SuccessThreshold passed checks in a row then release it, which moves
+//     it to HalfOpen, never straight to Closed: real traffic decides
+//     whether it closes.
 //
 // The monitor only releases a hold it placed. A breaker someone else forced
 // open or disabled is left alone, and if anyone changes the breaker's state
 // after the monitor forced it open, the monitor considers its hold gone.
-// Stop and Close release a hold the monitor still has, so a stopped monitor
-// never leaves a breaker forced open.
+// Unwatch and Close release a hold the monitor still has, so a monitor
+// that is done never leaves a breaker forced open.
 //
-// Each endpoint has one goroutine; Stop and Close end it and wait for it.
-// Checks are paced by the monitor's clock, so a test can drive them with a
-// core.FakeClock.
+// Each watched endpoint has one goroutine, started by Watch and ended by
+// Unwatch or Close.
 type Monitor struct {
 	breakers Breakers
 	clock    core.Clock
+	log      *slog.Logger
 
-	mu     sync.Mutex
-	closed bool
-	watch  map[string]*watch
+	mu      sync.Mutex
+	closed  bool
+	watches map[string]*watch
 }
 
-// MonitorOption configures a Monitor.
-type MonitorOption func(*Monitor)
-
-// WithClock paces checks and stamps results with c instead of
-// core.SystemClock.
-func WithClock(c core.Clock) MonitorOption {
-	return func(m *Monitor) {
-		if c != nil {
-			m.clock = c
-		}
+// NewMonitor returns a Monitor that drives the breakers of cfg.Breakers.
+// It watches nothing until Watch.
+func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
+	c := probeconf.New("health.MonitorConfig.")
+	probeconf.Required(c, "Breakers", cfg.Breakers)
+	if cfg.Clock != nil {
+		probeconf.Required(c, "Clock", cfg.Clock)
 	}
-}
-
-// NewMonitor returns a Monitor that drives the breakers of b.
-func NewMonitor(b Breakers, opts ...MonitorOption) (*Monitor, error) {
-	if b == nil {
-		return nil, errors.New("health: NewMonitor: Breakers is nil")
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-	m := &Monitor{breakers: b, watch: make(map[string]*watch)}
-	for _, o := range opts {
-		if o != nil {
-			o(m)
-		}
-	}
+	m := &Monitor{breakers: cfg.Breakers, clock: cfg.Clock, log: cfg.Logger, watches: make(map[string]*watch)}
 	if m.clock == nil {
 		m.clock = core.SystemClock()
+	}
+	if m.log == nil {
+		m.log = slog.Default()
 	}
 	return m, nil
 }
 
-// Start monitors endpoint with p every interval and the default thresholds
-// (the seed's start_monitoring). The first check runs at once.
-func (m *Monitor) Start(endpoint string, p Probe, interval time.Duration) error {
-	if interval <= 0 {
-		return fmt.Errorf("health: Start interval = %v: want > 0", interval)
-	}
-	return m.StartWithOptions(endpoint, p, Options{Interval: interval})
-}
-
-// StartWithOptions monitors endpoint with p as o says. It fails when the
-// endpoint is already monitored (Stop it first), the options are out of
-// range, or the breakers refuse the endpoint.
-func (m *Monitor) StartWithOptions(endpoint string, p Probe, o Options) error {
-	if p == nil {
-		return errors.New("health: Start: probe is nil")
-	}
-	o, err := o.withDefaults()
-	if err != nil {
+// Watch checks endpoint with p as cfg says, the first time at once, and
+// lets the results drive the endpoint's breaker. It fails with a
+// *core.ConfigError for every bad field of cfg (or a nil p), with
+// ErrAlreadyWatched, when the breakers refuse the endpoint, or once the
+// monitor is closed.
+func (m *Monitor) Watch(endpoint string, p Probe, cfg WatchConfig) error {
+	if err := cfg.check(p); err != nil {
 		return err
 	}
 	b, err := m.breakers.Breaker(endpoint)
@@ -191,58 +171,79 @@ func (m *Monitor) StartWithOptions(endpoint string, p Probe, o Options) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return ErrMonitorClosed
+		return errors.New("health: monitor is closed")
 	}
-	if _, ok := m.watch[endpoint]; ok {
-		return fmt.Errorf("%w: %q", ErrAlreadyMonitored, endpoint)
+	if _, ok := m.watches[endpoint]; ok {
+		return fmt.Errorf("%w: %q", ErrAlreadyWatched, endpoint)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watch{
-		endpoint: endpoint, probe: p, opts: o, breaker: b, clock: m.clock,
-		ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		history: make([]Result, 0, o.History),
+		endpoint: endpoint, probe: p, cfg: cfg, clock: m.clock, log: m.log,
+		hold: hold{breaker: b}, ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		history: make([]Result, 0, cfg.History),
 	}
-	m.watch[endpoint] = w
+	m.watches[endpoint] = w
 	go w.run()
 	return nil
 }
 
-// Stop ends the monitoring of endpoint, waits for its goroutine and
-// releases the breaker if the monitor holds it open. It reports whether the
-// endpoint was monitored.
-func (m *Monitor) Stop(endpoint string) bool {
+// Unwatch stops checking endpoint: it cancels a check in flight, waits for
+// the endpoint's goroutine to end and releases the breaker if the monitor
+// holds it open. It reports whether the endpoint was watched. A probe
+// whose Check ignores its context holds Unwatch up until the check returns;
+// Close takes a context for that reason.
+func (m *Monitor) Unwatch(endpoint string) bool {
 	m.mu.Lock()
-	w, ok := m.watch[endpoint]
-	delete(m.watch, endpoint)
+	w, ok := m.watches[endpoint]
+	delete(m.watches, endpoint)
 	m.mu.Unlock()
 	if ok {
-		w.stop()
+		w.cancel()
+		<-w.done
+		w.end()
 	}
 	return ok
 }
 
-// Close stops every endpoint, as Stop does, and refuses later Starts.
-func (m *Monitor) Close() {
+// Close stops every watch, as Unwatch does, and refuses later Watches. It
+// returns when every watch goroutine has ended, or with an error wrapping
+// ctx.Err() when ctx ends first (a probe whose Check ignores its context
+// can hold one up); either way every breaker the monitor holds open is
+// released. A second Close returns nil at once.
+func (m *Monitor) Close(ctx context.Context) error {
 	m.mu.Lock()
-	m.closed = true
-	ws := make([]*watch, 0, len(m.watch))
-	for _, w := range m.watch {
-		ws = append(ws, w)
+	if m.closed {
+		m.mu.Unlock()
+		return nil
 	}
-	clear(m.watch)
+	m.closed = true
+	ws := slices.Collect(maps.Values(m.watches))
+	clear(m.watches)
 	m.mu.Unlock()
 	for _, w := range ws {
 		w.cancel()
 	}
+	var err error
 	for _, w := range ws {
-		w.stop()
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			err = fmt.Errorf("health: Monitor.Close: a check of %q is still running: %w", w.endpoint, ctx.Err())
+		}
+		if err != nil {
+			break
+		}
 	}
+	for _, w := range ws {
+		w.end()
+	}
+	return err
 }
 
-// Status returns the state of one monitored endpoint.
+// Status returns the state of one watched endpoint.
 func (m *Monitor) Status(endpoint string) (Status, bool) {
 	m.mu.Lock()
-	w, ok := m.watch[endpoint]
+	w, ok := m.watches[endpoint]
 	m.mu.Unlock()
 	if !ok {
 		return Status{}, false
@@ -250,67 +251,48 @@ func (m *Monitor) Status(endpoint string) (Status, bool) {
 	return w.status(), true
 }
 
-// Statuses returns the state of every monitored endpoint, sorted by
+// Statuses returns the state of every watched endpoint, sorted by
 // endpoint.
 func (m *Monitor) Statuses() []Status {
 	m.mu.Lock()
-	ws := make([]*watch, 0, len(m.watch))
-	for _, w := range m.watch {
-		ws = append(ws, w)
-	}
+	ws := slices.Collect(maps.Values(m.watches))
 	m.mu.Unlock()
 	out := make([]Status, 0, len(ws))
 	for _, w := range ws {
 		out = append(out, w.status())
 	}
-	slices.SortFunc(out, func(a, b Status) int {
-		switch {
-		case a.Endpoint < b.Endpoint:
-			return -1
-		case a.Endpoint > b.Endpoint:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Endpoint, b.Endpoint) })
 	return out
 }
 
-// watch is one monitored endpoint.
+// watch is one watched endpoint.
 type watch struct {
 	endpoint string
 	probe    Probe
-	opts     Options
-	breaker  *core.Breaker
+	cfg      WatchConfig
 	clock    core.Clock
+	log      *slog.Logger
+	hold     hold
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu        sync.Mutex
-	last      Result
-	consFail  int
-	consOK    int
-	checks    uint64
-	failures  uint64
-	history   []Result // ring once full
-	next      int
-	forced    bool   // the monitor holds the breaker open
-	forcedBy  string // the reason the breaker shows while the hold is ours
-	forcedGen uint64 // the breaker's transition count right after forcing
-}
-
-func (w *watch) stop() {
-	w.cancel()
-	<-w.done
-	w.release(fmt.Sprintf("health monitoring with %s stopped", w.probe.Name()))
+	mu       sync.Mutex
+	last     Result
+	consFail int
+	consOK   int
+	checks   uint64
+	failures uint64
+	history  []Result // a ring once full
+	next     int
 }
 
 func (w *watch) run() {
 	defer close(w.done)
 	for {
 		w.check()
-		t := w.clock.NewTimer(w.opts.Interval)
+		t := w.clock.NewTimer(w.cfg.Interval)
 		select {
 		case <-t.C():
 		case <-w.ctx.Done():
@@ -322,13 +304,13 @@ func (w *watch) run() {
 
 func (w *watch) check() {
 	ctx := w.ctx
-	if w.opts.Timeout > 0 {
+	if w.cfg.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, w.opts.Timeout)
+		ctx, cancel = context.WithTimeout(ctx, w.cfg.Timeout)
 		defer cancel()
 	}
 	started := w.clock.Now()
-	r := w.probe.Check(ctx)
+	r := w.safeCheck(ctx)
 	if w.ctx.Err() != nil {
 		return // stopping: the result says nothing about the dependency
 	}
@@ -342,14 +324,25 @@ func (w *watch) check() {
 	w.record(r)
 }
 
+// safeCheck runs the probe, turning a panic (a Probe of the caller's that
+// breaks its contract) into a failed check.
+func (w *watch) safeCheck(ctx context.Context) (r Result) {
+	defer func() {
+		if v := recover(); v != nil {
+			r = Result{Err: fmt.Errorf("probe panicked: %v", v)}
+		}
+	}()
+	return w.probe.Check(ctx)
+}
+
 // record files r and then, outside the lock (a breaker calls its
-// listeners synchronously, and one may well ask for Status), forces or
-// releases the breaker.
+// listeners synchronously, and one may well ask for Status), asks the
+// hold to force or release the breaker.
 func (w *watch) record(r Result) {
 	w.mu.Lock()
 	w.last = r
 	w.checks++
-	if len(w.history) < w.opts.History {
+	if len(w.history) < w.cfg.History {
 		w.history = append(w.history, r)
 	} else {
 		w.history[w.next] = r
@@ -359,72 +352,42 @@ func (w *watch) record(r Result) {
 	if r.OK {
 		w.consOK++
 		w.consFail = 0
-		if w.forced && w.consOK >= w.opts.SuccessThreshold {
+		if w.consOK >= w.cfg.SuccessThreshold {
 			release = fmt.Sprintf("health check %s passed %d times", w.probe.Name(), w.consOK)
 		}
 	} else {
 		w.failures++
 		w.consFail++
 		w.consOK = 0
-		if w.forced && !w.stillOursLocked() {
-			w.forced = false
-		}
-		if !w.forced && w.consFail >= w.opts.FailureThreshold {
+		if w.consFail >= w.cfg.FailureThreshold {
 			force = fmt.Sprintf("health check %s failed %d times: %v", w.probe.Name(), w.consFail, r.Err)
 		}
 	}
 	w.mu.Unlock()
 	switch {
 	case force != "":
-		w.force(force)
+		if w.hold.take(force) {
+			w.log.Warn("health: breaker forced open", "endpoint", w.endpoint, "reason", force)
+		}
 	case release != "":
-		w.release(release)
+		if w.hold.give(release, false) {
+			w.log.Info("health: breaker released", "endpoint", w.endpoint, "reason", release)
+		}
 	}
 }
 
-// force forces the breaker open unless someone else already holds it open
-// or disabled it, and remembers the hold as the monitor's.
-func (w *watch) force(reason string) {
-	switch w.breaker.State() {
-	case core.ForcedOpen, core.Disabled:
-		return // a person's decision: leave it
-	}
-	w.breaker.ForceOpen(reason)
-	s := w.breaker.Snapshot()
-	// ForceOpen prefixes the reason; compare by suffix so the check
-	// doesn't depend on the exact prefix.
-	if s.State == core.ForcedOpen && strings.HasSuffix(s.Reason, reason) {
-		w.mu.Lock()
-		w.forced, w.forcedBy, w.forcedGen = true, s.Reason, generation(s)
-		w.mu.Unlock()
-	}
-}
-
-// stillOursLocked reports whether the breaker is still in the ForcedOpen
-// state the monitor put it in, with no transition since.
-func (w *watch) stillOursLocked() bool {
-	s := w.breaker.Snapshot()
-	return s.State == core.ForcedOpen && s.Reason == w.forcedBy && generation(s) == w.forcedGen
-}
-
-// release gives up the monitor's hold, releasing the breaker to HalfOpen if
-// the hold is still in place.
-func (w *watch) release(reason string) {
-	w.mu.Lock()
-	ours := w.forced && w.stillOursLocked()
-	w.forced, w.forcedBy, w.forcedGen = false, "", 0
-	w.mu.Unlock()
-	if ours {
-		w.breaker.Release(reason)
+// end gives up the hold for good once the watch is over.
+func (w *watch) end() {
+	reason := fmt.Sprintf("health monitoring with %s stopped", w.probe.Name())
+	if w.hold.give(reason, true) {
+		w.log.Info("health: breaker released", "endpoint", w.endpoint, "reason", reason)
 	}
 }
 
 func (w *watch) status() Status {
+	forced := w.hold.ours()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.forced && !w.stillOursLocked() {
-		w.forced = false
-	}
 	h := make([]Result, 0, len(w.history))
 	h = append(h, w.history[w.next:]...)
 	h = append(h, w.history[:w.next]...)
@@ -437,12 +400,95 @@ func (w *watch) status() Status {
 		ConsecutiveSuccesses: w.consOK,
 		Checks:               w.checks,
 		Failures:             w.failures,
-		ForcedOpen:           w.forced,
-		IntervalMS:           w.opts.Interval.Milliseconds(),
-		FailureThreshold:     w.opts.FailureThreshold,
-		SuccessThreshold:     w.opts.SuccessThreshold,
+		ForcedOpen:           forced,
+		IntervalMS:           w.cfg.Interval.Milliseconds(),
+		FailureThreshold:     w.cfg.FailureThreshold,
+		SuccessThreshold:     w.cfg.SuccessThreshold,
 		History:              h,
 	}
+}
+
+// hold is a watch's claim on its breaker, and the only code that forces a
+// breaker open or releases it. The monitor holds a breaker from the moment
+// it forces it open until it releases it, or until anyone else changes the
+// breaker's state.
+type hold struct {
+	breaker *core.Breaker
+
+	// op serialises take and give, across their breaker calls, so that a
+	// watch ending can't race a check forcing the breaker again.
+	op sync.Mutex
+
+	// mu guards the fields below. It is never held across a breaker call:
+	// the breaker runs its listeners synchronously, and they may read
+	// Status.
+	mu     sync.Mutex
+	held   bool
+	reason string // the breaker's reason while the hold is ours
+	gen    uint64 // the breaker's transition count right after forcing
+	ended  bool   // the watch is over: take no more
+}
+
+// take forces the breaker open, unless the hold is over or the breaker is
+// forced open already (by the monitor, or by a person: leave it) or
+// disabled. It reports whether it forced the breaker.
+func (h *hold) take(reason string) bool {
+	h.op.Lock()
+	defer h.op.Unlock()
+	if h.isEnded() {
+		return false
+	}
+	switch h.breaker.State() {
+	case core.ForcedOpen, core.Disabled:
+		return false
+	}
+	h.breaker.ForceOpen(reason)
+	s := h.breaker.Snapshot()
+	// ForceOpen prefixes the reason; compare by suffix so the check
+	// doesn't depend on the exact prefix.
+	if s.State != core.ForcedOpen || !strings.HasSuffix(s.Reason, reason) {
+		return false // someone acted in between: theirs, not ours
+	}
+	h.mu.Lock()
+	h.held, h.reason, h.gen = true, s.Reason, generation(s)
+	h.mu.Unlock()
+	return true
+}
+
+// give releases the breaker to HalfOpen if the hold is still ours, and
+// with final ends the hold for good. It reports whether it released.
+func (h *hold) give(reason string, final bool) bool {
+	h.op.Lock()
+	defer h.op.Unlock()
+	ours := h.ours()
+	h.mu.Lock()
+	h.held, h.reason, h.gen = false, "", 0
+	h.ended = h.ended || final
+	h.mu.Unlock()
+	return ours && h.breaker.Release(reason)
+}
+
+// ours reports whether the breaker is still in the ForcedOpen state the
+// monitor put it in, with no transition since; once it is not, the hold
+// is gone.
+func (h *hold) ours() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.held {
+		return false
+	}
+	s := h.breaker.Snapshot()
+	if s.State == core.ForcedOpen && s.Reason == h.reason && generation(s) == h.gen {
+		return true
+	}
+	h.held = false
+	return false
+}
+
+func (h *hold) isEnded() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ended
 }
 
 // generation is the breaker's total transition count, which moves on every

@@ -1,20 +1,26 @@
-package health
+package health_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"github.com/bulwark-go/bulwark/health"
 )
 
-var t0 = time.Date(2025, 10, 8, 12, 0, 0, 0, time.UTC)
+// The monitor's tests run in a synctest bubble: the monitor paces checks
+// with the time package (its default clock), so time.Sleep moves the
+// bubble's clock to the next check at once and synctest.Wait returns when
+// that check is done.
 
 // switchChecker passes or fails as the test says.
 type switchChecker struct {
@@ -36,46 +42,37 @@ func (s *switchChecker) Check(context.Context) error {
 	return s.err
 }
 
+var quiet = slog.New(slog.DiscardHandler)
+
 type fixture struct {
-	t     *testing.T
-	clock *core.FakeClock
-	mgr   *core.Manager
-	mon   *Monitor
+	t   *testing.T
+	mgr *core.Manager
+	mon *health.Monitor
 }
 
+// newFixture makes a monitor over a fresh manager, closed when the test
+// ends. The manager's clock stands still: breakers only need to be forced
+// and released here.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	clk := core.NewFakeClock(t0)
-	mgr, err := core.NewManager(core.ManagerConfig{Clock: clk})
+	mgr, err := core.NewManager(core.ManagerConfig{Clock: core.NewFakeClock(time.Now())})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mon, err := NewMonitor(mgr, WithClock(clk))
+	mon, err := health.NewMonitor(health.MonitorConfig{Breakers: mgr, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(mon.Close)
-	return &fixture{t: t, clock: clk, mgr: mgr, mon: mon}
-}
-
-// settle waits until every one of n monitored endpoints has finished its
-// check and waits for its next tick.
-func (f *fixture) settle(n int) {
-	f.t.Helper()
-	if !f.clock.WaitForTimers(n, 10*time.Second) {
-		f.t.Fatalf("monitor goroutines never waited for their next tick (%d timers)", f.clock.Timers())
-	}
-}
-
-// tick runs one more check on each of n endpoints.
-func (f *fixture) tick(n int, interval time.Duration) {
-	f.t.Helper()
-	f.settle(n)
-	f.clock.Advance(interval)
-	f.settle(n)
+	t.Cleanup(func() {
+		if err := mon.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return &fixture{t: t, mgr: mgr, mon: mon}
 }
 
 func (f *fixture) breaker(endpoint string) *core.Breaker {
+	f.t.Helper()
 	b, err := f.mgr.Breaker(endpoint)
 	if err != nil {
 		f.t.Fatal(err)
@@ -83,225 +80,348 @@ func (f *fixture) breaker(endpoint string) *core.Breaker {
 	return b
 }
 
-func TestMonitorForcesOpenAndReleases(t *testing.T) {
-	f := newFixture(t)
-	chk := &switchChecker{}
-	probe, _ := NewCustomProbe("db-ping", chk)
-	const every = 10 * time.Second
-	if err := f.mon.StartWithOptions("db", probe, Options{Interval: every, History: 4}); err != nil {
+func (f *fixture) watch(endpoint string, p health.Probe, cfg health.WatchConfig) {
+	f.t.Helper()
+	if err := f.mon.Watch(endpoint, p, cfg); err != nil {
+		f.t.Fatal(err)
+	}
+	synctest.Wait() // the first check, which runs at once
+}
+
+func (f *fixture) status(endpoint string) health.Status {
+	f.t.Helper()
+	st, ok := f.mon.Status(endpoint)
+	if !ok {
+		f.t.Fatalf("%s is not watched", endpoint)
+	}
+	return st
+}
+
+// tick lets d pass and waits for the checks due by then.
+func tick(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
+}
+
+func custom(t *testing.T, name string, c health.Checker) health.Probe {
+	t.Helper()
+	p, err := health.NewCustomProbe(health.CustomProbeConfig{Name: name, Checker: c})
+	if err != nil {
 		t.Fatal(err)
 	}
-	b := f.breaker("db")
-	f.settle(1)
-	st, ok := f.mon.Status("db")
-	if !ok || !st.Healthy || st.Checks != 1 || st.Probe != "db-ping" || st.FailureThreshold != 3 || st.SuccessThreshold != 2 || st.IntervalMS != 10_000 {
-		t.Fatalf("status after the first check: %+v", st)
-	}
+	return p
+}
 
-	chk.set(errors.New("connection refused"))
-	f.tick(1, every)
-	f.tick(1, every)
-	if b.State() != core.Closed {
-		t.Fatalf("forced open after 2 failures (threshold 3): %v", b.State())
-	}
-	f.tick(1, every)
-	snap := b.Snapshot()
-	if snap.State != core.ForcedOpen {
-		t.Fatalf("state after 3 failures: %v", snap.State)
-	}
-	if want := "health check db-ping failed 3 times: connection refused"; !strings.HasSuffix(snap.Reason, want) {
-		t.Fatalf("reason %q, want it to end with %q", snap.Reason, want)
-	}
-	st, _ = f.mon.Status("db")
-	if !st.ForcedOpen || st.Healthy || st.ConsecutiveFailures != 3 || st.Failures != 3 {
-		t.Fatalf("status after 3 failures: %+v", st)
-	}
-	// More failures don't force again.
-	f.tick(1, every)
-	if n := b.Snapshot().Transitions[core.ForcedOpen][core.ForcedOpen]; n != 0 {
-		t.Fatalf("forced again while already held: %d", n)
-	}
-
-	chk.set(nil)
-	f.tick(1, every)
-	if b.State() != core.ForcedOpen {
-		t.Fatalf("released after 1 pass (threshold 2): %v", b.State())
-	}
-	f.tick(1, every)
-	if b.State() != core.HalfOpen {
-		t.Fatalf("state after 2 passes: %v, want HalfOpen (never straight to Closed)", b.State())
-	}
-	st, _ = f.mon.Status("db")
-	if st.ForcedOpen || !st.Healthy || st.ConsecutiveSuccesses != 2 || st.Checks != 7 {
-		t.Fatalf("status after release: %+v", st)
-	}
-	// History keeps the last 4 results, oldest first, stamped by the clock.
-	if len(st.History) != 4 || st.History[0].OK || !st.History[3].OK {
-		t.Fatalf("history %+v", st.History)
-	}
-	for i, r := range st.History {
-		if want := t0.Add(time.Duration(3+i) * every); !r.Time.Equal(want) {
-			t.Fatalf("history[%d].Time = %v, want %v", i, r.Time, want)
+func TestMonitorForcesOpenAndReleases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		t0 := time.Now()
+		chk := &switchChecker{}
+		const every = 10 * time.Second
+		f.watch("db", custom(t, "db-ping", chk), health.WatchConfig{Interval: every, History: 4})
+		b := f.breaker("db")
+		st := f.status("db")
+		if !st.Healthy || st.Checks != 1 || st.Probe != "db-ping" || st.FailureThreshold != 3 || st.SuccessThreshold != 2 || st.IntervalMS != 10_000 {
+			t.Fatalf("status after the first check: %+v", st)
 		}
-	}
-	if !st.Last.Time.Equal(t0.Add(6 * every)) {
-		t.Fatalf("last result at %v", st.Last.Time)
-	}
+
+		chk.set(errors.New("connection refused"))
+		tick(every)
+		tick(every)
+		if b.State() != core.Closed {
+			t.Fatalf("forced open after 2 failures (threshold 3): %v", b.State())
+		}
+		tick(every)
+		snap := b.Snapshot()
+		if snap.State != core.ForcedOpen {
+			t.Fatalf("state after 3 failures: %v", snap.State)
+		}
+		if want := "health check db-ping failed 3 times: connection refused"; !strings.HasSuffix(snap.Reason, want) {
+			t.Fatalf("reason %q, want it to end with %q", snap.Reason, want)
+		}
+		st = f.status("db")
+		if !st.ForcedOpen || st.Healthy || st.ConsecutiveFailures != 3 || st.Failures != 3 {
+			t.Fatalf("status after 3 failures: %+v", st)
+		}
+		// More failures don't force again.
+		tick(every)
+		if n := b.Snapshot().Transitions[core.ForcedOpen][core.ForcedOpen]; n != 0 {
+			t.Fatalf("forced again while already held: %d", n)
+		}
+
+		chk.set(nil)
+		tick(every)
+		if b.State() != core.ForcedOpen {
+			t.Fatalf("released after 1 pass (threshold 2): %v", b.State())
+		}
+		tick(every)
+		if b.State() != core.HalfOpen {
+			t.Fatalf("state after 2 passes: %v, want HalfOpen (never straight to Closed)", b.State())
+		}
+		st = f.status("db")
+		if st.ForcedOpen || !st.Healthy || st.ConsecutiveSuccesses != 2 || st.Checks != 7 {
+			t.Fatalf("status after release: %+v", st)
+		}
+		// History keeps the last 4 results, oldest first, stamped with the
+		// time each check started.
+		if len(st.History) != 4 || st.History[0].OK || !st.History[3].OK {
+			t.Fatalf("history %+v", st.History)
+		}
+		for i, r := range st.History {
+			if want := t0.Add(time.Duration(3+i) * every); !r.Time.Equal(want) {
+				t.Fatalf("history[%d].Time = %v, want %v", i, r.Time, want)
+			}
+		}
+		if !st.Last.Time.Equal(t0.Add(6 * every)) {
+			t.Fatalf("last result at %v", st.Last.Time)
+		}
+		if n := chk.calls.Load(); n != 7 {
+			t.Fatalf("%d checks in 60s at a 10s interval, want 7", n)
+		}
+	})
 }
 
 // The monitor leaves a breaker alone that a person forced open, and never
 // releases a hold it did not place.
 func TestMonitorRespectsManualForceOpen(t *testing.T) {
-	f := newFixture(t)
-	chk := &switchChecker{}
-	chk.set(errors.New("down"))
-	probe, _ := NewCustomProbe("p", chk)
-	b := f.breaker("svc")
-	b.ForceOpen("maintenance window")
-	if err := f.mon.StartWithOptions("svc", probe, Options{Interval: time.Second, FailureThreshold: 1, SuccessThreshold: 1}); err != nil {
-		t.Fatal(err)
-	}
-	f.tick(1, time.Second)
-	chk.set(nil)
-	f.tick(1, time.Second)
-	if s := b.Snapshot(); s.State != core.ForcedOpen || !strings.Contains(s.Reason, "maintenance window") {
-		t.Fatalf("manual hold undone: %v %q", s.State, s.Reason)
-	}
-	if st, _ := f.mon.Status("svc"); st.ForcedOpen {
-		t.Fatal("status claims the monitor holds a manual force-open")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		chk := &switchChecker{}
+		chk.set(errors.New("down"))
+		b := f.breaker("svc")
+		b.ForceOpen("maintenance window")
+		f.watch("svc", custom(t, "p", chk), health.WatchConfig{Interval: time.Second, FailureThreshold: 1, SuccessThreshold: 1})
+		chk.set(nil)
+		tick(time.Second)
+		if s := b.Snapshot(); s.State != core.ForcedOpen || !strings.Contains(s.Reason, "maintenance window") {
+			t.Fatalf("manual hold undone: %v %q", s.State, s.Reason)
+		}
+		if f.status("svc").ForcedOpen {
+			t.Fatal("status claims the monitor holds a manual force-open")
+		}
 
-	// A disabled breaker is left alone too.
-	b.Disable()
-	chk.set(errors.New("down"))
-	f.tick(1, time.Second)
-	if b.State() != core.Disabled {
-		t.Fatalf("disabled breaker changed to %v", b.State())
-	}
+		// A disabled breaker is left alone too.
+		b.Disable()
+		chk.set(errors.New("down"))
+		tick(time.Second)
+		if b.State() != core.Disabled {
+			t.Fatalf("disabled breaker changed to %v", b.State())
+		}
+	})
 }
 
 // When someone takes over a breaker the monitor forced open, the monitor's
 // hold is gone: it doesn't release the new one.
 func TestMonitorLosesHoldToOperator(t *testing.T) {
-	f := newFixture(t)
-	chk := &switchChecker{}
-	chk.set(errors.New("down"))
-	probe, _ := NewCustomProbe("p", chk)
-	if err := f.mon.StartWithOptions("svc", probe, Options{Interval: time.Second, FailureThreshold: 1, SuccessThreshold: 1}); err != nil {
-		t.Fatal(err)
-	}
-	b := f.breaker("svc")
-	f.settle(1)
-	if b.State() != core.ForcedOpen {
-		t.Fatalf("state %v", b.State())
-	}
-	b.Reset()
-	b.ForceOpen("operator says so")
-	chk.set(nil)
-	f.tick(1, time.Second)
-	if s := b.Snapshot(); s.State != core.ForcedOpen || !strings.Contains(s.Reason, "operator says so") {
-		t.Fatalf("operator's hold released: %v %q", s.State, s.Reason)
-	}
-}
-
-// Stop ends the goroutine and gives back a hold the monitor still has.
-func TestMonitorStopReleases(t *testing.T) {
-	f := newFixture(t)
-	chk := &switchChecker{}
-	chk.set(errors.New("down"))
-	probe, _ := NewCustomProbe("p", chk)
-	if err := f.mon.StartWithOptions("svc", probe, Options{Interval: time.Second, FailureThreshold: 1}); err != nil {
-		t.Fatal(err)
-	}
-	b := f.breaker("svc")
-	f.settle(1)
-	if b.State() != core.ForcedOpen {
-		t.Fatalf("state %v", b.State())
-	}
-	if !f.mon.Stop("svc") {
-		t.Fatal("Stop reported the endpoint unmonitored")
-	}
-	if b.State() != core.HalfOpen {
-		t.Fatalf("state after Stop: %v, want HalfOpen", b.State())
-	}
-	if f.mon.Stop("svc") {
-		t.Fatal("second Stop reported success")
-	}
-	if _, ok := f.mon.Status("svc"); ok {
-		t.Fatal("status of a stopped endpoint")
-	}
-	calls := chk.calls.Load()
-	f.clock.Advance(time.Hour)
-	if f.clock.Timers() != 0 || chk.calls.Load() != calls {
-		t.Fatal("checks continue after Stop")
-	}
-	// It can be monitored again.
-	if err := f.mon.Start("svc", probe, time.Second); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// Stop cancels a check in flight instead of waiting for its timeout.
-func TestMonitorStopCancelsCheck(t *testing.T) {
-	f := newFixture(t)
-	entered := make(chan struct{})
-	probe, _ := NewCustomProbe("slow", CheckerFunc(func(ctx context.Context) error {
-		close(entered)
-		<-ctx.Done()
-		return ctx.Err()
-	}), WithTimeout(time.Hour))
-	if err := f.mon.Start("svc", probe, time.Second); err != nil {
-		t.Fatal(err)
-	}
-	<-entered
-	f.mon.Stop("svc")
-}
-
-func TestMonitorStartErrors(t *testing.T) {
-	f := newFixture(t)
-	probe, _ := NewCustomProbe("p", okChecker)
-	for name, err := range map[string]error{
-		"nil probe":         f.mon.Start("a", nil, time.Second),
-		"zero interval":     f.mon.Start("a", probe, 0),
-		"tiny interval":     f.mon.StartWithOptions("a", probe, Options{Interval: time.Microsecond}),
-		"failure threshold": f.mon.StartWithOptions("a", probe, Options{FailureThreshold: -1}),
-		"success threshold": f.mon.StartWithOptions("a", probe, Options{SuccessThreshold: MaxThreshold + 1}),
-		"history":           f.mon.StartWithOptions("a", probe, Options{History: MaxHistory + 1}),
-		"timeout":           f.mon.StartWithOptions("a", probe, Options{Timeout: -1}),
-		"bad endpoint":      f.mon.Start("", probe, time.Second),
-	} {
-		if err == nil {
-			t.Errorf("%s: no error", name)
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		chk := &switchChecker{}
+		chk.set(errors.New("down"))
+		f.watch("svc", custom(t, "p", chk), health.WatchConfig{Interval: time.Second, FailureThreshold: 1, SuccessThreshold: 1})
+		b := f.breaker("svc")
+		if b.State() != core.ForcedOpen {
+			t.Fatalf("state %v", b.State())
 		}
-	}
-	if err := f.mon.StartWithOptions("a", probe, Options{FailureThreshold: -1}); err == nil || !strings.Contains(err.Error(), "Options.FailureThreshold") {
-		t.Errorf("error %v does not name the field", err)
-	}
-	if _, err := NewMonitor(nil); err == nil {
-		t.Error("NewMonitor(nil) succeeded")
-	}
+		b.Reset()
+		b.ForceOpen("operator says so")
+		if f.status("svc").ForcedOpen {
+			t.Fatal("status claims the hold after the operator took over")
+		}
+		chk.set(nil)
+		tick(time.Second)
+		if s := b.Snapshot(); s.State != core.ForcedOpen || !strings.Contains(s.Reason, "operator says so") {
+			t.Fatalf("operator's hold released: %v %q", s.State, s.Reason)
+		}
+		// Unwatching doesn't release it either.
+		f.mon.Unwatch("svc")
+		if s := b.Snapshot(); s.State != core.ForcedOpen || !strings.Contains(s.Reason, "operator says so") {
+			t.Fatalf("operator's hold released by Unwatch: %v %q", s.State, s.Reason)
+		}
+	})
+}
 
-	if err := f.mon.Start("a", probe, time.Second); err != nil {
-		t.Fatal(err)
+// Unwatch ends the goroutine and gives back a hold the monitor still has.
+func TestMonitorUnwatchReleases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		chk := &switchChecker{}
+		chk.set(errors.New("down"))
+		probe := custom(t, "p", chk)
+		f.watch("svc", probe, health.WatchConfig{Interval: time.Second, FailureThreshold: 1})
+		b := f.breaker("svc")
+		if b.State() != core.ForcedOpen {
+			t.Fatalf("state %v", b.State())
+		}
+		if !f.mon.Unwatch("svc") {
+			t.Fatal("Unwatch reported the endpoint unwatched")
+		}
+		if s := b.Snapshot(); s.State != core.HalfOpen || !strings.HasSuffix(s.Reason, "health monitoring with p stopped") {
+			t.Fatalf("after Unwatch: %v %q, want HalfOpen", s.State, s.Reason)
+		}
+		if f.mon.Unwatch("svc") {
+			t.Fatal("second Unwatch reported success")
+		}
+		if _, ok := f.mon.Status("svc"); ok {
+			t.Fatal("status of an unwatched endpoint")
+		}
+		calls := chk.calls.Load()
+		tick(time.Hour)
+		if chk.calls.Load() != calls {
+			t.Fatal("checks continue after Unwatch")
+		}
+		// It can be watched again.
+		f.watch("svc", probe, health.WatchConfig{})
+		if st := f.status("svc"); st.Checks != 1 || st.IntervalMS != 30_000 {
+			t.Fatalf("watched again: %+v", st)
+		}
+	})
+}
+
+// Unwatch cancels a check in flight instead of waiting for its timeout.
+func TestMonitorUnwatchCancelsCheck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		probe, _ := health.NewCustomProbe(health.CustomProbeConfig{Name: "slow", Timeout: time.Hour, Checker: health.CheckerFunc(func(ctx context.Context) error {
+			<-ctx.Done()
+			return ctx.Err()
+		})})
+		f.watch("svc", probe, health.WatchConfig{})
+		start := time.Now()
+		f.mon.Unwatch("svc")
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("Unwatch took %v", d)
+		}
+	})
+}
+
+// WatchConfig.Timeout bounds a check even when the probe's own timeout is
+// longer.
+func TestMonitorTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		probe, _ := health.NewCustomProbe(health.CustomProbeConfig{Name: "slow", Timeout: time.Hour, Checker: health.CheckerFunc(func(ctx context.Context) error {
+			<-ctx.Done()
+			return ctx.Err()
+		})})
+		if err := f.mon.Watch("svc", probe, health.WatchConfig{Interval: time.Minute, Timeout: 100 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		tick(100 * time.Millisecond)
+		st := f.status("svc")
+		if st.Checks != 1 || st.Healthy || !errors.Is(st.Last.Err, context.DeadlineExceeded) || st.Last.Latency != 100*time.Millisecond {
+			t.Fatalf("last result %+v", st.Last)
+		}
+	})
+}
+
+// stuckProbe ignores its context: each Check waits for the test.
+type stuckProbe struct {
+	first   atomic.Bool
+	release chan struct{}
+}
+
+func (p *stuckProbe) Name() string { return "stuck" }
+
+func (p *stuckProbe) Check(context.Context) health.Result {
+	if p.first.CompareAndSwap(false, true) {
+		return health.Result{Err: errors.New("down")}
 	}
-	if err := f.mon.Start("a", probe, time.Second); !errors.Is(err, ErrAlreadyMonitored) {
-		t.Fatalf("second Start: %v", err)
-	}
-	if err := f.mon.Start("b", probe, time.Second); err != nil {
-		t.Fatal(err)
-	}
-	f.settle(2)
-	sts := f.mon.Statuses()
-	if len(sts) != 2 || sts[0].Endpoint != "a" || sts[1].Endpoint != "b" {
-		t.Fatalf("Statuses() = %+v", sts)
-	}
-	f.mon.Close()
-	if err := f.mon.Start("c", probe, time.Second); !errors.Is(err, ErrMonitorClosed) {
-		t.Fatalf("Start after Close: %v", err)
-	}
-	if len(f.mon.Statuses()) != 0 {
-		t.Fatal("statuses after Close")
-	}
+	<-p.release
+	return health.Result{Err: errors.New("down")}
+}
+
+func TestMonitorClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		chk := &switchChecker{}
+		chk.set(errors.New("down"))
+		for _, ep := range []string{"a", "b"} {
+			f.watch(ep, custom(t, "p", chk), health.WatchConfig{Interval: time.Second, FailureThreshold: 1})
+		}
+		if err := f.mon.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for _, ep := range []string{"a", "b"} {
+			if s := f.breaker(ep).State(); s != core.HalfOpen {
+				t.Fatalf("%s after Close: %v, want HalfOpen", ep, s)
+			}
+		}
+		if err := f.mon.Close(context.Background()); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+		if err := f.mon.Watch("c", custom(t, "p", chk), health.WatchConfig{}); err == nil || !strings.Contains(err.Error(), "closed") {
+			t.Fatalf("Watch after Close: %v", err)
+		}
+		if len(f.mon.Statuses()) != 0 {
+			t.Fatal("statuses after Close")
+		}
+	})
+}
+
+// A check that ignores its context can't hold Close past ctx, and the
+// breaker is released all the same, for good.
+func TestMonitorCloseDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		probe := &stuckProbe{release: make(chan struct{})}
+		f.watch("svc", probe, health.WatchConfig{Interval: time.Second, FailureThreshold: 1})
+		b := f.breaker("svc")
+		if b.State() != core.ForcedOpen {
+			t.Fatalf("state %v", b.State())
+		}
+		tick(time.Second) // the second check is stuck
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		start := time.Now()
+		err := f.mon.Close(ctx)
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 5*time.Second {
+			t.Fatalf("Close = %v after %v, want DeadlineExceeded after 5s", err, time.Since(start))
+		}
+		if b.State() != core.HalfOpen {
+			t.Fatalf("state after Close: %v, want HalfOpen", b.State())
+		}
+		close(probe.release) // the stuck check ends and is not recorded
+		synctest.Wait()
+		if b.State() != core.HalfOpen {
+			t.Fatalf("state after the stuck check ended: %v", b.State())
+		}
+	})
+}
+
+// panicProbe breaks the Probe contract.
+type panicProbe struct{}
+
+func (panicProbe) Name() string                        { return "panicky" }
+func (panicProbe) Check(context.Context) health.Result { panic("boom") }
+
+func TestMonitorProbePanics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		f.watch("svc", panicProbe{}, health.WatchConfig{})
+		st := f.status("svc")
+		if st.Healthy || st.Last.Err == nil || st.Last.Err.Error() != "probe panicked: boom" || st.Last.Probe != "panicky" {
+			t.Fatalf("last result %+v", st.Last)
+		}
+	})
+}
+
+func TestMonitorWatchErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		probe := custom(t, "p", okChecker)
+		if err := f.mon.Watch("", probe, health.WatchConfig{}); !errors.Is(err, core.ErrInvalidEndpoint) {
+			t.Fatalf("Watch of a bad endpoint: %v", err)
+		}
+		f.watch("b", probe, health.WatchConfig{})
+		if err := f.mon.Watch("b", probe, health.WatchConfig{}); !errors.Is(err, health.ErrAlreadyWatched) {
+			t.Fatalf("second Watch: %v", err)
+		}
+		f.watch("a", probe, health.WatchConfig{})
+		sts := f.mon.Statuses()
+		if len(sts) != 2 || sts[0].Endpoint != "a" || sts[1].Endpoint != "b" {
+			t.Fatalf("Statuses() = %+v", sts)
+		}
+	})
 }
 
 // limitedBreakers refuses endpoints past the first, as a Manager at its
@@ -316,101 +436,100 @@ func (l limitedBreakers) Breaker(endpoint string) (*core.Breaker, error) {
 }
 
 func TestMonitorBreakerRefused(t *testing.T) {
-	clk := core.NewFakeClock(t0)
-	mgr, _ := core.NewManager(core.ManagerConfig{Clock: clk})
-	mon, _ := NewMonitor(limitedBreakers{mgr}, WithClock(clk))
-	defer mon.Close()
-	probe, _ := NewCustomProbe("p", okChecker)
-	if err := mon.Start("other", probe, time.Second); !errors.Is(err, core.ErrTooManyEndpoints) {
-		t.Fatalf("Start = %v, want ErrTooManyEndpoints", err)
-	}
-}
-
-// The seed's scenario: a gRPC service monitored through its standard health
-// service, switched to NOT_SERVING and back.
-func TestMonitorGRPC(t *testing.T) {
-	addr, hs := grpcServer(t)
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	f := newFixture(t)
-	bus := f.mgr.Bus()
-	sub := bus.Subscribe(16)
-	defer sub.Close()
-
-	probe, _ := NewGRPCProbe("http://"+addr, WithTimeout(2*time.Second))
-	const every = 30 * time.Second
-	if err := f.mon.Start("api-service", probe, every); err != nil {
-		t.Fatal(err)
-	}
-	b := f.breaker("api-service")
-	f.settle(1)
-	if st, _ := f.mon.Status("api-service"); !st.Healthy {
-		t.Fatalf("serving server unhealthy: %+v", st.Last)
-	}
-
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	for range 3 {
-		f.tick(1, every)
-	}
-	if b.State() != core.ForcedOpen {
-		t.Fatalf("state %v after 3 NOT_SERVING checks", b.State())
-	}
-	if r := b.Snapshot().Reason; !strings.Contains(r, "health check grpc://"+addr+" failed 3 times: health status NOT_SERVING") {
-		t.Fatalf("reason %q", r)
-	}
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	f.tick(1, every)
-	f.tick(1, every)
-	if b.State() != core.HalfOpen {
-		t.Fatalf("state %v after 2 SERVING checks", b.State())
-	}
-	// The transitions went out on the bus, so alerts and the feed see them.
-	var got []string
-	for len(sub.C()) > 0 {
-		sc := (<-sub.C()).(events.StateChange)
-		got = append(got, sc.OldState.String()+">"+sc.NewState.String())
-	}
-	if strings.Join(got, " ") != "Closed>ForcedOpen ForcedOpen>HalfOpen" {
-		t.Fatalf("transitions %v", got)
-	}
-}
-
-// Options.Timeout bounds a check even when the probe's own timeout is
-// longer.
-func TestMonitorTimeout(t *testing.T) {
-	hung := newHungServer(t)
-	f := newFixture(t)
-	probe, _ := NewTCPProbe(hung.addr(), WithTLS(nil), WithTimeout(time.Hour))
-	if err := f.mon.StartWithOptions("svc", probe, Options{Interval: time.Second, Timeout: 100 * time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
-	f.settle(1)
-	st, _ := f.mon.Status("svc")
-	if st.Healthy || st.Last.Err == nil || !strings.Contains(st.Last.Err.Error(), "deadline") {
-		t.Fatalf("last result %+v", st.Last)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		mgr, _ := core.NewManager(core.ManagerConfig{Clock: core.NewFakeClock(time.Now())})
+		mon, err := health.NewMonitor(health.MonitorConfig{Breakers: limitedBreakers{mgr}, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer mon.Close(context.Background())
+		probe := custom(t, "p", okChecker)
+		if err := mon.Watch("other", probe, health.WatchConfig{}); !errors.Is(err, core.ErrTooManyEndpoints) {
+			t.Fatalf("Watch = %v, want ErrTooManyEndpoints", err)
+		}
+		if err := mon.Watch("only", probe, health.WatchConfig{}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // A breaker listener may ask the monitor for its status while the monitor
 // is changing the breaker's state.
 func TestMonitorListenerMayReadStatus(t *testing.T) {
-	f := newFixture(t)
-	chk := &switchChecker{}
-	chk.set(errors.New("down"))
-	probe, _ := NewCustomProbe("p", chk)
-	b := f.breaker("svc")
-	seen := make(chan bool, 4)
-	cancel := b.OnStateChange(func(events.StateChange) {
-		st, _ := f.mon.Status("svc")
-		seen <- st.Healthy
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		chk := &switchChecker{}
+		chk.set(errors.New("down"))
+		b := f.breaker("svc")
+		seen := make(chan bool, 4)
+		cancel := b.OnStateChange(func(events.StateChange) {
+			st, _ := f.mon.Status("svc")
+			seen <- st.Healthy
+		})
+		defer cancel()
+		f.watch("svc", custom(t, "p", chk), health.WatchConfig{Interval: time.Second, FailureThreshold: 1, SuccessThreshold: 1})
+		chk.set(nil)
+		tick(time.Second)
+		if len(seen) != 2 || <-seen || !<-seen {
+			t.Fatal("listener did not see the forced-open and release transitions")
+		}
 	})
-	defer cancel()
-	if err := f.mon.StartWithOptions("svc", probe, Options{Interval: time.Second, FailureThreshold: 1, SuccessThreshold: 1}); err != nil {
+}
+
+// The monitor's clock paces the checks and stamps their results, so a
+// core.FakeClock drives them too.
+func TestMonitorFakeClock(t *testing.T) {
+	clock := core.NewFakeClock(time.Date(2025, 10, 8, 12, 0, 0, 0, time.UTC))
+	mgr, _ := core.NewManager(core.ManagerConfig{Clock: clock})
+	mon, err := health.NewMonitor(health.MonitorConfig{Breakers: mgr, Clock: clock, Logger: quiet})
+	if err != nil {
 		t.Fatal(err)
 	}
-	f.settle(1)
-	chk.set(nil)
-	f.tick(1, time.Second)
-	if len(seen) != 2 || <-seen || !<-seen {
-		t.Fatal("listener did not see the forced-open and release transitions")
+	defer mon.Close(context.Background())
+	chk := &switchChecker{}
+	if err := mon.Watch("svc", custom(t, "p", chk), health.WatchConfig{Interval: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if !clock.WaitForTimers(1, 10*time.Second) {
+			t.Fatal("the monitor never waited for its next check")
+		}
+		clock.Advance(time.Minute)
+	}
+	if !clock.WaitForTimers(1, 10*time.Second) {
+		t.Fatal("the monitor never waited for its next check")
+	}
+	st, _ := mon.Status("svc")
+	if st.Checks != 4 || !st.Last.Time.Equal(clock.Now()) {
+		t.Fatalf("status %+v at %v", st, clock.Now())
+	}
+}
+
+// Status encodes with its last result and history in Result's JSON form,
+// so it can be served as it is.
+func TestStatusJSON(t *testing.T) {
+	at := time.Date(2025, 10, 8, 12, 0, 0, 0, time.UTC)
+	r := health.Result{Probe: "tcp://db:5432", Latency: 2 * time.Millisecond, Err: errors.New("refused"), Time: at}
+	st := health.Status{
+		Endpoint: "db", Probe: "tcp://db:5432", Last: r, ConsecutiveFailures: 3, Checks: 5, Failures: 3,
+		ForcedOpen: true, IntervalMS: 30_000, FailureThreshold: 3, SuccessThreshold: 2, History: []health.Result{r},
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := `{"probe":"tcp://db:5432","ok":false,"latency_ms":2,"error":"refused","time":"2025-10-08T12:00:00Z"}`
+	want := `{"endpoint":"db","probe":"tcp://db:5432","healthy":false,"last":` + res +
+		`,"consecutive_failures":3,"consecutive_successes":0,"checks":5,"failures":3,"forced_open":true,` +
+		`"interval_ms":30000,"failure_threshold":3,"success_threshold":2,"history":[` + res + `]}`
+	if string(b) != want {
+		t.Fatalf("got  %s\nwant %s", b, want)
+	}
+	var back health.Status
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Last.Err == nil || back.Last.Err.Error() != "refused" || len(back.History) != 1 || !back.Last.Time.Equal(at) {
+		t.Fatalf("round trip %+v", back)
 	}
 }

@@ -1,4 +1,4 @@
-package health
+package health_test
 
 import (
 	"bufio"
@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/bulwark-go/bulwark/health"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,10 +20,8 @@ import (
 
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	grpchealth "google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/bulwark-go/bulwark/health/internal/probetest"
 )
 
 func TestMain(m *testing.M) {
@@ -33,81 +32,21 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// hungServer accepts connections and never answers; Close frees them.
-type hungServer struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	done  chan struct{}
-}
+var (
+	mustPass = probetest.MustPass
+	mustFail = probetest.MustFail
+	deadAddr = probetest.DeadAddr
+)
 
-func newHungServer(t *testing.T) *hungServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &hungServer{ln: ln, done: make(chan struct{})}
-	go func() {
-		defer close(h.done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			h.mu.Lock()
-			h.conns = append(h.conns, c)
-			h.mu.Unlock()
+// must returns p, failing the test if making it failed.
+func must(t *testing.T) func(health.Probe, error) health.Probe {
+	return func(p health.Probe, err error) health.Probe {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-h.done
-		h.mu.Lock()
-		for _, c := range h.conns {
-			c.Close()
-		}
-		h.mu.Unlock()
-	})
-	return h
-}
-
-func (h *hungServer) addr() string { return h.ln.Addr().String() }
-
-// deadAddr returns an address nothing listens on.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+		return p
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-func mustPass(t *testing.T, p Probe) Result {
-	t.Helper()
-	r := p.Check(context.Background())
-	if !r.OK || r.Err != nil {
-		t.Fatalf("%s: check failed: %v", p.Name(), r.Err)
-	}
-	if r.Probe != p.Name() || r.Time.IsZero() || r.Latency <= 0 {
-		t.Fatalf("%s: incomplete result %+v", p.Name(), r)
-	}
-	return r
-}
-
-func mustFail(t *testing.T, p Probe, contains string) Result {
-	t.Helper()
-	r := p.Check(context.Background())
-	if r.OK || r.Err == nil {
-		t.Fatalf("%s: check passed, want a failure containing %q", p.Name(), contains)
-	}
-	if !strings.Contains(r.Err.Error(), contains) {
-		t.Fatalf("%s: error %q, want it to contain %q", p.Name(), r.Err, contains)
-	}
-	return r
 }
 
 func TestHTTPProbe(t *testing.T) {
@@ -127,30 +66,23 @@ func TestHTTPProbe(t *testing.T) {
 	}))
 	defer srv.Close()
 	client := srv.Client()
+	mk := must(t)
 
-	p, err := NewHTTPProbe(srv.URL+"/ok", WithHTTPClient(client))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustPass(t, p)
-	p, _ = NewHTTPProbe(srv.URL+"/moved", WithHTTPClient(client))
-	mustPass(t, p)
-	p, _ = NewHTTPProbe(srv.URL+"/moved", WithHTTPClient(client), WithStatusRange(200, 299))
-	mustFail(t, p, "302 Found, want 200-299")
-	p, _ = NewHTTPProbe(srv.URL+"/down", WithHTTPClient(client))
-	mustFail(t, p, "503")
-	p, _ = NewHTTPProbe(srv.URL+"/down", WithHTTPClient(client), WithStatusRange(503, 503))
-	mustPass(t, p)
-	p, _ = NewHTTPProbe(srv.URL+"/auth", WithHTTPClient(client))
-	mustFail(t, p, "401")
-	p, _ = NewHTTPProbe(srv.URL+"/auth", WithHTTPClient(client), WithMethod(http.MethodHead), WithHeader("Authorization", "Bearer t"))
-	mustPass(t, p)
+	mustPass(t, mk(health.NewHTTPProbe(health.HTTPProbeConfig{URL: srv.URL + "/ok", Client: client})))
+	mustPass(t, mk(health.NewHTTPProbe(health.HTTPProbeConfig{URL: srv.URL + "/moved", Client: client})))
+	mustFail(t, mk(health.NewHTTPProbe(health.HTTPProbeConfig{URL: srv.URL + "/moved", Client: client, MaxStatus: 299})), "302 Found, want 200-299")
+	mustFail(t, mk(health.NewHTTPProbe(health.HTTPProbeConfig{URL: srv.URL + "/down", Client: client})), "503")
+	mustPass(t, mk(health.NewHTTPProbe(health.HTTPProbeConfig{URL: srv.URL + "/down", Client: client, MinStatus: 503, MaxStatus: 503})))
+	mustFail(t, mk(health.NewHTTPProbe(health.HTTPProbeConfig{URL: srv.URL + "/auth", Client: client})), "401")
+	mustPass(t, mk(health.NewHTTPProbe(health.HTTPProbeConfig{
+		URL: srv.URL + "/auth", Client: client, Method: http.MethodHead,
+		Header: http.Header{"Authorization": {"Bearer t"}},
+	})))
 
-	p, _ = NewHTTPProbe("http://" + deadAddr(t) + "/health")
-	mustFail(t, p, "refused")
+	mustFail(t, mk(health.NewHTTPProbe(health.HTTPProbeConfig{URL: "http://" + deadAddr(t) + "/health"})), "refused")
 
-	hung := newHungServer(t)
-	p, _ = NewHTTPProbe("http://"+hung.addr()+"/health", WithTimeout(100*time.Millisecond))
+	hung := probetest.HungServer(t)
+	p := mk(health.NewHTTPProbe(health.HTTPProbeConfig{URL: "http://" + hung + "/health", Timeout: 100 * time.Millisecond}))
 	r := mustFail(t, p, "deadline exceeded")
 	if r.Latency < 100*time.Millisecond || r.Latency > 5*time.Second {
 		t.Fatalf("latency %v of a check with a 100ms timeout", r.Latency)
@@ -164,49 +96,37 @@ func TestHTTPProbe(t *testing.T) {
 	}
 }
 
+func TestHTTPProbeName(t *testing.T) {
+	p := must(t)(health.NewHTTPProbe(health.HTTPProbeConfig{URL: "https://user:secret@api.example.com/health"}))
+	if p.Name() != "https://user:xxxxx@api.example.com/health" {
+		t.Fatalf("name %q", p.Name())
+	}
+}
+
+// The config's Header is copied: changing it later changes nothing.
+func TestHTTPProbeCopiesHeader(t *testing.T) {
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got <- r.Header.Get("X-Token") }))
+	defer srv.Close()
+	h := http.Header{"X-Token": {"a"}}
+	p := must(t)(health.NewHTTPProbe(health.HTTPProbeConfig{URL: srv.URL, Header: h}))
+	h.Set("X-Token", "b")
+	mustPass(t, p)
+	if v := <-got; v != "a" {
+		t.Fatalf("header %q, want the one given at construction", v)
+	}
+}
+
 func TestHTTPSProbe(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer srv.Close()
-	p, _ := NewHTTPProbe(srv.URL, WithHTTPClient(srv.Client()), WithName("api-https"))
+	p := must(t)(health.NewHTTPProbe(health.HTTPProbeConfig{URL: srv.URL, Client: srv.Client(), Name: "api-https"}))
 	if r := mustPass(t, p); r.Probe != "api-https" {
 		t.Fatalf("probe name %q", r.Probe)
 	}
 	// Without the test CA the certificate is not trusted.
-	p, _ = NewHTTPProbe(srv.URL, WithHTTPClient(&http.Client{}))
-	mustFail(t, p, "certificate")
+	mustFail(t, must(t)(health.NewHTTPProbe(health.HTTPProbeConfig{URL: srv.URL, Client: &http.Client{}})), "certificate")
 }
-
-func TestProbeConstructionErrors(t *testing.T) {
-	for name, mk := range map[string]func() error{
-		"http scheme":        func() error { _, err := NewHTTPProbe("ftp://x/"); return err },
-		"http relative":      func() error { _, err := NewHTTPProbe("/health"); return err },
-		"http bad range":     func() error { _, err := NewHTTPProbe("http://x/", WithStatusRange(400, 200)); return err },
-		"http nil client":    func() error { _, err := NewHTTPProbe("http://x/", WithHTTPClient(nil)); return err },
-		"http tls option":    func() error { _, err := NewHTTPProbe("http://x/", WithTLS(nil)); return err },
-		"zero timeout":       func() error { _, err := NewHTTPProbe("http://x/", WithTimeout(0)); return err },
-		"tcp no port":        func() error { _, err := NewTCPProbe("localhost"); return err },
-		"tcp method":         func() error { _, err := NewTCPProbe("localhost:1", WithMethod("GET")); return err },
-		"grpc empty":         func() error { _, err := NewGRPCProbe(""); return err },
-		"grpc path":          func() error { _, err := NewGRPCProbe("http://h:1/x"); return err },
-		"grpc no port":       func() error { _, err := NewGRPCProbe("host"); return err },
-		"grpc header option": func() error { _, err := NewGRPCProbe("h:1", WithHeader("a", "b")); return err },
-		"ws scheme":          func() error { _, err := NewWebSocketProbe("tcp://h:1"); return err },
-		"ws service option":  func() error { _, err := NewWebSocketProbe("ws://h:1", WithService("x")); return err },
-		"custom nil":         func() error { _, err := NewCustomProbe("db", nil); return err },
-		"custom no name":     func() error { _, err := NewCustomProbe("", CheckerFunc(nil)); return err },
-		"custom empty name":  func() error { _, err := NewCustomProbe("db", okChecker, WithName("")); return err },
-	} {
-		if err := mk(); err == nil {
-			t.Errorf("%s: no error", name)
-		}
-	}
-	_, err := NewTCPProbe("h:1", WithStatusRange(200, 299))
-	if err == nil || !strings.Contains(err.Error(), "WithStatusRange does not apply to a TCP probe") {
-		t.Errorf("option error %v", err)
-	}
-}
-
-var okChecker = CheckerFunc(func(context.Context) error { return nil })
 
 func TestTCPProbe(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -224,15 +144,14 @@ func TestTCPProbe(t *testing.T) {
 			c.Close()
 		}
 	}()
-	p, _ := NewTCPProbe(ln.Addr().String())
+	p := must(t)(health.NewTCPProbe(health.TCPProbeConfig{Address: ln.Addr().String()}))
 	if p.Name() != "tcp://"+ln.Addr().String() {
 		t.Fatalf("name %q", p.Name())
 	}
 	mustPass(t, p)
 	ln.Close()
 	<-accepted
-	p, _ = NewTCPProbe(deadAddr(t))
-	mustFail(t, p, "refused")
+	mustFail(t, must(t)(health.NewTCPProbe(health.TCPProbeConfig{Address: deadAddr(t)})), "refused")
 }
 
 func TestTCPProbeTLS(t *testing.T) {
@@ -241,102 +160,18 @@ func TestTCPProbeTLS(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(srv.Certificate())
 	addr := srv.Listener.Addr().String()
+	mk := must(t)
 
-	p, _ := NewTCPProbe(addr, WithTLS(&tls.Config{RootCAs: roots}))
-	if !strings.HasPrefix(p.Name(), "tls://") {
+	p := mk(health.NewTCPProbe(health.TCPProbeConfig{Address: addr, TLS: &tls.Config{RootCAs: roots}}))
+	if p.Name() != "tls://"+addr {
 		t.Fatalf("name %q", p.Name())
 	}
 	mustPass(t, p)
-	p, _ = NewTCPProbe(addr, WithTLS(nil)) // system roots: untrusted
-	mustFail(t, p, "tls handshake")
+	mustFail(t, mk(health.NewTCPProbe(health.TCPProbeConfig{Address: addr, TLS: &tls.Config{}})), "tls handshake") // system roots: untrusted
 
 	// A plain TCP server that never speaks TLS: the handshake times out.
-	hung := newHungServer(t)
-	p, _ = NewTCPProbe(hung.addr(), WithTLS(&tls.Config{RootCAs: roots}), WithTimeout(100*time.Millisecond))
-	mustFail(t, p, "deadline")
-}
-
-// grpcServer runs the standard health service.
-func grpcServer(t *testing.T, opts ...grpc.ServerOption) (addr string, hs *grpchealth.Server) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer(opts...)
-	hs = grpchealth.NewServer()
-	healthpb.RegisterHealthServer(s, hs)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Serve(ln) }()
-	t.Cleanup(func() { s.Stop(); <-done })
-	return ln.Addr().String(), hs
-}
-
-func TestGRPCProbe(t *testing.T) {
-	addr, hs := grpcServer(t)
-	hs.SetServingStatus("orders", healthpb.HealthCheckResponse_SERVING)
-
-	p, err := NewGRPCProbe(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Name() != "grpc://"+addr {
-		t.Fatalf("name %q", p.Name())
-	}
-	mustPass(t, p)
-	seedForm, _ := NewGRPCProbe("http://" + addr) // the seed's endpoint form
-	mustPass(t, seedForm)
-	svc, _ := NewGRPCProbe(addr, WithService("orders"))
-	mustPass(t, svc)
-
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	mustFail(t, p, "NOT_SERVING")
-	hs.SetServingStatus("orders", healthpb.HealthCheckResponse_NOT_SERVING)
-	mustFail(t, svc, "NOT_SERVING")
-	hs.SetServingStatus("orders", healthpb.HealthCheckResponse_SERVING)
-	mustPass(t, svc)
-	unknown, _ := NewGRPCProbe(addr, WithService("nope"))
-	mustFail(t, unknown, "NotFound")
-
-	dead, _ := NewGRPCProbe(deadAddr(t), WithTimeout(2*time.Second))
-	mustFail(t, dead, "Unavailable")
-
-	hung := newHungServer(t)
-	slow, _ := NewGRPCProbe(hung.addr(), WithTimeout(100*time.Millisecond))
-	mustFail(t, slow, "DeadlineExceeded")
-}
-
-func TestGRPCProbeUnimplemented(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer() // no health service registered
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Serve(ln) }()
-	defer func() { s.Stop(); <-done }()
-	p, _ := NewGRPCProbe(ln.Addr().String())
-	mustFail(t, p, "does not implement grpc.health.v1.Health")
-}
-
-func TestGRPCProbeTLS(t *testing.T) {
-	// Borrow httptest's certificate for a TLS gRPC server.
-	cert := httptest.NewUnstartedServer(nil)
-	cert.StartTLS()
-	cfg := cert.TLS
-	roots := x509.NewCertPool()
-	roots.AddCert(cert.Certificate())
-	cert.Close()
-
-	addr, hs := grpcServer(t, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: cfg.Certificates})))
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	p, _ := NewGRPCProbe("grpcs://"+addr, WithTLS(&tls.Config{RootCAs: roots}))
-	if !strings.HasPrefix(p.Name(), "grpcs://") {
-		t.Fatalf("name %q", p.Name())
-	}
-	mustPass(t, p)
-	plain, _ := NewGRPCProbe(addr, WithTimeout(2*time.Second))
-	mustFail(t, plain, "")
+	hung := probetest.HungServer(t)
+	mustFail(t, mk(health.NewTCPProbe(health.TCPProbeConfig{Address: hung, TLS: &tls.Config{RootCAs: roots}, Timeout: 100 * time.Millisecond})), "deadline")
 }
 
 func wsServer(t *testing.T) *httptest.Server {
@@ -356,11 +191,9 @@ func wsServer(t *testing.T) *httptest.Server {
 
 func TestWebSocketProbe(t *testing.T) {
 	srv := wsServer(t)
+	mk := must(t)
 	u := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
-	p, err := NewWebSocketProbe(u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mk(health.NewWebSocketProbe(health.WebSocketProbeConfig{URL: u}))
 	if p.Name() != u {
 		t.Fatalf("name %q", p.Name())
 	}
@@ -370,15 +203,12 @@ func TestWebSocketProbe(t *testing.T) {
 	// An ordinary HTTP endpoint refuses the upgrade.
 	plain := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer plain.Close()
-	p, _ = NewWebSocketProbe(plain.URL)
-	mustFail(t, p, "upgrade")
+	mustFail(t, mk(health.NewWebSocketProbe(health.WebSocketProbeConfig{URL: plain.URL})), "upgrade")
 
-	dead, _ := NewWebSocketProbe("ws://" + deadAddr(t) + "/ws")
-	mustFail(t, dead, "refused")
+	mustFail(t, mk(health.NewWebSocketProbe(health.WebSocketProbeConfig{URL: "ws://" + deadAddr(t) + "/ws"})), "refused")
 
-	hung := newHungServer(t)
-	slow, _ := NewWebSocketProbe("ws://"+hung.addr()+"/ws", WithTimeout(100*time.Millisecond))
-	mustFail(t, slow, "deadline")
+	hung := probetest.HungServer(t)
+	mustFail(t, mk(health.NewWebSocketProbe(health.WebSocketProbeConfig{URL: "ws://" + hung + "/ws", Timeout: 100 * time.Millisecond})), "deadline")
 }
 
 // fakeUpgrade answers the handshake with 101 and the given accept value,
@@ -421,7 +251,7 @@ func validAccept(key string) string {
 
 func TestWebSocketProbeBadAccept(t *testing.T) {
 	srv := fakeUpgrade(t, func(string) string { return "bm90IHRoZSByaWdodCBrZXk=" })
-	p, _ := NewWebSocketProbe(srv.URL, WithTimeout(200*time.Millisecond))
+	p := must(t)(health.NewWebSocketProbe(health.WebSocketProbeConfig{URL: srv.URL, Timeout: 200 * time.Millisecond}))
 	r := mustFail(t, p, "Sec-WebSocket-Accept")
 	if r.Latency > 2*time.Second {
 		t.Fatalf("check took %v, past its 200ms timeout", r.Latency)
@@ -441,43 +271,37 @@ func TestWebSocketProbeTLS(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(srv.Certificate())
 	u := "wss" + strings.TrimPrefix(srv.URL, "https")
-	p, _ := NewWebSocketProbe(u, WithTLS(&tls.Config{RootCAs: roots}))
-	mustPass(t, p)
-	p, _ = NewWebSocketProbe(u, WithHTTPClient(srv.Client()))
-	mustPass(t, p)
-	p, _ = NewWebSocketProbe(u)
-	mustFail(t, p, "certificate")
-	if _, err := NewWebSocketProbe(u, WithTLS(nil), WithHTTPClient(srv.Client())); err == nil {
-		t.Fatal("WithTLS and WithHTTPClient together accepted")
-	}
+	mustPass(t, must(t)(health.NewWebSocketProbe(health.WebSocketProbeConfig{URL: u, TLS: &tls.Config{RootCAs: roots}})))
+	mustFail(t, must(t)(health.NewWebSocketProbe(health.WebSocketProbeConfig{URL: u})), "certificate")
 }
 
 // A server that upgrades correctly but never answers a ping fails the check.
 func TestWebSocketProbeNoPong(t *testing.T) {
 	srv := fakeUpgrade(t, validAccept)
-	p, _ := NewWebSocketProbe(srv.URL, WithTimeout(200*time.Millisecond))
+	p := must(t)(health.NewWebSocketProbe(health.WebSocketProbeConfig{URL: srv.URL, Timeout: 200 * time.Millisecond}))
 	mustFail(t, p, "ping")
 }
 
+var okChecker = health.CheckerFunc(func(context.Context) error { return nil })
+
 func TestCustomProbe(t *testing.T) {
-	p, err := NewCustomProbe("db", okChecker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustPass(t, p)
-	p, _ = NewCustomProbe("db", CheckerFunc(func(context.Context) error { return errors.New("no connection") }))
-	mustFail(t, p, "no connection")
-	p, _ = NewCustomProbe("db", CheckerFunc(func(context.Context) error { panic("boom") }))
-	mustFail(t, p, "checker panicked: boom")
+	mk := must(t)
+	mustPass(t, mk(health.NewCustomProbe(health.CustomProbeConfig{Name: "db", Checker: okChecker})))
+	mustFail(t, mk(health.NewCustomProbe(health.CustomProbeConfig{Name: "db", Checker: health.CheckerFunc(func(context.Context) error {
+		return errors.New("no connection")
+	})})), "no connection")
+	mustFail(t, mk(health.NewCustomProbe(health.CustomProbeConfig{Name: "db", Checker: health.CheckerFunc(func(context.Context) error {
+		panic("boom")
+	})})), "checker panicked: boom")
 
 	// A checker that ignores its context is still cut off by the timeout.
 	release := make(chan struct{})
 	finished := make(chan struct{})
-	p, _ = NewCustomProbe("stuck", CheckerFunc(func(context.Context) error {
+	p := mk(health.NewCustomProbe(health.CustomProbeConfig{Name: "stuck", Timeout: 50 * time.Millisecond, Checker: health.CheckerFunc(func(context.Context) error {
 		defer close(finished)
 		<-release
 		return nil
-	}), WithTimeout(50*time.Millisecond))
+	})}))
 	mustFail(t, p, "deadline exceeded")
 	close(release)
 	<-finished
@@ -485,7 +309,7 @@ func TestCustomProbe(t *testing.T) {
 
 func TestResultJSON(t *testing.T) {
 	at := time.Date(2025, 10, 8, 12, 0, 0, 0, time.UTC)
-	r := Result{Probe: "tcp://db:5432", OK: false, Latency: 1500 * time.Microsecond, Err: errors.New("refused"), Time: at}
+	r := health.Result{Probe: "tcp://db:5432", OK: false, Latency: 1500 * time.Microsecond, Err: errors.New("refused"), Time: at}
 	b, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
@@ -494,11 +318,39 @@ func TestResultJSON(t *testing.T) {
 	if string(b) != want {
 		t.Fatalf("got  %s\nwant %s", b, want)
 	}
-	var back Result
+	var back health.Result
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
 	if back.Probe != r.Probe || back.Latency != r.Latency || back.Err.Error() != "refused" || !back.Time.Equal(at) {
 		t.Fatalf("round trip %+v", back)
 	}
+	// A result not yet taken has no time.
+	if b, _ := json.Marshal(health.Result{}); string(b) != `{"probe":"","ok":false,"latency_ms":0}` {
+		t.Fatalf("zero result %s", b)
+	}
+}
+
+func FuzzResultJSON(f *testing.F) {
+	f.Add([]byte(`{"probe":"tcp://db:5432","ok":false,"latency_ms":1.5,"error":"refused","time":"2025-10-08T12:00:00Z"}`))
+	f.Add([]byte(`{"probe":"p","ok":true,"latency_ms":-1e300}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r health.Result
+		if err := json.Unmarshal(b, &r); err != nil {
+			return
+		}
+		// What decodes encodes, and decodes again to the same result.
+		out, err := json.Marshal(r)
+		if err != nil {
+			t.Fatalf("%+v: %v", r, err)
+		}
+		var back health.Result
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("%s: %v", out, err)
+		}
+		if back.Probe != r.Probe || back.OK != r.OK || !back.Time.Equal(r.Time) || (back.Err == nil) != (r.Err == nil) {
+			t.Fatalf("round trip %+v -> %s -> %+v", r, out, back)
+		}
+	})
 }

@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,13 +10,31 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/bulwark-go/bulwark/health/internal/probeconf"
 )
 
-// WebSocketProbe opens a WebSocket connection (a real upgrade whose
-// Sec-WebSocket-Accept answer is verified), sends a ping and waits for the
-// pong, then closes with a normal closure handshake. Any step failing fails
-// the check.
-type WebSocketProbe struct {
+// WebSocketProbeConfig describes a probe that opens a WebSocket connection
+// (a real upgrade whose Sec-WebSocket-Accept answer is verified), sends a
+// ping and waits for the pong, then closes with a normal closure
+// handshake. Any step failing fails the check.
+type WebSocketProbeConfig struct {
+	// URL is the ws, wss, http or https URL to connect to. Required.
+	URL string
+	// Header is sent with the upgrade request.
+	Header http.Header
+	// TLS configures wss and https connections. Default nil: the system
+	// roots.
+	TLS *tls.Config
+	// Timeout bounds each check, whatever step it is in. Default 5s; 1ms
+	// to 1h.
+	Timeout time.Duration
+	// Name names the probe in results and reasons. Default the URL with
+	// its password redacted.
+	Name string
+}
+
+type webSocketProbe struct {
 	name    string
 	url     string
 	header  http.Header
@@ -25,49 +42,37 @@ type WebSocketProbe struct {
 	timeout time.Duration
 }
 
-// NewWebSocketProbe returns a probe of rawURL, a ws, wss, http or https
-// URL. Options: WithTimeout, WithName, WithHTTPClient, WithHeader, WithTLS.
-//
-// With the default client, the connection is closed when the check's
-// timeout passes whatever step it is in. A client given WithHTTPClient can't
-// be bound that way: a server that answers the upgrade wrongly and then
-// stalls can hold such a check up to 3 seconds past its timeout (the
-// WebSocket library's own bound on reading the bad answer).
-func NewWebSocketProbe(rawURL string, opts ...Option) (*WebSocketProbe, error) {
-	u, err := url.Parse(rawURL)
+// NewWebSocketProbe returns a probe that connects, pings and closes once
+// per check, on a fresh connection each time.
+func NewWebSocketProbe(cfg WebSocketProbeConfig) (Probe, error) {
+	c := probeconf.New("health.WebSocketProbeConfig.")
+	u, err := url.Parse(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("health: WebSocket probe URL: %w", err)
+		c.Fail("URL", fmt.Sprintf("%q", cfg.URL), err.Error())
+	} else {
+		switch u.Scheme {
+		case "ws", "wss", "http", "https":
+			if u.Host == "" {
+				c.Fail("URL", fmt.Sprintf("%q", cfg.URL), "must name a host")
+			}
+		default:
+			c.Fail("URL", fmt.Sprintf("%q", cfg.URL), "must be a ws, wss, http or https URL")
+		}
 	}
-	switch u.Scheme {
-	case "ws", "wss", "http", "https":
-	default:
-		return nil, fmt.Errorf("health: WebSocket probe URL %q: want a ws, wss, http or https URL", rawURL)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("health: WebSocket probe URL %q: missing host", rawURL)
-	}
-	o, err := buildOptions(kindWebSocket, opts)
-	if err != nil {
+	probeconf.Timeout(c, &cfg.Timeout)
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	if o.client != nil && o.tls != nil {
-		return nil, errors.New("health: WebSocket probe: give WithTLS or WithHTTPClient, not both (set the TLS config on your client's transport)")
-	}
-	p := &WebSocketProbe{name: o.name, url: rawURL, header: o.header, client: o.client, timeout: o.timeout}
-	if p.client == nil {
-		p.client = checkBoundClient(o.tls)
-	}
+	p := &webSocketProbe{name: cfg.Name, url: cfg.URL, header: cfg.Header.Clone(), client: checkBoundClient(cfg.TLS), timeout: cfg.Timeout}
 	if p.name == "" {
 		p.name = u.Redacted()
 	}
 	return p, nil
 }
 
-// Name returns the URL (password redacted) or the name given WithName.
-func (p *WebSocketProbe) Name() string { return p.name }
+func (p *webSocketProbe) Name() string { return p.name }
 
-// Check connects, pings and closes once.
-func (p *WebSocketProbe) Check(ctx context.Context) Result {
+func (p *webSocketProbe) Check(ctx context.Context) Result {
 	return run(ctx, p.name, p.timeout, func(ctx context.Context) error {
 		ctx = context.WithValue(ctx, checkCtxKey{}, ctx)
 		c, resp, err := websocket.Dial(ctx, p.url, &websocket.DialOptions{HTTPClient: p.client, HTTPHeader: p.header})
