@@ -20,7 +20,7 @@ func TestConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mon, err := health.NewMonitor(health.MonitorConfig{Breakers: mgr})
+	mon, err := health.NewMonitor(health.MonitorConfig{Manager: mgr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,9 +60,9 @@ func TestConfigErrors(t *testing.T) {
 			"health.CustomProbeConfig.Checker", "health.CustomProbeConfig.Timeout",
 		}},
 		{"custom typed nil", err2(health.NewCustomProbe(health.CustomProbeConfig{Name: "db", Checker: nilChecker})), []string{"health.CustomProbeConfig.Checker"}},
-		{"monitor empty", err2(health.NewMonitor(health.MonitorConfig{})), []string{"health.MonitorConfig.Breakers"}},
-		{"monitor typed nils", err2(health.NewMonitor(health.MonitorConfig{Breakers: (*core.Manager)(nil), Clock: (*core.FakeClock)(nil)})), []string{
-			"health.MonitorConfig.Breakers", "health.MonitorConfig.Clock",
+		{"monitor empty", err2(health.NewMonitor(health.MonitorConfig{})), []string{"health.MonitorConfig.Manager"}},
+		{"monitor typed nils", err2(health.NewMonitor(health.MonitorConfig{Manager: (*core.Manager)(nil), Clock: (*core.FakeClock)(nil)})), []string{
+			"health.MonitorConfig.Manager", "health.MonitorConfig.Clock",
 		}},
 		{"watch every field", mon.Watch("x", nil, health.WatchConfig{
 			Interval: time.Microsecond, FailureThreshold: -1, SuccessThreshold: 1001, Timeout: -1, History: 10_001,

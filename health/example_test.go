@@ -23,7 +23,7 @@ import (
 func ExampleMonitor() {
 	clock := core.NewFakeClock(time.Date(2025, 10, 8, 12, 0, 0, 0, time.UTC))
 	mgr, _ := core.NewManager(core.ManagerConfig{Clock: clock})
-	mon, err := health.NewMonitor(health.MonitorConfig{Breakers: mgr, Clock: clock})
+	mon, err := health.NewMonitor(health.MonitorConfig{Manager: mgr, Clock: clock})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -39,7 +39,8 @@ func ExampleMonitor() {
 	if err := mon.Watch("orders", probe, health.WatchConfig{Interval: 10 * time.Second}); err != nil {
 		log.Fatal(err)
 	}
-	breaker, _ := mgr.Breaker("orders")
+	ep, _ := mgr.Endpoint("orders")
+	breaker := ep.Breaker()
 
 	next := func() { // wait for the current check, then run the next one
 		clock.WaitForTimers(1, time.Second)
@@ -56,7 +57,7 @@ func ExampleMonitor() {
 	st, _ := mon.Status("orders")
 	fmt.Println(breaker.State(), "healthy:", st.Healthy)
 	// Output:
-	// ForcedOpen - forced open: health check db failed 3 times: connection refused
+	// ForcedOpen - held by health db: health check db failed 3 times: connection refused
 	// ForcedOpen
 	// HalfOpen healthy: true
 }
@@ -65,7 +66,7 @@ func ExampleMonitor() {
 // "api-service" breaker.
 func ExampleMonitor_Watch() {
 	mgr, _ := core.NewManager(core.ManagerConfig{})
-	mon, _ := health.NewMonitor(health.MonitorConfig{Breakers: mgr})
+	mon, _ := health.NewMonitor(health.MonitorConfig{Manager: mgr})
 	defer mon.Close(context.Background())
 
 	probe, err := health.NewHTTPProbe(health.HTTPProbeConfig{URL: "http://api.example.com/health"})

@@ -15,17 +15,10 @@ import (
 	"github.com/bulwark-go/bulwark/health/internal/probeconf"
 )
 
-// Breakers yields the breaker of an endpoint; *core.Manager satisfies it.
-// It is all the monitor needs from the breakers' owner.
-type Breakers interface {
-	Breaker(endpoint string) (*core.Breaker, error)
-}
-
 // MonitorConfig says what a Monitor drives.
 type MonitorConfig struct {
-	// Breakers gives the breaker of each watched endpoint; a *core.Manager
-	// is one. Required.
-	Breakers Breakers
+	// Manager gives the breaker of each watched endpoint. Required.
+	Manager *core.Manager
 	// Clock paces checks and stamps their results. Default
 	// core.SystemClock(). Timeouts within a check run on the time package.
 	Clock core.Clock
@@ -113,16 +106,20 @@ type Status struct {
 //     it to HalfOpen, never straight to Closed: real traffic decides
 //     whether it closes.
 //
-// The monitor only releases a hold it placed. A breaker someone else forced
-// open or disabled is left alone, and if anyone changes the breaker's state
-// after the monitor forced it open, the monitor considers its hold gone.
-// Unwatch and Close release a hold the monitor still has, so a monitor
-// that is done never leaves a breaker forced open.
+// The monitor holds a breaker open as a component (core.Breaker.Hold), on a
+// lease it renews at every check: three intervals past the last check,
+// plus WatchConfig.Timeout. A monitor that stops checking — its process
+// killed, say — thus leaves the breaker HalfOpen within that lease, and one
+// that starts again for the same endpoint and probe name takes its
+// predecessor's hold over and releases it when its own checks pass. The
+// monitor only releases a hold it owns: a breaker someone else forced open
+// or disabled is left alone. Unwatch and Close release a hold the monitor
+// still has, so a monitor that is done never leaves a breaker forced open.
 //
 // Each watched endpoint has one goroutine, started by Watch and ended by
 // Unwatch or Close.
 type Monitor struct {
-	breakers Breakers
+	manager  *core.Manager
 	clock    core.Clock
 	log      *slog.Logger
 
@@ -131,18 +128,18 @@ type Monitor struct {
 	watches map[string]*watch
 }
 
-// NewMonitor returns a Monitor that drives the breakers of cfg.Breakers.
+// NewMonitor returns a Monitor that drives the breakers of cfg.Manager.
 // It watches nothing until Watch.
 func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 	c := probeconf.New("health.MonitorConfig.")
-	probeconf.Required(c, "Breakers", cfg.Breakers)
+	probeconf.Required(c, "Manager", cfg.Manager)
 	if cfg.Clock != nil {
 		probeconf.Required(c, "Clock", cfg.Clock)
 	}
 	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	m := &Monitor{breakers: cfg.Breakers, clock: cfg.Clock, log: cfg.Logger, watches: make(map[string]*watch)}
+	m := &Monitor{manager: cfg.Manager, clock: cfg.Clock, log: cfg.Logger, watches: make(map[string]*watch)}
 	if m.clock == nil {
 		m.clock = core.SystemClock()
 	}
@@ -161,13 +158,11 @@ func (m *Monitor) Watch(endpoint string, p Probe, cfg WatchConfig) error {
 	if err := cfg.check(p); err != nil {
 		return err
 	}
-	b, err := m.breakers.Breaker(endpoint)
+	e, err := m.manager.Endpoint(endpoint)
 	if err != nil {
 		return fmt.Errorf("health: breaker for %q: %w", endpoint, err)
 	}
-	if b == nil {
-		return fmt.Errorf("health: no breaker for %q", endpoint)
-	}
+	b := e.Breaker()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -179,7 +174,7 @@ func (m *Monitor) Watch(endpoint string, p Probe, cfg WatchConfig) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watch{
 		endpoint: endpoint, probe: p, cfg: cfg, clock: m.clock, log: m.log,
-		hold: hold{breaker: b}, ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		hold: hold{breaker: b, owner: "health " + p.Name(), lease: 3*cfg.Interval + cfg.Timeout}, ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		history: make([]Result, 0, cfg.History),
 	}
 	m.watches[endpoint] = w
@@ -365,14 +360,16 @@ func (w *watch) record(r Result) {
 	}
 	w.mu.Unlock()
 	switch {
-	case force != "":
-		if w.hold.take(force) {
-			w.log.Warn("health: breaker forced open", "endpoint", w.endpoint, "reason", force)
-		}
 	case release != "":
 		if w.hold.give(release, false) {
 			w.log.Info("health: breaker released", "endpoint", w.endpoint, "reason", release)
 		}
+	case force != "":
+		if w.hold.take(force) {
+			w.log.Warn("health: breaker forced open", "endpoint", w.endpoint, "reason", force)
+		}
+	default:
+		w.hold.renew(r.Err)
 	}
 }
 
@@ -408,97 +405,60 @@ func (w *watch) status() Status {
 	}
 }
 
-// hold is a watch's claim on its breaker, and the only code that forces a
-// breaker open or releases it. The monitor holds a breaker from the moment
-// it forces it open until it releases it, or until anyone else changes the
-// breaker's state.
+// hold is a watch's claim on its breaker, and the only code that holds a
+// breaker open or releases it: a component's hold (core.Breaker.Hold)
+// named owner, renewed for lease at every check.
 type hold struct {
 	breaker *core.Breaker
+	owner   string
+	lease   time.Duration
 
-	// op serialises take and give, across their breaker calls, so that a
-	// watch ending can't race a check forcing the breaker again.
-	op sync.Mutex
-
-	// mu guards the fields below. It is never held across a breaker call:
-	// the breaker runs its listeners synchronously, and they may read
-	// Status.
-	mu     sync.Mutex
-	held   bool
-	reason string // the breaker's reason while the hold is ours
-	gen    uint64 // the breaker's transition count right after forcing
-	ended  bool   // the watch is over: take no more
+	// mu serialises take, renew and give, so that a watch ending can't race
+	// a check holding the breaker again.
+	mu    sync.Mutex
+	ended bool // the watch is over: take no more
 }
 
-// take forces the breaker open, unless the hold is over or the breaker is
-// forced open already (by the monitor, or by a person: leave it) or
-// disabled. It reports whether it forced the breaker.
+// take holds the breaker open, or renews the hold if it is ours already,
+// and reports whether it newly took it. A breaker held by a person or
+// another component, or disabled, is left alone.
 func (h *hold) take(reason string) bool {
-	h.op.Lock()
-	defer h.op.Unlock()
-	if h.isEnded() {
-		return false
-	}
-	switch h.breaker.State() {
-	case core.ForcedOpen, core.Disabled:
-		return false
-	}
-	h.breaker.ForceOpen(reason)
-	s := h.breaker.Snapshot()
-	// ForceOpen prefixes the reason; compare by suffix so the check
-	// doesn't depend on the exact prefix.
-	if s.State != core.ForcedOpen || !strings.HasSuffix(s.Reason, reason) {
-		return false // someone acted in between: theirs, not ours
-	}
 	h.mu.Lock()
-	h.held, h.reason, h.gen = true, s.Reason, generation(s)
-	h.mu.Unlock()
-	return true
+	defer h.mu.Unlock()
+	if h.ended {
+		return false
+	}
+	had := h.ours()
+	return h.breaker.Hold(h.owner, reason, h.lease) && !had
 }
 
-// give releases the breaker to HalfOpen if the hold is still ours, and
-// with final ends the hold for good. It reports whether it released.
+// renew extends the hold if it is ours, between a failed check that did
+// not reach the threshold and the next: a hold taken over from a previous
+// run of the monitor lives on while its fate is decided.
+func (h *hold) renew(cause error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ended || !h.ours() {
+		return
+	}
+	reason := "health check in progress"
+	if cause != nil {
+		reason = cause.Error()
+	}
+	h.breaker.Hold(h.owner, reason, h.lease)
+}
+
+// give releases the breaker to HalfOpen if the hold is ours, and with
+// final ends the hold for good. It reports whether it released.
 func (h *hold) give(reason string, final bool) bool {
-	h.op.Lock()
-	defer h.op.Unlock()
-	ours := h.ours()
 	h.mu.Lock()
-	h.held, h.reason, h.gen = false, "", 0
+	defer h.mu.Unlock()
 	h.ended = h.ended || final
-	h.mu.Unlock()
-	return ours && h.breaker.Release(reason)
+	return h.breaker.Unhold(h.owner, reason)
 }
 
-// ours reports whether the breaker is still in the ForcedOpen state the
-// monitor put it in, with no transition since; once it is not, the hold
-// is gone.
+// ours reports whether the breaker is held by this hold's owner now.
 func (h *hold) ours() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.held {
-		return false
-	}
 	s := h.breaker.Snapshot()
-	if s.State == core.ForcedOpen && s.Reason == h.reason && generation(s) == h.gen {
-		return true
-	}
-	h.held = false
-	return false
-}
-
-func (h *hold) isEnded() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.ended
-}
-
-// generation is the breaker's total transition count, which moves on every
-// transition: a changed count means someone acted since.
-func generation(s core.Snapshot) uint64 {
-	var n uint64
-	for _, row := range s.Transitions {
-		for _, c := range row {
-			n += c
-		}
-	}
-	return n
+	return s.State == core.ForcedOpen && s.HeldBy == h.owner
 }

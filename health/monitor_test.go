@@ -59,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mon, err := health.NewMonitor(health.MonitorConfig{Breakers: mgr, Logger: quiet})
+	mon, err := health.NewMonitor(health.MonitorConfig{Manager: mgr, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,11 +73,11 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) breaker(endpoint string) *core.Breaker {
 	f.t.Helper()
-	b, err := f.mgr.Breaker(endpoint)
+	e, err := f.mgr.Endpoint(endpoint)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return b
+	return e.Breaker()
 }
 
 func (f *fixture) watch(endpoint string, p health.Probe, cfg health.WatchConfig) {
@@ -424,21 +424,13 @@ func TestMonitorWatchErrors(t *testing.T) {
 	})
 }
 
-// limitedBreakers refuses endpoints past the first, as a Manager at its
-// bound does.
-type limitedBreakers struct{ m *core.Manager }
-
-func (l limitedBreakers) Breaker(endpoint string) (*core.Breaker, error) {
-	if endpoint != "only" {
-		return nil, core.ErrTooManyEndpoints
-	}
-	return l.m.Breaker(endpoint)
-}
-
 func TestMonitorBreakerRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		mgr, _ := core.NewManager(core.ManagerConfig{Clock: core.NewFakeClock(time.Now())})
-		mon, err := health.NewMonitor(health.MonitorConfig{Breakers: limitedBreakers{mgr}, Logger: quiet})
+		mgr, _ := core.NewManager(core.ManagerConfig{Clock: core.NewFakeClock(time.Now()), MaxEndpoints: 1})
+		if _, err := mgr.Endpoint("only"); err != nil {
+			t.Fatal(err)
+		}
+		mon, err := health.NewMonitor(health.MonitorConfig{Manager: mgr, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -481,7 +473,7 @@ func TestMonitorListenerMayReadStatus(t *testing.T) {
 func TestMonitorFakeClock(t *testing.T) {
 	clock := core.NewFakeClock(time.Date(2025, 10, 8, 12, 0, 0, 0, time.UTC))
 	mgr, _ := core.NewManager(core.ManagerConfig{Clock: clock})
-	mon, err := health.NewMonitor(health.MonitorConfig{Breakers: mgr, Clock: clock, Logger: quiet})
+	mon, err := health.NewMonitor(health.MonitorConfig{Manager: mgr, Clock: clock, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

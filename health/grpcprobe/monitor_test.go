@@ -25,7 +25,7 @@ func TestMonitorGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mon, err := health.NewMonitor(health.MonitorConfig{Breakers: mgr, Clock: clock, Logger: slog.New(slog.DiscardHandler)})
+	mon, err := health.NewMonitor(health.MonitorConfig{Manager: mgr, Clock: clock, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,8 @@ func TestMonitorGRPC(t *testing.T) {
 	if err := mon.Watch("api-service", probe, health.WatchConfig{Interval: every}); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := mgr.Breaker("api-service")
+	ep, _ := mgr.Endpoint("api-service")
+	b := ep.Breaker()
 	// settle waits for the check in flight to end and the next to be due.
 	settle := func() {
 		t.Helper()
