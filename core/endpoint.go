@@ -83,7 +83,18 @@ func (e *Endpoint) Name() string { return e.name }
 // nil field is a policy the endpoint does not have.
 func (e *Endpoint) Config() EndpointConfig {
 	c := *e.cfg.Load()
+	// Copies: the stored policies are shared with the Manager's defaults
+	// and other endpoints, which a caller's change must not reach.
 	c.Breaker = ptr(e.breaker.Config())
+	if c.Bulkhead != nil {
+		c.Bulkhead = ptr(*c.Bulkhead)
+	}
+	if c.SLO != nil {
+		c.SLO = ptr(*c.SLO)
+	}
+	if c.Retry != nil {
+		c.Retry = ptr(*c.Retry)
+	}
 	return c
 }
 
