@@ -592,7 +592,7 @@ func TestRemoteWindowOpensOnGlobalRate(t *testing.T) {
 	}
 	// The window a snapshot reports is the cluster's; the lifetime counts
 	// are this instance's own.
-	if s := b.Snapshot(); s.TotalRequests != 0 && (s.TotalRequests != 5 || s.WindowRequests != 0) {
+	if s := b.Snapshot(); s.TotalRequests != 5 || s.WindowRequests != 10 || s.WindowFailures != 5 || s.FailureRate != 50 {
 		t.Fatalf("snapshot after opening %+v", s)
 	}
 	b2, _, _ := newTestBreaker(t, BreakerConfig{FailureThreshold: 100, MinRequestsForRate: 10})

@@ -8,7 +8,7 @@ import (
 // BenchmarkBulkheadAcquireRelease takes and releases a slot of a bulkhead
 // that never fills up, from every CPU at once.
 func BenchmarkBulkheadAcquireRelease(b *testing.B) {
-	bh, err := NewBulkhead("bench", BulkheadConfig{})
+	bh, err := NewBulkhead(BulkheadConfig{Name: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func BenchmarkBulkheadAcquireRelease(b *testing.B) {
 
 // BenchmarkBulkheadTryAcquireRelease is the same with TryAcquire.
 func BenchmarkBulkheadTryAcquireRelease(b *testing.B) {
-	bh, err := NewBulkhead("bench", BulkheadConfig{})
+	bh, err := NewBulkhead(BulkheadConfig{Name: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func BenchmarkBulkheadTryAcquireRelease(b *testing.B) {
 // BenchmarkBulkheadFull measures rejection when every slot is taken and the
 // queue is full: the overload path must stay cheap too.
 func BenchmarkBulkheadFull(b *testing.B) {
-	bh, err := NewBulkhead("bench", BulkheadConfig{MaxConcurrentRequests: 1, MaxQueueSize: NoQueue})
+	bh, err := NewBulkhead(BulkheadConfig{Name: "bench", MaxConcurrentRequests: 1, MaxQueueSize: NoQueue})
 	if err != nil {
 		b.Fatal(err)
 	}

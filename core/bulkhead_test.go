@@ -18,7 +18,8 @@ const timerWait = 5 * time.Second
 
 func newTestBulkhead(t *testing.T, cfg BulkheadConfig, clock Clock) *Bulkhead {
 	t.Helper()
-	b, err := NewBulkhead("api", cfg, WithClock(clock))
+	cfg.Name, cfg.Clock = "api", clock
+	b, err := NewBulkhead(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,9 +28,17 @@ func newTestBulkhead(t *testing.T, cfg BulkheadConfig, clock Clock) *Bulkhead {
 
 // newStripedBulkhead makes a bulkhead with n stripes whatever GOMAXPROCS is,
 // to exercise the cross-stripe paths.
-func newStripedBulkhead(cfg BulkheadConfig, clock Clock, n int) *Bulkhead {
-	b := &Bulkhead{name: "striped", cfg: cfg.withDefaults()}
-	b.lim.init(b.cfg, clock, min(n, b.cfg.MaxConcurrentRequests))
+func newStripedBulkhead(t testing.TB, cfg BulkheadConfig, clock Clock, n int) *Bulkhead {
+	t.Helper()
+	cfg.Name, cfg.Clock = "striped", clock
+	c := newChecker("core.BulkheadConfig.")
+	cfg = cfg.normalize(c)
+	if err := c.Err(); err != nil {
+		t.Fatal(err)
+	}
+	b := &Bulkhead{name: cfg.Name}
+	b.cfg.Store(&cfg)
+	b.lim.init(cfg, min(n, cfg.MaxConcurrentRequests), newBulkRejections(cfg))
 	return b
 }
 
@@ -44,16 +53,16 @@ func mustAcquire(t *testing.T, b *Bulkhead) Guard {
 	return g
 }
 
-func TestBulkheadConfigValidate(t *testing.T) {
+func TestBulkheadConfigNamesTheField(t *testing.T) {
 	valid := []BulkheadConfig{
 		{},
 		{Disabled: true},
-		{MaxConcurrentRequests: 1, MaxQueueSize: 1, QueueTimeout: time.Millisecond},
-		{MaxConcurrentRequests: 1_000_000, MaxQueueSize: 1_000_000, QueueTimeout: 24 * time.Hour},
+		{MaxConcurrentRequests: 1, MaxQueueSize: 1, QueueTimeout: time.Millisecond, RetryAfter: time.Millisecond},
+		{MaxConcurrentRequests: 1_000_000, MaxQueueSize: 1_000_000, QueueTimeout: 24 * time.Hour, RetryAfter: time.Hour},
 		{MaxQueueSize: NoQueue},
 	}
 	for _, c := range valid {
-		if err := c.Validate(); err != nil {
+		if _, err := NewBulkhead(c); err != nil {
 			t.Errorf("%+v: unexpected error %v", c, err)
 		}
 	}
@@ -61,40 +70,34 @@ func TestBulkheadConfigValidate(t *testing.T) {
 		cfg   BulkheadConfig
 		field string
 	}{
-		{BulkheadConfig{MaxConcurrentRequests: -1}, "BulkheadConfig.MaxConcurrentRequests"},
-		{BulkheadConfig{MaxConcurrentRequests: 1_000_001}, "BulkheadConfig.MaxConcurrentRequests"},
-		{BulkheadConfig{MaxQueueSize: -2}, "BulkheadConfig.MaxQueueSize"},
-		{BulkheadConfig{MaxQueueSize: 1_000_001}, "BulkheadConfig.MaxQueueSize"},
-		{BulkheadConfig{QueueTimeout: -time.Second}, "BulkheadConfig.QueueTimeout"},
-		{BulkheadConfig{QueueTimeout: time.Microsecond}, "BulkheadConfig.QueueTimeout"},
-		{BulkheadConfig{QueueTimeout: 25 * time.Hour}, "BulkheadConfig.QueueTimeout"},
+		{BulkheadConfig{MaxConcurrentRequests: -1}, "MaxConcurrentRequests"},
+		{BulkheadConfig{MaxConcurrentRequests: 1_000_001}, "MaxConcurrentRequests"},
+		{BulkheadConfig{MaxQueueSize: -2}, "MaxQueueSize"},
+		{BulkheadConfig{MaxQueueSize: 1_000_001}, "MaxQueueSize"},
+		{BulkheadConfig{QueueTimeout: -time.Second}, "QueueTimeout"},
+		{BulkheadConfig{QueueTimeout: time.Microsecond}, "QueueTimeout"},
+		{BulkheadConfig{QueueTimeout: 25 * time.Hour}, "QueueTimeout"},
+		{BulkheadConfig{RetryAfter: -time.Second}, "RetryAfter"},
+		{BulkheadConfig{RetryAfter: 2 * time.Hour}, "RetryAfter"},
 	}
 	for _, tc := range invalid {
-		err := tc.cfg.Validate()
-		var ce *ConfigError
-		if !errors.As(err, &ce) || ce.Field != tc.field {
-			t.Errorf("%+v: got %v, want a *ConfigError for %s", tc.cfg, err, tc.field)
+		b, err := NewBulkhead(tc.cfg)
+		want := "core.BulkheadConfig." + tc.field
+		ces := configErrors(err)
+		if b != nil || len(ces) != 1 || ces[0].Field != want {
+			t.Errorf("%+v: got %v, want one *ConfigError for %s", tc.cfg, err, want)
 			continue
 		}
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "between") {
 			t.Errorf("%+v: error %q should match ErrInvalidConfig and give the range", tc.cfg, err)
 		}
-		if _, err := NewBulkhead("x", tc.cfg); err == nil {
-			t.Errorf("%+v: NewBulkhead accepted it", tc.cfg)
-		}
-	}
-	// Every bad field is reported at once.
-	err := BulkheadConfig{MaxConcurrentRequests: -1, MaxQueueSize: -5, QueueTimeout: -1}.Validate()
-	for _, f := range []string{"MaxConcurrentRequests", "MaxQueueSize", "QueueTimeout"} {
-		if err == nil || !strings.Contains(err.Error(), f) {
-			t.Errorf("joined error %v does not name %s", err, f)
-		}
 	}
 }
 
 func TestBulkheadDefaults(t *testing.T) {
-	b := newTestBulkhead(t, BulkheadConfig{}, fakeClock())
-	want := BulkheadConfig{MaxConcurrentRequests: 100, MaxQueueSize: 10, QueueTimeout: 5 * time.Second}
+	clock := fakeClock()
+	b := newTestBulkhead(t, BulkheadConfig{}, clock)
+	want := BulkheadConfig{Name: "api", MaxConcurrentRequests: 100, MaxQueueSize: 10, QueueTimeout: 5 * time.Second, RetryAfter: time.Second, Clock: clock}
 	if got := b.Config(); got != want {
 		t.Fatalf("Config() = %+v, want %+v", got, want)
 	}
@@ -105,12 +108,69 @@ func TestBulkheadDefaults(t *testing.T) {
 	if st.MaxConcurrent != 100 || st.MaxQueue != 10 {
 		t.Fatalf("Stats capacities = %d/%d, want 100/10", st.MaxConcurrent, st.MaxQueue)
 	}
+	if b, _ := NewBulkhead(BulkheadConfig{}); b.Config().Clock != SystemClock() || b.Name() != "" {
+		t.Fatalf("a lone bulkhead: %+v", b.Config())
+	}
+	if b, _ := NewBulkhead(BulkheadConfig{MaxQueueSize: NoQueue}); b.Config().MaxQueueSize != NoQueue || b.Stats().MaxQueue != 0 {
+		t.Fatalf("NoQueue: %+v, %+v", b.Config(), b.Stats())
+	}
+}
+
+// A refusal is a *RejectedError: it names the endpoint, matches its
+// sentinel and suggests RetryAfter.
+func TestBulkheadRejectionIsARejectedError(t *testing.T) {
+	clock := fakeClock()
+	b := newTestBulkhead(t, BulkheadConfig{MaxConcurrentRequests: 1, MaxQueueSize: 1, QueueTimeout: time.Second, RetryAfter: 3 * time.Second}, clock)
+	held := mustAcquire(t, b)
+	defer held.Release()
+
+	_, err := b.TryAcquire()
+	var re *RejectedError
+	if !errors.As(err, &re) || !errors.Is(err, ErrBulkheadFull) || errors.Is(err, ErrBulkheadTimeout) || errors.Is(err, ErrOpen) {
+		t.Fatalf("TryAcquire of a full bulkhead = %v", err)
+	}
+	if re.Endpoint != "api" || re.RetryAfter() != 3*time.Second || !re.Until.IsZero() || err.Error() != "bulkhead is full: api" {
+		t.Fatalf("rejection %+v (%q), RetryAfter %v", re, err, re.RetryAfter())
+	}
+	if errors.Unwrap(err) != ErrBulkheadFull {
+		t.Fatalf("Unwrap = %v", errors.Unwrap(err))
+	}
+	// The same value every time: refusing allocates nothing.
+	if _, again := b.TryAcquire(); again != err {
+		t.Fatalf("a second refusal is a new value")
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = b.TryAcquire() }); n != 0 {
+		t.Fatalf("%v allocations per refusal", n)
+	}
+
+	errc := make(chan error, 1)
+	go func() {
+		_, err := b.Acquire(context.Background())
+		errc <- err
+	}()
+	if !clock.WaitForTimers(1, timerWait) {
+		t.Fatal("Acquire never queued")
+	}
+	clock.Advance(time.Second)
+	err = <-errc
+	if !errors.As(err, &re) || !errors.Is(err, ErrBulkheadTimeout) || errors.Is(err, ErrBulkheadFull) ||
+		re.RetryAfter() != 3*time.Second || re.Endpoint != "api" {
+		t.Fatalf("queue timeout = %v", err)
+	}
+
+	// The default suggestion is 1s.
+	d := newTestBulkhead(t, BulkheadConfig{MaxConcurrentRequests: 1, MaxQueueSize: NoQueue}, clock)
+	g := mustAcquire(t, d)
+	defer g.Release()
+	if _, err := d.Acquire(context.Background()); !errors.As(err, &re) || re.RetryAfter() != time.Second {
+		t.Fatalf("default RetryAfter: %v", err)
+	}
 }
 
 func TestBulkheadLimit(t *testing.T) {
 	for _, stripes := range []int{1, 2, 3, 8} {
 		clock := fakeClock()
-		b := newStripedBulkhead(BulkheadConfig{MaxConcurrentRequests: 5, MaxQueueSize: NoQueue}, clock, stripes)
+		b := newStripedBulkhead(t, BulkheadConfig{MaxConcurrentRequests: 5, MaxQueueSize: NoQueue}, clock, stripes)
 		var gs []Guard
 		for range 5 {
 			gs = append(gs, mustAcquire(t, b))
@@ -144,7 +204,7 @@ func TestBulkheadLimit(t *testing.T) {
 func TestBulkheadFIFO(t *testing.T) {
 	for _, stripes := range []int{1, 4} {
 		clock := fakeClock()
-		b := newStripedBulkhead(BulkheadConfig{MaxConcurrentRequests: 1, MaxQueueSize: 5}, clock, stripes)
+		b := newStripedBulkhead(t, BulkheadConfig{MaxConcurrentRequests: 1, MaxQueueSize: 5}, clock, stripes)
 		held := mustAcquire(t, b)
 		order := make(chan int, 5)
 		var wg sync.WaitGroup
@@ -442,7 +502,7 @@ func TestBulkheadStress(t *testing.T) {
 		if testing.Short() {
 			iters = 50
 		}
-		b := newStripedBulkhead(BulkheadConfig{MaxConcurrentRequests: limit, MaxQueueSize: 16, QueueTimeout: 50 * time.Millisecond}, SystemClock(), stripes)
+		b := newStripedBulkhead(t, BulkheadConfig{MaxConcurrentRequests: limit, MaxQueueSize: 16, QueueTimeout: 50 * time.Millisecond}, SystemClock(), stripes)
 		var inside, peak, ok, failed atomic.Int64
 		var wg sync.WaitGroup
 		for w := range workers {

@@ -156,14 +156,16 @@ func TestConfigErrors(t *testing.T) {
 						Breaker:  &BreakerConfig{Timeout: -1, SuccessThreshold: 4},
 						Bulkhead: &BulkheadConfig{MaxQueueSize: -5},
 						SLO:      &SLOConfig{MinEvents: -1},
+						Retry:    &RetryConfig{MaxAttempts: -1},
 					},
 					Endpoints: map[string]EndpointConfig{
 						"GET /x": {
 							Breaker:  &BreakerConfig{Timeout: 25 * time.Hour, FailureThreshold: -2},
 							Bulkhead: &BulkheadConfig{QueueTimeout: -1},
 							SLO:      &SLOConfig{Window: time.Millisecond},
+							Retry:    &RetryConfig{BackoffMultiplier: 0.5},
 						},
-						"GET /ok": {Breaker: &BreakerConfig{}, Bulkhead: &BulkheadConfig{}, SLO: &SLOConfig{}},
+						"GET /ok": {Breaker: &BreakerConfig{}, Bulkhead: &BulkheadConfig{}, SLO: &SLOConfig{}, Retry: &RetryConfig{}},
 						"":        {},
 						"bad\x00": {},
 					},
@@ -176,14 +178,36 @@ func TestConfigErrors(t *testing.T) {
 				"core.ManagerConfig.Defaults.Breaker.SuccessThreshold",
 				"core.ManagerConfig.Defaults.Bulkhead.MaxQueueSize",
 				"core.ManagerConfig.Defaults.SLO.MinEvents",
+				"core.ManagerConfig.Defaults.Retry.MaxAttempts",
 				"core.ManagerConfig.Endpoints[GET /x].Breaker.Timeout",
 				"core.ManagerConfig.Endpoints[GET /x].Breaker.FailureThreshold",
 				"core.ManagerConfig.Endpoints[GET /x].Bulkhead.QueueTimeout",
 				"core.ManagerConfig.Endpoints[GET /x].SLO.Window",
+				"core.ManagerConfig.Endpoints[GET /x].Retry.BackoffMultiplier",
 				"core.ManagerConfig.Endpoints", // ""
 				"core.ManagerConfig.Endpoints", // "bad\x00"
 				"core.ManagerConfig.PerUser.Bulkhead.QueueTimeout",
 				"core.ManagerConfig.PerUser.TopN",
+			},
+		},
+		{
+			name: "Manager.Reconfigure",
+			build: func() (any, error) {
+				m, err := NewManager(ManagerConfig{})
+				if err != nil {
+					return nil, err
+				}
+				return nil, m.Reconfigure("GET /x", EndpointConfig{
+					Breaker:  &BreakerConfig{Timeout: -1, SuccessThreshold: 4},
+					Bulkhead: &BulkheadConfig{MaxQueueSize: -5},
+					SLO:      &SLOConfig{TargetSuccessRate: 2},
+					Retry:    &RetryConfig{MaxAttempts: 5000},
+				})
+			},
+			fields: []string{
+				"core.EndpointConfig.Breaker.Timeout", "core.EndpointConfig.Breaker.SuccessThreshold",
+				"core.EndpointConfig.Bulkhead.MaxQueueSize", "core.EndpointConfig.SLO.TargetSuccessRate",
+				"core.EndpointConfig.Retry.MaxAttempts",
 			},
 		},
 		{

@@ -6,7 +6,7 @@ import (
 )
 
 func TestHistogramBuckets(t *testing.T) {
-	var h Histogram
+	var h histogram
 	for _, d := range []time.Duration{0, 5 * time.Millisecond, 6 * time.Millisecond, time.Second, time.Minute, -time.Second} {
 		h.Observe(d)
 	}

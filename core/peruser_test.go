@@ -16,7 +16,8 @@ import (
 
 func newTestPerUser(t testing.TB, cfg PerUserConfig, clock Clock) *PerUserBulkhead {
 	t.Helper()
-	p, err := NewPerUserBulkhead(cfg, WithClock(clock))
+	cfg.Clock = clock
+	p, err := NewPerUserBulkhead(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +33,7 @@ func mustUser(t *testing.T, p *PerUserBulkhead, user string) Guard {
 	return g
 }
 
-func TestPerUserConfigValidate(t *testing.T) {
+func TestPerUserConfigNamesTheField(t *testing.T) {
 	valid := []PerUserConfig{
 		{},
 		{MaxUsers: 1, Shards: 1, TopN: 1, IdleTimeout: time.Millisecond},
@@ -40,7 +41,7 @@ func TestPerUserConfigValidate(t *testing.T) {
 		{Bulkhead: BulkheadConfig{MaxQueueSize: NoQueue}},
 	}
 	for _, c := range valid {
-		if err := c.Validate(); err != nil {
+		if _, err := NewPerUserBulkhead(c); err != nil {
 			t.Errorf("%+v: unexpected error %v", c, err)
 		}
 	}
@@ -48,29 +49,58 @@ func TestPerUserConfigValidate(t *testing.T) {
 		cfg   PerUserConfig
 		field string
 	}{
-		{PerUserConfig{MaxUsers: -1}, "PerUserConfig.MaxUsers"},
-		{PerUserConfig{MaxUsers: 100_000_001}, "PerUserConfig.MaxUsers"},
-		{PerUserConfig{IdleTimeout: -time.Minute}, "PerUserConfig.IdleTimeout"},
-		{PerUserConfig{TopN: 10_001}, "PerUserConfig.TopN"},
-		{PerUserConfig{Shards: 48}, "PerUserConfig.Shards"},
-		{PerUserConfig{Shards: -64}, "PerUserConfig.Shards"},
-		{PerUserConfig{Shards: 1 << 17}, "PerUserConfig.Shards"},
-		{PerUserConfig{Bulkhead: BulkheadConfig{MaxConcurrentRequests: -3}}, "PerUserConfig.Bulkhead.MaxConcurrentRequests"},
+		{PerUserConfig{MaxUsers: -1}, "MaxUsers"},
+		{PerUserConfig{MaxUsers: 100_000_001}, "MaxUsers"},
+		{PerUserConfig{IdleTimeout: -time.Minute}, "IdleTimeout"},
+		{PerUserConfig{TopN: 10_001}, "TopN"},
+		{PerUserConfig{Shards: 48}, "Shards"},
+		{PerUserConfig{Shards: -64}, "Shards"},
+		{PerUserConfig{Shards: 1 << 17}, "Shards"},
+		{PerUserConfig{Bulkhead: BulkheadConfig{MaxConcurrentRequests: -3}}, "Bulkhead.MaxConcurrentRequests"},
+		{PerUserConfig{Bulkhead: BulkheadConfig{QueueTimeout: -time.Second}}, "Bulkhead.QueueTimeout"},
+		{PerUserConfig{Bulkhead: BulkheadConfig{RetryAfter: 2 * time.Hour}}, "Bulkhead.RetryAfter"},
 	}
 	for _, tc := range invalid {
-		err := tc.cfg.Validate()
-		var ce *ConfigError
-		if !errors.As(err, &ce) || ce.Field != tc.field || !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("%+v: got %v, want a *ConfigError for %s", tc.cfg, err, tc.field)
-		}
-		if _, err := NewPerUserBulkhead(tc.cfg); err == nil {
-			t.Errorf("%+v: NewPerUserBulkhead accepted it", tc.cfg)
+		p, err := NewPerUserBulkhead(tc.cfg)
+		want := "core.PerUserConfig." + tc.field
+		ces := configErrors(err)
+		if p != nil || len(ces) != 1 || ces[0].Field != want || !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%+v: got %v, want one *ConfigError for %s", tc.cfg, err, want)
 		}
 	}
-	p := newTestPerUser(t, PerUserConfig{MaxUsers: 3}, fakeClock())
+	clock := fakeClock()
+	p := newTestPerUser(t, PerUserConfig{MaxUsers: 3}, clock)
 	c := p.Config()
-	if c.Shards != 2 || c.TopN != 20 || c.IdleTimeout != 5*time.Minute || c.Bulkhead.MaxConcurrentRequests != 100 {
+	if c.Shards != 2 || c.TopN != 20 || c.IdleTimeout != 5*time.Minute || c.Bulkhead.MaxConcurrentRequests != 100 ||
+		c.Bulkhead.MaxQueueSize != 10 || c.Bulkhead.QueueTimeout != 5*time.Second || c.Bulkhead.RetryAfter != time.Second ||
+		c.Clock != clock || c.Bulkhead.Clock != clock {
 		t.Fatalf("Config() = %+v", c)
+	}
+	if c := newTestPerUser(t, PerUserConfig{}, clock).Config(); c.MaxUsers != 10_000 || c.Shards != 64 {
+		t.Fatalf("defaults %+v", c)
+	}
+}
+
+// A per-user refusal is a *RejectedError with the configured RetryAfter,
+// and never carries the user ID.
+func TestPerUserRejectionIsARejectedError(t *testing.T) {
+	p := newTestPerUser(t, PerUserConfig{Bulkhead: BulkheadConfig{MaxConcurrentRequests: 1, MaxQueueSize: NoQueue, RetryAfter: 2 * time.Second}}, fakeClock())
+	g := mustUser(t, p, "alice@example.com")
+	defer g.Release()
+	_, err := p.TryAcquire("alice@example.com")
+	var re *RejectedError
+	if !errors.As(err, &re) || !errors.Is(err, ErrBulkheadFull) || re.RetryAfter() != 2*time.Second {
+		t.Fatalf("refusal %v", err)
+	}
+	if strings.Contains(err.Error(), "alice") || re.Endpoint != "" {
+		t.Fatalf("the refusal %q names the user", err)
+	}
+	if _, again := p.Acquire(context.Background(), "alice@example.com"); again != err {
+		t.Fatal("a second refusal is a new value")
+	}
+	// The sentinels of the user table are plain errors.
+	if _, err := p.TryAcquire(""); err != ErrInvalidUserID {
+		t.Fatalf("empty user ID: %v", err)
 	}
 }
 
@@ -106,7 +136,7 @@ func TestPerUserIsolation(t *testing.T) {
 
 func TestPerUserInvalidUserID(t *testing.T) {
 	p := newTestPerUser(t, PerUserConfig{}, fakeClock())
-	for _, id := range []string{"", strings.Repeat("x", MaxUserIDLen+1)} {
+	for _, id := range []string{"", strings.Repeat("x", maxUserIDLen+1)} {
 		if _, err := p.TryAcquire(id); !errors.Is(err, ErrInvalidUserID) {
 			t.Errorf("TryAcquire(%d bytes) = %v", len(id), err)
 		}
@@ -114,7 +144,7 @@ func TestPerUserInvalidUserID(t *testing.T) {
 			t.Errorf("Acquire(%d bytes) = %v", len(id), err)
 		}
 	}
-	g := mustUser(t, p, strings.Repeat("x", MaxUserIDLen))
+	g := mustUser(t, p, strings.Repeat("x", maxUserIDLen))
 	g.Release()
 	if p.Users() != 1 {
 		t.Fatalf("Users() = %d", p.Users())

@@ -18,7 +18,8 @@ const waitLimit = 5 * time.Second
 
 func newTestRetry(t *testing.T, cfg RetryConfig, clock Clock) *Retry {
 	t.Helper()
-	r, err := NewRetry(cfg, WithClock(clock))
+	cfg.Clock = clock
+	r, err := NewRetry(cfg)
 	if err != nil {
 		t.Fatalf("NewRetry: %v", err)
 	}
@@ -64,8 +65,8 @@ func advanceTimer(t *testing.T, clock *FakeClock, d time.Duration) {
 	clock.Advance(d)
 }
 
-func TestRetryConfigValidate(t *testing.T) {
-	if err := (RetryConfig{}).Validate(); err != nil {
+func TestRetryConfigNamesTheField(t *testing.T) {
+	if _, err := NewRetry(RetryConfig{}); err != nil {
 		t.Fatalf("zero config: %v", err)
 	}
 	cases := []struct {
@@ -73,26 +74,24 @@ func TestRetryConfigValidate(t *testing.T) {
 		cfg   RetryConfig
 		field string
 	}{
-		{"attempts", RetryConfig{MaxAttempts: -1}, "RetryConfig.MaxAttempts"},
-		{"attempts high", RetryConfig{MaxAttempts: 1001}, "RetryConfig.MaxAttempts"},
-		{"initial", RetryConfig{InitialBackoff: -time.Second}, "RetryConfig.InitialBackoff"},
-		{"max", RetryConfig{MaxBackoff: 25 * time.Hour}, "RetryConfig.MaxBackoff"},
-		{"max below initial", RetryConfig{MaxBackoff: 50 * time.Millisecond}, "RetryConfig.MaxBackoff"},
-		{"multiplier", RetryConfig{BackoffMultiplier: 0.5}, "RetryConfig.BackoffMultiplier"},
-		{"jitter", RetryConfig{JitterFactor: 1.5}, "RetryConfig.JitterFactor"},
-		{"jitter negative", RetryConfig{JitterFactor: -0.1}, "RetryConfig.JitterFactor"},
-		{"jitter NaN", RetryConfig{JitterFactor: math.NaN()}, "RetryConfig.JitterFactor"},
-		{"jitter and none", RetryConfig{JitterFactor: 0.2, NoJitter: true}, "RetryConfig.JitterFactor"},
+		{"attempts", RetryConfig{MaxAttempts: -1}, "MaxAttempts"},
+		{"attempts high", RetryConfig{MaxAttempts: 1001}, "MaxAttempts"},
+		{"initial", RetryConfig{InitialBackoff: -time.Second}, "InitialBackoff"},
+		{"max", RetryConfig{MaxBackoff: 25 * time.Hour}, "MaxBackoff"},
+		{"max below initial", RetryConfig{MaxBackoff: 50 * time.Millisecond}, "MaxBackoff"},
+		{"multiplier", RetryConfig{BackoffMultiplier: 0.5}, "BackoffMultiplier"},
+		{"jitter", RetryConfig{JitterFactor: 1.5}, "JitterFactor"},
+		{"jitter negative", RetryConfig{JitterFactor: -0.1}, "JitterFactor"},
+		{"jitter NaN", RetryConfig{JitterFactor: math.NaN()}, "JitterFactor"},
+		{"jitter and none", RetryConfig{JitterFactor: 0.2, NoJitter: true}, "JitterFactor"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := c.cfg.Validate()
-			var ce *ConfigError
-			if !errors.As(err, &ce) || ce.Field != c.field || !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("Validate() = %v, want a *ConfigError for %s", err, c.field)
-			}
-			if _, err := NewRetry(c.cfg); err == nil {
-				t.Fatal("NewRetry accepted an invalid config")
+			r, err := NewRetry(c.cfg)
+			want := "core.RetryConfig." + c.field
+			ces := configErrors(err)
+			if r != nil || len(ces) != 1 || ces[0].Field != want || !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("NewRetry = %v, want one *ConfigError for %s", err, want)
 			}
 		})
 	}
@@ -108,19 +107,26 @@ func TestRetryDefaults(t *testing.T) {
 	if c := newTestRetry(t, RetryConfig{NoJitter: true}, newFake()).Config(); c.JitterFactor != 0 {
 		t.Fatalf("NoJitter left JitterFactor %v", c.JitterFactor)
 	}
+	// MaxBackoff defaults to InitialBackoff when that is longer than 30s.
+	if c := newTestRetry(t, RetryConfig{InitialBackoff: time.Minute}, newFake()).Config(); c.MaxBackoff != time.Minute {
+		t.Fatalf("MaxBackoff = %v, want InitialBackoff", c.MaxBackoff)
+	}
+	if c, _ := NewRetry(RetryConfig{}); c.Config().Clock != SystemClock() || c.Config().Breaker != nil {
+		t.Fatalf("Clock/Breaker defaults %+v", c.Config())
+	}
 }
 
 func TestRetryBackoffSequence(t *testing.T) {
 	r := newTestRetry(t, RetryConfig{NoJitter: true, MaxBackoff: time.Second}, newFake())
 	want := []time.Duration{100, 200, 400, 800, 1000, 1000, 1000}
 	for n, w := range want {
-		if got := r.backoff(n); got != w*time.Millisecond {
-			t.Errorf("backoff(%d) = %v, want %v", n, got, w*time.Millisecond)
+		if got := r.wait(n+1, errBoom); got != w*time.Millisecond {
+			t.Errorf("wait after attempt %d = %v, want %v", n, got, w*time.Millisecond)
 		}
 	}
 	// Huge exponents must not overflow past the cap.
-	if got := r.backoff(10_000); got != time.Second {
-		t.Errorf("backoff(10000) = %v, want the cap", got)
+	if got := r.wait(10_001, errBoom); got != time.Second {
+		t.Errorf("wait(10001) = %v, want the cap", got)
 	}
 }
 
@@ -134,9 +140,9 @@ func TestRetryJitterBoundsAndSpread(t *testing.T) {
 		var sum float64
 		minD, maxD, above := math.Inf(1), 0.0, 0
 		for range samples {
-			d := float64(r.backoff(n))
+			d := float64(r.wait(n+1, errBoom))
 			if d < lo || d > hi {
-				t.Fatalf("backoff(%d) = %v outside [%v, %v]", n, time.Duration(d), time.Duration(lo), time.Duration(hi))
+				t.Fatalf("wait after attempt %d = %v outside [%v, %v]", n, time.Duration(d), time.Duration(lo), time.Duration(hi))
 			}
 			sum += d
 			minD, maxD = min(minD, d), max(maxD, d)
@@ -321,9 +327,10 @@ func TestRetryNilFunc(t *testing.T) {
 	}
 }
 
-func newRetryBreaker(t *testing.T, cfg Config, clock Clock) *Breaker {
+func newRetryBreaker(t *testing.T, cfg BreakerConfig, clock Clock) *Breaker {
 	t.Helper()
-	b, err := NewBreaker("api", cfg, WithClock(clock))
+	cfg.Name, cfg.Clock = "api", clock
+	b, err := NewBreaker(cfg)
 	if err != nil {
 		t.Fatalf("NewBreaker: %v", err)
 	}
@@ -332,10 +339,10 @@ func newRetryBreaker(t *testing.T, cfg Config, clock Clock) *Breaker {
 
 func TestRetryBreakerRecordsAttempts(t *testing.T) {
 	clock := newFake()
-	b := newRetryBreaker(t, Config{}, clock)
-	r := newTestRetry(t, RetryConfig{NoJitter: true}, clock).WithBreaker(b)
-	if r.Breaker() != b {
-		t.Fatal("WithBreaker did not attach the breaker")
+	b := newRetryBreaker(t, BreakerConfig{}, clock)
+	r := newTestRetry(t, RetryConfig{NoJitter: true, Breaker: b}, clock)
+	if r.Config().Breaker != b {
+		t.Fatal("RetryConfig.Breaker was not kept")
 	}
 	var calls atomic.Int64
 	done := runAsync(t.Context(), r, failN(1, &calls))
@@ -351,7 +358,7 @@ func TestRetryBreakerRecordsAttempts(t *testing.T) {
 
 func TestRetryBreakerRejectsFirstAttempt(t *testing.T) {
 	clock := newFake()
-	b := newRetryBreaker(t, Config{}, clock)
+	b := newRetryBreaker(t, BreakerConfig{}, clock)
 	b.ForceOpen("maintenance")
 	r := newTestRetry(t, RetryConfig{}, clock)
 	var calls atomic.Int64
@@ -369,8 +376,8 @@ func TestRetryAbortsWhenBreakerOpens(t *testing.T) {
 	clock := newFake()
 	// Two failures open the breaker for a minute, far longer than the
 	// backoff: the retry stops at once instead of waiting to be rejected.
-	b := newRetryBreaker(t, Config{FailureThreshold: 2, Timeout: time.Minute}, clock)
-	r := newTestRetry(t, RetryConfig{MaxAttempts: 10, NoJitter: true}, clock).WithBreaker(b)
+	b := newRetryBreaker(t, BreakerConfig{FailureThreshold: 2, Timeout: time.Minute}, clock)
+	r := newTestRetry(t, RetryConfig{MaxAttempts: 10, NoJitter: true, Breaker: b}, clock)
 	var calls atomic.Int64
 	done := runAsync(t.Context(), r, failN(100, &calls))
 	advanceTimer(t, clock, 100*time.Millisecond)
@@ -392,8 +399,8 @@ func TestRetryAbortsWhenBreakerOpens(t *testing.T) {
 
 func TestRetryAbortsWhenBreakerOpensDuringWait(t *testing.T) {
 	clock := newFake()
-	b := newRetryBreaker(t, Config{}, clock)
-	r := newTestRetry(t, RetryConfig{NoJitter: true}, clock).WithBreaker(b)
+	b := newRetryBreaker(t, BreakerConfig{}, clock)
+	r := newTestRetry(t, RetryConfig{NoJitter: true, Breaker: b}, clock)
 	var calls atomic.Int64
 	done := runAsync(t.Context(), r, failN(100, &calls))
 	if !clock.WaitForTimers(1, waitLimit) {
@@ -409,7 +416,7 @@ func TestRetryAbortsWhenBreakerOpensDuringWait(t *testing.T) {
 
 func TestRetryBreakerRejectionIsNotRetried(t *testing.T) {
 	clock := newFake()
-	inner := newRetryBreaker(t, Config{}, clock)
+	inner := newRetryBreaker(t, BreakerConfig{}, clock)
 	inner.ForceOpen("down")
 	r := newTestRetry(t, RetryConfig{}, clock)
 	var calls atomic.Int64
@@ -424,8 +431,8 @@ func TestRetryBreakerRejectionIsNotRetried(t *testing.T) {
 
 func TestRetryPanicReportsFailure(t *testing.T) {
 	clock := newFake()
-	b := newRetryBreaker(t, Config{}, clock)
-	r := newTestRetry(t, RetryConfig{}, clock).WithBreaker(b)
+	b := newRetryBreaker(t, BreakerConfig{}, clock)
+	r := newTestRetry(t, RetryConfig{Breaker: b}, clock)
 	func() {
 		defer func() {
 			if recover() == nil {
@@ -441,7 +448,7 @@ func TestRetryPanicReportsFailure(t *testing.T) {
 
 func TestRetryBudget(t *testing.T) {
 	clock := newFake()
-	budget, err := NewRetryBudget(RetryBudgetConfig{Ratio: 0.5, NoMinRetries: true}, WithClock(clock))
+	budget, err := NewRetryBudget(RetryBudgetConfig{Ratio: 0.5, NoMinRetries: true, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +485,7 @@ func TestRetryBudget(t *testing.T) {
 
 func TestRetryBudgetFloor(t *testing.T) {
 	clock := newFake()
-	budget, err := NewRetryBudget(RetryBudgetConfig{MinRetriesPerSecond: 1, Window: 2 * time.Second, Ratio: 1e-9}, WithClock(clock))
+	budget, err := NewRetryBudget(RetryBudgetConfig{MinRetriesPerSecond: 1, Window: 2 * time.Second, Ratio: 1e-9, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,27 +511,40 @@ func TestRetryBudgetFloor(t *testing.T) {
 	}
 }
 
-func TestRetryBudgetConfigValidate(t *testing.T) {
-	if err := (RetryBudgetConfig{}).Validate(); err != nil {
+func TestRetryBudgetConfigNamesTheField(t *testing.T) {
+	if _, err := NewRetryBudget(RetryBudgetConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []RetryBudgetConfig{
-		{Ratio: -1}, {Ratio: 11}, {MinRetriesPerSecond: -1}, {Window: time.Millisecond},
-		{NoMinRetries: true, MinRetriesPerSecond: 5},
+	for _, c := range []struct {
+		cfg   RetryBudgetConfig
+		field string
+	}{
+		{RetryBudgetConfig{Ratio: -1}, "Ratio"},
+		{RetryBudgetConfig{Ratio: 11}, "Ratio"},
+		{RetryBudgetConfig{MinRetriesPerSecond: -1}, "MinRetriesPerSecond"},
+		{RetryBudgetConfig{Window: time.Millisecond}, "Window"},
+		{RetryBudgetConfig{Window: 2 * time.Hour}, "Window"},
+		{RetryBudgetConfig{NoMinRetries: true, MinRetriesPerSecond: 5}, "MinRetriesPerSecond"},
 	} {
-		if _, err := NewRetryBudget(c); !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("NewRetryBudget(%+v) = %v", c, err)
+		b, err := NewRetryBudget(c.cfg)
+		want := "core.RetryBudgetConfig." + c.field
+		if ces := configErrors(err); b != nil || len(ces) != 1 || ces[0].Field != want || !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("NewRetryBudget(%+v) = %v, want one *ConfigError for %s", c.cfg, err, want)
 		}
 	}
 	b, _ := NewRetryBudget(RetryBudgetConfig{})
-	if c := b.Config(); c.Ratio != 0.2 || c.MinRetriesPerSecond != 10 || c.Window != 10*time.Second {
+	if c := b.Config(); c.Ratio != 0.2 || c.MinRetriesPerSecond != 10 || c.Window != 10*time.Second || c.Clock != SystemClock() {
 		t.Fatalf("defaults %+v", c)
+	}
+	b, _ = NewRetryBudget(RetryBudgetConfig{NoMinRetries: true})
+	if c := b.Config(); c.MinRetriesPerSecond != 0 {
+		t.Fatalf("NoMinRetries left a floor of %v", c.MinRetriesPerSecond)
 	}
 }
 
 func TestRetryBudgetConcurrent(t *testing.T) {
 	clock := newFake()
-	budget, _ := NewRetryBudget(RetryBudgetConfig{Ratio: 0.1, NoMinRetries: true}, WithClock(clock))
+	budget, _ := NewRetryBudget(RetryBudgetConfig{Ratio: 0.1, NoMinRetries: true, Clock: clock})
 	const workers, per = 4, 2000
 	var allowed atomic.Int64
 	done := make(chan struct{})
@@ -555,10 +575,10 @@ func TestRetrySuccessFirstTryAllocatesNothing(t *testing.T) {
 	ctx := context.Background()
 	fn := func(context.Context) error { return nil }
 	clock := newFake()
-	budget, _ := NewRetryBudget(RetryBudgetConfig{}, WithClock(clock))
+	budget, _ := NewRetryBudget(RetryBudgetConfig{Clock: clock})
 	for name, r := range map[string]*Retry{
 		"plain":   newTestRetry(t, RetryConfig{}, clock),
-		"breaker": newTestRetry(t, RetryConfig{}, clock).WithBreaker(newRetryBreaker(t, Config{}, clock)),
+		"breaker": newTestRetry(t, RetryConfig{Breaker: newRetryBreaker(t, BreakerConfig{}, clock)}, clock),
 		"budget":  newTestRetry(t, RetryConfig{Budget: budget}, clock),
 	} {
 		if n := testing.AllocsPerRun(1000, func() { _ = r.Do(ctx, fn) }); n != 0 {
@@ -580,9 +600,8 @@ func BenchmarkRetrySuccessFirstTry(b *testing.B) {
 }
 
 func BenchmarkRetrySuccessFirstTryBreaker(b *testing.B) {
-	br, _ := NewBreaker("api", Config{})
-	r, _ := NewRetry(RetryConfig{})
-	r = r.WithBreaker(br)
+	br, _ := NewBreaker(BreakerConfig{Name: "api"})
+	r, _ := NewRetry(RetryConfig{Breaker: br})
 	ctx := context.Background()
 	fn := func(context.Context) error { return nil }
 	b.ReportAllocs()

@@ -11,18 +11,19 @@ import (
 func benchSLOGuard(b *testing.B, cfg SLOConfig, success bool) {
 	clk := NewFakeClock(time.Now())
 	clk.Advance(8 * 24 * time.Hour) // a process that has run for a while: the whole ring is scanned
-	m, err := NewManager(ManagerConfig{Clock: clk})
+	m, err := NewManager(ManagerConfig{Defaults: EndpointConfig{SLO: &cfg}, Clock: clk})
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := NewSLOGuard(m, SLOGuardConfig{SLO: cfg})
+	e, err := m.Endpoint("api")
 	if err != nil {
 		b.Fatal(err)
 	}
+	slo := e.SLO()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		_ = g.RecordRequest("api", success)
+		slo.Record(success)
 	}
 }
 
@@ -35,3 +36,17 @@ func BenchmarkSLOGuardDefaultFailure(b *testing.B) { benchSLOGuard(b, sloDefault
 func BenchmarkSLOGuardDefaultSuccess(b *testing.B) { benchSLOGuard(b, sloDefault, true) }
 func BenchmarkSLOGuard4096Failure(b *testing.B)    { benchSLOGuard(b, slo4096, false) }
 func BenchmarkSLOGuard4096Success(b *testing.B)    { benchSLOGuard(b, slo4096, true) }
+
+// BenchmarkSLOGuardRecord records successes on an endpoint's tracker from
+// every core at once.
+func BenchmarkSLOGuardRecord(b *testing.B) {
+	m, _ := NewManager(ManagerConfig{Defaults: EndpointConfig{SLO: &SLOConfig{}}})
+	e, _ := m.Endpoint("api")
+	slo := e.SLO()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			slo.Record(true)
+		}
+	})
+}

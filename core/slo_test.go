@@ -10,7 +10,8 @@ import (
 
 func newTestTracker(t *testing.T, cfg SLOConfig, clock Clock) *SLOTracker {
 	t.Helper()
-	tr, err := NewSLOTracker(cfg, WithClock(clock))
+	cfg.Clock = clock
+	tr, err := NewSLOTracker(cfg)
 	if err != nil {
 		t.Fatalf("NewSLOTracker: %v", err)
 	}
@@ -36,8 +37,19 @@ func feed(clock *FakeClock, record func(success bool), d time.Duration, rps int,
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
-func TestSLOConfigValidate(t *testing.T) {
-	if err := (SLOConfig{}).Validate(); err != nil {
+// sloDefaults returns cfg with its defaults filled in, as the tracker
+// reports them.
+func sloDefaults(t *testing.T, cfg SLOConfig) SLOConfig {
+	t.Helper()
+	tr, err := NewSLOTracker(cfg)
+	if err != nil {
+		t.Fatalf("NewSLOTracker(%+v): %v", cfg, err)
+	}
+	return tr.Config()
+}
+
+func TestSLOConfigNamesTheField(t *testing.T) {
+	if _, err := NewSLOTracker(SLOConfig{}); err != nil {
 		t.Fatalf("zero config: %v", err)
 	}
 	cases := []struct {
@@ -45,30 +57,29 @@ func TestSLOConfigValidate(t *testing.T) {
 		cfg   SLOConfig
 		field string
 	}{
-		{"target 1", SLOConfig{TargetSuccessRate: 1}, "SLOConfig.TargetSuccessRate"},
-		{"target negative", SLOConfig{TargetSuccessRate: -0.5}, "SLOConfig.TargetSuccessRate"},
-		{"target NaN", SLOConfig{TargetSuccessRate: math.NaN()}, "SLOConfig.TargetSuccessRate"},
-		{"budget 100", SLOConfig{ErrorBudgetPercent: 100}, "SLOConfig.ErrorBudgetPercent"},
-		{"disagree", SLOConfig{TargetSuccessRate: 0.999, ErrorBudgetPercent: 1}, "SLOConfig.ErrorBudgetPercent"},
-		{"window short", SLOConfig{Window: time.Millisecond}, "SLOConfig.Window"},
-		{"window long", SLOConfig{Window: 8 * 24 * time.Hour}, "SLOConfig.Window"},
-		{"threshold", SLOConfig{BurnRateThreshold: 0.5}, "SLOConfig.BurnRateThreshold"},
-		{"min events", SLOConfig{MinEvents: -1}, "SLOConfig.MinEvents"},
-		{"long past window", SLOConfig{LongWindow: 10 * time.Minute}, "SLOConfig.LongWindow"},
-		{"long negative", SLOConfig{LongWindow: -time.Minute}, "SLOConfig.LongWindow"},
-		{"short past long", SLOConfig{ShortWindow: 5 * time.Minute}, "SLOConfig.ShortWindow"},
-		{"short tiny", SLOConfig{ShortWindow: 5 * time.Millisecond}, "SLOConfig.ShortWindow"},
-		{"too many buckets", SLOConfig{Window: 7 * 24 * time.Hour, LongWindow: time.Hour}, "SLOConfig.ShortWindow"},
+		{"target 1", SLOConfig{TargetSuccessRate: 1}, "TargetSuccessRate"},
+		{"target negative", SLOConfig{TargetSuccessRate: -0.5}, "TargetSuccessRate"},
+		{"target NaN", SLOConfig{TargetSuccessRate: math.NaN()}, "TargetSuccessRate"},
+		{"budget 100", SLOConfig{ErrorBudgetPercent: 100}, "ErrorBudgetPercent"},
+		{"disagree", SLOConfig{TargetSuccessRate: 0.999, ErrorBudgetPercent: 1}, "ErrorBudgetPercent"},
+		{"window short", SLOConfig{Window: time.Millisecond}, "Window"},
+		{"window long", SLOConfig{Window: 8 * 24 * time.Hour}, "Window"},
+		{"threshold", SLOConfig{BurnRateThreshold: 0.5}, "BurnRateThreshold"},
+		{"min events", SLOConfig{MinEvents: -1}, "MinEvents"},
+		{"long past window", SLOConfig{LongWindow: 10 * time.Minute}, "LongWindow"},
+		{"long negative", SLOConfig{LongWindow: -time.Minute}, "LongWindow"},
+		{"short past long", SLOConfig{ShortWindow: 5 * time.Minute}, "ShortWindow"},
+		{"short negative", SLOConfig{ShortWindow: -time.Second}, "ShortWindow"},
+		{"short tiny", SLOConfig{ShortWindow: 5 * time.Millisecond}, "ShortWindow"},
+		{"too many buckets", SLOConfig{Window: 7 * 24 * time.Hour, LongWindow: time.Hour}, "ShortWindow"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := c.cfg.Validate()
-			var ce *ConfigError
-			if !errors.As(err, &ce) || ce.Field != c.field || !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("Validate() = %v, want a *ConfigError for %s", err, c.field)
-			}
-			if _, err := NewSLOTracker(c.cfg); err == nil {
-				t.Fatal("NewSLOTracker accepted an invalid config")
+			tr, err := NewSLOTracker(c.cfg)
+			want := "core.SLOConfig." + c.field
+			ces := configErrors(err)
+			if tr != nil || len(ces) != 1 || ces[0].Field != want || !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("NewSLOTracker = %v, want one *ConfigError for %s", err, want)
 			}
 		})
 	}
@@ -79,25 +90,26 @@ func TestSLOConfigValidate(t *testing.T) {
 		{ErrorBudgetPercent: 0.5},
 		{Window: 7 * 24 * time.Hour},
 	} {
-		if err := c.Validate(); err != nil {
-			t.Errorf("Validate(%+v) = %v", c, err)
+		if _, err := NewSLOTracker(c); err != nil {
+			t.Errorf("NewSLOTracker(%+v) = %v", c, err)
 		}
 	}
 }
 
 func TestSLOConfigDefaults(t *testing.T) {
-	d := SLOConfig{}.withDefaults()
+	d := sloDefaults(t, SLOConfig{})
 	if d.TargetSuccessRate != 0.99 || d.ErrorBudgetPercent != 1 || d.Window != 5*time.Minute ||
-		d.BurnRateThreshold != 14.4 || d.LongWindow != 5*time.Minute || d.ShortWindow != 25*time.Second || d.MinEvents != 20 {
+		d.BurnRateThreshold != 14.4 || d.LongWindow != 5*time.Minute || d.ShortWindow != 25*time.Second || d.MinEvents != 20 ||
+		d.Clock != SystemClock() {
 		t.Fatalf("defaults = %+v", d)
 	}
-	if d := (SLOConfig{TargetSuccessRate: 0.999}).withDefaults(); !near(d.ErrorBudgetPercent, 0.1) {
+	if d := sloDefaults(t, SLOConfig{TargetSuccessRate: 0.999}); !near(d.ErrorBudgetPercent, 0.1) {
 		t.Errorf("budget derived from 0.999 = %v", d.ErrorBudgetPercent)
 	}
-	if d := (SLOConfig{ErrorBudgetPercent: 0.5}).withDefaults(); !near(d.TargetSuccessRate, 0.995) {
+	if d := sloDefaults(t, SLOConfig{ErrorBudgetPercent: 0.5}); !near(d.TargetSuccessRate, 0.995) {
 		t.Errorf("target derived from 0.5%% = %v", d.TargetSuccessRate)
 	}
-	if d := (SLOConfig{Window: time.Hour, LongWindow: 30 * time.Minute}).withDefaults(); d.ShortWindow != 150*time.Second {
+	if d := sloDefaults(t, SLOConfig{Window: time.Hour, LongWindow: 30 * time.Minute}); d.ShortWindow != 150*time.Second {
 		t.Errorf("ShortWindow = %v, want LongWindow/12", d.ShortWindow)
 	}
 }
@@ -105,13 +117,14 @@ func TestSLOConfigDefaults(t *testing.T) {
 func TestSLOTrackerRates(t *testing.T) {
 	clock := newFake()
 	tr := newTestTracker(t, SLOConfig{}, clock)
-	if tr.SuccessRate() != 1 || tr.ErrorBudgetRemaining() != 100 || tr.Violated() || tr.BurnRate(time.Minute) != 0 {
-		t.Fatal("an empty tracker must read as healthy")
+	if s := tr.Status(); tr.SuccessRate() != 1 || tr.ErrorBudgetRemaining() != 1 || tr.Violated() ||
+		s.LongBurnRate != 0 || s.ShortBurnRate != 0 || s.ErrorBudgetRemaining != 1 || s.SuccessRate != 1 || s.Burning || s.Endpoint != "" {
+		t.Fatalf("an empty tracker must read as healthy: %+v", s)
 	}
 	for range 99 {
 		tr.Record(true)
 	}
-	tr.RecordFailure()
+	tr.Record(false)
 	if !near(tr.SuccessRate(), 0.99) || tr.Violated() {
 		t.Fatalf("99/100: rate %v violated %v", tr.SuccessRate(), tr.Violated())
 	}
@@ -119,15 +132,17 @@ func TestSLOTrackerRates(t *testing.T) {
 		t.Fatalf("budget remaining %v, want 0 (exactly spent)", r)
 	}
 	tr.Record(false)
-	// 2 of 101 failed: about twice the budget, so about −98% is left.
-	if r := tr.ErrorBudgetRemaining(); r > -97 || r < -99 || !tr.Violated() {
+	// 2 of 101 failed: about twice the budget, so about −0.98 of it is
+	// left.
+	if r := tr.ErrorBudgetRemaining(); r > -0.97 || r < -0.99 || !tr.Violated() {
 		t.Fatalf("overspent: remaining %v, violated %v", r, tr.Violated())
 	}
-	if br := tr.BurnRate(time.Second); math.Abs(br-2/1.01) > 1e-6 {
-		t.Fatalf("burn rate %v", br)
-	}
 	s := tr.Status()
-	if s.Total != 101 || s.Failed != 2 || s.LongEvents != 101 || !s.Violated || s.Target != 0.99 {
+	if math.Abs(s.ShortBurnRate-2/1.01) > 1e-6 || math.Abs(s.LongBurnRate-2/1.01) > 1e-6 {
+		t.Fatalf("burn rates %v %v", s.LongBurnRate, s.ShortBurnRate)
+	}
+	if s.Total != 101 || s.Failed != 2 || s.LongEvents != 101 || !s.Violated || s.Target != 0.99 ||
+		s.ErrorBudgetRemaining != tr.ErrorBudgetRemaining() || s.SuccessRate != tr.SuccessRate() {
 		t.Fatalf("status %+v", s)
 	}
 
@@ -136,7 +151,7 @@ func TestSLOTrackerRates(t *testing.T) {
 	if tr.SuccessRate() != 1 || tr.Status().Total != 0 {
 		t.Fatalf("after the window: %+v", tr.Status())
 	}
-	tr.RecordSuccess()
+	tr.Record(true)
 	tr.Reset()
 	if tr.Status().Total != 0 {
 		t.Fatal("Reset kept counts")
@@ -146,9 +161,9 @@ func TestSLOTrackerRates(t *testing.T) {
 func TestSLOTrackerSlidingWindow(t *testing.T) {
 	clock := newFake()
 	tr := newTestTracker(t, SLOConfig{Window: 100 * time.Second}, clock) // buckets of 100s/12/10
-	tr.RecordFailure()
+	tr.Record(false)
 	clock.Advance(60 * time.Second)
-	tr.RecordSuccess()
+	tr.Record(true)
 	if s := tr.Status(); s.Total != 2 || s.Failed != 1 {
 		t.Fatalf("inside the window: %+v", s)
 	}
@@ -156,13 +171,11 @@ func TestSLOTrackerSlidingWindow(t *testing.T) {
 	if s := tr.Status(); s.Total != 1 || s.Failed != 0 {
 		t.Fatalf("after the failure left: %+v", s)
 	}
-	// BurnRate over a short span sees only recent buckets.
-	tr.RecordFailure()
-	if br := tr.BurnRate(time.Second); !near(br, 100) {
-		t.Fatalf("1s burn rate %v, want 100 (all failed, 1%% budget)", br)
-	}
-	if br := tr.BurnRate(time.Hour); !near(br, 50) {
-		t.Fatalf("burn rate over more than the window %v, want the window's 50", br)
+	// The short window (100s/12) sees only the recent buckets, the long
+	// window (all of Window here) the success too.
+	tr.Record(false)
+	if s := tr.Status(); !near(s.ShortBurnRate, 100) || !near(s.LongBurnRate, 50) || s.LongEvents != 2 {
+		t.Fatalf("burn rates: short %v, want 100 (all failed, 1%% budget); long %v, want 50", s.ShortBurnRate, s.LongBurnRate)
 	}
 }
 
@@ -170,7 +183,7 @@ func TestSLOBurnFast(t *testing.T) {
 	clock := newFake()
 	tr := newTestTracker(t, SLOConfig{}, clock)
 	feed(clock, tr.Record, 4*time.Minute, 10, 0) // a healthy past
-	if tr.Burning() {
+	if tr.Status().Burning {
 		t.Fatal("burning on healthy traffic")
 	}
 	// Half of all calls fail for a minute: 50x in the short window and
@@ -200,7 +213,7 @@ func TestSLOBurnSlowNeverFires(t *testing.T) {
 	for range 3 {
 		feed(clock, tr.Record, 5*time.Minute, 10, 0.05)
 		s := tr.Status()
-		if s.Burning || !s.Violated || s.ErrorBudgetRemaining > -300 {
+		if s.Burning || !s.Violated || s.ErrorBudgetRemaining > -3 {
 			t.Fatalf("slow burn: %+v", s)
 		}
 	}
@@ -210,15 +223,42 @@ func TestSLOBurnNeedsMinEvents(t *testing.T) {
 	clock := newFake()
 	tr := newTestTracker(t, SLOConfig{MinEvents: 20}, clock)
 	for range 19 {
-		tr.RecordFailure()
+		tr.Record(false)
 		clock.Advance(time.Second)
 	}
 	if s := tr.Status(); s.Burning || s.LongBurnRate != 100 {
 		t.Fatalf("fired under MinEvents: %+v", s)
 	}
-	tr.RecordFailure()
-	if !tr.Burning() {
+	tr.Record(false)
+	if !tr.Status().Burning {
 		t.Fatal("did not fire at MinEvents")
+	}
+}
+
+// ErrorBudgetRemaining is a ratio of the budget: 1 untouched, 0 spent,
+// negative overspent.
+func TestSLOErrorBudgetRemainingIsARatio(t *testing.T) {
+	for _, c := range []struct {
+		failed int
+		want   float64
+	}{{0, 1}, {5, 0.5}, {10, 0}, {20, -1}, {30, -2}} {
+		tr := newTestTracker(t, SLOConfig{TargetSuccessRate: 0.99}, newFake())
+		for i := range 1000 {
+			tr.Record(i >= c.failed)
+		}
+		if got, st := tr.ErrorBudgetRemaining(), tr.Status(); !near(got, c.want) || !near(st.ErrorBudgetRemaining, c.want) {
+			t.Errorf("%d of 1000 failed on a 1%% budget: remaining %v (status %v), want %v", c.failed, got, st.ErrorBudgetRemaining, c.want)
+		}
+	}
+}
+
+// A lone tracker only measures: its burn trips nothing and has no
+// endpoint.
+func TestSLOLoneTrackerHasNoEndpoint(t *testing.T) {
+	tr := newTestTracker(t, SLOConfig{MinEvents: 1}, newFake())
+	tr.Record(false)
+	if s := tr.Status(); !s.Burning || s.Endpoint != "" || tr.burn != nil {
+		t.Fatalf("lone tracker %+v", s)
 	}
 }
 
