@@ -33,10 +33,9 @@ func ExampleRetry() {
 
 // With a breaker attached, each attempt goes through the breaker and the
 // retries stop as soon as it opens.
-func ExampleRetry_WithBreaker() {
-	breaker, _ := core.NewBreaker("payments", core.Config{FailureThreshold: 2})
-	retry, _ := core.NewRetry(core.RetryConfig{MaxAttempts: 5, InitialBackoff: time.Millisecond})
-	retry = retry.WithBreaker(breaker)
+func ExampleRetryConfig_breaker() {
+	breaker, _ := core.NewBreaker(core.BreakerConfig{Name: "payments", FailureThreshold: 2})
+	retry, _ := core.NewRetry(core.RetryConfig{MaxAttempts: 5, InitialBackoff: time.Millisecond, Breaker: breaker})
 
 	calls := 0
 	err := retry.Do(context.Background(), func(ctx context.Context) error {
