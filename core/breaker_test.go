@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -620,6 +621,39 @@ func TestConcurrentStress(t *testing.T) {
 			}
 		}
 	}()
+	var published atomic.Uint64
+	b.OnStateChange(func(events.StateChange) { published.Add(1) })
+	// Components hold and release it, and an operator steps in, while the
+	// calls run.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		owners := []string{"health", "chaos"}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			owner := owners[i%2]
+			switch i % 5 {
+			case 0, 1:
+				b.Hold(owner, "stress", 5*time.Millisecond)
+			case 2:
+				b.Unhold(owner, "stress")
+			case 3:
+				if s := b.Snapshot(); s.HeldBy != "" && s.State != ForcedOpen {
+					t.Errorf("held by %q in %s", s.HeldBy, s.State)
+					return
+				}
+			case 4:
+				if i%50 == 4 {
+					b.ForceOpen("operator")
+					b.Release("operator")
+				}
+			}
+		}
+	}()
 	var workers sync.WaitGroup
 	for g := range 16 {
 		workers.Add(1)
@@ -651,6 +685,13 @@ func TestConcurrentStress(t *testing.T) {
 	s := b.Snapshot()
 	if s.SuccessfulRequests+s.FailedRequests != s.TotalRequests || s.TotalRequests == 0 {
 		t.Fatalf("counts do not add up: %+v", s)
+	}
+	// Every transition counted was delivered, once.
+	if n := transitionCount(s); n != published.Load() || n == 0 {
+		t.Fatalf("%d transitions counted, %d delivered", n, published.Load())
+	}
+	if s.HeldBy != "" && (s.State != ForcedOpen || s.HoldUntil.IsZero()) {
+		t.Fatalf("end state %+v", s)
 	}
 }
 

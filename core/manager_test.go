@@ -90,6 +90,11 @@ func TestManagerEndpointsWithDefaultsAndOverrides(t *testing.T) {
 	if m.Clock() != clock || m.PerUser() != nil {
 		t.Fatal("Clock or PerUser")
 	}
+	// Every endpoint's retry goes through its own breaker, on the
+	// Manager's clock.
+	if rc := a.Retry().Config(); rc.Breaker != a.Breaker() || rc.Clock != clock || rc.MaxAttempts != 3 {
+		t.Fatalf("retry %+v", rc)
+	}
 }
 
 func TestManagerZeroConfig(t *testing.T) {

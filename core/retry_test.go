@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sync/atomic"
@@ -317,6 +318,69 @@ func TestRetryDelayHook(t *testing.T) {
 	calls.Store(0)
 	if err := r.Do(t.Context(), failN(2, &calls)); err != nil || calls.Load() != 3 {
 		t.Fatalf("zero delay: Do = %v after %d calls", err, calls.Load())
+	}
+}
+
+// errAfter is an error that says when to come back, as a 429 or 503 with
+// Retry-After does.
+type errAfter struct {
+	after time.Duration
+	ok    bool
+}
+
+func (e errAfter) Error() string                     { return "busy" }
+func (e errAfter) RetryAfter() (time.Duration, bool) { return e.after, e.ok }
+
+func TestRetryErrorChoosesItsDelay(t *testing.T) {
+	clock := newFake()
+	r := newTestRetry(t, RetryConfig{NoJitter: true, MaxBackoff: time.Minute}, clock)
+	if got := r.wait(1, fmt.Errorf("wrapped: %w", errAfter{7 * time.Second, true})); got != 7*time.Second {
+		t.Fatalf("wait for an error asking 7s = %v", got)
+	}
+	if got := r.wait(1, errAfter{time.Hour, true}); got != time.Minute {
+		t.Fatalf("wait for an error asking an hour = %v, want MaxBackoff", got)
+	}
+	if got := r.wait(1, errAfter{-time.Second, true}); got != 0 {
+		t.Fatalf("negative wait = %v", got)
+	}
+	if got := r.wait(1, errAfter{time.Hour, false}); got != 100*time.Millisecond {
+		t.Fatalf("an error that does not say = %v, want the backoff", got)
+	}
+	// Delay decides first.
+	r = newTestRetry(t, RetryConfig{NoJitter: true, Delay: func(int, error) (time.Duration, bool) { return time.Second, true }}, clock)
+	if got := r.wait(1, errAfter{7 * time.Second, true}); got != time.Second {
+		t.Fatalf("Delay and an error both choose: %v, want Delay's", got)
+	}
+}
+
+type errRetryable bool
+
+func (e errRetryable) Error() string   { return "speaks for itself" }
+func (e errRetryable) Retryable() bool { return bool(e) }
+
+func TestDefaultRetryableAsksTheError(t *testing.T) {
+	if DefaultRetryable(errRetryable(false)) || !DefaultRetryable(fmt.Errorf("x: %w", errRetryable(true))) {
+		t.Fatal("the error's own Retryable was not asked")
+	}
+}
+
+// DoWithBreaker uses the breaker given, not the configured one; nil runs
+// without one.
+func TestRetryDoWithBreaker(t *testing.T) {
+	clock := newFake()
+	configured := newRetryBreaker(t, BreakerConfig{}, clock)
+	configured.ForceOpen("down")
+	r := newTestRetry(t, RetryConfig{Breaker: configured}, clock)
+	other := newRetryBreaker(t, BreakerConfig{}, clock)
+	ok := func(context.Context) error { return nil }
+	if err := r.DoWithBreaker(t.Context(), other, ok); err != nil || other.Snapshot().TotalRequests != 1 {
+		t.Fatalf("DoWithBreaker(other) = %v", err)
+	}
+	if err := r.DoWithBreaker(t.Context(), nil, ok); err != nil {
+		t.Fatalf("DoWithBreaker(nil) = %v", err)
+	}
+	if err := r.Do(t.Context(), ok); !errors.Is(err, ErrForcedOpen) {
+		t.Fatalf("Do through the configured breaker = %v", err)
 	}
 }
 
