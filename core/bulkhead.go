@@ -293,12 +293,12 @@ func putBulkWaiter(w *bulkWaiter) {
 type bulkLimiter struct {
 	// Read-mostly: fixed at init, except waiting, which changes only on the
 	// slow path.
-	stripes   []bulkStripe
-	home      *sync.Pool // hands each P "its" stripe; nil for one stripe
-	maxQueue  atomic.Int64
-	timeout   atomic.Int64 // nanoseconds
-	clock     Clock
-	stampIdle bool
+	stripes    []bulkStripe
+	home       *sync.Pool // hands each P "its" stripe; nil for one stripe
+	maxQueue   atomic.Int64
+	timeout    atomic.Int64 // nanoseconds
+	clock      Clock
+	stampIdle  bool
 	errFull    *RejectedError // the refusals, made once
 	errTimeout *RejectedError
 	// waiting counts queued calls plus calls about to queue. While it is

@@ -110,7 +110,7 @@ type Manager struct {
 	bus       *events.Bus
 	rawDefs   EndpointConfig // as given, to merge reconfigurations with
 	defaults  EndpointConfig // normalized
-	reconfMu  sync.Mutex // serialises Reconfigure
+	reconfMu  sync.Mutex     // serialises Reconfigure
 	cfgMu     sync.Mutex
 	overrides map[string]EndpointConfig // merged with defaults and normalized; under cfgMu
 	perUser   *PerUserBulkhead

@@ -166,4 +166,3 @@ func (r Replication) SetProbeLimit(n int) {
 	}
 	b.probeLimit.Store(int64(n))
 }
-
