@@ -481,6 +481,9 @@ func (b *Breaker) Hold(owner, reason string, lease time.Duration) bool {
 	case st == Disabled, held && b.holder != owner:
 		b.mu.Unlock()
 		return false
+	case st == ForcedOpen && b.holder == owner:
+		// Renewed, or renewed late after a lapse nobody acted on: the
+		// breaker never left the owner's hold, so nothing changes.
 	case !held:
 		b.setStateLocked(ForcedOpen, "held by "+owner+": "+reason)
 	}

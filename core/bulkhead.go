@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -155,11 +156,13 @@ func newBulkhead(cfg BulkheadConfig) *Bulkhead {
 }
 
 // reconfigure applies a normalized configuration in place: slots held and
-// calls queued stay, counted against the new limits. The suggested
-// Retry-After of refusals stays as it was made.
+// calls queued stay (see setLimits for how a smaller limit takes effect).
 func (b *Bulkhead) reconfigure(cfg BulkheadConfig) {
 	cfg.Name, cfg.Clock = b.name, b.lim.clock
 	b.cfg.Store(&cfg)
+	rej := newBulkRejections(cfg)
+	b.lim.errFull.Store(rej[0])
+	b.lim.errTimeout.Store(rej[1])
 	b.lim.setLimits(cfg)
 }
 
@@ -299,8 +302,8 @@ type bulkLimiter struct {
 	timeout    atomic.Int64 // nanoseconds
 	clock      Clock
 	stampIdle  bool
-	errFull    *RejectedError // the refusals, made once
-	errTimeout *RejectedError
+	errFull    atomic.Pointer[RejectedError] // the refusals, made once per configuration
+	errTimeout atomic.Pointer[RejectedError]
 	// waiting counts queued calls plus calls about to queue. While it is
 	// non-zero, free slots go to the queue first and releases take the
 	// mutex to hand them over.
@@ -320,7 +323,8 @@ type bulkLimiter struct {
 
 func (l *bulkLimiter) init(cfg BulkheadConfig, n int, rej [2]*RejectedError) {
 	l.clock = cfg.Clock
-	l.errFull, l.errTimeout = rej[0], rej[1]
+	l.errFull.Store(rej[0])
+	l.errTimeout.Store(rej[1])
 	if l.stripes == nil {
 		l.stripes = make([]bulkStripe, n)
 	}
@@ -338,9 +342,11 @@ func (l *bulkLimiter) init(cfg BulkheadConfig, n int, rej [2]*RejectedError) {
 }
 
 // setLimits shares cfg's slots out among the stripes and sets the queue's
-// bounds. Slots already held stay held: a stripe over its new share admits
-// nothing until enough are released. Calls queued when the limit rises are
-// handed the new slots at once.
+// bounds. Slots already held stay held, and a stripe over its new share
+// admits nothing until enough of its own are released; while they are
+// held, other stripes may still fill their shares, so a smaller limit is
+// exceeded by at most the calls in flight beyond it, and only until they
+// end. Calls queued when the limit rises are handed the new slots at once.
 func (l *bulkLimiter) setLimits(cfg BulkheadConfig) {
 	l.timeout.Store(int64(cfg.QueueTimeout))
 	if cfg.Disabled {
@@ -414,7 +420,7 @@ func (l *bulkLimiter) begin(ctx context.Context, wait bool) (*bulkStripe, *bulkW
 	}
 	if maxQueue := l.maxQueue.Load(); !wait || maxQueue == 0 || l.queuedHint.Load() >= maxQueue {
 		l.rejected.Add(1)
-		return nil, nil, l.errFull
+		return nil, nil, l.errFull.Load()
 	}
 
 	l.mu.Lock()
@@ -433,7 +439,7 @@ func (l *bulkLimiter) begin(ctx context.Context, wait bool) (*bulkStripe, *bulkW
 		l.waiting.Add(-1)
 		l.mu.Unlock()
 		l.rejected.Add(1)
-		return nil, nil, l.errFull
+		return nil, nil, l.errFull.Load()
 	}
 	w := bulkWaiterPool.Get().(*bulkWaiter)
 	w.start = l.clock.Nanotime()
@@ -453,7 +459,7 @@ func (l *bulkLimiter) wait(ctx context.Context, w *bulkWaiter) (*bulkStripe, err
 		putBulkWaiter(w)
 		return s, nil
 	case <-t.C():
-		err = l.errTimeout
+		err = l.errTimeout.Load()
 	case <-ctx.Done():
 		t.Stop()
 		err = ctx.Err()
@@ -469,7 +475,7 @@ func (l *bulkLimiter) wait(ctx context.Context, w *bulkWaiter) (*bulkStripe, err
 	}
 	l.remove(w)
 	l.hist.Observe(time.Duration(l.clock.Nanotime() - w.start))
-	if err == error(l.errTimeout) {
+	if errors.Is(err, ErrBulkheadTimeout) {
 		l.timedOut++
 	} else {
 		l.cancelled.Add(1)

@@ -54,7 +54,7 @@ func (e *Endpoint) apply(cfg EndpointConfig) {
 		bh.reconfigure(*cfg.Bulkhead)
 	}
 	switch {
-	case cfg.SLO == nil:
+	case cfg.SLO == nil || cfg.SLO.Disabled:
 		e.slo.Store(nil)
 	case old == nil || old.SLO == nil || !sameSLO(*old.SLO, *cfg.SLO):
 		t := newSLOTracker(*cfg.SLO)

@@ -34,7 +34,8 @@ type ManagerConfig struct {
 }
 
 // EndpointConfig gives the policies of one endpoint. A nil field takes the
-// policy of ManagerConfig.Defaults.
+// policy of ManagerConfig.Defaults; to turn a default policy off for one
+// endpoint, give it with Disabled set.
 type EndpointConfig struct {
 	// Breaker configures the endpoint's circuit breaker; every endpoint has
 	// one (BreakerConfig.Disabled turns it off). Its Name, Clock and Bus
@@ -51,6 +52,25 @@ type EndpointConfig struct {
 	// Transport uses it); every endpoint has one, by default 3 attempts.
 	// Its Breaker and Clock are the Manager's to set.
 	Retry *RetryConfig
+}
+
+// withPolicies returns, for each policy c sets, norm's version of it, and
+// nil for the others.
+func (c EndpointConfig) withPolicies(norm EndpointConfig) EndpointConfig {
+	out := EndpointConfig{}
+	if c.Breaker != nil {
+		out.Breaker = norm.Breaker
+	}
+	if c.Bulkhead != nil {
+		out.Bulkhead = norm.Bulkhead
+	}
+	if c.SLO != nil {
+		out.SLO = norm.SLO
+	}
+	if c.Retry != nil {
+		out.Retry = norm.Retry
+	}
+	return out
 }
 
 // merged returns c with every nil policy taken from d.
@@ -108,7 +128,6 @@ func (c EndpointConfig) normalize(ck *check.Checker, clock Clock, bus *events.Bu
 type Manager struct {
 	clock     Clock
 	bus       *events.Bus
-	rawDefs   EndpointConfig // as given, to merge reconfigurations with
 	defaults  EndpointConfig // normalized
 	reconfMu  sync.Mutex     // serialises Reconfigure
 	cfgMu     sync.Mutex
@@ -129,15 +148,17 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.Bus == nil {
 		cfg.Bus = events.NewBus()
 	}
-	m := &Manager{clock: cfg.Clock, bus: cfg.Bus, rawDefs: cfg.Defaults, overrides: make(map[string]EndpointConfig, len(cfg.Endpoints))}
+	m := &Manager{clock: cfg.Clock, bus: cfg.Bus, overrides: make(map[string]EndpointConfig, len(cfg.Endpoints))}
 	m.defaults = cfg.Defaults.normalize(c.Sub("Defaults"), cfg.Clock, cfg.Bus)
 	for _, name := range slices.Sorted(maps.Keys(cfg.Endpoints)) {
 		if err := ValidateEndpoint(name); err != nil {
 			c.Fail("Endpoints", name, err.Error())
 			continue
 		}
-		ec := cfg.Endpoints[name].merged(cfg.Defaults)
-		m.overrides[name] = ec.normalize(c.Sub(fmt.Sprintf("Endpoints[%s]", name)), cfg.Clock, cfg.Bus)
+		// Only the entry's own policies are checked here: those it inherits
+		// were checked, and are reported, as Defaults.
+		own := cfg.Endpoints[name].normalize(c.Sub(fmt.Sprintf("Endpoints[%s]", name)), cfg.Clock, cfg.Bus)
+		m.overrides[name] = cfg.Endpoints[name].withPolicies(own).merged(m.defaults)
 	}
 	if cfg.PerUser != nil {
 		pu := *cfg.PerUser
@@ -199,8 +220,9 @@ func (m *Manager) OnEndpoint(fn func(*Endpoint)) {
 // entry of ManagerConfig.Endpoints would (nil fields take the Defaults). The
 // endpoint is made if it does not exist yet. Its breaker keeps its state,
 // counts and window (a new RollingWindow or WindowBuckets starts the window
-// again); its bulkhead keeps the slots held and the calls queued, counted
-// against the new limits; its retry policy keeps its counters; an SLO
+// again); its bulkhead keeps the slots held and the calls queued (a smaller
+// limit is in full force once the calls in flight beyond it have ended);
+// its retry policy keeps its counters; an SLO
 // whose objective changed starts a new window. It reports every bad field
 // of cfg as *ConfigError values (named "core.EndpointConfig.…"), and then
 // changes nothing.
@@ -209,10 +231,11 @@ func (m *Manager) Reconfigure(name string, cfg EndpointConfig) error {
 		return err
 	}
 	c := newChecker("core.EndpointConfig.")
-	norm := cfg.merged(m.rawDefs).normalize(c, m.clock, m.bus)
+	own := cfg.normalize(c, m.clock, m.bus)
 	if err := c.Err(); err != nil {
 		return err
 	}
+	norm := cfg.withPolicies(own).merged(m.defaults)
 	m.reconfMu.Lock()
 	defer m.reconfMu.Unlock()
 	m.cfgMu.Lock()

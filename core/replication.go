@@ -135,6 +135,12 @@ func (r Replication) ApplyRemote(s Snapshot) bool {
 		b.mu.Unlock()
 		return false
 	}
+	if renewal := s.State == ForcedOpen && b.State() == ForcedOpen && s.HeldBy != "" && b.holder == s.HeldBy; renewal {
+		// The owner renewed its lease elsewhere: no transition.
+		r.applyUntilLocked(ForcedOpen, s)
+		b.mu.Unlock()
+		return true
+	}
 	b.setStateLocked(s.State, s.Reason)
 	b.pending[len(b.pending)-1].Remote = true
 	r.applyUntilLocked(s.State, s)

@@ -45,6 +45,9 @@ type SLOConfig struct {
 	// rule may fire, so that a handful of failures cannot trip it. Default
 	// 20; 1 to 1,000,000,000.
 	MinEvents int
+	// Disabled turns SLO tracking off, for an endpoint whose Defaults give
+	// one.
+	Disabled bool
 	// Clock tells time. Nil means SystemClock. A Manager sets its own.
 	Clock Clock
 }
