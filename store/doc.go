@@ -7,7 +7,7 @@
 // The happy path:
 //
 //	m, err := core.NewManager(core.ManagerConfig{})
-//	fs, err := store.NewFileStore("/var/lib/app/breakers.state", store.FileConfig{})
+//	fs, err := store.NewFileStore(store.FileConfig{Path: "/var/lib/app/breakers.state"})
 //	err = fs.AttachManager(m) // restores each breaker before its first use
 //	defer fs.Close(context.Background()) // saves the final state
 //	b, err := m.Breaker("GET /users/{id}")
@@ -32,7 +32,7 @@
 //
 // Restored open times are measured on the breakers' clock, and the store's
 // own timers (FileConfig.Interval, retries after a failed save) on the clock
-// given by WithFileClock, so tests of restarts use a core.FakeClock and never
+// given by FileConfig.Clock, so tests of restarts use a core.FakeClock and never
 // sleep.
 //
 // # File format

@@ -65,7 +65,7 @@ func TestFileStoreSurvivesSIGKILL(t *testing.T) {
 	t.Logf("%d kills in %v; %d left a temporary file behind", runs, time.Since(begin).Round(time.Millisecond), midWrite)
 
 	// The last survivor loads in a normal store too.
-	s, err := NewFileStore(path, FileConfig{}, WithFileLogger(fileQuiet))
+	s, err := NewFileStore(FileConfig{Path: path, Logger: fileQuiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,8 @@ func startFileStore(t *testing.T, path string, clk core.Clock, cfg FileConfig) f
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs, err := NewFileStore(path, cfg, WithFileClock(clk), WithFileLogger(fileQuiet))
+	cfg.Path, cfg.Clock, cfg.Logger = path, clk, fileQuiet
+	fs, err := NewFileStore(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,8 +277,8 @@ func TestFileStoreCorruptFileIsMovedAside(t *testing.T) {
 			var logs bytes.Buffer
 			var logMu sync.Mutex
 			m, _ := core.NewManager(core.ManagerConfig{Clock: clk})
-			fs, err := NewFileStore(path, FileConfig{}, WithFileClock(clk),
-				WithFileLogger(slog.New(slog.NewTextHandler(fileLogWriter{&logMu, &logs}, nil))))
+			fs, err := NewFileStore(FileConfig{Path: path, Clock: clk,
+				Logger: slog.New(slog.NewTextHandler(fileLogWriter{&logMu, &logs}, nil))})
 			if err != nil {
 				t.Fatalf("NewFileStore: %v", err)
 			}
@@ -349,7 +350,7 @@ func TestFileStoreNeverOverwritesAMovedAsideFile(t *testing.T) {
 		if err := os.WriteFile(path, content, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		fs, err := NewFileStore(path, FileConfig{}, WithFileClock(clk), WithFileLogger(fileQuiet))
+		fs, err := NewFileStore(FileConfig{Path: path, Clock: clk, Logger: fileQuiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -421,7 +422,7 @@ func TestFileStoreAttachManagerRestoresExistingBreakers(t *testing.T) {
 
 	m, _ := core.NewManager(core.ManagerConfig{Clock: clk})
 	b, _ := m.Breaker("a") // made before the store is attached
-	fs, err := NewFileStore(path, FileConfig{}, WithFileClock(clk), WithFileLogger(fileQuiet))
+	fs, err := NewFileStore(FileConfig{Path: path, Clock: clk, Logger: fileQuiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +448,7 @@ func TestFileStoreSingleBreaker(t *testing.T) {
 		}
 		return b
 	}
-	fs, err := NewFileStore(path, FileConfig{}, WithFileClock(clk), WithFileLogger(fileQuiet))
+	fs, err := NewFileStore(FileConfig{Path: path, Clock: clk, Logger: fileQuiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,14 +467,14 @@ func TestFileStoreSingleBreaker(t *testing.T) {
 	if err := fs.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := fs.Attach(newBreaker()); !errors.Is(err, ErrFileStoreClosed) {
+	if err := fs.Attach(newBreaker()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Attach after Close: %v", err)
 	}
 	if err := fs.Close(context.Background()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 
-	fs, err = NewFileStore(path, FileConfig{}, WithFileClock(clk), WithFileLogger(fileQuiet))
+	fs, err = NewFileStore(FileConfig{Path: path, Clock: clk, Logger: fileQuiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,17 +491,18 @@ func TestFileStoreSingleBreaker(t *testing.T) {
 func TestFileStoreRejectsBadInput(t *testing.T) {
 	dir := t.TempDir()
 	for _, cfg := range []FileConfig{{Interval: time.Millisecond}, {Interval: -time.Second}, {Interval: 48 * time.Hour}, {Perm: os.ModeDir | 0o600}} {
-		if _, err := NewFileStore(filepath.Join(dir, "s"), cfg); !errors.Is(err, core.ErrInvalidConfig) {
+		cfg.Path = filepath.Join(dir, "s")
+		if _, err := NewFileStore(cfg); !errors.Is(err, core.ErrInvalidConfig) {
 			t.Errorf("%+v: %v", cfg, err)
 		}
 	}
-	if _, err := NewFileStore("", FileConfig{}); err == nil {
+	if _, err := NewFileStore(FileConfig{}); err == nil {
 		t.Error("empty path accepted")
 	}
-	if _, err := NewFileStore(filepath.Join(dir, "missing", "s"), FileConfig{}); err == nil {
+	if _, err := NewFileStore(FileConfig{Path: filepath.Join(dir, "missing", "s")}); err == nil {
 		t.Error("missing folder accepted")
 	}
-	fs, err := NewFileStore(filepath.Join(dir, "s"), FileConfig{}, WithFileLogger(fileQuiet))
+	fs, err := NewFileStore(FileConfig{Path: filepath.Join(dir, "s"), Logger: fileQuiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -572,6 +574,7 @@ func TestFileStoreCloseHonoursContext(t *testing.T) {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
+	<-p.fs.done // the final save goes on without the caller
 	if err := p.fs.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -34,11 +34,13 @@ func TestCloseRacingATransitionLeavesNoProbeLimit(t *testing.T) {
 			once.Do(func() { close(entered); <-release })
 		}
 	})
-	s, err := NewRedisStore(newTestClient(t, srv), RedisConfig{SyncInterval: testSync, InstanceID: "a"})
+	s, err := NewRedisStore(RedisConfig{Client: newTestClient(t, srv), SyncInterval: testSync, InstanceID: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.AttachManager(m)
+	if err := s.AttachManager(m); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "two sync rounds", func() bool { return s.rounds.Load() > 1 })
 
 	tripped := make(chan struct{})

@@ -49,7 +49,7 @@ func (s *RedisStore) control(ctx context.Context, endpoint string, to core.State
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.ctx.Done():
-		return ErrRedisStoreClosed
+		return ErrClosed
 	}
 	select {
 	case err := <-r.reply:
@@ -57,7 +57,7 @@ func (s *RedisStore) control(ctx context.Context, endpoint string, to core.State
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.ctx.Done():
-		return ErrRedisStoreClosed
+		return ErrClosed
 	}
 }
 
@@ -79,7 +79,7 @@ func (s *RedisStore) doControl(r *adminRequest) error {
 		cancel()
 		switch {
 		case err == nil && res.won:
-			c := localChange{from: res.old, to: r.to, reason: reason, at: time.Now()}
+			c := localChange{from: res.old, to: r.to, reason: reason, at: s.clock.Now()}
 			s.publish(events.ClusterStateChange{
 				Type: events.TypeClusterStateChange, Endpoint: r.endpoint, OldState: res.old, NewState: r.to,
 				Timestamp: c.at.UTC(), Reason: reason, Version: res.version, Instance: s.cfg.InstanceID,

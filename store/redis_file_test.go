@@ -26,7 +26,7 @@ func withFile(t *testing.T, path string) (func(*core.Manager), func()) {
 	t.Cleanup(closeFile)
 	return func(m *core.Manager) {
 		var err error
-		if fs, err = NewFileStore(path, FileConfig{}); err != nil {
+		if fs, err = NewFileStore(FileConfig{Path: path}); err != nil {
 			t.Fatal(err)
 		}
 		if err := fs.AttachManager(m); err != nil {
@@ -131,7 +131,7 @@ func TestRedisRestoredStateFillsAnEmptyCluster(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "breakers.state")
 	// A file saved by an earlier run, with no shared state in Redis.
 	m, _ := core.NewManager(core.ManagerConfig{})
-	fs, err := NewFileStore(path, FileConfig{})
+	fs, err := NewFileStore(FileConfig{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,7 +120,7 @@ func TestRedisCloseEndsGoroutines(t *testing.T) {
 	if err := a.s.Attach(bb); err == nil {
 		t.Error("attach after close")
 	}
-	if err := a.s.Reset(context.Background(), "api"); err != ErrRedisStoreClosed {
+	if err := a.s.Reset(context.Background(), "api"); err != ErrClosed {
 		t.Errorf("reset after close: %v", err)
 	}
 	if err := a.s.Close(context.Background()); err != nil {

@@ -150,11 +150,14 @@ func newInstanceOn(t testing.TB, c redis.UniversalClient, name string, bc core.C
 	if rc.MaxReconnectBackoff == 0 {
 		rc.MaxReconnectBackoff = 200 * time.Millisecond
 	}
-	s, err := NewRedisStore(c, rc)
+	rc.Client = c
+	s, err := NewRedisStore(rc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.AttachManager(m)
+	if err := s.AttachManager(m); err != nil {
+		t.Fatal(err)
+	}
 	in := &instance{m: m, s: s, c: c, rec: record(m.Bus())}
 	var once sync.Once
 	in.close = func() {

@@ -21,7 +21,7 @@ const reportEvery = 30 * time.Second
 func (s *RedisStore) scheduleRetry() {
 	s.backoff = min(max(2*s.backoff, s.cfg.SyncInterval), s.cfg.MaxReconnectBackoff)
 	jitter := time.Duration(rand.Int64N(int64(s.backoff)/5 + 1))
-	s.retryAt = time.Now().Add(s.backoff - s.backoff/10 + jitter)
+	s.retryAt = s.clock.Now().Add(s.backoff - s.backoff/10 + jitter)
 }
 
 // degrade switches to local operation after a failed call.
@@ -45,7 +45,7 @@ func (s *RedisStore) degrade(err error) {
 	s.log.Warn("bulwark: redis store: Redis unreachable; breakers continue on local state", "error", err)
 	s.publish(events.StoreStatus{
 		Type: events.TypeStoreStatus, Store: "redis", Instance: s.cfg.InstanceID,
-		Status: events.StoreDegraded, Error: err.Error(), Timestamp: time.Now().UTC(),
+		Status: events.StoreDegraded, Error: err.Error(), Timestamp: s.clock.Now().UTC(),
 	})
 }
 
@@ -95,7 +95,7 @@ func (s *RedisStore) report(ep *redisEndpoint, what string, err error) {
 	if ep != nil {
 		last, name = &ep.reportedAt, ep.name
 	}
-	now := time.Now()
+	now := s.clock.Now()
 	if !last.IsZero() && now.Sub(*last) < reportEvery {
 		return
 	}

@@ -100,12 +100,14 @@ func TestRedisPeerProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewRedisStore(c, RedisConfig{InstanceID: "child", SyncInterval: testSync})
+	s, err := NewRedisStore(RedisConfig{Client: c, InstanceID: "child", SyncInterval: testSync})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close(context.Background())
-	s.AttachManager(m)
+	if err := s.AttachManager(m); err != nil {
+		t.Fatal(err)
+	}
 	fromParent, _ := m.Breaker("from-parent")
 	fromChild, _ := m.Breaker("from-child")
 	fromParent.OnStateChange(func(e events.StateChange) {

@@ -104,7 +104,7 @@ func (s *RedisStore) tryCAS(ep *redisEndpoint, a casArgs) (res casResult, cur cl
 			return res, clusterState{}, false, err
 		}
 		var perr error
-		cur, present, perr = parseStateHash(res.hash, time.Now())
+		cur, present, perr = parseStateHash(res.hash, s.clock.Now())
 		if perr != nil {
 			s.report(ep, "shared state in "+ep.keys.state+" replaced", perr)
 			present = false

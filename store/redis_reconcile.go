@@ -1,8 +1,6 @@
 package store
 
 import (
-	"time"
-
 	"github.com/bulwark-go/bulwark/core"
 )
 
@@ -70,7 +68,7 @@ func (s *RedisStore) pushLocal(ep *redisEndpoint, expected int64, from string) {
 	snap := ep.b.Snapshot()
 	c := localChange{to: snap.State, reason: truncateUTF8(snap.Reason, maxReasonLen), at: snap.LastStateChange, openUntil: snap.OpenUntil}
 	if snap.State == core.Open && c.openUntil.IsZero() {
-		c.openUntil = time.Now()
+		c.openUntil = s.clock.Now()
 	}
 	res, cur, present, err := s.tryCAS(ep, casArgs{expected: expected, from: from, to: c.to, openUntil: c.openUntil, reason: c.reason, floor: ep.version, at: c.at})
 	switch {
@@ -85,7 +83,7 @@ func (s *RedisStore) pushLocal(ep *redisEndpoint, expected int64, from string) {
 
 // onMessage applies a transition published by a winning instance.
 func (s *RedisStore) onMessage(payload []byte) {
-	name, cs, err := decodeMessage(payload, time.Now())
+	name, cs, err := decodeMessage(payload, s.clock.Now())
 	if err != nil {
 		s.report(nil, "transition message on "+s.channel+" ignored", err)
 		return

@@ -34,12 +34,12 @@ func (s *RedisStore) subscribe() {
 			backoff = 0
 		}
 		backoff = min(max(2*backoff, s.cfg.SyncInterval), s.cfg.MaxReconnectBackoff)
-		t := time.NewTimer(backoff)
+		t := s.clock.NewTimer(backoff)
 		select {
 		case <-s.ctx.Done():
 			t.Stop()
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -57,7 +56,7 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 		}
 		break // error replies for some endpoints only: handled below
 	}
-	now := time.Now()
+	now := s.clock.Now()
 	for i, ep := range eps {
 		if c := claims[i]; c != nil {
 			if n, err := c.Int(); err != nil {

@@ -13,8 +13,8 @@ import (
 // change to a breaker, happens here, one at a time.
 func (s *RedisStore) run() {
 	defer s.wg.Done()
-	tick := time.NewTicker(s.cfg.SyncInterval)
-	defer tick.Stop()
+	tick := s.clock.NewTimer(s.cfg.SyncInterval)
+	defer func() { tick.Stop() }()
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -29,7 +29,8 @@ func (s *RedisStore) run() {
 			if s.healthy.Load() {
 				s.syncOrDegrade(s.endpoints())
 			}
-		case <-tick.C:
+		case <-tick.C():
+			tick = s.clock.NewTimer(s.cfg.SyncInterval)
 			s.tick()
 		}
 	}
@@ -198,7 +199,7 @@ func (s *RedisStore) tick() {
 	for _, ep := range eps {
 		ep.b.SetProbeLimit(-1) // undo any limit a racing listener set
 	}
-	if time.Now().Before(s.retryAt) {
+	if s.clock.Now().Before(s.retryAt) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.OpTimeout)
@@ -225,7 +226,7 @@ func (s *RedisStore) tick() {
 		s.log.Info("bulwark: redis store: Redis reachable again; state reconciled")
 		s.publish(events.StoreStatus{
 			Type: events.TypeStoreStatus, Store: "redis", Instance: s.cfg.InstanceID,
-			Status: events.StoreRecovered, Timestamp: time.Now().UTC(),
+			Status: events.StoreRecovered, Timestamp: s.clock.Now().UTC(),
 		})
 	}
 }

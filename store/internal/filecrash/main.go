@@ -7,7 +7,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"runtime"
@@ -23,8 +22,7 @@ func main() {
 	}
 	path := os.Args[1]
 	before, _ := os.Stat(path)
-	fs, err := store.NewFileStore(path, store.FileConfig{},
-		store.WithFileLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	fs, err := store.NewFileStore(store.FileConfig{Path: path, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		fail(err)
 	}
