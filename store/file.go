@@ -281,7 +281,7 @@ func (s *FileStore) Attach(b *core.Breaker) error {
 	// Restore outside s.mu: it runs b's listeners, which may call the store.
 	var err error
 	if saved {
-		if err = b.Restore(rec); err != nil {
+		if err = replicaOf(b).restore(rec); err != nil {
 			err = fmt.Errorf("bulwark: file store %s: %w", s.path, err)
 		}
 	}

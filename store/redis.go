@@ -201,6 +201,7 @@ type RedisStore struct {
 type redisEndpoint struct {
 	name   string
 	b      *core.Breaker
+	rep    replica // b's replication methods
 	keys   redisKeys
 	cancel func() // removes the listener
 
@@ -323,11 +324,11 @@ func (s *RedisStore) Attach(b *core.Breaker) error {
 		return fmt.Errorf("bulwark: redis store: %w: %d endpoints attached, the maximum; %q refused",
 			core.ErrTooManyEndpoints, len(s.eps), b.Name())
 	}
-	ep := &redisEndpoint{name: b.Name(), b: b, keys: newRedisKeys(s.cfg.KeyPrefix, b.Name()), fresh: true}
+	ep := &redisEndpoint{name: b.Name(), b: b, rep: replicaOf(b), keys: newRedisKeys(s.cfg.KeyPrefix, b.Name()), fresh: true}
 	s.eps[ep.name] = ep
 	if s.healthy.Load() {
 		// Probes need slots claimed from Redis; none are claimed yet.
-		b.SetProbeLimit(0)
+		ep.rep.limitProbes(0)
 	}
 	ep.cancel = b.OnStateChange(func(e events.StateChange) { s.onChange(ep, e) })
 	s.queueLocked(ep)
@@ -368,8 +369,8 @@ func (s *RedisStore) Close(ctx context.Context) error {
 	}
 	for _, ep := range eps {
 		ep.cancel()
-		ep.b.SetProbeLimit(-1)
-		ep.b.SetRemoteWindow(0, 0, 0)
+		ep.rep.unlimitProbes()
+		ep.rep.forgetRemoteWindow()
 	}
 	if err == nil && len(eps) > 0 && s.healthy.Load() {
 		// Leave the cluster's windows at once rather than after a window.

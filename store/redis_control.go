@@ -86,9 +86,9 @@ func (s *RedisStore) doControl(r *adminRequest) error {
 			})
 			if ep != nil {
 				ep.version, ep.dirty = res.version, false
-				ep.b.ApplyRemote(r.to, time.Time{}, reason)
+				ep.rep.applyRemote(r.to, time.Time{}, reason)
 				if r.to != core.ForcedOpen {
-					ep.b.SetRemoteWindow(0, 0, 0)
+					ep.rep.forgetRemoteWindow()
 				}
 			}
 			return nil

@@ -35,8 +35,8 @@ func (s *RedisStore) degrade(err error) {
 	s.backoff = 0
 	s.scheduleRetry()
 	for _, ep := range s.endpoints() {
-		ep.b.SetProbeLimit(-1)        // probe on local judgement
-		ep.b.SetRemoteWindow(0, 0, 0) // the others' counts are no longer known
+		ep.rep.unlimitProbes()      // probe on local judgement
+		ep.rep.forgetRemoteWindow() // the others' counts are no longer known
 	}
 	if s.announcedDown {
 		return

@@ -144,14 +144,14 @@ func (s *RedisStore) won(ep *redisEndpoint, c localChange, res casResult, announ
 	}
 	switch c.to {
 	case core.Closed, core.Disabled:
-		ep.b.SetRemoteWindow(0, 0, 0)
+		ep.rep.forgetRemoteWindow()
 	case core.HalfOpen:
 		ep.claimVer, ep.claimed = res.version, 0
 	}
 	if last && ep.b.State() != c.to && !s.hasPending(ep) {
 		// The breaker moved on meanwhile (a remote state applied before
 		// this proposal won): bring it to what the cluster now holds.
-		ep.b.ApplyRemote(c.to, c.openUntil, c.reason)
+		ep.rep.applyRemote(c.to, c.openUntil, c.reason)
 	}
 	if c.to == core.HalfOpen {
 		s.grantProbes(ep, res.claimed)

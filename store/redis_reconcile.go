@@ -19,12 +19,12 @@ func (s *RedisStore) applyState(ep *redisEndpoint, cs clusterState) {
 	if cs.State == core.HalfOpen && ep.claimVer != cs.Version {
 		ep.claimVer, ep.claimed = cs.Version, 0
 		if s.healthy.Load() {
-			ep.b.SetProbeLimit(0) // before the breaker admits any probe
+			ep.rep.limitProbes(0) // before the breaker admits any probe
 		}
 	}
-	ep.b.ApplyRemote(cs.State, cs.OpenUntil, cs.Reason)
+	ep.rep.applyRemote(cs.State, cs.OpenUntil, cs.Reason)
 	if cs.State == core.Closed || cs.State == core.Disabled {
-		ep.b.SetRemoteWindow(0, 0, 0)
+		ep.rep.forgetRemoteWindow()
 	}
 }
 

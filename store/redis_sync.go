@@ -24,7 +24,7 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 	for attempt := 0; ; attempt++ {
 		pipe := s.client.Pipeline()
 		for i, ep := range eps {
-			total, failed, slow := ep.b.WindowCounts()
+			total, failed, slow := ep.rep.windowCounts()
 			cfg := ep.b.Config()
 			force := 0
 			if ep.dirty {
@@ -104,7 +104,7 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 			s.reconcile(ep, cs, present)
 		}
 		if s.healthy.Load() {
-			ep.b.SetRemoteWindow(counts[0], counts[1], counts[2])
+			ep.rep.setRemoteWindow(counts[0], counts[1], counts[2])
 		}
 	}
 	s.rounds.Add(1)
@@ -154,7 +154,7 @@ func (s *RedisStore) grantProbes(ep *redisEndpoint, n int) {
 	}
 	ep.claimed += n
 	if ep.b.State() == core.HalfOpen && s.healthy.Load() {
-		ep.b.SetProbeLimit(ep.claimed)
+		ep.rep.limitProbes(ep.claimed)
 	}
 }
 

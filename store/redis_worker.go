@@ -79,7 +79,7 @@ func (s *RedisStore) onChange(ep *redisEndpoint, e events.StateChange) {
 	if e.NewState != core.HalfOpen && s.healthy.Load() {
 		// The next half-open round starts without slots, before any call
 		// can see it; they are claimed from Redis.
-		ep.b.SetProbeLimit(0)
+		ep.rep.limitProbes(0)
 	}
 	s.mu.Unlock()
 	if e.Remote {
@@ -197,7 +197,7 @@ func (s *RedisStore) tick() {
 	}
 	eps := s.endpoints()
 	for _, ep := range eps {
-		ep.b.SetProbeLimit(-1) // undo any limit a racing listener set
+		ep.rep.unlimitProbes() // undo any limit a racing listener set
 	}
 	if s.clock.Now().Before(s.retryAt) {
 		return
@@ -213,7 +213,7 @@ func (s *RedisStore) tick() {
 	for _, ep := range eps {
 		// Probe slots are claimed from Redis again; a half-open breaker
 		// asks at once.
-		ep.b.SetProbeLimit(0)
+		ep.rep.limitProbes(0)
 		ep.claimed, ep.wantClaim = 0, ep.b.State() == core.HalfOpen
 	}
 	if err := s.sync(eps); err != nil {
