@@ -58,6 +58,9 @@ func (s *RedisStore) syncOrDegrade(eps []*redisEndpoint) {
 // isConnErr tells a failure to reach Redis (network, timeout, a server
 // that cannot serve) from an error reply about one command.
 func isConnErr(err error) bool {
+	if errors.Is(err, errMalformed) {
+		return false // Redis answered, with nonsense
+	}
 	var re redis.Error
 	if errors.As(err, &re) {
 		msg := re.Error()

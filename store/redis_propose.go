@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/bulwark-go/bulwark/core"
@@ -20,15 +19,9 @@ type casArgs struct {
 	at        time.Time // when the transition happened; zero: now
 }
 
-type casResult struct {
-	won     bool
-	version uint64 // the new version, or for a loser the one the script read
-	old     core.State
-	claimed int
-	hash    []any // a loser's view of the current state
-}
-
-func (s *RedisStore) cas(ctx context.Context, name string, k redisKeys, b *core.Breaker, a casArgs) (casResult, error) {
+// cas runs one compare-and-set proposal for the endpoint name, whose
+// breaker b may be nil (a control for an endpoint not followed here).
+func (s *RedisStore) cas(ctx context.Context, name string, k redisKeys, b *core.Breaker, a casArgs) (casReply, error) {
 	var until int64
 	if a.to == core.Open {
 		until = max(a.openUntil.UnixMilli(), 1)
@@ -42,33 +35,13 @@ func (s *RedisStore) cas(ctx context.Context, name string, k redisKeys, b *core.
 	if !a.at.IsZero() {
 		at = max(a.at.UnixMilli(), 1)
 	}
-	r, err := casScript.Run(ctx, s.client, []string{k.state, k.window, k.probes},
+	v, err := casScript.Run(ctx, s.client, []string{k.state, k.window, k.probes},
 		a.expected, a.from, a.to.String(), until, a.reason, s.cfg.InstanceID,
-		s.cfg.TTL.Milliseconds(), a.floor, s.channel, name, probes, max(probeTTL, 1), at).Slice()
+		s.cfg.TTL.Milliseconds(), a.floor, s.channel, name, probes, max(probeTTL, 1), at).Result()
 	if err != nil {
-		return casResult{}, err
+		return casReply{}, err
 	}
-	bad := fmt.Errorf("unexpected compare-and-set reply %v", r)
-	if len(r) == 3 {
-		w, _ := r[0].(int64)
-		h, ok1 := r[1].([]any)
-		v, ok2 := r[2].(int64)
-		if w != 0 || !ok1 || !ok2 || v < 0 {
-			return casResult{}, bad
-		}
-		return casResult{version: uint64(v), hash: h}, nil
-	}
-	if len(r) != 5 {
-		return casResult{}, bad
-	}
-	v, ok1 := r[1].(int64)
-	old, ok2 := r[2].(string)
-	claimed, ok3 := r[4].(int64)
-	oldState, err := events.ParseState(old)
-	if !ok1 || !ok2 || !ok3 || err != nil || v < 1 {
-		return casResult{}, bad
-	}
-	return casResult{won: true, version: uint64(v), old: oldState, claimed: int(claimed)}, nil
+	return parseCASReply(v, probes, s.clock.Now())
 }
 
 // propose puts a local transition to the cluster. last says no other
@@ -79,15 +52,15 @@ func (s *RedisStore) propose(ep *redisEndpoint, c localChange, last bool) {
 		return
 	}
 	a := casArgs{expected: int64(ep.version), from: c.from.String(), to: c.to, openUntil: c.openUntil, reason: c.reason, floor: ep.version, at: c.at}
-	res, cur, present, err := s.tryCAS(ep, a)
+	res, err := s.tryCAS(ep, a)
 	switch {
 	case err != nil:
 		s.failed(ep, "propose a transition", err)
 		s.decideLocally(ep, c)
 	case res.won:
 		s.won(ep, c, res, true, last)
-	case present:
-		s.adopt(ep, cur, c.to == core.HalfOpen)
+	case res.cur.present:
+		s.adopt(ep, res.cur.cs, c.to == core.HalfOpen)
 	}
 }
 
@@ -95,30 +68,29 @@ func (s *RedisStore) propose(ep *redisEndpoint, c localChange, last bool) {
 // its version was stale (the cluster is still in the state the transition
 // leaves) or because the shared state is missing or unreadable (which the
 // proposal then replaces). A loser gets the current state, if readable.
-func (s *RedisStore) tryCAS(ep *redisEndpoint, a casArgs) (res casResult, cur clusterState, present bool, err error) {
+func (s *RedisStore) tryCAS(ep *redisEndpoint, a casArgs) (casReply, error) {
+	var res casReply
 	for attempt := 0; attempt < 2; attempt++ {
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.OpTimeout)
+		var err error
 		res, err = s.cas(ctx, ep.name, ep.keys, ep.b, a)
 		cancel()
 		if err != nil || res.won {
-			return res, clusterState{}, false, err
+			return res, err
 		}
-		var perr error
-		cur, present, perr = parseStateHash(res.hash, s.clock.Now())
-		if perr != nil {
-			s.report(ep, "shared state in "+ep.keys.state+" replaced", perr)
-			present = false
+		if res.cur.err != nil {
+			s.report(ep, "shared state in "+ep.keys.state+" replaced", res.cur.err)
 		}
-		switch {
-		case !present:
+		switch cur := res.cur.cs; {
+		case !res.cur.present:
 			a.expected, a.from = int64(res.version), ""
 		case a.from != "" && cur.State.String() == a.from && int64(cur.Version) != a.expected:
 			a.expected = int64(cur.Version)
 		default:
-			return res, cur, present, nil
+			return res, nil
 		}
 	}
-	return res, cur, present, nil
+	return res, nil
 }
 
 // decideLocally records a transition Redis could not decide: it stands on
@@ -134,7 +106,7 @@ func (s *RedisStore) decideLocally(ep *redisEndpoint, c localChange) {
 
 // won records a winning proposal; announce publishes the ClusterStateChange
 // (not for a reconciliation, whose transition was announced already).
-func (s *RedisStore) won(ep *redisEndpoint, c localChange, res casResult, announce, last bool) {
+func (s *RedisStore) won(ep *redisEndpoint, c localChange, res casReply, announce, last bool) {
 	ep.version, ep.dirty = res.version, false
 	if announce {
 		s.publish(events.ClusterStateChange{

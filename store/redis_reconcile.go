@@ -70,14 +70,14 @@ func (s *RedisStore) pushLocal(ep *redisEndpoint, expected int64, from string) {
 	if snap.State == core.Open && c.openUntil.IsZero() {
 		c.openUntil = s.clock.Now()
 	}
-	res, cur, present, err := s.tryCAS(ep, casArgs{expected: expected, from: from, to: c.to, openUntil: c.openUntil, reason: c.reason, floor: ep.version, at: c.at})
+	res, err := s.tryCAS(ep, casArgs{expected: expected, from: from, to: c.to, openUntil: c.openUntil, reason: c.reason, floor: ep.version, at: c.at})
 	switch {
 	case err != nil:
 		s.failed(ep, "push local state", err)
 	case res.won:
 		s.won(ep, c, res, false, true)
-	case present:
-		s.adopt(ep, cur, false)
+	case res.cur.present:
+		s.adopt(ep, res.cur.cs, false)
 	}
 }
 

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -21,6 +20,7 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 	defer cancel()
 	syncs := make([]*redis.Cmd, len(eps))
 	claims := make([]*redis.Cmd, len(eps))
+	wants := make([]int, len(eps))
 	for attempt := 0; ; attempt++ {
 		pipe := s.client.Pipeline()
 		for i, ep := range eps {
@@ -33,8 +33,9 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 			syncs[i] = syncScript.EvalSha(ctx, pipe, []string{ep.keys.state, ep.keys.window},
 				s.cfg.InstanceID, total, failed, slow, ep.version,
 				cfg.RollingWindow.Milliseconds(), s.cfg.TTL.Milliseconds(), maxWindowField, force)
-			claims[i] = nil
+			claims[i], wants[i] = nil, 0
 			if want := s.probeDemand(ep); want > 0 {
+				wants[i] = want
 				claims[i] = claimScript.EvalSha(ctx, pipe, []string{ep.keys.state, ep.keys.probes},
 					ep.claimVer, want, cfg.HalfOpenMaxRequests, cfg.ProbeTimeout.Milliseconds())
 			}
@@ -59,13 +60,18 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 	now := s.clock.Now()
 	for i, ep := range eps {
 		if c := claims[i]; c != nil {
-			if n, err := c.Int(); err != nil {
+			v, err := c.Result()
+			var n int
+			if err == nil {
+				n, err = parseClaimReply(v, wants[i])
+			}
+			if err != nil {
 				s.failed(ep, "claim probe slots", err)
 			} else {
 				s.grantProbes(ep, n)
 			}
 		}
-		r, err := syncs[i].Slice()
+		v, err := syncs[i].Result()
 		if err != nil {
 			if isConnErr(err) {
 				return err
@@ -73,38 +79,22 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 			s.report(ep, "sync", err)
 			continue
 		}
-		if len(r) < 5 {
-			s.report(ep, "sync", fmt.Errorf("unexpected reply of %d items", len(r)))
+		r, err := parseSyncReply(v, now)
+		if err != nil {
+			s.report(ep, "sync", err)
 			continue
 		}
-		counts := [5]int64{}
-		ok := true
-		for j := range counts {
-			n, isInt := r[j].(int64)
-			ok = ok && isInt && n >= 0
-			counts[j] = n
+		if r.removed > 0 {
+			s.report(ep, "shared window", fmt.Errorf("%w: removed %d malformed or foreign entries from %s", errMalformed, r.removed, ep.keys.window))
 		}
-		if !ok {
-			s.report(ep, "sync", errors.New("unexpected reply"))
-			continue
-		}
-		if counts[3] > 0 {
-			s.report(ep, "shared window", fmt.Errorf("%w: removed %d malformed or foreign entries from %s", errMalformed, counts[3], ep.keys.window))
-		}
-		if counts[4] == 1 {
-			var hash []any
-			if len(r) > 5 {
-				hash, _ = r[5].([]any)
+		if r.changed {
+			if r.state.err != nil {
+				s.report(ep, "shared state in "+ep.keys.state+" ignored", r.state.err)
 			}
-			cs, present, perr := parseStateHash(hash, now)
-			if perr != nil {
-				s.report(ep, "shared state in "+ep.keys.state+" ignored", perr)
-				present = false
-			}
-			s.reconcile(ep, cs, present)
+			s.reconcile(ep, r.state.cs, r.state.present)
 		}
 		if s.healthy.Load() {
-			ep.rep.setRemoteWindow(counts[0], counts[1], counts[2])
+			ep.rep.setRemoteWindow(r.others.total, r.others.failed, r.others.slow)
 		}
 	}
 	s.rounds.Add(1)
@@ -168,8 +158,12 @@ func (s *RedisStore) claimNow(ep *redisEndpoint) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.OpTimeout)
 	defer cancel()
-	n, err := claimScript.Run(ctx, s.client, []string{ep.keys.state, ep.keys.probes},
-		ep.claimVer, want, cfg.HalfOpenMaxRequests, cfg.ProbeTimeout.Milliseconds()).Int()
+	v, err := claimScript.Run(ctx, s.client, []string{ep.keys.state, ep.keys.probes},
+		ep.claimVer, want, cfg.HalfOpenMaxRequests, cfg.ProbeTimeout.Milliseconds()).Result()
+	var n int
+	if err == nil {
+		n, err = parseClaimReply(v, want)
+	}
 	if err != nil {
 		s.failed(ep, "claim probe slots", err)
 		return
