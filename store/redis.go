@@ -170,9 +170,14 @@ type RedisStore struct {
 	busSet  atomic.Bool // the bus came from RedisConfig.Bus or a Manager
 	channel string
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// ctx bounds the worker's calls: it ends when Close gives up waiting
+	// or has finished. subCtx ends the subscription as Close starts.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	subCtx    context.Context
+	subCancel context.CancelFunc
+	closing   chan struct{} // closed by Close: the worker finishes and returns
+	wg        sync.WaitGroup
 
 	healthy atomic.Bool   // Redis answered the last call
 	rounds  atomic.Uint64 // completed sync rounds
@@ -243,6 +248,7 @@ func NewRedisStore(cfg RedisConfig) (*RedisStore, error) {
 		remote:  make(chan []byte, 256),
 		resync:  make(chan struct{}, 1),
 		admin:   make(chan *adminRequest),
+		closing: make(chan struct{}),
 		eps:     make(map[string]*redisEndpoint),
 	}
 	bus := cfg.Bus
@@ -254,6 +260,7 @@ func NewRedisStore(cfg RedisConfig) (*RedisStore, error) {
 	s.bus.Store(bus)
 	s.healthy.Store(true) // until a call fails
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.subCtx, s.subCancel = context.WithCancel(context.Background())
 	s.wg.Add(2)
 	go s.run()
 	go s.subscribe()
@@ -335,10 +342,15 @@ func (s *RedisStore) Attach(b *core.Breaker) error {
 	return nil
 }
 
-// Close stops the store's goroutines, detaches its breakers (they go on
-// with local state and their configured probe limit) and removes this
-// instance's window counts from Redis if it can within ctx. It does not
-// close the client. Calling Close again does nothing.
+// Close finishes what the store owes the cluster and stops its
+// goroutines. Every transition made before Close is proposed to Redis
+// (one made while Close runs is not), this instance's window counts are
+// removed from Redis, and the breakers are detached: they go on with local
+// state and their configured probe limit. Close returns when that is done,
+// or, if ctx ends first, an error wrapping ctx.Err() after cancelling the
+// calls in flight. When Redis is unreachable the transitions stay local
+// decisions, as they would without Close. Close does not close the
+// client. Calling it again returns nil at once.
 func (s *RedisStore) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -347,42 +359,24 @@ func (s *RedisStore) Close(ctx context.Context) error {
 	}
 	s.closed = true
 	ps := s.pubsub
-	eps := make([]*redisEndpoint, 0, len(s.eps))
-	for _, ep := range s.eps {
-		eps = append(eps, ep)
-	}
 	s.mu.Unlock()
-	s.cancel()
+	s.subCancel()
 	if ps != nil {
 		_ = ps.Close() // unblocks the subscriber's read
 	}
+	close(s.closing)
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
 		close(done)
 	}()
-	var err error
+	defer s.cancel()
 	select {
 	case <-done:
+		return nil
 	case <-ctx.Done():
-		err = fmt.Errorf("bulwark: redis store: close: %w", ctx.Err())
+		return fmt.Errorf("bulwark: redis store: close: %w", ctx.Err())
 	}
-	for _, ep := range eps {
-		ep.cancel()
-		ep.rep.unlimitProbes()
-		ep.rep.forgetRemoteWindow()
-	}
-	if err == nil && len(eps) > 0 && s.healthy.Load() {
-		// Leave the cluster's windows at once rather than after a window.
-		cctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
-		pipe := s.client.Pipeline()
-		for _, ep := range eps {
-			pipe.HDel(cctx, ep.keys.window, s.cfg.InstanceID)
-		}
-		_, _ = pipe.Exec(cctx)
-		cancel()
-	}
-	return err
 }
 
 // publish sends e on the store's bus.

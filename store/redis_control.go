@@ -48,16 +48,14 @@ func (s *RedisStore) control(ctx context.Context, endpoint string, to core.State
 	case s.admin <- r:
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-s.ctx.Done():
+	case <-s.closing:
 		return ErrClosed
 	}
-	select {
+	select { // the worker replies before it looks at s.closing again
 	case err := <-r.reply:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-s.ctx.Done():
-		return ErrClosed
 	}
 }
 

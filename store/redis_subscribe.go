@@ -13,7 +13,7 @@ func (s *RedisStore) subscribe() {
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
-		ps := s.client.Subscribe(s.ctx, s.channel)
+		ps := s.client.Subscribe(s.subCtx, s.channel)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -27,7 +27,7 @@ func (s *RedisStore) subscribe() {
 		s.mu.Lock()
 		s.pubsub = nil
 		s.mu.Unlock()
-		if s.ctx.Err() != nil {
+		if s.subCtx.Err() != nil {
 			return
 		}
 		if subscribed {
@@ -36,7 +36,7 @@ func (s *RedisStore) subscribe() {
 		backoff = min(max(2*backoff, s.cfg.SyncInterval), s.cfg.MaxReconnectBackoff)
 		t := s.clock.NewTimer(backoff)
 		select {
-		case <-s.ctx.Done():
+		case <-s.subCtx.Done():
 			t.Stop()
 			return
 		case <-t.C():
@@ -50,14 +50,14 @@ func (s *RedisStore) receive(ps *redis.PubSub) (subscribed bool) {
 	timeout := min(max(10*s.cfg.SyncInterval, time.Second), 30*time.Second)
 	idle := 0
 	for {
-		msg, err := ps.ReceiveTimeout(s.ctx, timeout)
+		msg, err := ps.ReceiveTimeout(s.subCtx, timeout)
 		if err != nil {
-			if s.ctx.Err() != nil || !isTimeout(err) || idle >= 2 {
+			if s.subCtx.Err() != nil || !isTimeout(err) || idle >= 2 {
 				return subscribed
 			}
 			// Quiet channel or dead link: a ping tells them apart.
 			idle++
-			if ps.Ping(s.ctx) != nil {
+			if ps.Ping(s.subCtx) != nil {
 				return subscribed
 			}
 			continue

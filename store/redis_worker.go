@@ -17,7 +17,8 @@ func (s *RedisStore) run() {
 	defer func() { tick.Stop() }()
 	for {
 		select {
-		case <-s.ctx.Done():
+		case <-s.closing:
+			s.finish()
 			return
 		case <-s.wake:
 			s.drain()
@@ -33,6 +34,32 @@ func (s *RedisStore) run() {
 			tick = s.clock.NewTimer(s.cfg.SyncInterval)
 			s.tick()
 		}
+	}
+}
+
+// finish is the worker's last act, once Close has begun: it proposes the
+// transitions queued before, leaves the cluster's windows at once rather
+// than when its entries expire, and hands the breakers back to local
+// judgement. Close cancels s.ctx if its own context ends first, which
+// cuts the calls short.
+func (s *RedisStore) finish() {
+	s.drain()
+	eps := s.endpoints()
+	if len(eps) > 0 && s.healthy.Load() {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.OpTimeout)
+		pipe := s.client.Pipeline()
+		for _, ep := range eps {
+			pipe.HDel(ctx, ep.keys.window, s.cfg.InstanceID)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			s.failed(nil, "remove this instance's window counts", err)
+		}
+		cancel()
+	}
+	for _, ep := range eps {
+		ep.cancel()
+		ep.rep.unlimitProbes()
+		ep.rep.forgetRemoteWindow()
 	}
 }
 
