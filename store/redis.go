@@ -179,9 +179,10 @@ type RedisStore struct {
 	closing   chan struct{} // closed by Close: the worker finishes and returns
 	wg        sync.WaitGroup
 
-	healthy atomic.Bool   // Redis answered the last call
-	rounds  atomic.Uint64 // completed sync rounds
-	ticks   atomic.Uint64 // sync intervals handled, with Redis or without
+	healthy  atomic.Bool   // Redis answered the last call
+	rounds   atomic.Uint64 // completed sync rounds
+	ticks    atomic.Uint64 // sync intervals handled, with Redis or without
+	attempts atomic.Uint64 // reconnection attempts
 
 	wake   chan struct{}      // local changes or new endpoints are queued
 	remote chan []byte        // transition messages from the subscriber

@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,6 +48,50 @@ func newTestClient(t testing.TB, srv *redistest.Server) *redis.Client {
 	})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// logRecorder is a slog.Handler that keeps every record.
+type logRecorder struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
+
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.recs = append(l.recs, r.Clone())
+	return nil
+}
+
+func (l *logRecorder) all() []slog.Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.recs)
+}
+
+// count returns how many records at level have a message containing s.
+func (l *logRecorder) count(level slog.Level, s string) int {
+	n := 0
+	for _, r := range l.all() {
+		if r.Level == level && strings.Contains(r.Message, s) {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *logRecorder) dump() string {
+	var b strings.Builder
+	for _, r := range l.all() {
+		fmt.Fprintf(&b, "  %s %s", r.Level, r.Message)
+		r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s", a); return true })
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // recorder keeps every event published on a bus.

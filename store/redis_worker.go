@@ -222,38 +222,5 @@ func (s *RedisStore) tick() {
 		s.syncOrDegrade(s.endpoints())
 		return
 	}
-	eps := s.endpoints()
-	for _, ep := range eps {
-		ep.rep.unlimitProbes() // undo any limit a racing listener set
-	}
-	if s.clock.Now().Before(s.retryAt) {
-		return
-	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.OpTimeout)
-	err := s.client.Ping(ctx).Err()
-	cancel()
-	if err != nil {
-		s.scheduleRetry()
-		return
-	}
-	s.healthy.Store(true)
-	for _, ep := range eps {
-		// Probe slots are claimed from Redis again; a half-open breaker
-		// asks at once.
-		ep.rep.limitProbes(0)
-		ep.claimed, ep.wantClaim = 0, ep.b.State() == core.HalfOpen
-	}
-	if err := s.sync(eps); err != nil {
-		s.degrade(err)
-		return
-	}
-	s.backoff = 0
-	if s.announcedDown {
-		s.announcedDown = false
-		s.log.Info("bulwark: redis store: Redis reachable again; state reconciled")
-		s.publish(events.StoreStatus{
-			Type: events.TypeStoreStatus, Store: "redis", Instance: s.cfg.InstanceID,
-			Status: events.StoreRecovered, Timestamp: s.clock.Now().UTC(),
-		})
-	}
+	s.reconnect()
 }
