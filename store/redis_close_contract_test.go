@@ -42,7 +42,7 @@ func TestCloseRacingATransitionLeavesNoProbeLimit(t *testing.T) {
 	if err := s.AttachManager(m); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "two sync rounds", func() bool { return s.rounds.Load() > 1 })
+	wait.For(t, testWait, "two sync rounds", func() bool { return s.rounds.Load() > 1 })
 
 	tripped := make(chan struct{})
 	go func() {

@@ -15,24 +15,17 @@ import (
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
 	"github.com/bulwark-go/bulwark/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/wait"
 )
+
+// testWait bounds every wait for another goroutine or process (a sync
+// round, a message, a write): far longer than any of them takes, so that
+// only a broken store reaches it.
+const testWait = 10 * time.Second
 
 // testSync is the sync interval of the Redis tests: short, so that tests
 // run fast, and long enough for a loaded 2-core machine.
 const testSync = 40 * time.Millisecond
-
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline. It never sleeps for a fixed time in place of a condition.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // newTestClient returns a client of srv whose timeouts are short, as the
 // store's documentation advises.
@@ -235,7 +228,7 @@ func (in *instance) loaded(t testing.TB, endpoint string) {
 	t.Helper()
 	start := in.s.rounds.Load()
 	in.breaker(t, endpoint)
-	waitFor(t, "a sync round of "+in.s.InstanceID(), func() bool { return in.s.rounds.Load() > start+1 })
+	wait.For(t, testWait, "a sync round of "+in.s.InstanceID(), func() bool { return in.s.rounds.Load() > start+1 })
 }
 
 func isLocal(endpoint string, to core.State) func(events.Event) bool {

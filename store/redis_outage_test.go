@@ -120,12 +120,12 @@ func TestRedisKilledMidLoad(t *testing.T) {
 	lb.record.Store(true)
 
 	srv.Kill()
-	waitFor(t, "degraded events", func() bool {
+	wait.For(t, testWait, "degraded events", func() bool {
 		return a.rec.count(isStatus("degraded")) >= 1 && b.rec.count(isStatus("degraded")) >= 1
 	})
 	// Transitions go on locally, and still raise an event to alert on.
 	a.breaker(t, "tripped").Trip("during the outage")
-	waitFor(t, "a local decision", func() bool { return a.rec.count(isLocal("tripped", core.Open)) == 1 })
+	wait.For(t, testWait, "a local decision", func() bool { return a.rec.count(isLocal("tripped", core.Open)) == 1 })
 	settle(t, a) // reconnection attempts fail meanwhile
 	if b.breaker(t, "tripped").State() != core.Closed {
 		t.Fatal("b learnt of a's trip without Redis")
@@ -137,13 +137,13 @@ func TestRedisKilledMidLoad(t *testing.T) {
 	la.record.Store(false)
 	lb.record.Store(false)
 	srv.Restart() // empty: nothing was persisted
-	waitFor(t, "recovered events", func() bool {
+	wait.For(t, testWait, "recovered events", func() bool {
 		return a.s.Healthy() && b.s.Healthy() && a.rec.count(isStatus("recovered")) >= 1 && b.rec.count(isStatus("recovered")) >= 1
 	})
 	// a's trip is newer than the (lost) shared state: it is pushed, and b
 	// follows.
 	bt := b.breaker(t, "tripped")
-	waitFor(t, "b to adopt a's trip", func() bool { return bt.State() == core.Open })
+	wait.For(t, testWait, "b to adopt a's trip", func() bool { return bt.State() == core.Open })
 	la.finish()
 	lb.finish()
 	if n := la.errs.Load() + lb.errs.Load(); n != 0 {
@@ -172,7 +172,7 @@ func TestRedisHungServer(t *testing.T) {
 	l := startLoad(a.breaker(t, "load"), 1)
 	l.record.Store(true)
 	srv.Pause()
-	waitFor(t, "a degraded event", func() bool { return a.rec.count(isStatus("degraded")) >= 1 })
+	wait.For(t, testWait, "a degraded event", func() bool { return a.rec.count(isStatus("degraded")) >= 1 })
 	if a.rec.count(degradedSaying("timeout: ")) != 1 || a.rec.count(degradedSaying("did not reply")) != 1 {
 		t.Errorf("the degraded event does not say Redis stopped answering:\n%s", a.rec.dump())
 	}
@@ -180,10 +180,10 @@ func TestRedisHungServer(t *testing.T) {
 	settle(t, a)
 	l.record.Store(false)
 	srv.Resume()
-	waitFor(t, "a recovered event", func() bool { return a.s.Healthy() && a.rec.count(isStatus("recovered")) >= 1 })
+	wait.For(t, testWait, "a recovered event", func() bool { return a.s.Healthy() && a.rec.count(isStatus("recovered")) >= 1 })
 	// The shared state survived the pause: a's trip is newer and wins.
 	bt := b.breaker(t, "tripped")
-	waitFor(t, "b to adopt a's trip", func() bool { return bt.State() == core.Open })
+	wait.For(t, testWait, "b to adopt a's trip", func() bool { return bt.State() == core.Open })
 	l.finish()
 	if n := l.errs.Load(); n != 0 {
 		t.Errorf("%d calls failed", n)

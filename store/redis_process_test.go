@@ -16,6 +16,7 @@ import (
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
 	"github.com/bulwark-go/bulwark/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/wait"
 )
 
 // peerEnv carries the Redis address to the peer process.
@@ -73,7 +74,7 @@ func TestRedisTwoProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	fc := in.breaker(t, "from-child")
-	waitFor(t, "the child's trip", func() bool { return fc.State() == core.Open })
+	wait.For(t, testWait, "the child's trip", func() bool { return fc.State() == core.Open })
 	if r := fc.Snapshot().Reason; r != "tripped in the child process" {
 		t.Errorf("reason %q", r)
 	}
@@ -116,7 +117,7 @@ func TestRedisPeerProcess(t *testing.T) {
 		}
 	})
 	start := s.rounds.Load()
-	waitFor(t, "a sync round", func() bool { return s.rounds.Load() > start+1 })
+	wait.For(t, testWait, "a sync round", func() bool { return s.rounds.Load() > start+1 })
 	say("ready")
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
