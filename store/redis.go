@@ -115,9 +115,9 @@ func (c *RedisConfig) check() error {
 	return ck.Err()
 }
 
-// RedisStore shares circuit-breaker state across instances through Redis
-// Attach the breakers of every
-// instance to a RedisStore on the same Redis and key prefix:
+// RedisStore shares circuit-breaker state across instances through Redis.
+// Attach the breakers of every instance to a RedisStore on the same Redis
+// and key prefix:
 //
 //   - A transition on one instance is proposed by a versioned
 //     compare-and-set; the winner publishes it and every instance applies
@@ -134,8 +134,10 @@ func (c *RedisConfig) check() error {
 //
 // The request path never waits for Redis: breakers are only observed and
 // updated from the store's own goroutines. When Redis is unreachable the
-// breakers run on local state, a StoreStatus "degraded" event is published
-// and the store reconnects with backoff, then reconciles by version.
+// breakers run on local state, one warning and one StoreStatus "degraded"
+// event say why, and the store reconnects with backoff, then reconciles by
+// version. go-redis logs failed dials by itself, through its process-wide
+// logger, which the store leaves alone (see the package documentation).
 //
 // The store works with a single node, Sentinel or Cluster client. It does
 // not close the client.

@@ -92,7 +92,7 @@ func TestRedisTwoProcesses(t *testing.T) {
 func TestRedisPeerProcess(t *testing.T) {
 	addr := os.Getenv(peerEnv)
 	if addr == "" {
-		t.Skip("helper process of TestRedisTwoProcesses")
+		t.Skip("the second process of TestRedisTwoProcesses")
 	}
 	say := func(format string, args ...any) { fmt.Printf("peer: "+format+"\n", args...) }
 	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, DialTimeout: time.Second})

@@ -1,4 +1,4 @@
-// Command filecrash is a helper of the store package's crash test. It loads
+// Command filecrash is the program that the store package's crash test kills. It loads
 // the state file named by its argument through a store.FileStore, prints
 // "ready" once the store has replaced the file, and makes breaker transitions
 // as fast as it can, so that the store writes without pause, until it is
