@@ -11,7 +11,7 @@ import (
 
 // ErrClosed is returned by the methods of a FileStore or RedisStore after
 // Close.
-var ErrClosed = errors.New("bulwark: store is closed")
+var ErrClosed = errors.New("store is closed")
 
 // configError makes the errors that internal/check reports.
 func configError(field string, value any, rule string) error {

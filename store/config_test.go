@@ -108,3 +108,24 @@ func TestConfigDefaultsAreValid(t *testing.T) {
 		t.Errorf("a sync interval above 30s: backoff %v, %v", long.MaxReconnectBackoff, err)
 	}
 }
+
+func TestAttachNilIsAnError(t *testing.T) {
+	fs, err := NewFileStore(FileConfig{Path: filepath.Join(t.TempDir(), "s"), Logger: fileQuiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close(context.Background())
+	if err := fs.Attach(nil); err == nil {
+		t.Error("FileStore.Attach(nil) accepted")
+	}
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialerRetries: 1})
+	defer c.Close()
+	rs, err := NewRedisStore(RedisConfig{Client: c, Logger: fileQuiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close(context.Background())
+	if err := rs.Attach(nil); err == nil {
+		t.Error("RedisStore.Attach(nil) accepted")
+	}
+}

@@ -257,6 +257,9 @@ func (s *FileStore) moveAside() (string, error) {
 // it again is a no-op. A record that b cannot take is reported and
 // dropped, and b is followed all the same.
 func (s *FileStore) Attach(b *core.Breaker) error {
+	if b == nil {
+		return errors.New("bulwark: file store: Attach(nil)")
+	}
 	name := b.Name()
 	if err := core.ValidateEndpoint(name); err != nil {
 		return fmt.Errorf("bulwark: file store %s: %w", s.path, err)

@@ -319,6 +319,9 @@ func (s *RedisStore) AttachManager(m *core.Manager) error {
 // second breaker with the same name is an error, attaching the same one
 // again does nothing. Past MaxEndpoints it fails.
 func (s *RedisStore) Attach(b *core.Breaker) error {
+	if b == nil {
+		return errors.New("bulwark: redis store: Attach(nil)")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
