@@ -228,7 +228,7 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	files, err := store.NewFileStore(s.stateFile, store.FileConfig{Interval: 5 * time.Second}, store.WithFileLogger(log))
+	files, err := store.NewFileStore(store.FileConfig{Path: s.stateFile, Interval: 5 * time.Second, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -244,11 +244,13 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 	var shared *store.RedisStore
 	if o.redisURL != "" {
 		ropts, _ := redis.ParseURL(o.redisURL) // checked by parseFlags
-		shared, err = store.NewRedisStore(redis.NewClient(ropts), store.RedisConfig{})
+		shared, err = store.NewRedisStore(store.RedisConfig{Client: redis.NewClient(ropts), Logger: log})
 		if err != nil {
 			return nil, err
 		}
-		shared.AttachManager(m)
+		if err := shared.AttachManager(m); err != nil {
+			return nil, err
+		}
 		cluster = shared
 	}
 

@@ -1,16 +1,46 @@
 // Package store keeps circuit breaker state outside the process: in a file,
 // so that it survives a restart (FileStore), and in Redis, so that several
-// instances share it.
+// instances share it (RedisStore). A service may use either or both.
 //
-// # File persistence
+// # The happy path
 //
-// The happy path:
+// Attach the stores to the Manager before the breakers take calls, the
+// file store first, so that every breaker is restored before the Redis
+// store compares it with the cluster's state:
 //
 //	m, err := core.NewManager(core.ManagerConfig{})
-//	fs, err := store.NewFileStore("/var/lib/app/breakers.state", store.FileConfig{})
-//	err = fs.AttachManager(m) // restores each breaker before its first use
-//	defer fs.Close(context.Background()) // saves the final state
-//	b, err := m.Breaker("GET /users/{id}")
+//	...
+//	files, err := store.NewFileStore(store.FileConfig{Path: "/var/lib/app/breakers.state"})
+//	...
+//	if err := files.LoadErr(); err != nil {
+//		log.Print(err) // the file was moved aside; the breakers start Closed
+//	}
+//	err = files.AttachManager(m) // restores each breaker before its first use
+//
+//	shared, err := store.NewRedisStore(store.RedisConfig{
+//		Client: redis.NewClient(&redis.Options{
+//			Addr:                  "redis:6379",
+//			ContextTimeoutEnabled: true, // the store's timeouts bound every call
+//		}),
+//		InstanceID: hostname, // unique per instance
+//	})
+//	...
+//	err = shared.AttachManager(m) // shares every breaker, now and later
+//
+// Close them in the opposite order, once whatever makes transitions (the
+// HTTP server, health monitors) has stopped: the Redis store first, which
+// proposes the transitions it still holds and leaves the cluster's windows,
+// then the file store, which saves the final state, including anything the
+// cluster decided meanwhile:
+//
+//	err = shared.Close(ctx)
+//	err = files.Close(ctx)
+//
+// With defer, that is defer files.Close(ctx) before defer
+// shared.Close(ctx). Both Close methods wait within ctx and may be called
+// again.
+//
+// # File persistence
 //
 // A FileStore saves on every transition, without slowing the call that
 // caused it: the transition only wakes a writer goroutine, which coalesces
@@ -30,49 +60,37 @@
 // Closed and a fresh file is written. Records of endpoints that a Manager has
 // not created yet are kept and applied when it does.
 //
-// Restored open times are measured on the breakers' clock, and the store's
-// own timers (FileConfig.Interval, retries after a failed save) on the clock
-// given by WithFileClock, so tests of restarts use a core.FakeClock and never
-// sleep.
+// The file is versioned and checksummed; docs/state-file.md in the
+// repository describes it byte by byte, and how files of older versions
+// load.
 //
-// # File format
+// # Shared state
 //
-// A state file is a header, the records, and a checksum. Every integer is
-// big-endian; counts are signed 64-bit integers that must not be negative.
+// A RedisStore shares transitions (decided by a compare-and-set, applied by
+// every instance within milliseconds), the rolling window's counts (so that
+// a failure rate crossed by the cluster opens every instance's breaker) and
+// the half-open probe budget. The request path never waits for Redis. An
+// endpoint's shared state expires RedisConfig.TTL (one hour) after its last
+// write or sync.
 //
-//	offset  size  field
-//	0       8     magic "BWKSTATE"
-//	8       2     format version, 1
-//	10      2     reserved, 0
-//	12      4     record count n (at most 1,000,000)
-//	16      ...   n records, each a 4-byte length L then L bytes
-//	end-4   4     CRC-32C (Castagnoli) of every byte before it
+// While Redis is unreachable, the breakers decide on local state, the file
+// store keeps saving, and the store says so once: a warning and an
+// events.StoreStatus "degraded" event that name the cause in words
+// (connection refused, timeout, authentication failed, DNS, ...). When
+// Redis answers again, the store reconciles every endpoint by version,
+// logs once and publishes a "recovered" event.
 //
-// A record (version 1) holds one breaker, 87 to 1366 bytes:
+// go-redis logs by itself too, through one logger shared by every client
+// in the process: a line for each connection it fails to open ("connection
+// pool: failed to dial"), up to the client's PoolSize lines per outage. The
+// store leaves that logger alone, since changing it would change it for
+// every client the program has. To route or silence those lines, call
+// redis.SetLogger once when the program starts.
 //
-//	size  field
-//	1     state: 0 Closed, 1 Open, 2 HalfOpen, 3 ForcedOpen, 4 Disabled
-//	1     flags, 0
-//	2     endpoint length N, 1 to 256
-//	N     endpoint, UTF-8 (core.ValidateEndpoint)
-//	2     reason length R, 0 to 1024
-//	R     reason the breaker entered its state, UTF-8
-//	12    last state change: Unix seconds (8), nanoseconds (4)
-//	12    open until, same form; the zero time unless the state is Open
-//	8     consecutive failures
-//	8     consecutive successes
-//	8     total requests
-//	8     successful requests
-//	8     failed requests (successful + failed = total)
-//	8     rejected requests
-//	8     slow requests (at most total)
+// # Tests
 //
-// A time is Unix seconds from -62135596800 to 253402300799 (the years 1 to
-// 9999) and nanoseconds below 10^9; the zero time, "unset", is stored as
-// Go's zero time, -62135596800 seconds and 0 nanoseconds. Records are
-// sorted by endpoint, with no repeats. The decoder accepts nothing else: a
-// wrong magic, version or checksum, a length out of bounds, an invalid field
-// or a stray byte make the whole file corrupt, so a file that decodes is
-// exactly what some encoder wrote. A new version number will mark any change
-// to this layout.
+// The breakers' clock times restored open states, and the stores' own
+// timers (periodic saves, retries, sync rounds, reconnection backoff) run on
+// FileConfig.Clock and RedisConfig.Clock, so tests of restarts drive both
+// with one core.FakeClock and never sleep.
 package store

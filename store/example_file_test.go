@@ -31,7 +31,7 @@ func ExampleFileStore() {
 		if err != nil {
 			panic(err)
 		}
-		fs, err := store.NewFileStore(path, store.FileConfig{}, store.WithFileClock(clock))
+		fs, err := store.NewFileStore(store.FileConfig{Path: path, Clock: clock})
 		if err != nil {
 			panic(err)
 		}

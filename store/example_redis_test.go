@@ -15,7 +15,6 @@ import (
 // Every instance of a service attaches its Manager to a RedisStore on the
 // same Redis: a breaker that opens on one instance opens on all of them,
 // and the failure-rate threshold counts the calls of the whole cluster.
-// (The seed's with_distributed_state("redis://localhost:6379").)
 func ExampleNewRedisStore() {
 	client := redis.NewClient(&redis.Options{
 		Addr: "localhost:6379",
@@ -31,7 +30,8 @@ func ExampleNewRedisStore() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	shared, err := store.NewRedisStore(client, store.RedisConfig{
+	shared, err := store.NewRedisStore(store.RedisConfig{
+		Client:       client,
 		InstanceID:   "web-1",     // unique per instance; random when empty
 		SyncInterval: time.Second, // how stale a missed update can leave an instance
 	})
@@ -39,7 +39,9 @@ func ExampleNewRedisStore() {
 		log.Fatal(err)
 	}
 	defer shared.Close(context.Background())
-	shared.AttachManager(m)
+	if err := shared.AttachManager(m); err != nil {
+		log.Fatal(err)
+	}
 
 	// One alert per cluster transition: in cluster mode the alert handler
 	// fires on the ClusterStateChange of the instance that won the

@@ -19,66 +19,55 @@ import (
 
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
+	"github.com/bulwark-go/bulwark/internal/check"
 )
 
-// ErrFileStoreClosed is returned by a FileStore's methods after Close.
-var ErrFileStoreClosed = errors.New("file store is closed")
-
-// FileConfig configures a FileStore. The zero value is valid: save on every
-// transition and on Close, into a file only its owner can read.
+// FileConfig configures a FileStore. Path is required; the zero value of
+// every other field is its default: save on every transition and on Close,
+// into a file only its owner can read.
 type FileConfig struct {
+	// Path is the state file. Required; its folder must exist.
+	Path string
 	// Interval, when positive, also saves every Interval, so that the
 	// stored counts stay fresh between transitions. A save that would write
-	// the same bytes as the last one is skipped. Zero, the default, turns
-	// periodic saves off; otherwise 100ms to 24h.
+	// the same bytes as the last one is skipped. Default 0: no periodic
+	// save; otherwise 100ms to 24h.
 	Interval time.Duration
-	// Perm is the state file's permission bits; zero means 0600.
+	// Perm is the state file's permission bits. Default 0600.
 	Perm fs.FileMode
+	// Clock times the periodic saves and the retries of failed ones, and
+	// stamps the names of corrupt files moved aside. Default
+	// core.SystemClock(). Give it the breakers' clock (Manager.Clock), so
+	// that a test drives both with one core.FakeClock.
+	Clock core.Clock
+	// Logger receives what the store cannot return: a file that could not
+	// be loaded, a failed background save and its recovery. Default
+	// slog.Default().
+	Logger *slog.Logger
 }
 
-// Validate checks the configuration; its errors are *core.ConfigError
-// values naming the field and the allowed range.
-func (c FileConfig) Validate() error {
-	var errs []error
+// check fills in the defaults and reports every bad field.
+func (c *FileConfig) check() error {
+	ck := check.New("store.FileConfig.", configError)
+	if c.Path == "" {
+		ck.Fail("Path", c.Path, "is required: the state file, in a folder that exists")
+	}
 	if c.Interval != 0 && (c.Interval < 100*time.Millisecond || c.Interval > 24*time.Hour) {
-		errs = append(errs, &core.ConfigError{Field: "FileConfig.Interval", Value: c.Interval,
-			Rule: "must be between 100ms and 24h (0 means no periodic save)"})
+		ck.Fail("Interval", c.Interval, "must be between 100ms and 24h (0 means no periodic save)")
 	}
 	if c.Perm&^fs.ModePerm != 0 {
-		errs = append(errs, &core.ConfigError{Field: "FileConfig.Perm", Value: c.Perm,
-			Rule: "must hold permission bits only (0 means 0600)"})
+		ck.Fail("Perm", c.Perm, "must hold permission bits only (0 means 0600)")
+	} else if c.Perm == 0 {
+		c.Perm = 0o600
 	}
-	return errors.Join(errs...)
-}
-
-// FileOption supplies a dependency to a FileStore.
-type FileOption func(*fileOptions)
-
-type fileOptions struct {
-	clock core.Clock
-	log   *slog.Logger
-}
-
-// WithFileClock makes the store time its periodic saves and stamp the
-// names of corrupt files it moves aside by c instead of core.SystemClock.
-// Give it the breakers' clock (Manager.Clock) so that tests can drive the
-// store with a core.FakeClock.
-func WithFileClock(c core.Clock) FileOption {
-	return func(o *fileOptions) {
-		if c != nil {
-			o.clock = c
-		}
+	checkDependency(ck, "Clock", c.Clock, false, "a core.Clock, or nil for core.SystemClock()")
+	if c.Clock == nil {
+		c.Clock = core.SystemClock()
 	}
-}
-
-// WithFileLogger makes the store report what it cannot return, such as a
-// failed background save, to l instead of slog.Default().
-func WithFileLogger(l *slog.Logger) FileOption {
-	return func(o *fileOptions) {
-		if l != nil {
-			o.log = l
-		}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
+	return ck.Err()
 }
 
 // LoadError reports a state file that could not be loaded. The store that
@@ -109,7 +98,7 @@ func (e *LoadError) Error() string {
 func (e *LoadError) Unwrap() error { return e.Err }
 
 // FileStore keeps breakers' state in one file, so that it survives a
-// restart: the seed's with_persistence and load_state.
+// restart.
 //
 // NewFileStore loads the file; Attach and AttachManager restore each breaker
 // from it before following its transitions. Every transition marks the store
@@ -121,7 +110,7 @@ func (e *LoadError) Unwrap() error { return e.Err }
 // Saves are atomic: the file is written to a temporary file in the same
 // folder (the state file's name plus ".tmp"), synced, renamed over the old
 // one, and the folder is synced. A crash leaves either the old file or the
-// new one. Only one FileStore, in one fileProcess, may use a file at a time.
+// new one. Only one FileStore, in one process, may use a file at a time.
 type FileStore struct {
 	path  string
 	cfg   FileConfig
@@ -151,37 +140,29 @@ type fileAttachment struct {
 	cancel func() // nil until the breaker is restored and followed
 }
 
-// NewFileStore returns a store that keeps state in the file at path, whose
-// folder must exist, and loads that file.
+// NewFileStore returns a store that keeps state in the file at cfg.Path,
+// and loads that file.
 //
 // A missing file is a fresh start. A file that cannot be read or is not a
 // valid state file is not fatal: it is moved aside to
 // "<path>.corrupt-<UTC timestamp>" (never deleted), a warning is logged,
 // LoadErr returns a *LoadError naming the file and the cause, every breaker
 // starts Closed, and a fresh file is written. NewFileStore itself fails only
-// on an invalid configuration or folder.
-func NewFileStore(path string, cfg FileConfig, opts ...FileOption) (*FileStore, error) {
-	if err := cfg.Validate(); err != nil {
+// on a bad configuration (a *core.ConfigError for every bad field, joined
+// with errors.Join) or a missing folder.
+func NewFileStore(cfg FileConfig) (*FileStore, error) {
+	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	if path == "" {
-		return nil, errors.New("bulwark: file store: empty path")
-	}
+	path := cfg.Path
 	dir := filepath.Dir(path)
 	if fi, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("bulwark: file store %s: folder: %w", path, err)
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("bulwark: file store %s: %s is not a folder", path, dir)
 	}
-	o := fileOptions{clock: core.SystemClock(), log: slog.Default()}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if cfg.Perm == 0 {
-		cfg.Perm = 0o600
-	}
 	s := &FileStore{
-		path: path, cfg: cfg, clock: o.clock, log: o.log,
+		path: path, cfg: cfg, clock: cfg.Clock, log: cfg.Logger,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		pending: make(map[string]core.Snapshot), attached: make(map[string]*fileAttachment),
 	}
@@ -276,6 +257,9 @@ func (s *FileStore) moveAside() (string, error) {
 // it again is a no-op. A record that b cannot take is reported and
 // dropped, and b is followed all the same.
 func (s *FileStore) Attach(b *core.Breaker) error {
+	if b == nil {
+		return errors.New("bulwark: file store: Attach(nil)")
+	}
 	name := b.Name()
 	if err := core.ValidateEndpoint(name); err != nil {
 		return fmt.Errorf("bulwark: file store %s: %w", s.path, err)
@@ -283,7 +267,7 @@ func (s *FileStore) Attach(b *core.Breaker) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return ErrFileStoreClosed
+		return ErrClosed
 	}
 	if a, ok := s.attached[name]; ok {
 		s.mu.Unlock()
@@ -300,7 +284,7 @@ func (s *FileStore) Attach(b *core.Breaker) error {
 	// Restore outside s.mu: it runs b's listeners, which may call the store.
 	var err error
 	if saved {
-		if err = b.Restore(rec); err != nil {
+		if err = replicaOf(b).restore(rec); err != nil {
 			err = fmt.Errorf("bulwark: file store %s: %w", s.path, err)
 		}
 	}
@@ -310,7 +294,7 @@ func (s *FileStore) Attach(b *core.Breaker) error {
 	if s.closed {
 		s.mu.Unlock()
 		cancel()
-		return ErrFileStoreClosed
+		return ErrClosed
 	}
 	a.cancel = cancel
 	delete(s.pending, name)
@@ -329,7 +313,7 @@ func (s *FileStore) AttachManager(m *core.Manager) error {
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
-		return ErrFileStoreClosed
+		return ErrClosed
 	}
 	var (
 		mu        sync.Mutex
@@ -338,7 +322,7 @@ func (s *FileStore) AttachManager(m *core.Manager) error {
 	)
 	m.OnBreaker(func(b *core.Breaker) {
 		err := s.Attach(b)
-		if err == nil || errors.Is(err, ErrFileStoreClosed) {
+		if err == nil || errors.Is(err, ErrClosed) {
 			return
 		}
 		mu.Lock()
@@ -367,20 +351,22 @@ func (s *FileStore) markDirty() {
 }
 
 // Close stops following the breakers, saves their final state and stops the
-// writer. It returns that save's error, or the context's error if ctx ends
-// first (the save then still completes in the background). Calling Close
-// again waits for and returns the same result.
+// writer. It returns that save's error, or, if ctx ends first, an error
+// wrapping ctx.Err() (the save then still completes in the background).
+// Calling Close again returns nil at once.
 func (s *FileStore) Close(ctx context.Context) error {
 	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
-		for _, a := range s.attached {
-			if a.cancel != nil {
-				a.cancel()
-			}
-		}
-		close(s.stop)
+	if s.closed {
+		s.mu.Unlock()
+		return nil
 	}
+	s.closed = true
+	for _, a := range s.attached {
+		if a.cancel != nil {
+			a.cancel()
+		}
+	}
+	close(s.stop)
 	s.mu.Unlock()
 	select {
 	case <-s.done:

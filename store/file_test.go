@@ -13,10 +13,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
+	"github.com/bulwark-go/bulwark/internal/wait"
 )
 
 var fileQuiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -36,7 +38,8 @@ func startFileStore(t *testing.T, path string, clk core.Clock, cfg FileConfig) f
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs, err := NewFileStore(path, cfg, WithFileClock(clk), WithFileLogger(fileQuiet))
+	cfg.Path, cfg.Clock, cfg.Logger = path, clk, fileQuiet
+	fs, err := NewFileStore(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,19 +86,6 @@ func readFileRecords(t *testing.T, path string) map[string]core.Snapshot {
 		out[r.Endpoint] = r
 	}
 	return out
-}
-
-// waitFor polls cond, for a background write to land, up to a real-time
-// limit that only a broken writer reaches.
-func waitForFile(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // fileTraffic reports calls so that every lifetime count is non-zero.
@@ -210,23 +200,23 @@ func TestFileStoreRestartKeepsRemainingOpenTime(t *testing.T) {
 }
 
 func TestFileStoreElapsedOpenTimeComesBackHalfOpen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "breakers.state")
-	clk := core.NewFakeClock(fileT0)
-	p := startFileStore(t, path, clk, FileConfig{})
-	p.breaker(t, "a").Trip("down")
-	p.stop(t)
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "breakers.state")
+		clk := core.NewFakeClock(fileT0)
+		p := startFileStore(t, path, clk, FileConfig{})
+		p.breaker(t, "a").Trip("down")
+		p.stop(t)
 
-	clk.Advance(2 * time.Minute) // down longer than the 60s timeout
-	p = startFileStore(t, path, clk, FileConfig{})
-	b := p.breaker(t, "a")
-	if b.State() != core.HalfOpen {
-		t.Fatalf("state %s, want HalfOpen", b.State())
-	}
-	// The new state is saved without waiting for Close.
-	waitForFile(t, "the HalfOpen state in the file", func() bool {
-		data, _ := os.ReadFile(path)
-		recs, err := decodeFile(data)
-		return err == nil && len(recs) == 1 && recs[0].State == core.HalfOpen
+		clk.Advance(2 * time.Minute) // down longer than the 60s timeout
+		p = startFileStore(t, path, clk, FileConfig{})
+		b := p.breaker(t, "a")
+		if b.State() != core.HalfOpen {
+			t.Fatalf("state %s, want HalfOpen", b.State())
+		}
+		synctest.Wait() // the writer has handled the restore
+		if r := readFileRecords(t, path); len(r) != 1 || r["a"].State != core.HalfOpen {
+			t.Fatalf("the HalfOpen state is not saved before Close: %v", r)
+		}
 	})
 }
 
@@ -276,8 +266,8 @@ func TestFileStoreCorruptFileIsMovedAside(t *testing.T) {
 			var logs bytes.Buffer
 			var logMu sync.Mutex
 			m, _ := core.NewManager(core.ManagerConfig{Clock: clk})
-			fs, err := NewFileStore(path, FileConfig{}, WithFileClock(clk),
-				WithFileLogger(slog.New(slog.NewTextHandler(fileLogWriter{&logMu, &logs}, nil))))
+			fs, err := NewFileStore(FileConfig{Path: path, Clock: clk,
+				Logger: slog.New(slog.NewTextHandler(fileLogWriter{&logMu, &logs}, nil))})
 			if err != nil {
 				t.Fatalf("NewFileStore: %v", err)
 			}
@@ -310,7 +300,7 @@ func TestFileStoreCorruptFileIsMovedAside(t *testing.T) {
 				t.Fatalf("state %s, want Closed", b.State())
 			}
 			// A fresh file is written at once, and the store keeps working.
-			waitForFile(t, "a fresh state file", func() bool {
+			wait.For(t, testWait, "a fresh state file", func() bool {
 				data, err := os.ReadFile(path)
 				if err != nil {
 					return false
@@ -349,7 +339,7 @@ func TestFileStoreNeverOverwritesAMovedAsideFile(t *testing.T) {
 		if err := os.WriteFile(path, content, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		fs, err := NewFileStore(path, FileConfig{}, WithFileClock(clk), WithFileLogger(fileQuiet))
+		fs, err := NewFileStore(FileConfig{Path: path, Clock: clk, Logger: fileQuiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -421,7 +411,7 @@ func TestFileStoreAttachManagerRestoresExistingBreakers(t *testing.T) {
 
 	m, _ := core.NewManager(core.ManagerConfig{Clock: clk})
 	b, _ := m.Breaker("a") // made before the store is attached
-	fs, err := NewFileStore(path, FileConfig{}, WithFileClock(clk), WithFileLogger(fileQuiet))
+	fs, err := NewFileStore(FileConfig{Path: path, Clock: clk, Logger: fileQuiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +437,7 @@ func TestFileStoreSingleBreaker(t *testing.T) {
 		}
 		return b
 	}
-	fs, err := NewFileStore(path, FileConfig{}, WithFileClock(clk), WithFileLogger(fileQuiet))
+	fs, err := NewFileStore(FileConfig{Path: path, Clock: clk, Logger: fileQuiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,14 +456,14 @@ func TestFileStoreSingleBreaker(t *testing.T) {
 	if err := fs.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := fs.Attach(newBreaker()); !errors.Is(err, ErrFileStoreClosed) {
+	if err := fs.Attach(newBreaker()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Attach after Close: %v", err)
 	}
 	if err := fs.Close(context.Background()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 
-	fs, err = NewFileStore(path, FileConfig{}, WithFileClock(clk), WithFileLogger(fileQuiet))
+	fs, err = NewFileStore(FileConfig{Path: path, Clock: clk, Logger: fileQuiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,17 +480,18 @@ func TestFileStoreSingleBreaker(t *testing.T) {
 func TestFileStoreRejectsBadInput(t *testing.T) {
 	dir := t.TempDir()
 	for _, cfg := range []FileConfig{{Interval: time.Millisecond}, {Interval: -time.Second}, {Interval: 48 * time.Hour}, {Perm: os.ModeDir | 0o600}} {
-		if _, err := NewFileStore(filepath.Join(dir, "s"), cfg); !errors.Is(err, core.ErrInvalidConfig) {
+		cfg.Path = filepath.Join(dir, "s")
+		if _, err := NewFileStore(cfg); !errors.Is(err, core.ErrInvalidConfig) {
 			t.Errorf("%+v: %v", cfg, err)
 		}
 	}
-	if _, err := NewFileStore("", FileConfig{}); err == nil {
+	if _, err := NewFileStore(FileConfig{}); err == nil {
 		t.Error("empty path accepted")
 	}
-	if _, err := NewFileStore(filepath.Join(dir, "missing", "s"), FileConfig{}); err == nil {
+	if _, err := NewFileStore(FileConfig{Path: filepath.Join(dir, "missing", "s")}); err == nil {
 		t.Error("missing folder accepted")
 	}
-	fs, err := NewFileStore(filepath.Join(dir, "s"), FileConfig{}, WithFileLogger(fileQuiet))
+	fs, err := NewFileStore(FileConfig{Path: filepath.Join(dir, "s"), Logger: fileQuiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -512,56 +503,75 @@ func TestFileStoreRejectsBadInput(t *testing.T) {
 }
 
 func TestFileStorePeriodicSave(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "breakers.state")
-	clk := core.NewFakeClock(fileT0)
-	p := startFileStore(t, path, clk, FileConfig{Interval: 10 * time.Second})
-	b := p.breaker(t, "a")
-	waitForFile(t, "the first save", func() bool { return p.fs.writes.Load() == 1 })
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "breakers.state")
+		clk := core.NewFakeClock(fileT0)
+		p := startFileStore(t, path, clk, FileConfig{Interval: 10 * time.Second})
+		b := p.breaker(t, "a")
+		synctest.Wait()
+		if n := p.fs.writes.Load(); n != 1 {
+			t.Fatalf("%d writes after the first attach, want 1", n)
+		}
 
-	fileTraffic(b, 5, 0) // no transition: only the periodic save sees it
-	if !clk.WaitForTimers(1, 10*time.Second) {
-		t.Fatal("no interval timer")
-	}
-	clk.Advance(10 * time.Second)
-	waitForFile(t, "the periodic save", func() bool { return p.fs.writes.Load() == 2 })
-	if r := readFileRecords(t, path)["a"]; r.TotalRequests != 5 {
-		t.Fatalf("stored total %d", r.TotalRequests)
-	}
+		fileTraffic(b, 5, 0) // no transition: only the periodic save sees it
+		clk.Advance(10*time.Second - 1)
+		synctest.Wait()
+		if n := p.fs.writes.Load(); n != 1 {
+			t.Fatalf("%d writes before the interval, want 1", n)
+		}
+		clk.Advance(1)
+		synctest.Wait()
+		if n := p.fs.writes.Load(); n != 2 {
+			t.Fatalf("%d writes after the interval, want 2", n)
+		}
+		if r := readFileRecords(t, path)["a"]; r.TotalRequests != 5 {
+			t.Fatalf("stored total %d", r.TotalRequests)
+		}
 
-	// Nothing changed: neither the next tick nor Close writes.
-	if !clk.WaitForTimers(1, 10*time.Second) {
-		t.Fatal("no interval timer")
-	}
-	clk.Advance(10 * time.Second)
-	if !clk.WaitForTimers(1, 10*time.Second) {
-		t.Fatal("no interval timer after the tick")
-	}
-	p.stop(t)
-	if n := p.fs.writes.Load(); n != 2 {
-		t.Fatalf("%d writes, want 2", n)
-	}
+		// Nothing changed: neither the next tick nor Close writes.
+		clk.Advance(10 * time.Second)
+		synctest.Wait()
+		if clk.Timers() != 1 {
+			t.Fatalf("%d timers after the tick, want the next interval's", clk.Timers())
+		}
+		p.stop(t)
+		if n := p.fs.writes.Load(); n != 2 {
+			t.Fatalf("%d writes, want 2", n)
+		}
+	})
 }
 
 func TestFileStoreRetriesFailedSaves(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "breakers.state")
-	clk := core.NewFakeClock(fileT0)
-	// A folder where the temporary file goes makes every save fail.
-	if err := os.Mkdir(path+".tmp", 0o700); err != nil {
-		t.Fatal(err)
-	}
-	p := startFileStore(t, path, clk, FileConfig{})
-	p.breaker(t, "a").Trip("down")
-	if !clk.WaitForTimers(1, 10*time.Second) {
-		t.Fatal("no retry timer after a failed save")
-	}
-	if err := os.Remove(path + ".tmp"); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(fileMinRetry)
-	waitForFile(t, "the retried save", func() bool { return p.fs.writes.Load() == 1 })
-	if r := readFileRecords(t, path)["a"]; r.State != core.Open {
-		t.Fatalf("saved %s", r.State)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "breakers.state")
+		clk := core.NewFakeClock(fileT0)
+		// A folder where the temporary file goes makes every save fail.
+		if err := os.Mkdir(path+".tmp", 0o700); err != nil {
+			t.Fatal(err)
+		}
+		p := startFileStore(t, path, clk, FileConfig{})
+		p.breaker(t, "a").Trip("down")
+		synctest.Wait()
+		if clk.Timers() != 1 || p.fs.writes.Load() != 0 {
+			t.Fatalf("%d timers and %d writes after a failed save, want a retry timer and none", clk.Timers(), p.fs.writes.Load())
+		}
+		if err := os.Remove(path + ".tmp"); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(fileMinRetry - 1)
+		synctest.Wait()
+		if n := p.fs.writes.Load(); n != 0 {
+			t.Fatalf("retried after %v, before its %v backoff", fileMinRetry-1, fileMinRetry)
+		}
+		clk.Advance(1)
+		synctest.Wait()
+		if n := p.fs.writes.Load(); n != 1 {
+			t.Fatalf("%d writes after the retry, want 1", n)
+		}
+		if r := readFileRecords(t, path)["a"]; r.State != core.Open {
+			t.Fatalf("saved %s", r.State)
+		}
+	})
 }
 
 func TestFileStoreCloseHonoursContext(t *testing.T) {
@@ -572,6 +582,7 @@ func TestFileStoreCloseHonoursContext(t *testing.T) {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
+	<-p.fs.done // the final save goes on without the caller
 	if err := p.fs.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -639,27 +650,27 @@ func TestFileStoreTransitionStorm(t *testing.T) {
 }
 
 func TestFileStoreSavesOnEveryTransition(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "breakers.state")
-	p := startFileStore(t, path, core.NewFakeClock(fileT0), FileConfig{})
-	b := p.breaker(t, "a")
-	stored := func(want core.State) func() bool {
-		return func() bool {
-			data, _ := os.ReadFile(path)
-			recs, err := decodeFile(data)
-			return err == nil && len(recs) == 1 && recs[0].State == want
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "breakers.state")
+		p := startFileStore(t, path, core.NewFakeClock(fileT0), FileConfig{})
+		b := p.breaker(t, "a")
+		synctest.Wait()
+		for _, step := range []struct {
+			do   func()
+			want core.State
+		}{
+			{func() { b.Trip("down") }, core.Open},
+			{func() { b.ForceOpen("hold") }, core.ForcedOpen},
+			{func() { b.Release("go") }, core.HalfOpen},
+			{func() { b.RecordSuccess(); b.RecordSuccess() }, core.Closed},
+			{func() { b.Disable() }, core.Disabled},
+		} {
+			before := p.fs.writes.Load()
+			step.do()
+			synctest.Wait()
+			if r := readFileRecords(t, path); len(r) != 1 || r["a"].State != step.want || p.fs.writes.Load() != before+1 {
+				t.Fatalf("after the transition to %s the file holds %v (%d writes)", step.want, r, p.fs.writes.Load()-before)
+			}
 		}
-	}
-	for _, step := range []struct {
-		do   func()
-		want core.State
-	}{
-		{func() { b.Trip("down") }, core.Open},
-		{func() { b.ForceOpen("hold") }, core.ForcedOpen},
-		{func() { b.Release("go") }, core.HalfOpen},
-		{func() { b.RecordSuccess(); b.RecordSuccess() }, core.Closed},
-		{func() { b.Disable() }, core.Disabled},
-	} {
-		step.do()
-		waitForFile(t, "state "+step.want.String()+" in the file", stored(step.want))
-	}
+	})
 }

@@ -20,7 +20,8 @@ import (
 // truncated file or a record that fails validation.
 var ErrCorrupt = errors.New("corrupt state file")
 
-// The file format; the package documentation describes it byte by byte.
+// The file format, described byte by byte in docs/state-file.md; its
+// tests pin that layout.
 const (
 	fileMagic   = "BWKSTATE"
 	fileVersion = 1

@@ -3,8 +3,10 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"hash/crc32"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -264,4 +266,30 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The example in docs/state-file.md is what the encoder writes.
+func TestFormatDocumentedExample(t *testing.T) {
+	doc, err := os.ReadFile("../docs/state-file.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dumped []byte
+	for _, line := range strings.Split(string(doc), "\n") {
+		if len(line) < 10 || !strings.HasPrefix(line, "000000") || line[8] != ' ' {
+			continue
+		}
+		hexPart, _, _ := strings.Cut(line[10:], "|")
+		b, err := hex.DecodeString(strings.ReplaceAll(hexPart, " ", ""))
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		dumped = append(dumped, b...)
+	}
+	want := mustEncodeFile(t, []core.Snapshot{{Endpoint: "api", State: core.Open, Reason: "down",
+		LastStateChange: time.Unix(1760000000, 0), OpenUntil: time.Unix(1760000030, 500000000),
+		ConsecutiveFailures: 5, TotalRequests: 10, SuccessfulRequests: 5, FailedRequests: 5, RejectedRequests: 2, SlowRequests: 1}})
+	if !bytes.Equal(dumped, want) {
+		t.Fatalf("the documented example is\n% x\nthe encoder writes\n% x", dumped, want)
+	}
 }

@@ -15,16 +15,17 @@ import (
 
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
+	"github.com/bulwark-go/bulwark/internal/check"
 )
 
-// Defaults of RedisConfig.
+// Defaults of RedisConfig, documented on its fields.
 const (
-	DefaultRedisKeyPrefix           = "bulwark"
-	DefaultRedisSyncInterval        = time.Second
-	DefaultRedisTTL                 = time.Hour
-	DefaultRedisOpTimeout           = 500 * time.Millisecond
-	DefaultRedisMaxReconnectBackoff = 30 * time.Second
-	DefaultRedisMaxEndpoints        = 10_000
+	defaultKeyPrefix           = "bulwark"
+	defaultSyncInterval        = time.Second
+	defaultTTL                 = time.Hour
+	defaultOpTimeout           = 500 * time.Millisecond
+	defaultMaxReconnectBackoff = 30 * time.Second
+	defaultMaxEndpoints        = 10_000
 )
 
 // ErrRedisUnavailable is matched by the error of a cluster-wide control
@@ -32,11 +33,15 @@ const (
 // then made on this instance only.
 var ErrRedisUnavailable = errors.New("redis unavailable")
 
-// ErrRedisStoreClosed is returned by a RedisStore's methods after Close.
-var ErrRedisStoreClosed = errors.New("redis store is closed")
-
-// RedisConfig configures a RedisStore. The zero value is valid.
+// RedisConfig configures a RedisStore. Client is required; the zero value
+// of every other field is its default.
 type RedisConfig struct {
+	// Client reaches Redis: a single node, Sentinel or Cluster client
+	// (redis.NewClient, NewFailoverClient, NewClusterClient or
+	// NewUniversalClient). Required. The store never closes it. Give it
+	// ContextTimeoutEnabled and short dial, read and write timeouts, so
+	// that OpTimeout bounds every call.
+	Client redis.UniversalClient
 	// KeyPrefix starts every key and the channel name, so that several
 	// deployments can share one Redis. Default "bulwark"; 1 to 128 of
 	// [A-Za-z0-9._:-].
@@ -49,92 +54,70 @@ type RedisConfig struct {
 	// cluster can be when a pub/sub message is lost. Default 1s; 10ms to 1m.
 	SyncInterval time.Duration
 	// TTL is how long an endpoint's shared state outlives the last instance
-	// that uses it; it is refreshed on every write and sync. Default 1h
-	// (the seed's); 1s to 720h.
+	// that uses it; it is refreshed on every write and sync. Default 1h;
+	// 1s to 720h.
 	TTL time.Duration
 	// OpTimeout bounds every Redis call the store makes. Default 500ms;
-	// 1ms to 1m. Give the client ContextTimeoutEnabled so that it applies
-	// to socket reads as well.
+	// 1ms to 1m.
 	OpTimeout time.Duration
 	// MaxReconnectBackoff caps the wait between reconnection attempts
-	// while Redis is unreachable. Default 30s; SyncInterval to 10m.
+	// while Redis is unreachable. Default 30s, or SyncInterval if that is
+	// longer; SyncInterval to 10m.
 	MaxReconnectBackoff time.Duration
 	// MaxEndpoints bounds the breakers one store follows. Default 10,000;
 	// 1 to 1,000,000.
 	MaxEndpoints int
+	// Bus receives the store's events (ClusterStateChange, StoreStatus).
+	// Default: the bus of the first Manager given to AttachManager.
+	Bus *events.Bus
+	// Logger receives the store's warnings: Redis unreachable and back,
+	// malformed shared state. Default slog.Default().
+	Logger *slog.Logger
+	// Clock times the sync interval, the reconnection backoff and the
+	// pauses between repeated reports. Default core.SystemClock(). Times
+	// shared with other instances are the breakers' and Redis's own.
+	Clock core.Clock
 }
 
-// Validate reports every field that is out of range, each as a
-// *core.ConfigError.
-func (c RedisConfig) Validate() error {
-	var errs []error
-	fail := func(field string, v any, rule string) {
-		errs = append(errs, &core.ConfigError{Field: "RedisConfig." + field, Value: v, Rule: rule})
-	}
-	if c.KeyPrefix != "" && !validID(c.KeyPrefix) {
-		fail("KeyPrefix", c.KeyPrefix, "must be 1 to 128 of A-Z a-z 0-9 . _ : - (empty means the default, bulwark)")
+// check fills in the defaults and reports every bad field.
+func (c *RedisConfig) check() error {
+	ck := check.New("store.RedisConfig.", configError)
+	checkDependency(ck, "Client", c.Client, true, "a redis.UniversalClient such as redis.NewClient's")
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = defaultKeyPrefix
+	} else if !validID(c.KeyPrefix) {
+		ck.Fail("KeyPrefix", c.KeyPrefix, "must be 1 to 128 of A-Z a-z 0-9 . _ : - (empty means the default, bulwark)")
 	}
 	if c.InstanceID != "" && !validID(c.InstanceID) {
-		fail("InstanceID", c.InstanceID, "must be 1 to 128 of A-Z a-z 0-9 . _ : - (empty means random)")
+		ck.Fail("InstanceID", c.InstanceID, "must be 1 to 128 of A-Z a-z 0-9 . _ : - (empty means random)")
 	}
-	dur := func(field string, v, lo, hi time.Duration, def string) {
-		if v != 0 && (v < lo || v > hi) {
-			fail(field, v, fmt.Sprintf("must be between %v and %v (0 means the default, %s)", lo, hi, def))
-		}
-	}
-	dur("SyncInterval", c.SyncInterval, 10*time.Millisecond, time.Minute, "1s")
-	dur("TTL", c.TTL, time.Second, 720*time.Hour, "1h")
-	dur("OpTimeout", c.OpTimeout, time.Millisecond, time.Minute, "500ms")
-	d := c.withDefaults()
-	dur("MaxReconnectBackoff", c.MaxReconnectBackoff, d.SyncInterval, 10*time.Minute, "30s")
-	if c.MaxEndpoints != 0 && (c.MaxEndpoints < 1 || c.MaxEndpoints > 1_000_000) {
-		fail("MaxEndpoints", c.MaxEndpoints, "must be between 1 and 1000000 (0 means the default, 10000)")
-	}
-	return errors.Join(errs...)
-}
-
-func (c RedisConfig) withDefaults() RedisConfig {
-	if c.KeyPrefix == "" {
-		c.KeyPrefix = DefaultRedisKeyPrefix
-	}
-	if c.SyncInterval == 0 {
-		c.SyncInterval = DefaultRedisSyncInterval
-	}
-	if c.TTL == 0 {
-		c.TTL = DefaultRedisTTL
-	}
-	if c.OpTimeout == 0 {
-		c.OpTimeout = DefaultRedisOpTimeout
+	ck.Duration("SyncInterval", &c.SyncInterval, defaultSyncInterval, 10*time.Millisecond, time.Minute)
+	ck.Duration("TTL", &c.TTL, defaultTTL, time.Second, 720*time.Hour)
+	ck.Duration("OpTimeout", &c.OpTimeout, defaultOpTimeout, time.Millisecond, time.Minute)
+	sync := c.SyncInterval
+	if sync < 10*time.Millisecond || sync > time.Minute {
+		sync = defaultSyncInterval // reported above
 	}
 	if c.MaxReconnectBackoff == 0 {
-		c.MaxReconnectBackoff = max(DefaultRedisMaxReconnectBackoff, c.SyncInterval)
+		c.MaxReconnectBackoff = max(defaultMaxReconnectBackoff, sync)
+	} else if c.MaxReconnectBackoff < sync || c.MaxReconnectBackoff > 10*time.Minute {
+		ck.Fail("MaxReconnectBackoff", c.MaxReconnectBackoff, fmt.Sprintf(
+			"must be between SyncInterval (%v) and 10m0s (0 means the default, 30s or SyncInterval if longer)", sync))
 	}
-	if c.MaxEndpoints == 0 {
-		c.MaxEndpoints = DefaultRedisMaxEndpoints
+	ck.Int("MaxEndpoints", &c.MaxEndpoints, defaultMaxEndpoints, 1, 1_000_000)
+	checkDependency(ck, "Clock", c.Clock, false, "a core.Clock, or nil for core.SystemClock()")
+	if c.Clock == nil {
+		c.Clock = core.SystemClock()
 	}
-	return c
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return ck.Err()
 }
 
-// RedisOption supplies an optional dependency to NewRedisStore.
-type RedisOption func(*redisOptions)
-
-type redisOptions struct {
-	bus *events.Bus
-	log *slog.Logger
-}
-
-// WithRedisBus makes the store publish its events (ClusterStateChange,
-// StoreStatus) on b. Without it the store uses the bus of the first Manager
-// attached with AttachManager.
-func WithRedisBus(b *events.Bus) RedisOption { return func(o *redisOptions) { o.bus = b } }
-
-// WithRedisLogger makes the store log warnings to l instead of
-// slog.Default().
-func WithRedisLogger(l *slog.Logger) RedisOption { return func(o *redisOptions) { o.log = l } }
-
-// RedisStore shares circuit-breaker state across instances through Redis
-// (the seed's with_distributed_state). Attach the breakers of every
-// instance to a RedisStore on the same Redis and key prefix:
+// RedisStore shares circuit-breaker state across instances through Redis.
+// Attach the breakers of every instance to a RedisStore on the same Redis
+// and key prefix:
 //
 //   - A transition on one instance is proposed by a versioned
 //     compare-and-set; the winner publishes it and every instance applies
@@ -151,8 +134,10 @@ func WithRedisLogger(l *slog.Logger) RedisOption { return func(o *redisOptions) 
 //
 // The request path never waits for Redis: breakers are only observed and
 // updated from the store's own goroutines. When Redis is unreachable the
-// breakers run on local state, a StoreStatus "degraded" event is published
-// and the store reconnects with backoff, then reconciles by version.
+// breakers run on local state, one warning and one StoreStatus "degraded"
+// event say why, and the store reconnects with backoff, then reconciles by
+// version. go-redis logs failed dials by itself, through its process-wide
+// logger, which the store leaves alone (see the package documentation).
 //
 // The store works with a single node, Sentinel or Cluster client. It does
 // not close the client.
@@ -181,18 +166,25 @@ func WithRedisLogger(l *slog.Logger) RedisOption { return func(o *redisOptions) 
 type RedisStore struct {
 	client  redis.UniversalClient
 	cfg     RedisConfig
+	clock   core.Clock
 	log     *slog.Logger
 	bus     atomic.Pointer[events.Bus]
-	busSet  atomic.Bool // the bus came from WithRedisBus or a Manager
+	busSet  atomic.Bool // the bus came from RedisConfig.Bus or a Manager
 	channel string
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// ctx bounds the worker's calls: it ends when Close gives up waiting
+	// or has finished. subCtx ends the subscription as Close starts.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	subCtx    context.Context
+	subCancel context.CancelFunc
+	closing   chan struct{} // closed by Close: the worker finishes and returns
+	wg        sync.WaitGroup
 
-	healthy atomic.Bool   // Redis answered the last call
-	rounds  atomic.Uint64 // completed sync rounds
-	ticks   atomic.Uint64 // sync intervals handled, with Redis or without
+	healthy  atomic.Bool   // Redis answered the last call
+	rounds   atomic.Uint64 // completed sync rounds
+	ticks    atomic.Uint64 // sync intervals handled, with Redis or without
+	attempts atomic.Uint64 // reconnection attempts
 
 	wake   chan struct{}      // local changes or new endpoints are queued
 	remote chan []byte        // transition messages from the subscriber
@@ -217,6 +209,7 @@ type RedisStore struct {
 type redisEndpoint struct {
 	name   string
 	b      *core.Breaker
+	rep    replica // b's replication methods
 	keys   redisKeys
 	cancel func() // removes the listener
 
@@ -236,51 +229,41 @@ type redisEndpoint struct {
 	reportedAt time.Time // last error report for this endpoint
 }
 
-// NewRedisStore returns a store sharing state through client, or the
-// configuration's validation error. It starts two goroutines, which Close
-// ends.
-//
-// Give the client ContextTimeoutEnabled and short dial, read and write
-// timeouts, so that the store's OpTimeout bounds every call.
-func NewRedisStore(client redis.UniversalClient, cfg RedisConfig, opts ...RedisOption) (*RedisStore, error) {
-	if client == nil {
-		return nil, &core.ConfigError{Field: "client", Value: nil, Rule: "must be a Redis client"}
-	}
-	if err := cfg.Validate(); err != nil {
+// NewRedisStore returns a store sharing state through cfg.Client, or a
+// *core.ConfigError for every bad field of cfg (joined with errors.Join).
+// It starts two goroutines, which Close ends.
+func NewRedisStore(cfg RedisConfig) (*RedisStore, error) {
+	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
 	if cfg.InstanceID == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		cfg.InstanceID = hex.EncodeToString(b[:])
 	}
-	var o redisOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.log == nil {
-		o.log = slog.Default()
-	}
 	s := &RedisStore{
-		client:  client,
+		client:  cfg.Client,
 		cfg:     cfg,
-		log:     o.log.With("component", "bulwark/store.redis", "instance", cfg.InstanceID),
+		clock:   cfg.Clock,
+		log:     cfg.Logger.With("component", "bulwark/store.redis", "instance", cfg.InstanceID),
 		channel: cfg.KeyPrefix + ":transitions",
 		wake:    make(chan struct{}, 1),
 		remote:  make(chan []byte, 256),
 		resync:  make(chan struct{}, 1),
 		admin:   make(chan *adminRequest),
+		closing: make(chan struct{}),
 		eps:     make(map[string]*redisEndpoint),
 	}
-	if o.bus == nil {
-		o.bus = events.NewBus() // until a Manager brings its own
+	bus := cfg.Bus
+	if bus == nil {
+		bus = events.NewBus() // until a Manager brings its own
 	} else {
 		s.busSet.Store(true)
 	}
-	s.bus.Store(o.bus)
+	s.bus.Store(bus)
 	s.healthy.Store(true) // until a call fails
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.subCtx, s.subCancel = context.WithCancel(context.Background())
 	s.wg.Add(2)
 	go s.run()
 	go s.subscribe()
@@ -293,27 +276,56 @@ func (s *RedisStore) InstanceID() string { return s.cfg.InstanceID }
 // Healthy reports whether the last call to Redis succeeded.
 func (s *RedisStore) Healthy() bool { return s.healthy.Load() }
 
-// AttachManager shares the state of every breaker m has and will have.
-// Unless WithRedisBus was given, the store publishes its events on m's bus.
-func (s *RedisStore) AttachManager(m *core.Manager) {
+// AttachManager shares the state of every breaker m has and, through
+// Manager.OnBreaker, of every breaker it creates later. Unless
+// RedisConfig.Bus is set, the store publishes its events on m's bus. It
+// returns the errors of the breakers m already has (past MaxEndpoints,
+// say); later ones are logged and published as StoreStatus errors.
+func (s *RedisStore) AttachManager(m *core.Manager) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
 	if s.busSet.CompareAndSwap(false, true) {
 		s.bus.Store(m.Bus())
 	}
+	var (
+		mu        sync.Mutex
+		errs      []error
+		returning = true
+	)
 	m.OnBreaker(func(b *core.Breaker) {
-		if err := s.Attach(b); err != nil && !errors.Is(err, ErrRedisStoreClosed) {
-			s.warn(b.Name(), "cannot share breaker state", err)
+		err := s.Attach(b)
+		if err == nil || errors.Is(err, ErrClosed) {
+			return
 		}
+		mu.Lock()
+		defer mu.Unlock()
+		if returning {
+			errs = append(errs, err)
+			return
+		}
+		s.warn(b.Name(), "cannot share breaker state", err)
 	})
+	mu.Lock()
+	defer mu.Unlock()
+	returning = false
+	return errors.Join(errs...)
 }
 
 // Attach shares b's state. Breakers are told apart by name: attaching a
 // second breaker with the same name is an error, attaching the same one
 // again does nothing. Past MaxEndpoints it fails.
 func (s *RedisStore) Attach(b *core.Breaker) error {
+	if b == nil {
+		return errors.New("bulwark: redis store: Attach(nil)")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrRedisStoreClosed
+		return ErrClosed
 	}
 	if ep, ok := s.eps[b.Name()]; ok {
 		if ep.b == b {
@@ -325,139 +337,26 @@ func (s *RedisStore) Attach(b *core.Breaker) error {
 		return fmt.Errorf("bulwark: redis store: %w: %d endpoints attached, the maximum; %q refused",
 			core.ErrTooManyEndpoints, len(s.eps), b.Name())
 	}
-	ep := &redisEndpoint{name: b.Name(), b: b, keys: newRedisKeys(s.cfg.KeyPrefix, b.Name()), fresh: true}
+	ep := &redisEndpoint{name: b.Name(), b: b, rep: replicaOf(b), keys: newRedisKeys(s.cfg.KeyPrefix, b.Name()), fresh: true}
 	s.eps[ep.name] = ep
 	if s.healthy.Load() {
 		// Probes need slots claimed from Redis; none are claimed yet.
-		b.SetProbeLimit(0)
+		ep.rep.limitProbes(0)
 	}
 	ep.cancel = b.OnStateChange(func(e events.StateChange) { s.onChange(ep, e) })
 	s.queueLocked(ep)
 	return nil
 }
 
-// maxPending bounds the local transitions queued per endpoint; past it the
-// oldest are dropped (the cluster state is then reconciled instead).
-const maxPending = 16
-
-// localChange is a transition made by this instance's breaker.
-type localChange struct {
-	from, to  core.State
-	reason    string
-	at        time.Time
-	openUntil time.Time
-	restored  bool // put back from saved state: reconciled, not proposed
-}
-
-// onChange runs in whatever goroutine made the transition, possibly a
-// request's: it only records the change and wakes the worker.
-func (s *RedisStore) onChange(ep *redisEndpoint, e events.StateChange) {
-	// Under the mutex and only while open: a delivery already under way may
-	// call this after Close, which must not leave the limit at zero.
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	if e.NewState != core.HalfOpen && s.healthy.Load() {
-		// The next half-open round starts without slots, before any call
-		// can see it; they are claimed from Redis.
-		ep.b.SetProbeLimit(0)
-	}
-	s.mu.Unlock()
-	if e.Remote {
-		return // applied by this store: already the cluster's state
-	}
-	c := localChange{from: e.OldState, to: e.NewState, reason: truncateUTF8(e.Reason, maxReasonLen), at: e.Timestamp, restored: e.Restored}
-	if e.NewState == core.Open {
-		if snap := ep.b.Snapshot(); snap.State == core.Open {
-			c.openUntil = snap.OpenUntil
-		} else {
-			c.openUntil = e.Timestamp.Add(ep.b.Config().Timeout)
-		}
-	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	if len(ep.pending) == maxPending {
-		copy(ep.pending, ep.pending[1:])
-		ep.pending = ep.pending[:maxPending-1]
-	}
-	ep.pending = append(ep.pending, c)
-	s.queueLocked(ep)
-	s.mu.Unlock()
-}
-
-// queueLocked puts ep on the worker's list; s.mu is held.
-func (s *RedisStore) queueLocked(ep *redisEndpoint) {
-	if !ep.queued {
-		ep.queued = true
-		s.ready = append(s.ready, ep)
-	}
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// ForceOpen holds endpoint open on every instance until Reset or Disable,
-// whatever its shared state was. If Redis cannot be reached, the breaker
-// of this instance is forced open alone and the error matches
-// ErrRedisUnavailable.
-func (s *RedisStore) ForceOpen(ctx context.Context, endpoint, reason string) error {
-	return s.control(ctx, endpoint, core.ForcedOpen, truncateUTF8(reason, maxReasonLen-len("forced open: ")))
-}
-
-// Reset closes endpoint on every instance and clears its shared window.
-// Without Redis it resets this instance's breaker alone and the error
-// matches ErrRedisUnavailable.
-func (s *RedisStore) Reset(ctx context.Context, endpoint string) error {
-	return s.control(ctx, endpoint, core.Closed, "")
-}
-
-// Disable turns endpoint's breaker off on every instance until Reset.
-// Without Redis it disables this instance's breaker alone and the error
-// matches ErrRedisUnavailable.
-func (s *RedisStore) Disable(ctx context.Context, endpoint string) error {
-	return s.control(ctx, endpoint, core.Disabled, "")
-}
-
-type adminRequest struct {
-	ctx      context.Context
-	endpoint string
-	to       core.State
-	reason   string // ForceOpen's, without the "forced open: " prefix
-	reply    chan error
-}
-
-func (s *RedisStore) control(ctx context.Context, endpoint string, to core.State, reason string) error {
-	if err := core.ValidateEndpoint(endpoint); err != nil {
-		return err
-	}
-	r := &adminRequest{ctx: ctx, endpoint: endpoint, to: to, reason: reason, reply: make(chan error, 1)}
-	select {
-	case s.admin <- r:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.ctx.Done():
-		return ErrRedisStoreClosed
-	}
-	select {
-	case err := <-r.reply:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.ctx.Done():
-		return ErrRedisStoreClosed
-	}
-}
-
-// Close stops the store's goroutines, detaches its breakers (they go on
-// with local state and their configured probe limit) and removes this
-// instance's window counts from Redis if it can within ctx. It does not
-// close the client. Calling Close again does nothing.
+// Close finishes what the store owes the cluster and stops its
+// goroutines. Every transition made before Close is proposed to Redis
+// (one made while Close runs is not), this instance's window counts are
+// removed from Redis, and the breakers are detached: they go on with local
+// state and their configured probe limit. Close returns when that is done,
+// or, if ctx ends first, an error wrapping ctx.Err() after cancelling the
+// calls in flight. When Redis is unreachable the transitions stay local
+// decisions, as they would without Close. Close does not close the
+// client. Calling it again returns nil at once.
 func (s *RedisStore) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -466,42 +365,24 @@ func (s *RedisStore) Close(ctx context.Context) error {
 	}
 	s.closed = true
 	ps := s.pubsub
-	eps := make([]*redisEndpoint, 0, len(s.eps))
-	for _, ep := range s.eps {
-		eps = append(eps, ep)
-	}
 	s.mu.Unlock()
-	s.cancel()
+	s.subCancel()
 	if ps != nil {
 		_ = ps.Close() // unblocks the subscriber's read
 	}
+	close(s.closing)
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
 		close(done)
 	}()
-	var err error
+	defer s.cancel()
 	select {
 	case <-done:
+		return nil
 	case <-ctx.Done():
-		err = fmt.Errorf("bulwark: redis store: close: %w", ctx.Err())
+		return fmt.Errorf("bulwark: redis store: close: %w", ctx.Err())
 	}
-	for _, ep := range eps {
-		ep.cancel()
-		ep.b.SetProbeLimit(-1)
-		ep.b.SetRemoteWindow(0, 0, 0)
-	}
-	if err == nil && len(eps) > 0 && s.healthy.Load() {
-		// Leave the cluster's windows at once rather than after a window.
-		cctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
-		pipe := s.client.Pipeline()
-		for _, ep := range eps {
-			pipe.HDel(cctx, ep.keys.window, s.cfg.InstanceID)
-		}
-		_, _ = pipe.Exec(cctx)
-		cancel()
-	}
-	return err
 }
 
 // publish sends e on the store's bus.
@@ -516,6 +397,6 @@ func (s *RedisStore) warn(endpoint, msg string, err error) {
 	s.log.Warn("bulwark: redis store: "+msg, "endpoint", endpoint, "error", err)
 	s.publish(events.StoreStatus{
 		Type: events.TypeStoreStatus, Store: "redis", Instance: s.cfg.InstanceID, Status: events.StoreError,
-		Endpoint: endpoint, Error: msg + ": " + err.Error(), Timestamp: time.Now().UTC(),
+		Endpoint: endpoint, Error: msg + ": " + err.Error(), Timestamp: s.clock.Now().UTC(),
 	})
 }

@@ -46,8 +46,9 @@ func BenchmarkBreakerAllowRecordShared(b *testing.B) {
 
 // TestRedisPropagationLatency measures, over 100 trips, the time from a
 // Trip on instance a to the transition applied on instance b (seen by an
-// OnStateChange listener on b). It reports p50 and p99 and asserts only
-// that every trip arrives; the target is p99 <= 50ms on loopback.
+// OnStateChange listener on b), and fails unless p99 is under 50ms: on
+// loopback it is about a millisecond, so the bound leaves room for a busy
+// CI machine and the race detector.
 //
 //	go test -run TestRedisPropagationLatency -v ./store/
 func TestRedisPropagationLatency(t *testing.T) {
@@ -82,5 +83,8 @@ func TestRedisPropagationLatency(t *testing.T) {
 	}
 	slices.Sort(lat)
 	p50, p99 := lat[(len(lat)+1)/2-1], lat[(len(lat)*99+99)/100-1] // nearest rank
-	t.Logf("trip on a -> applied on b, %d trips: p50 %v, p99 %v, max %v (target p99 <= 50ms)", trips, p50, p99, lat[len(lat)-1])
+	t.Logf("trip on a -> applied on b, %d trips: p50 %v, p99 %v, max %v", trips, p50, p99, lat[len(lat)-1])
+	if p99 >= 50*time.Millisecond {
+		t.Errorf("p99 %v, want under 50ms", p99)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
 	"github.com/bulwark-go/bulwark/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/wait"
 )
 
 // A breaker may still call a listener that Close has just cancelled (a
@@ -34,12 +35,14 @@ func TestCloseRacingATransitionLeavesNoProbeLimit(t *testing.T) {
 			once.Do(func() { close(entered); <-release })
 		}
 	})
-	s, err := NewRedisStore(newTestClient(t, srv), RedisConfig{SyncInterval: testSync, InstanceID: "a"})
+	s, err := NewRedisStore(RedisConfig{Client: newTestClient(t, srv), SyncInterval: testSync, InstanceID: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.AttachManager(m)
-	waitFor(t, "two sync rounds", func() bool { return s.rounds.Load() > 1 })
+	if err := s.AttachManager(m); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, testWait, "two sync rounds", func() bool { return s.rounds.Load() > 1 })
 
 	tripped := make(chan struct{})
 	go func() {
@@ -63,5 +66,47 @@ func TestCloseRacingATransitionLeavesNoProbeLimit(t *testing.T) {
 		clk.Advance(time.Hour) // and past any probe timeout
 		_, err2 := b.Allow()
 		t.Fatalf("breaker detached by Close admits no probe: %v; an hour later: %v", err, err2)
+	}
+}
+
+// Close shares what it owes before it returns: a transition made just
+// before Close (a health monitor releasing its hold as it stops, say) is
+// in Redis afterwards, and the instance's window counts are not.
+func TestRedisCloseSharesTheLastTransitions(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := newTestClient(t, srv)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		prepare func(*core.Breaker)
+		last    func(*core.Breaker)
+		want    core.State
+	}{
+		{"trip", nil, func(b *core.Breaker) { b.Trip("right before close") }, core.Open},
+		{"release", func(b *core.Breaker) { b.ForceOpen("probe failing") }, func(b *core.Breaker) { b.Release("probe passing") }, core.HalfOpen},
+		{"reset", func(b *core.Breaker) { b.Trip("down") }, func(b *core.Breaker) { b.Reset() }, core.Closed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys := newRedisKeys("bulwark", tc.name)
+			shared := func() string { return raw.HGet(ctx, keys.state, "state").Val() }
+			in := newInstance(t, srv, "a", core.Config{}, RedisConfig{})
+			in.loaded(t, tc.name)
+			b := in.breaker(t, tc.name)
+			if tc.prepare != nil {
+				tc.prepare(b)
+				wait.For(t, 10*time.Second, "the first transition in Redis", func() bool { return shared() == b.State().String() })
+			}
+			if !raw.HExists(ctx, keys.window, "a").Val() && tc.want != core.Closed {
+				t.Fatal("no window entry to remove")
+			}
+			tc.last(b)
+			in.close()
+			if got := shared(); got != tc.want.String() {
+				t.Errorf("Redis holds %q after Close, want %s", got, tc.want)
+			}
+			if raw.HExists(ctx, keys.window, "a").Val() {
+				t.Error("the window entry of the closed instance is still there")
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/wait"
 )
 
 // TestRedisCluster runs two instances against a three-master Redis
@@ -55,7 +56,7 @@ func TestRedisCluster(t *testing.T) {
 		}
 		from.breaker(t, name(i)).Trip("cluster trip")
 		br := to.breaker(t, name(i))
-		waitFor(t, name(i)+" to open across the cluster", func() bool { return br.State() == core.Open })
+		wait.For(t, testWait, name(i)+" to open across the cluster", func() bool { return br.State() == core.Open })
 	}
 
 	// Controls, and the global threshold, on another endpoint.
@@ -64,7 +65,7 @@ func TestRedisCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	b0 := b.breaker(t, name(0))
-	waitFor(t, "the reset to reach b", func() bool { return b0.State() == core.Closed })
+	wait.For(t, testWait, "the reset to reach b", func() bool { return b0.State() == core.Closed })
 	for _, in := range []*instance{a, b} {
 		br := in.breaker(t, name(0))
 		for i := range 6 {
@@ -80,5 +81,5 @@ func TestRedisCluster(t *testing.T) {
 		}
 	}
 	a0 := a.breaker(t, name(0))
-	waitFor(t, "the cluster-wide rate to open both", func() bool { return a0.State() == core.Open && b0.State() == core.Open })
+	wait.For(t, testWait, "the cluster-wide rate to open both", func() bool { return a0.State() == core.Open && b0.State() == core.Open })
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/wait"
 )
 
 // withFile attaches a FileStore on path to the Manager, closing it at the
@@ -26,7 +27,7 @@ func withFile(t *testing.T, path string) (func(*core.Manager), func()) {
 	t.Cleanup(closeFile)
 	return func(m *core.Manager) {
 		var err error
-		if fs, err = NewFileStore(path, FileConfig{}); err != nil {
+		if fs, err = NewFileStore(FileConfig{Path: path}); err != nil {
 			t.Fatal(err)
 		}
 		if err := fs.AttachManager(m); err != nil {
@@ -64,16 +65,16 @@ func TestRedisDownFileKeepsPersisting(t *testing.T) {
 	b.loaded(t, "api")
 
 	srv.Kill()
-	waitFor(t, "a degraded", func() bool { return !a.s.Healthy() })
+	wait.For(t, testWait, "a degraded", func() bool { return !a.s.Healthy() })
 	a.breaker(t, "api").Trip("while Redis is down")
-	waitFor(t, "the file to hold the trip", func() bool {
+	wait.For(t, testWait, "the file to hold the trip", func() bool {
 		st, ok := savedState(path, "api")
 		return ok && st == core.Open
 	})
 
 	srv.Restart()
 	bb := b.breaker(t, "api")
-	waitFor(t, "b to adopt the trip after the restart", func() bool { return bb.State() == core.Open })
+	wait.For(t, testWait, "b to adopt the trip after the restart", func() bool { return bb.State() == core.Open })
 }
 
 func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
@@ -91,7 +92,7 @@ func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
 			a1.loaded(t, "api")
 			a1.breaker(t, "api").Trip("before the restart")
 			bb := b.breaker(t, "api")
-			waitFor(t, "b to open", func() bool { return bb.State() == core.Open })
+			wait.For(t, testWait, "b to open", func() bool { return bb.State() == core.Open })
 			a1.close()
 			closeFile()
 			if st, _ := savedState(path, "api"); st != core.Open {
@@ -102,7 +103,7 @@ func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
 			if err := b.s.Reset(context.Background(), "api"); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "b to close", func() bool { return bb.State() == core.Closed })
+			wait.For(t, testWait, "b to close", func() bool { return bb.State() == core.Closed })
 
 			// a restarts: the file says Open, the cluster (newer) Closed.
 			attachFile2, _ := withFile(t, path)
@@ -114,7 +115,7 @@ func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
 				attachFile2(a2.m)
 			}
 			ba := a2.breaker(t, "api")
-			waitFor(t, "a to adopt the cluster's newer state", func() bool { return ba.State() == core.Closed })
+			wait.For(t, testWait, "a to adopt the cluster's newer state", func() bool { return ba.State() == core.Closed })
 			settle(t, a2, b)
 			if ba.State() != core.Closed || bb.State() != core.Closed {
 				t.Fatalf("a %s, b %s: the stale file won", ba.State(), bb.State())
@@ -131,7 +132,7 @@ func TestRedisRestoredStateFillsAnEmptyCluster(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "breakers.state")
 	// A file saved by an earlier run, with no shared state in Redis.
 	m, _ := core.NewManager(core.ManagerConfig{})
-	fs, err := NewFileStore(path, FileConfig{})
+	fs, err := NewFileStore(FileConfig{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,5 +153,5 @@ func TestRedisRestoredStateFillsAnEmptyCluster(t *testing.T) {
 		t.Fatalf("restored %s", st)
 	}
 	bb := b.breaker(t, "api")
-	waitFor(t, "b to learn the restored state", func() bool { return bb.State() == core.Open })
+	wait.For(t, testWait, "b to learn the restored state", func() bool { return bb.State() == core.Open })
 }

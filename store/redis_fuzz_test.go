@@ -1,7 +1,9 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +68,150 @@ func FuzzParseStateHash(f *testing.F) {
 		}
 		if !cs.State.Valid() || cs.Version < 1 || (cs.State == core.Open) == cs.OpenUntil.IsZero() {
 			t.Fatalf("accepted an invalid state: %+v", cs)
+		}
+	})
+}
+
+// replyFrom builds a reply value, as go-redis returns script replies, from
+// fuzz input: 'i' and 8 bytes is an int64, 's', a length byte and that many
+// bytes a string, 'a' and a count byte (at most 16) an array of the items
+// that follow; any other byte is a value no script returns (a float). It
+// returns what is left of data.
+func replyFrom(data []byte, depth int) (any, []byte) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	tag, data := data[0], data[1:]
+	switch {
+	case tag == 'i' && len(data) >= 8:
+		return int64(binary.BigEndian.Uint64(data)), data[8:]
+	case tag == 's' && len(data) >= 1 && int(data[0]) <= len(data)-1:
+		n := int(data[0])
+		return string(data[1 : 1+n]), data[1+n:]
+	case tag == 'a' && len(data) >= 1 && depth < 3:
+		n := min(int(data[0]), 16)
+		data = data[1:]
+		out := make([]any, 0, n)
+		for range n {
+			var v any
+			v, data = replyFrom(data, depth+1)
+			out = append(out, v)
+		}
+		return out, data
+	}
+	return float64(tag), data
+}
+
+// replyBytes is the inverse of replyFrom, for seeds.
+func replyBytes(v any) []byte {
+	switch v := v.(type) {
+	case int64:
+		return binary.BigEndian.AppendUint64([]byte{'i'}, uint64(v))
+	case int:
+		return replyBytes(int64(v))
+	case string:
+		return append([]byte{'s', byte(len(v))}, v...)
+	case []any:
+		b := []byte{'a', byte(len(v))}
+		for _, x := range v {
+			b = append(b, replyBytes(x)...)
+		}
+		return b
+	}
+	return []byte{'?'}
+}
+
+var fuzzNow = time.Unix(1_760_000_000, 0)
+
+func fuzzStateHash() []any {
+	return []any{"version", "4", "state", "Open", "old_state", "Closed", "open_until", "1760000060000",
+		"reason", "x", "origin", "a", "updated", "1760000000000"}
+}
+
+// checkStateRead fails unless r is a valid state, no state, or an error.
+func checkStateRead(t *testing.T, r stateRead) {
+	t.Helper()
+	switch {
+	case r.err != nil && r.present:
+		t.Fatalf("a state both present and in error: %+v", r)
+	case r.present && (!r.cs.State.Valid() || !r.cs.OldState.Valid() || r.cs.Version < 1 || r.cs.Version > maxVersion ||
+		(r.cs.State == core.Open) == r.cs.OpenUntil.IsZero() || !validID(r.cs.Origin)):
+		t.Fatalf("accepted an invalid state: %+v", r.cs)
+	}
+}
+
+// FuzzParseCASReply: no panic; an accepted reply is a winner with a valid
+// version, old state and claim, or a loser with a valid state, none, or
+// the error of its hash.
+func FuzzParseCASReply(f *testing.F) {
+	f.Add(replyBytes([]any{1, 9, "Closed", 1760000000000, 2}), 3)
+	f.Add(replyBytes([]any{0, fuzzStateHash(), 4}), 0)
+	f.Add(replyBytes([]any{0, []any{}, 0}), 0)
+	f.Add(replyBytes([]any{0, []any{"_type", "string"}, 0}), 0)
+	f.Add([]byte("a\x05i"), 1)
+	f.Fuzz(func(t *testing.T, data []byte, maxClaim int) {
+		v, _ := replyFrom(data, 0)
+		r, err := parseCASReply(v, maxClaim, fuzzNow)
+		switch {
+		case err != nil:
+			if !errors.Is(err, errMalformed) {
+				t.Fatalf("error %v does not match errMalformed", err)
+			}
+		case r.won:
+			if r.version < 1 || r.version > maxVersion || !r.old.Valid() || r.claimed < 0 || r.claimed > max(maxClaim, 0) {
+				t.Fatalf("accepted an invalid winner: %+v", r)
+			}
+		default:
+			if r.version > maxVersion {
+				t.Fatalf("accepted version %d", r.version)
+			}
+			checkStateRead(t, r.cur)
+		}
+	})
+}
+
+// FuzzParseSyncReply: no panic; accepted counts are consistent and a
+// returned state is valid, absent or in error.
+func FuzzParseSyncReply(f *testing.F) {
+	f.Add(replyBytes([]any{12, 8, 1, 0, 0}))
+	f.Add(replyBytes([]any{0, 0, 0, 2, 1, fuzzStateHash()}))
+	f.Add(replyBytes([]any{0, 0, 0, 0, 1, []any{"version", "x"}}))
+	f.Add([]byte("a\x06iiiii"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, _ := replyFrom(data, 0)
+		r, err := parseSyncReply(v, fuzzNow)
+		if err != nil {
+			if !errors.Is(err, errMalformed) {
+				t.Fatalf("error %v does not match errMalformed", err)
+			}
+			return
+		}
+		if o := r.others; o.total < 0 || o.failed < 0 || o.slow < 0 || o.failed > o.total || o.slow > o.total || r.removed < 0 {
+			t.Fatalf("accepted counts %+v", r)
+		}
+		if !r.changed && (r.state.present || r.state.err != nil) {
+			t.Fatalf("a state without a change: %+v", r)
+		}
+		checkStateRead(t, r.state)
+	})
+}
+
+// FuzzParseClaimReply: no panic; a grant is between 0 and what was asked.
+func FuzzParseClaimReply(f *testing.F) {
+	f.Add(replyBytes(2), 3)
+	f.Add(replyBytes(-1), 3)
+	f.Add(replyBytes("2"), 3)
+	f.Fuzz(func(t *testing.T, data []byte, want int) {
+		v, _ := replyFrom(data, 0)
+		n, err := parseClaimReply(v, want)
+		if err != nil {
+			if !errors.Is(err, errMalformed) {
+				t.Fatalf("error %v does not match errMalformed", err)
+			}
+			return
+		}
+		if n < 0 || n > max(want, 0) {
+			t.Fatalf("granted %d of %d", n, want)
 		}
 	})
 }

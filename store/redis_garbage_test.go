@@ -4,13 +4,13 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
 	"github.com/bulwark-go/bulwark/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/wait"
 )
 
 func storeError(endpoint, contains string) func(events.Event) bool {
@@ -55,7 +55,7 @@ func TestRedisRejectsGarbage(t *testing.T) {
 	} {
 		// Whichever instance syncs first reports (and, for the window,
 		// removes) it.
-		waitFor(t, "an error event for "+c.endpoint, func() bool {
+		wait.For(t, testWait, "an error event for "+c.endpoint, func() bool {
 			return a.rec.count(storeError(c.endpoint, c.contains))+b.rec.count(storeError(c.endpoint, c.contains)) >= 1
 		})
 	}
@@ -70,7 +70,7 @@ func TestRedisRejectsGarbage(t *testing.T) {
 	for _, m := range bad {
 		must(raw.Publish(ctx, "bulwark:transitions", m).Err())
 	}
-	waitFor(t, "error events for the messages", func() bool {
+	wait.For(t, testWait, "error events for the messages", func() bool {
 		return a.rec.count(storeError("", "transition message")) >= 1 && b.rec.count(storeError("", "transition message")) >= 1
 	})
 	settle(t, a, b)
@@ -90,7 +90,7 @@ func TestRedisRejectsGarbage(t *testing.T) {
 	for _, n := range []string{"bad-state", "bad-type", "valid-looking"} {
 		a.breaker(t, n).Trip("after garbage")
 		bb := b.breaker(t, n)
-		waitFor(t, n+": b to open", func() bool { return bb.State() == core.Open })
+		wait.For(t, testWait, n+": b to open", func() bool { return bb.State() == core.Open })
 	}
 	if n := raw.HLen(ctx, keys("bad-window").window).Val(); n != 2 {
 		t.Errorf("window holds %d entries, want the two instances' only", n)
@@ -109,9 +109,9 @@ func TestRedisCloseEndsGoroutines(t *testing.T) {
 	b.loaded(t, "api")
 	a.breaker(t, "api").Trip("x")
 	bb := b.breaker(t, "api")
-	waitFor(t, "b to open", func() bool { return bb.State() == core.Open })
+	wait.For(t, testWait, "b to open", func() bool { return bb.State() == core.Open })
 	srv.Kill() // closing while reconnecting must end the goroutines too
-	waitFor(t, "a degraded", func() bool { return !a.s.Healthy() })
+	wait.For(t, testWait, "a degraded", func() bool { return !a.s.Healthy() })
 	a.close()
 	b.close()
 	_ = a.c.Close()
@@ -120,11 +120,12 @@ func TestRedisCloseEndsGoroutines(t *testing.T) {
 	if err := a.s.Attach(bb); err == nil {
 		t.Error("attach after close")
 	}
-	if err := a.s.Reset(context.Background(), "api"); err != ErrRedisStoreClosed {
+	if err := a.s.Reset(context.Background(), "api"); err != ErrClosed {
 		t.Errorf("reset after close: %v", err)
 	}
 	if err := a.s.Close(context.Background()); err != nil {
 		t.Errorf("second close: %v", err)
 	}
-	time.Sleep(0) // goleak retries for a while by itself
+	// The deferred goleak check retries for a while: goroutines that are
+	// still ending pass, goroutines that never end fail.
 }

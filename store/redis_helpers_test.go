@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,24 +15,17 @@ import (
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
 	"github.com/bulwark-go/bulwark/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/wait"
 )
+
+// testWait bounds every wait for another goroutine or process (a sync
+// round, a message, a write): far longer than any of them takes, so that
+// only a broken store reaches it.
+const testWait = 10 * time.Second
 
 // testSync is the sync interval of the Redis tests: short, so that tests
 // run fast, and long enough for a loaded 2-core machine.
 const testSync = 40 * time.Millisecond
-
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline. It never sleeps for a fixed time in place of a condition.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // newTestClient returns a client of srv whose timeouts are short, as the
 // store's documentation advises.
@@ -45,6 +41,50 @@ func newTestClient(t testing.TB, srv *redistest.Server) *redis.Client {
 	})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// logRecorder is a slog.Handler that keeps every record.
+type logRecorder struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
+
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.recs = append(l.recs, r.Clone())
+	return nil
+}
+
+func (l *logRecorder) all() []slog.Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.recs)
+}
+
+// count returns how many records at level have a message containing s.
+func (l *logRecorder) count(level slog.Level, s string) int {
+	n := 0
+	for _, r := range l.all() {
+		if r.Level == level && strings.Contains(r.Message, s) {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *logRecorder) dump() string {
+	var b strings.Builder
+	for _, r := range l.all() {
+		fmt.Fprintf(&b, "  %s %s", r.Level, r.Message)
+		r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s", a); return true })
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // recorder keeps every event published on a bus.
@@ -150,11 +190,14 @@ func newInstanceOn(t testing.TB, c redis.UniversalClient, name string, bc core.C
 	if rc.MaxReconnectBackoff == 0 {
 		rc.MaxReconnectBackoff = 200 * time.Millisecond
 	}
-	s, err := NewRedisStore(c, rc)
+	rc.Client = c
+	s, err := NewRedisStore(rc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.AttachManager(m)
+	if err := s.AttachManager(m); err != nil {
+		t.Fatal(err)
+	}
 	in := &instance{m: m, s: s, c: c, rec: record(m.Bus())}
 	var once sync.Once
 	in.close = func() {
@@ -185,7 +228,7 @@ func (in *instance) loaded(t testing.TB, endpoint string) {
 	t.Helper()
 	start := in.s.rounds.Load()
 	in.breaker(t, endpoint)
-	waitFor(t, "a sync round of "+in.s.InstanceID(), func() bool { return in.s.rounds.Load() > start+1 })
+	wait.For(t, testWait, "a sync round of "+in.s.InstanceID(), func() bool { return in.s.rounds.Load() > start+1 })
 }
 
 func isLocal(endpoint string, to core.State) func(events.Event) bool {

@@ -3,15 +3,21 @@ package store
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/bits"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/events"
 	"github.com/bulwark-go/bulwark/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/wait"
 )
 
 // load calls Allow and Report(Success) on a breaker from a few goroutines
@@ -114,12 +120,12 @@ func TestRedisKilledMidLoad(t *testing.T) {
 	lb.record.Store(true)
 
 	srv.Kill()
-	waitFor(t, "degraded events", func() bool {
+	wait.For(t, testWait, "degraded events", func() bool {
 		return a.rec.count(isStatus("degraded")) >= 1 && b.rec.count(isStatus("degraded")) >= 1
 	})
 	// Transitions go on locally, and still raise an event to alert on.
 	a.breaker(t, "tripped").Trip("during the outage")
-	waitFor(t, "a local decision", func() bool { return a.rec.count(isLocal("tripped", core.Open)) == 1 })
+	wait.For(t, testWait, "a local decision", func() bool { return a.rec.count(isLocal("tripped", core.Open)) == 1 })
 	settle(t, a) // reconnection attempts fail meanwhile
 	if b.breaker(t, "tripped").State() != core.Closed {
 		t.Fatal("b learnt of a's trip without Redis")
@@ -131,13 +137,13 @@ func TestRedisKilledMidLoad(t *testing.T) {
 	la.record.Store(false)
 	lb.record.Store(false)
 	srv.Restart() // empty: nothing was persisted
-	waitFor(t, "recovered events", func() bool {
+	wait.For(t, testWait, "recovered events", func() bool {
 		return a.s.Healthy() && b.s.Healthy() && a.rec.count(isStatus("recovered")) >= 1 && b.rec.count(isStatus("recovered")) >= 1
 	})
 	// a's trip is newer than the (lost) shared state: it is pushed, and b
 	// follows.
 	bt := b.breaker(t, "tripped")
-	waitFor(t, "b to adopt a's trip", func() bool { return bt.State() == core.Open })
+	wait.For(t, testWait, "b to adopt a's trip", func() bool { return bt.State() == core.Open })
 	la.finish()
 	lb.finish()
 	if n := la.errs.Load() + lb.errs.Load(); n != 0 {
@@ -166,18 +172,93 @@ func TestRedisHungServer(t *testing.T) {
 	l := startLoad(a.breaker(t, "load"), 1)
 	l.record.Store(true)
 	srv.Pause()
-	waitFor(t, "a degraded event", func() bool { return a.rec.count(isStatus("degraded")) >= 1 })
+	wait.For(t, testWait, "a degraded event", func() bool { return a.rec.count(isStatus("degraded")) >= 1 })
+	if a.rec.count(degradedSaying("timeout: ")) != 1 || a.rec.count(degradedSaying("did not reply")) != 1 {
+		t.Errorf("the degraded event does not say Redis stopped answering:\n%s", a.rec.dump())
+	}
 	a.breaker(t, "tripped").Trip("while Redis hangs")
 	settle(t, a)
 	l.record.Store(false)
 	srv.Resume()
-	waitFor(t, "a recovered event", func() bool { return a.s.Healthy() && a.rec.count(isStatus("recovered")) >= 1 })
+	wait.For(t, testWait, "a recovered event", func() bool { return a.s.Healthy() && a.rec.count(isStatus("recovered")) >= 1 })
 	// The shared state survived the pause: a's trip is newer and wins.
 	bt := b.breaker(t, "tripped")
-	waitFor(t, "b to adopt a's trip", func() bool { return bt.State() == core.Open })
+	wait.For(t, testWait, "b to adopt a's trip", func() bool { return bt.State() == core.Open })
 	l.finish()
 	if n := l.errs.Load(); n != 0 {
 		t.Errorf("%d calls failed", n)
 	}
 	checkLatency(t, l)
+}
+
+// degradedSaying matches a StoreStatus "degraded" event whose error holds s.
+func degradedSaying(s string) func(events.Event) bool {
+	return func(e events.Event) bool {
+		st, ok := e.(events.StoreStatus)
+		return ok && st.Status == events.StoreDegraded && strings.Contains(st.Error, s)
+	}
+}
+
+// An outage is logged once, with its cause in words, and so is the
+// recovery, however many reconnection attempts fail in between. The
+// client keeps go-redis's own dial retries, which outlast the store's
+// timeout, so that the failed calls say no more than "context deadline
+// exceeded".
+func TestRedisOutageIsExplainedAndLoggedOnce(t *testing.T) {
+	srv := redistest.Start(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, DialTimeout: 250 * time.Millisecond})
+	t.Cleanup(func() { _ = c.Close() })
+	logs := &logRecorder{}
+	in := newInstanceOn(t, c, "a", core.Config{}, RedisConfig{OpTimeout: 250 * time.Millisecond, Logger: slog.New(logs)}, nil)
+	in.loaded(t, "api")
+
+	srv.Kill()
+	wait.For(t, 10*time.Second, "a degraded event", func() bool { return in.rec.count(isStatus(events.StoreDegraded)) > 0 })
+	if in.rec.count(degradedSaying("connection refused: ")) != 1 {
+		t.Errorf("the degraded event does not say the connection was refused:\n%s", in.rec.dump())
+	}
+	start := in.s.attempts.Load()
+	wait.For(t, 20*time.Second, "three failed reconnection attempts", func() bool { return in.s.attempts.Load() >= start+3 })
+	srv.Restart()
+	wait.For(t, 20*time.Second, "a recovered event", func() bool { return in.rec.count(isStatus(events.StoreRecovered)) > 0 })
+	settle(t, in)
+
+	if n := logs.count(slog.LevelWarn, "Redis unavailable (connection refused)"); n != 1 {
+		t.Errorf("%d outage warnings, want 1:\n%s", n, logs.dump())
+	}
+	if n := logs.count(slog.LevelInfo, "Redis reachable again"); n != 1 {
+		t.Errorf("%d recovery lines, want 1:\n%s", n, logs.dump())
+	}
+	if len(logs.all()) != 2 {
+		t.Errorf("more than the outage and its end logged:\n%s", logs.dump())
+	}
+	if d, r := in.rec.count(isStatus(events.StoreDegraded)), in.rec.count(isStatus(events.StoreRecovered)); d != 1 || r != 1 {
+		t.Errorf("%d degraded and %d recovered events, want 1 each", d, r)
+	}
+}
+
+// Credentials Redis refuses make the store degrade, not wait for Redis:
+// breakers judge alone, so a half-open breaker admits its probe.
+func TestRedisWrongPasswordIsAnOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	if err := newTestClient(t, srv).ConfigSet(context.Background(), "requirepass", "secret").Err(); err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), Password: "wrong", ContextTimeoutEnabled: true,
+		DialTimeout: 250 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { _ = c.Close() })
+	in := newInstanceOn(t, c, "a", core.Config{Timeout: 50 * time.Millisecond}, RedisConfig{}, nil)
+	b := in.breaker(t, "api")
+	wait.For(t, 10*time.Second, "a degraded event", func() bool { return in.rec.count(isStatus(events.StoreDegraded)) > 0 })
+	if in.rec.count(degradedSaying("authentication failed: ")) != 1 || in.s.Healthy() {
+		t.Errorf("healthy %v; events:\n%s", in.s.Healthy(), in.rec.dump())
+	}
+	b.Trip("down")
+	wait.For(t, 10*time.Second, "a half-open probe admitted", func() bool {
+		p, err := b.Allow()
+		if err == nil {
+			p.Report(core.Success, 0)
+		}
+		return err == nil
+	})
 }

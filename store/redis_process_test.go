@@ -16,6 +16,7 @@ import (
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
 	"github.com/bulwark-go/bulwark/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/wait"
 )
 
 // peerEnv carries the Redis address to the peer process.
@@ -73,7 +74,7 @@ func TestRedisTwoProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	fc := in.breaker(t, "from-child")
-	waitFor(t, "the child's trip", func() bool { return fc.State() == core.Open })
+	wait.For(t, testWait, "the child's trip", func() bool { return fc.State() == core.Open })
 	if r := fc.Snapshot().Reason; r != "tripped in the child process" {
 		t.Errorf("reason %q", r)
 	}
@@ -91,7 +92,7 @@ func TestRedisTwoProcesses(t *testing.T) {
 func TestRedisPeerProcess(t *testing.T) {
 	addr := os.Getenv(peerEnv)
 	if addr == "" {
-		t.Skip("helper process of TestRedisTwoProcesses")
+		t.Skip("the second process of TestRedisTwoProcesses")
 	}
 	say := func(format string, args ...any) { fmt.Printf("peer: "+format+"\n", args...) }
 	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, DialTimeout: time.Second})
@@ -100,12 +101,14 @@ func TestRedisPeerProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewRedisStore(c, RedisConfig{InstanceID: "child", SyncInterval: testSync})
+	s, err := NewRedisStore(RedisConfig{Client: c, InstanceID: "child", SyncInterval: testSync})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close(context.Background())
-	s.AttachManager(m)
+	if err := s.AttachManager(m); err != nil {
+		t.Fatal(err)
+	}
 	fromParent, _ := m.Breaker("from-parent")
 	fromChild, _ := m.Breaker("from-child")
 	fromParent.OnStateChange(func(e events.StateChange) {
@@ -114,7 +117,7 @@ func TestRedisPeerProcess(t *testing.T) {
 		}
 	})
 	start := s.rounds.Load()
-	waitFor(t, "a sync round", func() bool { return s.rounds.Load() > start+1 })
+	wait.For(t, testWait, "a sync round", func() bool { return s.rounds.Load() > start+1 })
 	say("ready")
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {

@@ -12,6 +12,7 @@ import (
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
 	"github.com/bulwark-go/bulwark/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/wait"
 )
 
 func TestRedisTripOnOneInstanceOpensTheOther(t *testing.T) {
@@ -24,11 +25,11 @@ func TestRedisTripOnOneInstanceOpensTheOther(t *testing.T) {
 	if !ba.Trip("test trip") {
 		t.Fatal("trip refused")
 	}
-	waitFor(t, "b to open", func() bool { return bb.State() == core.Open })
+	wait.For(t, testWait, "b to open", func() bool { return bb.State() == core.Open })
 	if got, want := bb.Snapshot().OpenUntil.UnixMilli(), ba.Snapshot().OpenUntil.UnixMilli(); got != want {
 		t.Errorf("b open until %d, a %d", got, want)
 	}
-	waitFor(t, "a's winner event", func() bool { return a.rec.count(isWin("api", core.Open)) == 1 })
+	wait.For(t, testWait, "a's winner event", func() bool { return a.rec.count(isWin("api", core.Open)) == 1 })
 	if n := b.rec.count(isWin("api", core.Open)); n != 0 {
 		t.Errorf("b announced %d cluster transitions, want 0:\n%s", n, b.rec.dump())
 	}
@@ -77,7 +78,7 @@ func TestRedisGlobalThresholdOpensEveryInstance(t *testing.T) {
 	}
 	startA, startB := int64(a.s.rounds.Load()), int64(b.s.rounds.Load())
 	start := time.Now()
-	waitFor(t, "both to open", func() bool { return ba.State() == core.Open && bb.State() == core.Open })
+	wait.For(t, testWait, "both to open", func() bool { return ba.State() == core.Open && bb.State() == core.Open })
 	t.Logf("both open %v after the last call (sync interval %v)", time.Since(start), testSync)
 	// Within two sync intervals: the round in flight when the calls ended
 	// may have missed them, the next ones must not.
@@ -102,7 +103,7 @@ func settle(t testing.TB, ins ...*instance) {
 	t.Helper()
 	for _, in := range ins {
 		start := in.s.ticks.Load()
-		waitFor(t, "sync intervals of "+in.s.InstanceID(), func() bool { return in.s.ticks.Load() >= start+2 })
+		wait.For(t, testWait, "sync intervals of "+in.s.InstanceID(), func() bool { return in.s.ticks.Load() >= start+2 })
 	}
 }
 
@@ -147,7 +148,7 @@ func TestRedisRaceHasOneWinnerAndOneAlert(t *testing.T) {
 	}
 	// The alert handlers (cluster mode) raise one alert per endpoint,
 	// although both instances saw a local StateChange for most of them.
-	waitFor(t, "the alerts", func() bool { return len(alertsA.Recent())+len(alertsB.Recent()) >= n })
+	wait.For(t, testWait, "the alerts", func() bool { return len(alertsA.Recent())+len(alertsB.Recent()) >= n })
 	settle(t, a, b)
 	for i := range n {
 		name := fmt.Sprintf("race-%d", i)
@@ -172,10 +173,10 @@ func TestRedisLateInstanceLoadsTheSharedState(t *testing.T) {
 	a := newInstance(t, srv, "a", core.Config{}, RedisConfig{})
 	a.loaded(t, "api")
 	a.breaker(t, "api").Trip("before b started")
-	waitFor(t, "the winner event", func() bool { return a.rec.count(isWin("api", core.Open)) == 1 })
+	wait.For(t, testWait, "the winner event", func() bool { return a.rec.count(isWin("api", core.Open)) == 1 })
 	b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
 	bb := b.breaker(t, "api")
-	waitFor(t, "b to load Open", func() bool { return bb.State() == core.Open })
+	wait.For(t, testWait, "b to load Open", func() bool { return bb.State() == core.Open })
 	if bb.RetryAfter() <= 0 || bb.RetryAfter() > time.Minute {
 		t.Errorf("b retry after %v", bb.RetryAfter())
 	}
@@ -202,7 +203,7 @@ func TestRedisControlsAreClusterWide(t *testing.T) {
 		if err := st.do(); err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
-		waitFor(t, fmt.Sprintf("step %d: both %s", i, st.want), func() bool { return ba.State() == st.want && bb.State() == st.want })
+		wait.For(t, testWait, fmt.Sprintf("step %d: both %s", i, st.want), func() bool { return ba.State() == st.want && bb.State() == st.want })
 	}
 	if r := ba.Snapshot().Reason; r != "reset" {
 		t.Errorf("a's reason %q", r)
@@ -215,7 +216,7 @@ func TestRedisControlsAreClusterWide(t *testing.T) {
 		t.Fatal(err)
 	}
 	bl := b.breaker(t, "later")
-	waitFor(t, "b's new breaker to load ForcedOpen", func() bool { return bl.State() == core.ForcedOpen })
+	wait.For(t, testWait, "b's new breaker to load ForcedOpen", func() bool { return bl.State() == core.ForcedOpen })
 	if r := bl.Snapshot().Reason; r != "forced open: not deployed" {
 		t.Errorf("reason %q", r)
 	}
@@ -233,8 +234,8 @@ func TestRedisHalfOpenProbesAreCountedClusterWide(t *testing.T) {
 	b.loaded(t, "api")
 	ba, bb := a.breaker(t, "api"), b.breaker(t, "api")
 	ba.Trip("test")
-	waitFor(t, "b to open", func() bool { return bb.State() == core.Open })
-	waitFor(t, "the open time to pass", func() bool { return ba.RetryAfter() == 0 && bb.RetryAfter() == 0 })
+	wait.For(t, testWait, "b to open", func() bool { return bb.State() == core.Open })
+	wait.For(t, testWait, "the open time to pass", func() bool { return ba.RetryAfter() == 0 && bb.RetryAfter() == 0 })
 
 	// Both instances get calls; none report, so each admitted probe keeps
 	// its slot. The cluster must admit at most 2 in all.
@@ -246,7 +247,7 @@ func TestRedisHalfOpenProbesAreCountedClusterWide(t *testing.T) {
 		}
 	}
 	startA, startB := a.s.rounds.Load(), b.s.rounds.Load()
-	waitFor(t, "probes to be claimed and a few sync rounds to pass", func() bool {
+	wait.For(t, testWait, "probes to be claimed and a few sync rounds to pass", func() bool {
 		try(ba)
 		try(bb)
 		return admitted() > 0 && a.s.rounds.Load() > startA+3 && b.s.rounds.Load() > startB+3
@@ -259,6 +260,6 @@ func TestRedisHalfOpenProbesAreCountedClusterWide(t *testing.T) {
 		p.Report(core.Success, 0)
 	}
 	if admitted() == 2 {
-		waitFor(t, "both to close", func() bool { return ba.State() == core.Closed && bb.State() == core.Closed })
+		wait.For(t, testWait, "both to close", func() bool { return ba.State() == core.Closed && bb.State() == core.Closed })
 	}
 }

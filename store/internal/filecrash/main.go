@@ -1,4 +1,4 @@
-// Command filecrash is a helper of the store package's crash test. It loads
+// Command filecrash is the program that the store package's crash test kills. It loads
 // the state file named by its argument through a store.FileStore, prints
 // "ready" once the store has replaced the file, and makes breaker transitions
 // as fast as it can, so that the store writes without pause, until it is
@@ -7,7 +7,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"runtime"
@@ -23,8 +22,7 @@ func main() {
 	}
 	path := os.Args[1]
 	before, _ := os.Stat(path)
-	fs, err := store.NewFileStore(path, store.FileConfig{},
-		store.WithFileLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	fs, err := store.NewFileStore(store.FileConfig{Path: path, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		fail(err)
 	}

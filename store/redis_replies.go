@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -15,67 +14,12 @@ import (
 	"github.com/bulwark-go/bulwark/events"
 )
 
-// Bounds on what the store writes and accepts from Redis.
-const (
-	maxReasonLen   = 1024               // bytes of a transition's reason
-	maxIDLen       = 128                // bytes of an instance ID or key prefix
-	maxMessageLen  = 8 << 10            // bytes of a pub/sub message
-	maxOpenAhead   = 8 * 24 * time.Hour // longest believable open time (core caps it at 7 days)
-	maxVersion     = 1 << 53            // versions are Lua numbers in the scripts
-	maxWindowField = 10_000             // instances' entries read per window
-)
-
-// redisKeys are one endpoint's keys. All share the hash tag
-// {prefix:endpoint}, so in Redis Cluster they live in one slot and one
-// script can touch them together.
-type redisKeys struct {
-	state  string // hash: version, state, old_state, open_until (Unix ms), reason, origin, updated (Unix ms), window_epoch
-	window string // hash: instance ID -> "total failed slow pushed_ms version"
-	probes string // hash: version, claimed
-}
-
-func newRedisKeys(prefix, endpoint string) redisKeys {
-	tag := "{" + prefix + ":" + escapeEndpoint(endpoint) + "}"
-	return redisKeys{state: tag + ":state", window: tag + ":window", probes: tag + ":probes"}
-}
-
-// escapeEndpoint percent-encodes every byte outside [A-Za-z0-9._~/-], '%'
-// included, so that distinct endpoints give distinct keys and no endpoint
-// can close the hash tag ('}') or fake another key's separators (':').
-func escapeEndpoint(name string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	b.Grow(len(name))
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '.' || c == '_' || c == '~' || c == '/' || c == '-' {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&15])
-	}
-	return b.String()
-}
-
-// validID reports whether s can be a key prefix or an instance ID: 1 to
-// maxIDLen bytes of [A-Za-z0-9._:-]. Braces are excluded because they would
-// change the keys' hash tag, spaces because IDs appear in window entries.
-func validID(s string) bool {
-	if s == "" || len(s) > maxIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '.' || c == '_' || c == ':' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// Everything the store reads from Redis is parsed here, into typed values,
+// and validated: the replies of the three scripts, state hashes and
+// transition messages. Whatever Redis holds may have been written by hand
+// or by another version, so every parser rejects, with an error matching
+// errMalformed, anything that an instance of this version would not have
+// written, and none of them panics.
 
 // clusterState is one endpoint's shared state, as stored in its hash and
 // carried by a transition message.
@@ -218,13 +162,142 @@ func checkState(version int64, state, oldState string, openUntil int64, reason, 
 	return cs, nil
 }
 
-// truncateUTF8 cuts s to at most n bytes without splitting a character.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
+// windowShare is calls, failures and slow calls in a rolling window.
+type windowShare struct{ total, failed, slow int64 }
+
+// stateRead is an endpoint's state hash as read from Redis.
+type stateRead struct {
+	cs      clusterState
+	present bool  // Redis holds a valid state
+	err     error // why a hash that is there was not valid (present is then false)
+}
+
+func readState(pairs []any, now time.Time) stateRead {
+	cs, present, err := parseStateHash(pairs, now)
+	if err != nil {
+		return stateRead{err: err}
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
+	return stateRead{cs: cs, present: present}
+}
+
+// casReply is the compare-and-set script's reply.
+type casReply struct {
+	won     bool
+	version uint64     // the new version, or for a loser the one the script read
+	old     core.State // a winner's: the state it replaced
+	claimed int        // a winner's: half-open probe slots claimed with the transition
+	cur     stateRead  // a loser's: the state that stands
+}
+
+// parseCASReply parses {1, version, old state, updated ms, claimed} (won)
+// or {0, {field, value, ...}, version} (lost). maxClaim is the most probe
+// slots the proposal asked for.
+func parseCASReply(v any, maxClaim int, now time.Time) (casReply, error) {
+	r, ok := v.([]any)
+	if !ok {
+		return casReply{}, malformed("compare-and-set reply of type %T", v)
 	}
-	return s[:n]
+	switch {
+	case len(r) == 3 && isInt(r[0], 0):
+		hash, ok := r[1].([]any)
+		if !ok {
+			return casReply{}, malformed("compare-and-set reply: state hash of type %T", r[1])
+		}
+		ver, err := replyInt(r[2], "version read", 0, maxVersion)
+		if err != nil {
+			return casReply{}, err
+		}
+		return casReply{version: uint64(ver), cur: readState(hash, now)}, nil
+	case len(r) == 5 && isInt(r[0], 1):
+		ver, err := replyInt(r[1], "new version", 1, maxVersion)
+		if err != nil {
+			return casReply{}, err
+		}
+		oldName, ok := r[2].(string)
+		if !ok {
+			return casReply{}, malformed("compare-and-set reply: old state of type %T", r[2])
+		}
+		old, err := events.ParseState(oldName)
+		if err != nil {
+			return casReply{}, malformed("compare-and-set reply: old state: %v", err)
+		}
+		if _, err := replyInt(r[3], "transition time", 1, now.Add(maxOpenAhead).UnixMilli()); err != nil {
+			return casReply{}, err
+		}
+		claimed, err := replyInt(r[4], "probe slots claimed", 0, int64(max(maxClaim, 0)))
+		if err != nil {
+			return casReply{}, err
+		}
+		return casReply{won: true, version: uint64(ver), old: old, claimed: int(claimed)}, nil
+	}
+	return casReply{}, malformed("compare-and-set reply %.200v", r)
+}
+
+// syncReply is the sync script's reply for one endpoint.
+type syncReply struct {
+	others  windowShare // the other instances' live counts
+	removed int64       // malformed entries the script removed from the window hash
+	changed bool        // the state hash was returned: its version moved, or it was asked for
+	state   stateRead   // when changed
+}
+
+// parseSyncReply parses {others' total, failed, slow, removed, 0} or
+// {..., 1, {field, value, ...}}.
+func parseSyncReply(v any, now time.Time) (syncReply, error) {
+	r, ok := v.([]any)
+	if !ok || len(r) != 5 && len(r) != 6 {
+		return syncReply{}, malformed("sync reply %.200v", v)
+	}
+	var n [4]int64
+	for i, what := range [...]string{"others' calls", "others' failures", "others' slow calls", "entries removed"} {
+		hi := int64(maxVersion)
+		if i == 3 {
+			hi = maxWindowField + 1
+		}
+		x, err := replyInt(r[i], what, 0, hi)
+		if err != nil {
+			return syncReply{}, err
+		}
+		n[i] = x
+	}
+	if n[1] > n[0] || n[2] > n[0] {
+		return syncReply{}, malformed("sync reply: %d failed and %d slow of %d calls", n[1], n[2], n[0])
+	}
+	out := syncReply{others: windowShare{n[0], n[1], n[2]}, removed: n[3]}
+	switch {
+	case len(r) == 5 && isInt(r[4], 0):
+	case len(r) == 6 && isInt(r[4], 1):
+		hash, ok := r[5].([]any)
+		if !ok {
+			return syncReply{}, malformed("sync reply: state hash of type %T", r[5])
+		}
+		out.changed, out.state = true, readState(hash, now)
+	default:
+		return syncReply{}, malformed("sync reply: changed flag %.40v with %d items", r[4], len(r))
+	}
+	return out, nil
+}
+
+// parseClaimReply parses the claim script's reply: the probe slots
+// granted, at most the want asked for.
+func parseClaimReply(v any, want int) (int, error) {
+	n, err := replyInt(v, "probe slots granted", 0, int64(max(want, 0)))
+	return int(n), err
+}
+
+func isInt(v any, want int64) bool {
+	n, ok := v.(int64)
+	return ok && n == want
+}
+
+// replyInt checks that v is an integer reply between lo and hi.
+func replyInt(v any, what string, lo, hi int64) (int64, error) {
+	n, ok := v.(int64)
+	if !ok {
+		return 0, malformed("%s of type %T", what, v)
+	}
+	if n < lo || n > hi {
+		return 0, malformed("%s %d out of range %d to %d", what, n, lo, hi)
+	}
+	return n, nil
 }

@@ -1,0 +1,113 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/events"
+)
+
+// ForceOpen holds endpoint open on every instance until Reset or Disable,
+// whatever its shared state was. If Redis cannot be reached, the breaker
+// of this instance is forced open alone and the error matches
+// ErrRedisUnavailable.
+func (s *RedisStore) ForceOpen(ctx context.Context, endpoint, reason string) error {
+	return s.control(ctx, endpoint, core.ForcedOpen, truncateUTF8(reason, maxReasonLen-len("forced open: ")))
+}
+
+// Reset closes endpoint on every instance and clears its shared window.
+// Without Redis it resets this instance's breaker alone and the error
+// matches ErrRedisUnavailable.
+func (s *RedisStore) Reset(ctx context.Context, endpoint string) error {
+	return s.control(ctx, endpoint, core.Closed, "")
+}
+
+// Disable turns endpoint's breaker off on every instance until Reset.
+// Without Redis it disables this instance's breaker alone and the error
+// matches ErrRedisUnavailable.
+func (s *RedisStore) Disable(ctx context.Context, endpoint string) error {
+	return s.control(ctx, endpoint, core.Disabled, "")
+}
+
+type adminRequest struct {
+	ctx      context.Context
+	endpoint string
+	to       core.State
+	reason   string // ForceOpen's, without the "forced open: " prefix
+	reply    chan error
+}
+
+func (s *RedisStore) control(ctx context.Context, endpoint string, to core.State, reason string) error {
+	if err := core.ValidateEndpoint(endpoint); err != nil {
+		return err
+	}
+	r := &adminRequest{ctx: ctx, endpoint: endpoint, to: to, reason: reason, reply: make(chan error, 1)}
+	select {
+	case s.admin <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closing:
+		return ErrClosed
+	}
+	select { // the worker replies before it looks at s.closing again
+	case err := <-r.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// doControl runs a cluster-wide ForceOpen, Reset or Disable.
+func (s *RedisStore) doControl(r *adminRequest) error {
+	verb := map[core.State]string{core.ForcedOpen: "force open", core.Closed: "reset", core.Disabled: "disable"}[r.to]
+	reason := map[core.State]string{core.ForcedOpen: "forced open: " + r.reason, core.Closed: "reset", core.Disabled: "disabled"}[r.to]
+	ep := s.lookup(r.endpoint)
+	cause := error(ErrRedisUnavailable)
+	if s.healthy.Load() {
+		var floor uint64
+		var b *core.Breaker
+		if ep != nil {
+			floor, b = ep.version, ep.b
+		}
+		ctx, cancel := context.WithTimeout(r.ctx, s.cfg.OpTimeout)
+		res, err := s.cas(ctx, r.endpoint, newRedisKeys(s.cfg.KeyPrefix, r.endpoint), b,
+			casArgs{expected: -1, to: r.to, reason: reason, floor: floor})
+		cancel()
+		switch {
+		case err == nil && res.won:
+			c := localChange{from: res.old, to: r.to, reason: reason, at: s.clock.Now()}
+			s.publish(events.ClusterStateChange{
+				Type: events.TypeClusterStateChange, Endpoint: r.endpoint, OldState: res.old, NewState: r.to,
+				Timestamp: c.at.UTC(), Reason: reason, Version: res.version, Instance: s.cfg.InstanceID,
+			})
+			if ep != nil {
+				ep.version, ep.dirty = res.version, false
+				ep.rep.applyRemote(r.to, time.Time{}, reason)
+				if r.to != core.ForcedOpen {
+					ep.rep.forgetRemoteWindow()
+				}
+			}
+			return nil
+		case err == nil:
+			return fmt.Errorf("bulwark: redis store: %s %q: compare-and-set lost unconditionally", verb, r.endpoint)
+		case !isConnErr(err):
+			return fmt.Errorf("bulwark: redis store: %s %q: %w", verb, r.endpoint, err)
+		}
+		s.degrade(err)
+		cause = fmt.Errorf("%w: %v", ErrRedisUnavailable, err)
+	}
+	if ep != nil {
+		// The listener queues it as a local decision, reconciled later.
+		switch r.to {
+		case core.ForcedOpen:
+			ep.b.ForceOpen(r.reason)
+		case core.Closed:
+			ep.b.Reset()
+		case core.Disabled:
+			ep.b.Disable()
+		}
+	}
+	return fmt.Errorf("bulwark: redis store: %s %q on this instance only: %w", verb, r.endpoint, cause)
+}

@@ -1,0 +1,80 @@
+package store
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Bounds on what the store writes and accepts from Redis.
+const (
+	maxReasonLen   = 1024               // bytes of a transition's reason
+	maxIDLen       = 128                // bytes of an instance ID or key prefix
+	maxMessageLen  = 8 << 10            // bytes of a pub/sub message
+	maxOpenAhead   = 8 * 24 * time.Hour // longest believable open time (core caps it at 7 days)
+	maxVersion     = 1 << 53            // versions are Lua numbers in the scripts
+	maxWindowField = 10_000             // instances' entries read per window
+)
+
+// redisKeys are one endpoint's keys. All share the hash tag
+// {prefix:endpoint}, so in Redis Cluster they live in one slot and one
+// script can touch them together.
+type redisKeys struct {
+	state  string // hash: version, state, old_state, open_until (Unix ms), reason, origin, updated (Unix ms), window_epoch
+	window string // hash: instance ID -> "total failed slow pushed_ms version"
+	probes string // hash: version, claimed
+}
+
+func newRedisKeys(prefix, endpoint string) redisKeys {
+	tag := "{" + prefix + ":" + escapeEndpoint(endpoint) + "}"
+	return redisKeys{state: tag + ":state", window: tag + ":window", probes: tag + ":probes"}
+}
+
+// escapeEndpoint percent-encodes every byte outside [A-Za-z0-9._~/-], '%'
+// included, so that distinct endpoints give distinct keys and no endpoint
+// can close the hash tag ('}') or fake another key's separators (':').
+func escapeEndpoint(name string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(name))
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '.' || c == '_' || c == '~' || c == '/' || c == '-' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// validID reports whether s can be a key prefix or an instance ID: 1 to
+// maxIDLen bytes of [A-Za-z0-9._:-]. Braces are excluded because they would
+// change the keys' hash tag, spaces because IDs appear in window entries.
+func validID(s string) bool {
+	if s == "" || len(s) > maxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

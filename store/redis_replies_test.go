@@ -1,0 +1,199 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulwark-go/bulwark/core"
+)
+
+func message(fields map[string]any) []byte {
+	var parts []string
+	for k, v := range fields {
+		switch v := v.(type) {
+		case string:
+			parts = append(parts, fmt.Sprintf("%q:%q", k, v))
+		default:
+			parts = append(parts, fmt.Sprintf("%q:%v", k, v))
+		}
+	}
+	return []byte("{" + strings.Join(parts, ",") + "}")
+}
+
+func TestDecodeMessage(t *testing.T) {
+	now := time.Now()
+	until := now.Add(time.Minute).UnixMilli()
+	good := func() map[string]any {
+		return map[string]any{
+			"endpoint": "api", "version": 7, "state": "Open", "old_state": "Closed",
+			"open_until": until, "reason": "five failures", "origin": "inst-1", "updated": now.UnixMilli(),
+		}
+	}
+	name, cs, err := decodeMessage(message(good()), now)
+	if err != nil || name != "api" || cs.Version != 7 || cs.State != core.Open || cs.OpenUntil.UnixMilli() != until || cs.Origin != "inst-1" {
+		t.Fatalf("good message: %q %+v %v", name, cs, err)
+	}
+	// What the Lua encoder writes: "/" escaped.
+	if _, _, err := decodeMessage([]byte(`{"endpoint":"a\/b","version":1,"state":"Closed","old_state":"HalfOpen","open_until":0,"reason":"","origin":"x","updated":5}`), now); err != nil {
+		t.Errorf("escaped slash: %v", err)
+	}
+	cases := map[string]func(m map[string]any){
+		"unknown field":     func(m map[string]any) { m["extra"] = 1 },
+		"zero version":      func(m map[string]any) { m["version"] = 0 },
+		"huge version":      func(m map[string]any) { m["version"] = int64(1) << 60 },
+		"float version":     func(m map[string]any) { m["version"] = 1.5 },
+		"string version":    func(m map[string]any) { m["version"] = "7" },
+		"bad state":         func(m map[string]any) { m["state"] = "Sideways" },
+		"bad old state":     func(m map[string]any) { m["old_state"] = "" },
+		"open forever":      func(m map[string]any) { m["open_until"] = now.Add(30 * 24 * time.Hour).UnixMilli() },
+		"open without time": func(m map[string]any) { m["open_until"] = 0 },
+		"bad endpoint":      func(m map[string]any) { m["endpoint"] = "" },
+		"bad origin":        func(m map[string]any) { m["origin"] = "a b" },
+		"long reason":       func(m map[string]any) { m["reason"] = strings.Repeat("x", maxReasonLen+1) },
+		"no updated":        func(m map[string]any) { delete(m, "updated") },
+		"negative until":    func(m map[string]any) { m["state"] = "Closed"; m["open_until"] = -1 },
+	}
+	for name, change := range cases {
+		m := good()
+		change(m)
+		if _, _, err := decodeMessage(message(m), now); !errors.Is(err, errMalformed) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for _, raw := range []string{"", "null", "[]", `{"endpoint":"api"} x`, strings.Repeat(" ", maxMessageLen+1)} {
+		if _, _, err := decodeMessage([]byte(raw), now); !errors.Is(err, errMalformed) {
+			t.Errorf("%q: %v", raw, err)
+		}
+	}
+}
+
+func TestParseStateHash(t *testing.T) {
+	now := time.Now()
+	pairs := func(kv ...string) []any {
+		out := make([]any, len(kv))
+		for i, s := range kv {
+			out[i] = s
+		}
+		return out
+	}
+	good := []string{"version", "4", "state", "HalfOpen", "old_state", "Open", "open_until", "0",
+		"reason", "open timeout elapsed", "origin", "b", "updated", fmt.Sprint(now.UnixMilli()), "window_epoch", "2"}
+	cs, present, err := parseStateHash(pairs(good...), now)
+	if err != nil || !present || cs.Version != 4 || cs.State != core.HalfOpen || !cs.OpenUntil.IsZero() {
+		t.Fatalf("good hash: %+v %v %v", cs, present, err)
+	}
+	if _, present, err := parseStateHash(nil, now); present || err != nil {
+		t.Errorf("empty hash: %v %v", present, err)
+	}
+	bad := [][]any{
+		pairs("version"),
+		pairs("version", "x"),
+		pairs("_type", "string"),
+		{"version", 4},
+		pairs(good[:len(good)-4]...), // no updated
+		pairs(append([]string{"version", "-1"}, good[2:]...)...),
+	}
+	for i, h := range bad {
+		if _, present, err := parseStateHash(h, now); !present || !errors.Is(err, errMalformed) {
+			t.Errorf("bad hash %d: %v %v", i, present, err)
+		}
+	}
+}
+
+// stateHash is a valid state hash as the scripts return it.
+func stateHash(now time.Time) []any {
+	return []any{"version", "4", "state", "Open", "old_state", "Closed", "open_until", fmt.Sprint(now.Add(time.Minute).UnixMilli()),
+		"reason", "five failures", "origin", "b", "updated", fmt.Sprint(now.UnixMilli())}
+}
+
+func TestParseCASReply(t *testing.T) {
+	now := time.Now()
+	ms := now.UnixMilli()
+	won, err := parseCASReply([]any{int64(1), int64(9), "HalfOpen", ms, int64(2)}, 3, now)
+	if err != nil || !won.won || won.version != 9 || won.old != core.HalfOpen || won.claimed != 2 {
+		t.Fatalf("winner: %+v %v", won, err)
+	}
+	lost, err := parseCASReply([]any{int64(0), stateHash(now), int64(4)}, 0, now)
+	if err != nil || lost.won || lost.version != 4 || !lost.cur.present || lost.cur.cs.State != core.Open || lost.cur.err != nil {
+		t.Fatalf("loser: %+v %v", lost, err)
+	}
+	// A loser's unreadable hash is not a bad reply: the proposal replaces it.
+	lost, err = parseCASReply([]any{int64(0), []any{"_type", "string"}, int64(0)}, 0, now)
+	if err != nil || lost.cur.present || !errors.Is(lost.cur.err, errMalformed) {
+		t.Fatalf("loser of a bad hash: %+v %v", lost, err)
+	}
+	if lost, err := parseCASReply([]any{int64(0), []any{}, int64(0)}, 0, now); err != nil || lost.cur.present || lost.cur.err != nil {
+		t.Fatalf("loser of no state: %+v %v", lost, err)
+	}
+	for name, r := range map[string]any{
+		"not an array":        "OK",
+		"empty":               []any{},
+		"bad flag":            []any{int64(2), int64(9), "Open", ms, int64(0)},
+		"won, short":          []any{int64(1), int64(9), "Open", ms},
+		"won, version 0":      []any{int64(1), int64(0), "Open", ms, int64(0)},
+		"won, huge version":   []any{int64(1), int64(1) << 60, "Open", ms, int64(0)},
+		"won, version string": []any{int64(1), "9", "Open", ms, int64(0)},
+		"won, bad old state":  []any{int64(1), int64(9), "Sideways", ms, int64(0)},
+		"won, old state int":  []any{int64(1), int64(9), int64(1), ms, int64(0)},
+		"won, no time":        []any{int64(1), int64(9), "Open", int64(0), int64(0)},
+		"won, future time":    []any{int64(1), int64(9), "Open", now.Add(30 * 24 * time.Hour).UnixMilli(), int64(0)},
+		"won, over-claimed":   []any{int64(1), int64(9), "Closed", ms, int64(4)},
+		"won, negative claim": []any{int64(1), int64(9), "Closed", ms, int64(-1)},
+		"lost, hash string":   []any{int64(0), "version 4", int64(4)},
+		"lost, version -1":    []any{int64(0), []any{}, int64(-1)},
+		"lost, long":          []any{int64(0), []any{}, int64(4), int64(1)},
+		"flag as string":      []any{"1", int64(9), "Open", ms, int64(0)},
+	} {
+		if r, err := parseCASReply(r, 3, now); !errors.Is(err, errMalformed) {
+			t.Errorf("%s: accepted as %+v (%v)", name, r, err)
+		}
+	}
+}
+
+func TestParseSyncReply(t *testing.T) {
+	now := time.Now()
+	r, err := parseSyncReply([]any{int64(12), int64(8), int64(1), int64(0), int64(0)}, now)
+	if err != nil || r.others != (windowShare{12, 8, 1}) || r.changed {
+		t.Fatalf("unchanged: %+v %v", r, err)
+	}
+	r, err = parseSyncReply([]any{int64(0), int64(0), int64(0), int64(2), int64(1), stateHash(now)}, now)
+	if err != nil || !r.changed || r.removed != 2 || !r.state.present || r.state.cs.Version != 4 {
+		t.Fatalf("changed: %+v %v", r, err)
+	}
+	r, err = parseSyncReply([]any{int64(0), int64(0), int64(0), int64(0), int64(1), []any{"version", "x"}}, now)
+	if err != nil || !r.changed || r.state.present || !errors.Is(r.state.err, errMalformed) {
+		t.Fatalf("changed to a bad hash: %+v %v", r, err)
+	}
+	for name, v := range map[string]any{
+		"not an array":         int64(3),
+		"short":                []any{int64(0), int64(0), int64(0), int64(0)},
+		"negative count":       []any{int64(-1), int64(0), int64(0), int64(0), int64(0)},
+		"more failed than all": []any{int64(1), int64(2), int64(0), int64(0), int64(0)},
+		"more slow than all":   []any{int64(1), int64(0), int64(2), int64(0), int64(0)},
+		"huge count":           []any{int64(1) << 60, int64(0), int64(0), int64(0), int64(0)},
+		"too many removed":     []any{int64(0), int64(0), int64(0), int64(maxWindowField + 2), int64(0)},
+		"count as string":      []any{"12", int64(0), int64(0), int64(0), int64(0)},
+		"flag 2":               []any{int64(0), int64(0), int64(0), int64(0), int64(2)},
+		"changed without hash": []any{int64(0), int64(0), int64(0), int64(0), int64(1)},
+		"hash without change":  []any{int64(0), int64(0), int64(0), int64(0), int64(0), []any{}},
+		"hash as string":       []any{int64(0), int64(0), int64(0), int64(0), int64(1), "x"},
+	} {
+		if r, err := parseSyncReply(v, now); !errors.Is(err, errMalformed) {
+			t.Errorf("%s: accepted as %+v (%v)", name, r, err)
+		}
+	}
+}
+
+func TestParseClaimReply(t *testing.T) {
+	if n, err := parseClaimReply(int64(2), 3); err != nil || n != 2 {
+		t.Fatalf("%d %v", n, err)
+	}
+	for _, v := range []any{int64(4), int64(-1), "2", nil, []any{int64(1)}} {
+		if n, err := parseClaimReply(v, 3); !errors.Is(err, errMalformed) {
+			t.Errorf("%#v accepted as %d (%v)", v, n, err)
+		}
+	}
+}

@@ -1,0 +1,226 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/events"
+)
+
+// run is the worker: every Redis call except the subscription's, and every
+// change to a breaker, happens here, one at a time.
+func (s *RedisStore) run() {
+	defer s.wg.Done()
+	tick := s.clock.NewTimer(s.cfg.SyncInterval)
+	defer func() { tick.Stop() }()
+	for {
+		select {
+		case <-s.closing:
+			s.finish()
+			return
+		case <-s.wake:
+			s.drain()
+		case msg := <-s.remote:
+			s.onMessage(msg)
+		case r := <-s.admin:
+			r.reply <- s.doControl(r)
+		case <-s.resync:
+			if s.healthy.Load() {
+				s.syncOrDegrade(s.endpoints())
+			}
+		case <-tick.C():
+			tick = s.clock.NewTimer(s.cfg.SyncInterval)
+			s.tick()
+		}
+	}
+}
+
+// finish is the worker's last act, once Close has begun: it proposes the
+// transitions queued before, leaves the cluster's windows at once rather
+// than when its entries expire, and hands the breakers back to local
+// judgement. Close cancels s.ctx if its own context ends first, which
+// cuts the calls short.
+func (s *RedisStore) finish() {
+	s.drain()
+	eps := s.endpoints()
+	if len(eps) > 0 && s.healthy.Load() {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.OpTimeout)
+		pipe := s.client.Pipeline()
+		for _, ep := range eps {
+			pipe.HDel(ctx, ep.keys.window, s.cfg.InstanceID)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			s.failed(nil, "remove this instance's window counts", err)
+		}
+		cancel()
+	}
+	for _, ep := range eps {
+		ep.cancel()
+		ep.rep.unlimitProbes()
+		ep.rep.forgetRemoteWindow()
+	}
+}
+
+// endpoints returns every attached endpoint.
+func (s *RedisStore) endpoints() []*redisEndpoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*redisEndpoint, 0, len(s.eps))
+	for _, ep := range s.eps {
+		out = append(out, ep)
+	}
+	return out
+}
+
+func (s *RedisStore) lookup(name string) *redisEndpoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.eps[name]
+}
+
+// maxPending bounds the local transitions queued per endpoint; past it the
+// oldest are dropped (the cluster state is then reconciled instead).
+const maxPending = 16
+
+// localChange is a transition made by this instance's breaker.
+type localChange struct {
+	from, to  core.State
+	reason    string
+	at        time.Time
+	openUntil time.Time
+	restored  bool // put back from saved state: reconciled, not proposed
+}
+
+// onChange runs in whatever goroutine made the transition, possibly a
+// request's: it only records the change and wakes the worker.
+func (s *RedisStore) onChange(ep *redisEndpoint, e events.StateChange) {
+	// Under the mutex and only while open: a delivery already under way may
+	// call this after Close, which must not leave the limit at zero.
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if e.NewState != core.HalfOpen && s.healthy.Load() {
+		// The next half-open round starts without slots, before any call
+		// can see it; they are claimed from Redis.
+		ep.rep.limitProbes(0)
+	}
+	s.mu.Unlock()
+	if e.Remote {
+		return // applied by this store: already the cluster's state
+	}
+	c := localChange{from: e.OldState, to: e.NewState, reason: truncateUTF8(e.Reason, maxReasonLen), at: e.Timestamp, restored: e.Restored}
+	if e.NewState == core.Open {
+		if snap := ep.b.Snapshot(); snap.State == core.Open {
+			c.openUntil = snap.OpenUntil
+		} else {
+			c.openUntil = e.Timestamp.Add(ep.b.Config().Timeout)
+		}
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if len(ep.pending) == maxPending {
+		copy(ep.pending, ep.pending[1:])
+		ep.pending = ep.pending[:maxPending-1]
+	}
+	ep.pending = append(ep.pending, c)
+	s.queueLocked(ep)
+	s.mu.Unlock()
+}
+
+// queueLocked puts ep on the worker's list; s.mu is held.
+func (s *RedisStore) queueLocked(ep *redisEndpoint) {
+	if !ep.queued {
+		ep.queued = true
+		s.ready = append(s.ready, ep)
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// drain loads the shared state of new endpoints, then proposes queued
+// local transitions in order.
+//
+// A state that was not decided now (one restored from a file, or that a
+// breaker had before it was attached) is not proposed as a transition: it
+// is reconciled with the shared state, and the newer of the two wins, so a
+// stale file never overrides what the cluster decided meanwhile.
+func (s *RedisStore) drain() {
+	type work struct {
+		ep      *redisEndpoint
+		changes []localChange
+	}
+	s.mu.Lock()
+	ready := s.ready
+	s.ready = nil
+	var fresh []*redisEndpoint
+	todo := make([]work, 0, len(ready))
+	for _, ep := range ready {
+		ep.queued = false
+		if ep.fresh {
+			ep.fresh = false
+			fresh = append(fresh, ep)
+		}
+		if len(ep.pending) > 0 {
+			todo = append(todo, work{ep, ep.pending})
+			ep.pending = nil
+		}
+	}
+	s.mu.Unlock()
+	load := fresh
+	for _, ep := range fresh {
+		switch ep.b.State() {
+		case core.Open, core.HalfOpen, core.ForcedOpen:
+			s.markRestored(ep)
+		}
+	}
+	for i, w := range todo {
+		for j := len(w.changes) - 1; j >= 0; j-- {
+			if w.changes[j].restored {
+				// What came before the restore is superseded by it.
+				todo[i].changes = w.changes[j+1:]
+				if !slices.Contains(load, w.ep) {
+					load = append(load, w.ep)
+				}
+				s.markRestored(w.ep)
+				break
+			}
+		}
+	}
+	if len(load) > 0 && s.healthy.Load() {
+		s.syncOrDegrade(load)
+	}
+	for _, w := range todo {
+		for i, c := range w.changes {
+			if s.ctx.Err() != nil {
+				return
+			}
+			s.propose(w.ep, c, i == len(w.changes)-1)
+		}
+	}
+}
+
+// markRestored makes the breaker's current state one to reconcile, dated
+// by its last change.
+func (s *RedisStore) markRestored(ep *redisEndpoint) {
+	ep.dirty, ep.dirtyAt = true, ep.b.Snapshot().LastStateChange
+}
+
+// tick runs a sync round, or while Redis is unreachable, a reconnection
+// attempt when its backoff has passed.
+func (s *RedisStore) tick() {
+	defer s.ticks.Add(1)
+	if s.healthy.Load() {
+		s.syncOrDegrade(s.endpoints())
+		return
+	}
+	s.reconnect()
+}

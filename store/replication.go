@@ -1,0 +1,40 @@
+package store
+
+import (
+	"time"
+
+	"github.com/bulwark-go/bulwark/core"
+)
+
+// replica is what the stores drive in a breaker beyond its public use:
+// restoring saved state, exchanging window counts with other instances,
+// applying their transitions and capping half-open probes. Every call the
+// package makes to those replication methods of core.Breaker is here.
+type replica struct{ b *core.Breaker }
+
+func replicaOf(b *core.Breaker) replica { return replica{b} }
+
+// restore puts back a state saved by an earlier run.
+func (r replica) restore(s core.Snapshot) error { return r.b.Restore(s) }
+
+// windowCounts returns this instance's own share of the rolling window.
+func (r replica) windowCounts() (total, failed, slow int64) { return r.b.WindowCounts() }
+
+// setRemoteWindow sets the other instances' share of the rolling window.
+func (r replica) setRemoteWindow(total, failed, slow int64) { r.b.SetRemoteWindow(total, failed, slow) }
+
+// forgetRemoteWindow drops the other instances' share: the window starts
+// again, or their counts are no longer known.
+func (r replica) forgetRemoteWindow() { r.b.SetRemoteWindow(0, 0, 0) }
+
+// applyRemote puts the breaker into a state the cluster decided.
+func (r replica) applyRemote(to core.State, openUntil time.Time, reason string) bool {
+	return r.b.ApplyRemote(to, openUntil, reason)
+}
+
+// limitProbes caps the half-open probes this instance admits to the n
+// slots it claimed from the cluster.
+func (r replica) limitProbes(n int) { r.b.SetProbeLimit(n) }
+
+// unlimitProbes gives the breaker back its configured probe limit.
+func (r replica) unlimitProbes() { r.b.SetProbeLimit(-1) }
