@@ -219,7 +219,10 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 // breakers returns the Manager's breakers and the monitored ones, sorted
 // by endpoint; a Manager's breaker wins a name clash.
 func (h *Handler) breakers() []*core.Breaker {
-	bs := h.cfg.Manager.Breakers()
+	var bs []*core.Breaker
+	for _, e := range h.cfg.Manager.Endpoints() {
+		bs = append(bs, e.Breaker())
+	}
 	extra := h.notifier.monitoredBreakers()
 	if len(extra) == 0 {
 		return bs
@@ -236,8 +239,8 @@ func (h *Handler) breakers() []*core.Breaker {
 // breaker finds an endpoint's breaker, in the Manager or among the
 // monitored ones. It never creates one.
 func (h *Handler) breaker(name string) (*core.Breaker, bool) {
-	if b, ok := h.cfg.Manager.Lookup(name); ok {
-		return b, true
+	if e, ok := h.cfg.Manager.Lookup(name); ok {
+		return e.Breaker(), true
 	}
 	for _, b := range h.notifier.monitoredBreakers() {
 		if b.Name() == name {

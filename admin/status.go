@@ -274,7 +274,15 @@ func (h *Handler) bulkheads() BulkheadSource {
 	if h.cfg.Bulkheads != nil {
 		return h.cfg.Bulkheads
 	}
-	return BulkheadFunc(func() []BulkheadStatus { return BulkheadList(h.cfg.Manager.Bulkheads()).BulkheadStatuses() })
+	return BulkheadFunc(func() []BulkheadStatus {
+		var l BulkheadList
+		for _, e := range h.cfg.Manager.Endpoints() {
+			if bh := e.Bulkhead(); bh != nil {
+				l = append(l, bh)
+			}
+		}
+		return l.BulkheadStatuses()
+	})
 }
 
 // nonNil makes an empty list encode as [] rather than null.

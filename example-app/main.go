@@ -209,16 +209,26 @@ func (s *stack) close(ctx context.Context) error {
 func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 	s := &stack{stateFile: filepath.Join(o.dataDir, "breakers.state")}
 	m, err := core.NewManager(core.ManagerConfig{
-		Breaker: core.Config{
-			FailureThreshold:      5,
-			Timeout:               15 * time.Second,
-			MinRequestsForRate:    20,
-			SlowCallDuration:      400 * time.Millisecond,
-			SlowCallRateThreshold: 80,
-			OpenBackoffMultiplier: 1.5,
-			MaxOpenDuration:       time.Minute,
+		Defaults: core.EndpointConfig{
+			Breaker: &core.BreakerConfig{
+				FailureThreshold:      5,
+				Timeout:               15 * time.Second,
+				MinRequestsForRate:    20,
+				SlowCallDuration:      400 * time.Millisecond,
+				SlowCallRateThreshold: 80,
+				OpenBackoffMultiplier: 1.5,
+				MaxOpenDuration:       time.Minute,
+			},
+			Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 16, MaxQueueSize: 8, QueueTimeout: 500 * time.Millisecond},
+			SLO:      &core.SLOConfig{TargetSuccessRate: 0.99, Window: 5 * time.Minute},
 		},
-		Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 16, MaxQueueSize: 8, QueueTimeout: 500 * time.Millisecond},
+		Endpoints: map[string]core.EndpointConfig{
+			upstreamEndpoint: {Retry: &core.RetryConfig{MaxAttempts: 3, InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second}},
+		},
+		PerUser: &core.PerUserConfig{
+			Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 4, MaxQueueSize: 2, QueueTimeout: 200 * time.Millisecond},
+			MaxUsers: 1000,
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -270,31 +280,17 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 	}
 	breakerAlerts.Start()
 
-	// SLOs and the per-user bulkhead.
-	slo, err := core.NewSLOGuard(m, core.SLOGuardConfig{SLO: core.SLOConfig{TargetSuccessRate: 0.99, Window: 5 * time.Minute}})
-	if err != nil {
-		return nil, err
-	}
-	users, err := core.NewPerUserBulkhead(core.PerUserConfig{
-		Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 4, MaxQueueSize: 2, QueueTimeout: 200 * time.Millisecond},
-		MaxUsers: 1000,
-	})
-	if err != nil {
-		return nil, err
-	}
-
 	// Outbound: the upstream behind a breaker with retry.
 	transport, err := nethttp.NewTransport(nethttp.TransportConfig{
 		Manager:     m,
 		EndpointKey: func(*http.Request) string { return upstreamEndpoint },
-		Retry:       core.RetryConfig{MaxAttempts: 3, InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second},
 	})
 	if err != nil {
 		return nil, err
 	}
 
 	// Health checks on the upstream feed its breaker.
-	monitor, err := health.NewMonitor(health.MonitorConfig{Breakers: m, Logger: log})
+	monitor, err := health.NewMonitor(health.MonitorConfig{Manager: m, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -309,17 +305,18 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 	// Metrics and the admin handler.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if _, err := metrics.Register(reg, metrics.Config{Manager: m, SLO: slo, PerUser: map[string]*core.PerUserBulkhead{"api": users}}); err != nil {
+	collector, err := metrics.New(metrics.Config{Manager: m})
+	if err != nil {
 		return nil, err
 	}
+	reg.MustRegister(collector)
 	adm, err := admin.New(admin.Config{
 		Manager:       m,
 		Prefix:        "/admin",
 		Token:         o.token,
 		PublicRead:    true,
 		Cluster:       cluster,
-		UserBulkheads: admin.PerUserBulkheads{"api": users},
-		SLO:           slo,
+		UserBulkheads: admin.PerUserBulkheads{"api": m.PerUser()},
 		Alerts:        alerts,
 		Health:        healthSource(monitor),
 	})
@@ -328,11 +325,8 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 	}
 
 	guard, err := bulwarkchi.Middleware(nethttp.Config{
-		Manager:   m,
-		Bulkheads: true,
-		PerUser:   users,
-		UserKey:   nethttp.UserFromHeader("X-User"),
-		SLO:       slo,
+		Manager: m,
+		UserKey: nethttp.UserFromHeader("X-User"),
 	})
 	if err != nil {
 		return nil, err

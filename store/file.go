@@ -304,7 +304,7 @@ func (s *FileStore) Attach(b *core.Breaker) error {
 }
 
 // AttachManager attaches every breaker m has and, through
-// Manager.OnBreaker, every breaker it creates later, before that breaker's
+// Manager.OnEndpoint, every breaker it creates later, before that breaker's
 // first use. Records of endpoints m does not have yet are kept in the file
 // and applied when m creates them. It returns the errors of the breakers m
 // already has; later ones are logged.
@@ -320,7 +320,8 @@ func (s *FileStore) AttachManager(m *core.Manager) error {
 		errs      []error
 		returning = true
 	)
-	m.OnBreaker(func(b *core.Breaker) {
+	m.OnEndpoint(func(e *core.Endpoint) {
+		b := e.Breaker()
 		err := s.Attach(b)
 		if err == nil || errors.Is(err, ErrClosed) {
 			return

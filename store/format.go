@@ -34,7 +34,9 @@ const (
 	// fileRecordFixed is a record's length without its name and reason.
 	fileRecordFixed = 1 + 1 + 2 + 2 + 12 + 12 + 7*8
 	fileMinRecord   = fileRecordFixed + 1
-	fileMaxRecord   = fileRecordFixed + core.MaxEndpointLen + fileMaxReason
+	fileMaxRecord   = fileRecordFixed + fileMaxEndpoint + fileMaxReason
+	// fileMaxEndpoint is the longest name core.ValidateEndpoint accepts.
+	fileMaxEndpoint = 256
 
 	// fileMaxRecords matches the most endpoints a Manager can track.
 	fileMaxRecords = 1_000_000
@@ -257,7 +259,7 @@ func decodeFileRecord(r []byte) (core.Snapshot, error) {
 	if flags := d.u8(); flags != 0 {
 		return s, fmt.Errorf("flags byte is %d, want 0", flags)
 	}
-	s.Endpoint = d.str(core.MaxEndpointLen)
+	s.Endpoint = d.str(fileMaxEndpoint)
 	s.Reason = d.str(fileMaxReason)
 	s.LastStateChange = d.time()
 	s.OpenUntil = d.time()

@@ -277,7 +277,7 @@ func (s *RedisStore) InstanceID() string { return s.cfg.InstanceID }
 func (s *RedisStore) Healthy() bool { return s.healthy.Load() }
 
 // AttachManager shares the state of every breaker m has and, through
-// Manager.OnBreaker, of every breaker it creates later. Unless
+// Manager.OnEndpoint, of every breaker it creates later. Unless
 // RedisConfig.Bus is set, the store publishes its events on m's bus. It
 // returns the errors of the breakers m already has (past MaxEndpoints,
 // say); later ones are logged and published as StoreStatus errors.
@@ -296,7 +296,8 @@ func (s *RedisStore) AttachManager(m *core.Manager) error {
 		errs      []error
 		returning = true
 	)
-	m.OnBreaker(func(b *core.Breaker) {
+	m.OnEndpoint(func(e *core.Endpoint) {
+		b := e.Breaker()
 		err := s.Attach(b)
 		if err == nil || errors.Is(err, ErrClosed) {
 			return

@@ -39,9 +39,11 @@ func main() {
 	// Enough breakers that a write takes a while and a kill can land in it.
 	bs := make([]*core.Breaker, 100)
 	for i := range bs {
-		if bs[i], err = m.Breaker(fmt.Sprintf("GET /api/v1/resources/%04d/items/{id}", i)); err != nil {
+		e, err := m.Endpoint(fmt.Sprintf("GET /api/v1/resources/%04d/items/{id}", i))
+		if err != nil {
 			fail(err)
 		}
+		bs[i] = e.Breaker()
 	}
 	ready := false
 	for i := 0; ; i++ {
