@@ -119,9 +119,9 @@ type Status struct {
 // Each watched endpoint has one goroutine, started by Watch and ended by
 // Unwatch or Close.
 type Monitor struct {
-	manager  *core.Manager
-	clock    core.Clock
-	log      *slog.Logger
+	manager *core.Manager
+	clock   core.Clock
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	closed  bool
