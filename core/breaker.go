@@ -52,6 +52,7 @@ type Breaker struct {
 	reason      string
 	holder      string    // owner of a component's hold; "" for an operator's
 	holdEnd     time.Time // wall-clock end of that hold
+	holdHere    bool      // the hold was taken or renewed in this process
 	consecSucc  int64
 	reopens     int
 	transitions [5][5]uint64
@@ -488,6 +489,7 @@ func (b *Breaker) Hold(owner, reason string, lease time.Duration) bool {
 		b.setStateLocked(ForcedOpen, "held by "+owner+": "+reason)
 	}
 	b.setHoldLocked(owner, now+int64(lease), wall.Add(lease))
+	b.holdHere = true
 	b.mu.Unlock()
 	b.flush()
 	return true
@@ -556,7 +558,7 @@ func (b *Breaker) setStateLocked(to State, reason string) {
 		// Close the round: late probes find it full and stale.
 		b.probes.Store((b.probes.Load()>>probeBits+1)<<probeBits | probeMask)
 	}
-	b.holder, b.holdEnd = "", time.Time{}
+	b.holder, b.holdEnd, b.holdHere = "", time.Time{}, false
 	b.holdUntil.Store(0)
 	switch to {
 	case Open:

@@ -138,6 +138,7 @@ func (r Replication) ApplyRemote(s Snapshot) bool {
 	if renewal := s.State == ForcedOpen && b.State() == ForcedOpen && s.HeldBy != "" && b.holder == s.HeldBy; renewal {
 		// The owner renewed its lease elsewhere: no transition.
 		r.applyUntilLocked(ForcedOpen, s)
+		b.holdHere = false
 		b.mu.Unlock()
 		return true
 	}
@@ -159,6 +160,17 @@ func sameEnd(b *Breaker, s Snapshot) bool {
 		return b.holder == s.HeldBy && (s.HeldBy == "" || b.holdEnd.Equal(s.HoldUntil.UTC()))
 	}
 	return true
+}
+
+// HeldHere reports whether the breaker is held by a component of this
+// process: a hold taken or last renewed with Hold here, not one restored or
+// applied from elsewhere. A store that stops ends such holds in what it
+// saves and shares, since their owner stops with it.
+func (r Replication) HeldHere() bool {
+	b := r.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.State() == ForcedOpen && b.holder != "" && b.holdHere && !b.holdLapsed(b.clock.Nanotime())
 }
 
 // SetProbeLimit caps how many probes this instance admits in each half-open
