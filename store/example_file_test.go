@@ -25,8 +25,8 @@ func ExampleFileStore() {
 	// run starts the service: a Manager whose breakers are kept in path.
 	run := func() (*core.Manager, *store.FileStore) {
 		m, err := core.NewManager(core.ManagerConfig{
-			Breaker: core.Config{Timeout: time.Minute},
-			Clock:   clock,
+			Defaults: core.EndpointConfig{Breaker: &core.BreakerConfig{Timeout: time.Minute}},
+			Clock:    clock,
 		})
 		if err != nil {
 			panic(err)
@@ -42,7 +42,8 @@ func ExampleFileStore() {
 	}
 
 	m, fs := run()
-	b, _ := m.Breaker("GET /users/{id}")
+	e, _ := m.Endpoint("GET /users/{id}")
+	b := e.Breaker()
 	b.Trip("upstream down")
 	clock.Advance(20 * time.Second)
 	if err := fs.Close(context.Background()); err != nil { // the service stops
@@ -51,7 +52,8 @@ func ExampleFileStore() {
 
 	m, fs = run() // and starts again
 	defer fs.Close(context.Background())
-	b, _ = m.Breaker("GET /users/{id}")
+	e, _ = m.Endpoint("GET /users/{id}")
+	b = e.Breaker()
 	snap := b.Snapshot()
 	fmt.Println(b.State(), b.RetryAfter(), snap.Reason)
 	// Output: Open 40s restored: upstream down

@@ -68,10 +68,11 @@ func ExampleNewRedisStore() {
 		}
 	}()
 
-	b, err := m.Breaker("api-service")
+	e, err := m.Endpoint("api-service")
 	if err != nil {
 		log.Fatal(err)
 	}
+	b := e.Breaker()
 	b.RecordFailure() // counted here and, within SyncInterval, cluster-wide
 
 	// Cluster-wide manual control, as the admin handler does it.

@@ -32,8 +32,8 @@ type fileProcess struct {
 func startFileStore(t *testing.T, path string, clk core.Clock, cfg FileConfig) fileProcess {
 	t.Helper()
 	m, err := core.NewManager(core.ManagerConfig{
-		Breaker: core.Config{FailureThreshold: 3, Timeout: time.Minute},
-		Clock:   clk,
+		Defaults: core.EndpointConfig{Breaker: &core.BreakerConfig{FailureThreshold: 3, Timeout: time.Minute}},
+		Clock:    clk,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func startFileStore(t *testing.T, path string, clk core.Clock, cfg FileConfig) f
 
 func (p fileProcess) breaker(t *testing.T, name string) *core.Breaker {
 	t.Helper()
-	b, err := p.m.Breaker(name)
+	b, err := breakerOf(p.m, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestFileStoreCorruptFileIsMovedAside(t *testing.T) {
 			if err := fs.AttachManager(m); err != nil {
 				t.Fatal(err)
 			}
-			b, _ := m.Breaker("a")
+			b, _ := breakerOf(m, "a")
 			if b.State() != core.Closed {
 				t.Fatalf("state %s, want Closed", b.State())
 			}
@@ -410,7 +410,7 @@ func TestFileStoreAttachManagerRestoresExistingBreakers(t *testing.T) {
 	p.stop(t)
 
 	m, _ := core.NewManager(core.ManagerConfig{Clock: clk})
-	b, _ := m.Breaker("a") // made before the store is attached
+	b, _ := breakerOf(m, "a") // made before the store is attached
 	fs, err := NewFileStore(FileConfig{Path: path, Clock: clk, Logger: fileQuiet})
 	if err != nil {
 		t.Fatal(err)
@@ -431,7 +431,7 @@ func TestFileStoreSingleBreaker(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "one.state")
 	clk := core.NewFakeClock(fileT0)
 	newBreaker := func() *core.Breaker {
-		b, err := core.NewBreaker("payments", core.Config{}, core.WithClock(clk))
+		b, err := core.NewBreaker(core.BreakerConfig{Name: "payments", Clock: clk})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -496,7 +496,7 @@ func TestFileStoreRejectsBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fs.Close(context.Background())
-	b, _ := core.NewBreaker("bad\nname", core.Config{})
+	b, _ := core.NewBreaker(core.BreakerConfig{Name: "bad\nname"})
 	if err := fs.Attach(b); !errors.Is(err, core.ErrInvalidEndpoint) {
 		t.Errorf("invalid endpoint attached: %v", err)
 	}

@@ -19,8 +19,8 @@ import (
 //	go test -run '^$' -bench 'BreakerAllowRecord' ./core/ ./store/
 func BenchmarkBreakerAllowRecordShared(b *testing.B) {
 	srv := redistest.Start(b)
-	a := newInstance(b, srv, "a", core.Config{}, RedisConfig{SyncInterval: 20 * time.Millisecond})
-	other := newInstance(b, srv, "b", core.Config{}, RedisConfig{SyncInterval: 20 * time.Millisecond})
+	a := newInstance(b, srv, "a", core.BreakerConfig{}, RedisConfig{SyncInterval: 20 * time.Millisecond})
+	other := newInstance(b, srv, "b", core.BreakerConfig{}, RedisConfig{SyncInterval: 20 * time.Millisecond})
 	a.loaded(b, "bench")
 	other.loaded(b, "bench")
 	br := a.breaker(b, "bench")
@@ -53,8 +53,8 @@ func BenchmarkBreakerAllowRecordShared(b *testing.B) {
 //	go test -run TestRedisPropagationLatency -v ./store/
 func TestRedisPropagationLatency(t *testing.T) {
 	srv := redistest.Start(t)
-	a := newInstance(t, srv, "a", core.Config{}, RedisConfig{})
-	b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+	a := newInstance(t, srv, "a", core.BreakerConfig{}, RedisConfig{})
+	b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
 	const trips = 100
 	names := make([]string, trips)
 	arrived := make(chan time.Time, trips)

@@ -19,11 +19,14 @@ import (
 func TestCloseRacingATransitionLeavesNoProbeLimit(t *testing.T) {
 	srv := redistest.Start(t)
 	clk := core.NewFakeClock(time.Now())
-	m, err := core.NewManager(core.ManagerConfig{Breaker: core.Config{FailureThreshold: 1, Timeout: time.Second}, Clock: clk})
+	m, err := core.NewManager(core.ManagerConfig{
+		Defaults: core.EndpointConfig{Breaker: &core.BreakerConfig{FailureThreshold: 1, Timeout: time.Second}},
+		Clock:    clk,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := m.Breaker("api")
+	b, err := breakerOf(m, "api")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +92,7 @@ func TestRedisCloseSharesTheLastTransitions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			keys := newRedisKeys("bulwark", tc.name)
 			shared := func() string { return raw.HGet(ctx, keys.state, "state").Val() }
-			in := newInstance(t, srv, "a", core.Config{}, RedisConfig{})
+			in := newInstance(t, srv, "a", core.BreakerConfig{}, RedisConfig{})
 			in.loaded(t, tc.name)
 			b := in.breaker(t, tc.name)
 			if tc.prepare != nil {

@@ -33,7 +33,7 @@ func TestRedisCluster(t *testing.T) {
 		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
-	cfg := core.Config{FailureThreshold: 1000, FailureRateThreshold: 50, MinRequestsForRate: 10}
+	cfg := core.BreakerConfig{FailureThreshold: 1000, FailureRateThreshold: 50, MinRequestsForRate: 10}
 	rc := RedisConfig{SyncInterval: testSync, OpTimeout: time.Second}
 	a := newInstanceOn(t, client(), "a", cfg, rc, nil)
 	b := newInstanceOn(t, client(), "b", cfg, rc, nil)

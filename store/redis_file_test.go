@@ -59,8 +59,8 @@ func TestRedisDownFileKeepsPersisting(t *testing.T) {
 	srv := redistest.Start(t)
 	path := filepath.Join(t.TempDir(), "breakers.state")
 	attachFile, _ := withFile(t, path)
-	a := newInstanceWith(t, srv, "a", core.Config{}, RedisConfig{OpTimeout: 250 * time.Millisecond}, attachFile)
-	b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+	a := newInstanceWith(t, srv, "a", core.BreakerConfig{}, RedisConfig{OpTimeout: 250 * time.Millisecond}, attachFile)
+	b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
 	a.loaded(t, "api")
 	b.loaded(t, "api")
 
@@ -83,12 +83,12 @@ func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv := redistest.Start(t)
 			path := filepath.Join(t.TempDir(), "breakers.state")
-			b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+			b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
 			b.loaded(t, "api")
 
 			// a trips, and stops with Open saved in its file.
 			attachFile, closeFile := withFile(t, path)
-			a1 := newInstanceWith(t, srv, "a", core.Config{}, RedisConfig{}, attachFile)
+			a1 := newInstanceWith(t, srv, "a", core.BreakerConfig{}, RedisConfig{}, attachFile)
 			a1.loaded(t, "api")
 			a1.breaker(t, "api").Trip("before the restart")
 			bb := b.breaker(t, "api")
@@ -109,9 +109,9 @@ func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
 			attachFile2, _ := withFile(t, path)
 			var a2 *instance
 			if fileFirst {
-				a2 = newInstanceWith(t, srv, "a", core.Config{}, RedisConfig{}, attachFile2)
+				a2 = newInstanceWith(t, srv, "a", core.BreakerConfig{}, RedisConfig{}, attachFile2)
 			} else {
-				a2 = newInstanceWith(t, srv, "a", core.Config{}, RedisConfig{}, nil)
+				a2 = newInstanceWith(t, srv, "a", core.BreakerConfig{}, RedisConfig{}, nil)
 				attachFile2(a2.m)
 			}
 			ba := a2.breaker(t, "api")
@@ -139,16 +139,16 @@ func TestRedisRestoredStateFillsAnEmptyCluster(t *testing.T) {
 	if err := fs.AttachManager(m); err != nil {
 		t.Fatal(err)
 	}
-	br, _ := m.Breaker("api")
+	br, _ := breakerOf(m, "api")
 	br.Trip("last week")
 	if err := fs.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
-	b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+	b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
 	b.loaded(t, "api")
 	attachFile, _ := withFile(t, path)
-	a := newInstanceWith(t, srv, "a", core.Config{}, RedisConfig{}, attachFile)
+	a := newInstanceWith(t, srv, "a", core.BreakerConfig{}, RedisConfig{}, attachFile)
 	if st := a.breaker(t, "api").State(); st != core.Open {
 		t.Fatalf("restored %s", st)
 	}

@@ -22,8 +22,8 @@ func storeError(endpoint, contains string) func(events.Event) bool {
 
 func TestRedisRejectsGarbage(t *testing.T) {
 	srv := redistest.Start(t)
-	a := newInstance(t, srv, "a", core.Config{}, RedisConfig{})
-	b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+	a := newInstance(t, srv, "a", core.BreakerConfig{}, RedisConfig{})
+	b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
 	names := []string{"bad-state", "bad-type", "bad-window", "bad-message", "valid-looking"}
 	for _, n := range names {
 		a.loaded(t, n)
@@ -103,8 +103,8 @@ func TestRedisCloseEndsGoroutines(t *testing.T) {
 		goleak.IgnoreTopFunction("github.com/bulwark-go/bulwark/core.(*sysClock).tick"),
 	)
 	srv := redistest.Start(t)
-	a := newInstance(t, srv, "a", core.Config{}, RedisConfig{})
-	b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+	a := newInstance(t, srv, "a", core.BreakerConfig{}, RedisConfig{})
+	b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
 	a.loaded(t, "api")
 	b.loaded(t, "api")
 	a.breaker(t, "api").Trip("x")

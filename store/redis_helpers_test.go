@@ -159,22 +159,22 @@ type instance struct {
 	close func()
 }
 
-func newInstance(t testing.TB, srv *redistest.Server, name string, bc core.Config, rc RedisConfig) *instance {
+func newInstance(t testing.TB, srv *redistest.Server, name string, bc core.BreakerConfig, rc RedisConfig) *instance {
 	t.Helper()
 	return newInstanceWith(t, srv, name, bc, rc, nil)
 }
 
 // newInstanceWith is newInstance with first called on the Manager before
 // the Redis store is attached (to attach a file store first, say).
-func newInstanceWith(t testing.TB, srv *redistest.Server, name string, bc core.Config, rc RedisConfig, first func(*core.Manager)) *instance {
+func newInstanceWith(t testing.TB, srv *redistest.Server, name string, bc core.BreakerConfig, rc RedisConfig, first func(*core.Manager)) *instance {
 	t.Helper()
 	return newInstanceOn(t, newTestClient(t, srv), name, bc, rc, first)
 }
 
 // newInstanceOn is newInstanceWith on any client (a cluster's, say).
-func newInstanceOn(t testing.TB, c redis.UniversalClient, name string, bc core.Config, rc RedisConfig, first func(*core.Manager)) *instance {
+func newInstanceOn(t testing.TB, c redis.UniversalClient, name string, bc core.BreakerConfig, rc RedisConfig, first func(*core.Manager)) *instance {
 	t.Helper()
-	m, err := core.NewManager(core.ManagerConfig{Breaker: bc})
+	m, err := core.NewManager(core.ManagerConfig{Defaults: core.EndpointConfig{Breaker: &bc}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,9 +214,19 @@ func newInstanceOn(t testing.TB, c redis.UniversalClient, name string, bc core.C
 	return in
 }
 
+// breakerOf returns the breaker of m's endpoint name, creating the
+// endpoint on first use.
+func breakerOf(m *core.Manager, name string) (*core.Breaker, error) {
+	e, err := m.Endpoint(name)
+	if err != nil {
+		return nil, err
+	}
+	return e.Breaker(), nil
+}
+
 func (in *instance) breaker(t testing.TB, endpoint string) *core.Breaker {
 	t.Helper()
-	b, err := in.m.Breaker(endpoint)
+	b, err := breakerOf(in.m, endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,8 +108,8 @@ func checkLatency(t *testing.T, loads ...*load) {
 func TestRedisKilledMidLoad(t *testing.T) {
 	srv := redistest.Start(t)
 	rc := RedisConfig{OpTimeout: 250 * time.Millisecond}
-	a := newInstance(t, srv, "a", core.Config{}, rc)
-	b := newInstance(t, srv, "b", core.Config{}, rc)
+	a := newInstance(t, srv, "a", core.BreakerConfig{}, rc)
+	b := newInstance(t, srv, "b", core.BreakerConfig{}, rc)
 	alertsA, alertsB := a.alerts(t), b.alerts(t)
 	for _, name := range []string{"load", "tripped"} {
 		a.loaded(t, name)
@@ -163,8 +163,8 @@ func TestRedisKilledMidLoad(t *testing.T) {
 func TestRedisHungServer(t *testing.T) {
 	srv := redistest.Start(t)
 	rc := RedisConfig{OpTimeout: 250 * time.Millisecond}
-	a := newInstance(t, srv, "a", core.Config{}, rc)
-	b := newInstance(t, srv, "b", core.Config{}, rc)
+	a := newInstance(t, srv, "a", core.BreakerConfig{}, rc)
+	b := newInstance(t, srv, "b", core.BreakerConfig{}, rc)
 	a.loaded(t, "load")
 	b.loaded(t, "load")
 	a.loaded(t, "tripped")
@@ -209,7 +209,7 @@ func TestRedisOutageIsExplainedAndLoggedOnce(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, DialTimeout: 250 * time.Millisecond})
 	t.Cleanup(func() { _ = c.Close() })
 	logs := &logRecorder{}
-	in := newInstanceOn(t, c, "a", core.Config{}, RedisConfig{OpTimeout: 250 * time.Millisecond, Logger: slog.New(logs)}, nil)
+	in := newInstanceOn(t, c, "a", core.BreakerConfig{}, RedisConfig{OpTimeout: 250 * time.Millisecond, Logger: slog.New(logs)}, nil)
 	in.loaded(t, "api")
 
 	srv.Kill()
@@ -247,7 +247,7 @@ func TestRedisWrongPasswordIsAnOutage(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), Password: "wrong", ContextTimeoutEnabled: true,
 		DialTimeout: 250 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { _ = c.Close() })
-	in := newInstanceOn(t, c, "a", core.Config{Timeout: 50 * time.Millisecond}, RedisConfig{}, nil)
+	in := newInstanceOn(t, c, "a", core.BreakerConfig{Timeout: 50 * time.Millisecond}, RedisConfig{}, nil)
 	b := in.breaker(t, "api")
 	wait.For(t, 10*time.Second, "a degraded event", func() bool { return in.rec.count(isStatus(events.StoreDegraded)) > 0 })
 	if in.rec.count(degradedSaying("authentication failed: ")) != 1 || in.s.Healthy() {

@@ -65,7 +65,7 @@ func TestRedisTwoProcesses(t *testing.T) {
 	}
 
 	expect("ready")
-	in := newInstance(t, srv, "parent", core.Config{}, RedisConfig{})
+	in := newInstance(t, srv, "parent", core.BreakerConfig{}, RedisConfig{})
 	in.loaded(t, "from-parent")
 	in.loaded(t, "from-child")
 	in.breaker(t, "from-parent").Trip("tripped in the parent process")
@@ -109,8 +109,8 @@ func TestRedisPeerProcess(t *testing.T) {
 	if err := s.AttachManager(m); err != nil {
 		t.Fatal(err)
 	}
-	fromParent, _ := m.Breaker("from-parent")
-	fromChild, _ := m.Breaker("from-child")
+	fromParent, _ := breakerOf(m, "from-parent")
+	fromChild, _ := breakerOf(m, "from-child")
 	fromParent.OnStateChange(func(e events.StateChange) {
 		if e.Remote && e.NewState == core.Open {
 			say("open from-parent")

@@ -66,7 +66,7 @@ func TestRedisOutageIsLoggedOnceInABubble(t *testing.T) {
 		}
 		logs := &logRecorder{}
 		s, m, rec := bubbleStore(t, dial, RedisConfig{Logger: slog.New(logs)})
-		if _, err := m.Breaker("api"); err != nil {
+		if _, err := breakerOf(m, "api"); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Minute)
@@ -103,7 +103,7 @@ func TestRedisCloseHonoursContextInABubble(t *testing.T) {
 			return nil, ctx.Err()
 		}
 		s, m, _ := bubbleStore(t, hang, RedisConfig{OpTimeout: time.Minute})
-		b, err := m.Breaker("api")
+		b, err := breakerOf(m, "api")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,8 +17,8 @@ import (
 
 func TestRedisTripOnOneInstanceOpensTheOther(t *testing.T) {
 	srv := redistest.Start(t)
-	a := newInstance(t, srv, "a", core.Config{}, RedisConfig{})
-	b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+	a := newInstance(t, srv, "a", core.BreakerConfig{}, RedisConfig{})
+	b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
 	a.loaded(t, "api")
 	b.loaded(t, "api")
 	ba, bb := a.breaker(t, "api"), b.breaker(t, "api")
@@ -38,7 +38,7 @@ func TestRedisTripOnOneInstanceOpensTheOther(t *testing.T) {
 func TestRedisGlobalThresholdOpensEveryInstance(t *testing.T) {
 	srv := redistest.Start(t)
 	// Consecutive failures never trip here: only the rate over the cluster.
-	cfg := core.Config{FailureThreshold: 1000, FailureRateThreshold: 50, MinRequestsForRate: 10, RollingWindow: 10 * time.Second}
+	cfg := core.BreakerConfig{FailureThreshold: 1000, FailureRateThreshold: 50, MinRequestsForRate: 10, RollingWindow: 10 * time.Second}
 	a := newInstance(t, srv, "a", cfg, RedisConfig{})
 	b := newInstance(t, srv, "b", cfg, RedisConfig{})
 	a.loaded(t, "api")
@@ -109,8 +109,8 @@ func settle(t testing.TB, ins ...*instance) {
 
 func TestRedisRaceHasOneWinnerAndOneAlert(t *testing.T) {
 	srv := redistest.Start(t)
-	a := newInstance(t, srv, "a", core.Config{}, RedisConfig{})
-	b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+	a := newInstance(t, srv, "a", core.BreakerConfig{}, RedisConfig{})
+	b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
 	alertsA, alertsB := a.alerts(t), b.alerts(t)
 	const n = 20
 	for i := range n {
@@ -170,11 +170,11 @@ func TestRedisRaceHasOneWinnerAndOneAlert(t *testing.T) {
 
 func TestRedisLateInstanceLoadsTheSharedState(t *testing.T) {
 	srv := redistest.Start(t)
-	a := newInstance(t, srv, "a", core.Config{}, RedisConfig{})
+	a := newInstance(t, srv, "a", core.BreakerConfig{}, RedisConfig{})
 	a.loaded(t, "api")
 	a.breaker(t, "api").Trip("before b started")
 	wait.For(t, testWait, "the winner event", func() bool { return a.rec.count(isWin("api", core.Open)) == 1 })
-	b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+	b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
 	bb := b.breaker(t, "api")
 	wait.For(t, testWait, "b to load Open", func() bool { return bb.State() == core.Open })
 	if bb.RetryAfter() <= 0 || bb.RetryAfter() > time.Minute {
@@ -184,8 +184,8 @@ func TestRedisLateInstanceLoadsTheSharedState(t *testing.T) {
 
 func TestRedisControlsAreClusterWide(t *testing.T) {
 	srv := redistest.Start(t)
-	a := newInstance(t, srv, "a", core.Config{}, RedisConfig{})
-	b := newInstance(t, srv, "b", core.Config{}, RedisConfig{})
+	a := newInstance(t, srv, "a", core.BreakerConfig{}, RedisConfig{})
+	b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
 	a.loaded(t, "api")
 	b.loaded(t, "api")
 	ba, bb := a.breaker(t, "api"), b.breaker(t, "api")
@@ -227,7 +227,7 @@ func TestRedisControlsAreClusterWide(t *testing.T) {
 
 func TestRedisHalfOpenProbesAreCountedClusterWide(t *testing.T) {
 	srv := redistest.Start(t)
-	cfg := core.Config{Timeout: 100 * time.Millisecond, HalfOpenMaxRequests: 2, SuccessThreshold: 2, ProbeTimeout: time.Minute}
+	cfg := core.BreakerConfig{Timeout: 100 * time.Millisecond, HalfOpenMaxRequests: 2, SuccessThreshold: 2, ProbeTimeout: time.Minute}
 	a := newInstance(t, srv, "a", cfg, RedisConfig{})
 	b := newInstance(t, srv, "b", cfg, RedisConfig{})
 	a.loaded(t, "api")
