@@ -30,7 +30,7 @@ func parallel(b *testing.B, op func() bool) {
 }
 
 func bulwarkBreaker(b *testing.B) *core.Breaker {
-	br, err := core.NewBreaker("bench", core.Config{})
+	br, err := core.NewBreaker(core.BreakerConfig{Name: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,7 @@ const bulkheadSlots = 100
 // fills up, from every CPU at once, without waiting.
 func BenchmarkBulkhead(b *testing.B) {
 	b.Run("bulwark", func(b *testing.B) {
-		bh, err := core.NewBulkhead("bench", core.BulkheadConfig{MaxConcurrentRequests: bulkheadSlots})
+		bh, err := core.NewBulkhead(core.BulkheadConfig{Name: "bench", MaxConcurrentRequests: bulkheadSlots})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -35,7 +35,7 @@ func BenchmarkBulkhead(b *testing.B) {
 		})
 	})
 	b.Run("bulwark-acquire-ctx", func(b *testing.B) {
-		bh, err := core.NewBulkhead("bench", core.BulkheadConfig{MaxConcurrentRequests: bulkheadSlots})
+		bh, err := core.NewBulkhead(core.BulkheadConfig{Name: "bench", MaxConcurrentRequests: bulkheadSlots})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -43,10 +43,11 @@ func serveParallel(b *testing.B, h http.Handler) {
 func BenchmarkMiddleware(b *testing.B) {
 	b.Run("bare", func(b *testing.B) { serveParallel(b, okHandler) })
 	b.Run("bulwark", func(b *testing.B) {
-		m, _ := core.NewManager(core.ManagerConfig{Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 1000}})
-		users, _ := core.NewPerUserBulkhead(core.PerUserConfig{Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 100}})
-		slo, _ := core.NewSLOGuard(m, core.SLOGuardConfig{})
-		mw, err := nethttp.Middleware(nethttp.Config{Manager: m, Bulkheads: true, PerUser: users, UserKey: nethttp.UserFromHeader("X-User"), SLO: slo})
+		m, _ := core.NewManager(core.ManagerConfig{
+			Defaults: core.EndpointConfig{Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 1000}, SLO: &core.SLOConfig{}},
+			PerUser:  &core.PerUserConfig{Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 100}},
+		})
+		mw, err := nethttp.Middleware(nethttp.Config{Manager: m, UserKey: nethttp.UserFromHeader("X-User")})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -42,15 +42,14 @@ func BenchmarkRetry(b *testing.B) {
 		}
 	})
 	b.Run("bulwark+breaker", func(b *testing.B) {
-		br, err := core.NewBreaker("bench", core.Config{})
+		br, err := core.NewBreaker(core.BreakerConfig{Name: "bench"})
 		if err != nil {
 			b.Fatal(err)
 		}
-		r, err := core.NewRetry(core.RetryConfig{})
+		r, err := core.NewRetry(core.RetryConfig{Breaker: br})
 		if err != nil {
 			b.Fatal(err)
 		}
-		r = r.WithBreaker(br)
 		b.ReportAllocs()
 		for b.Loop() {
 			if err := r.Do(ctx, ok); err != nil {
