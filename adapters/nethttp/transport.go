@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/internal/retryafter"
 )
 
 // DefaultMaxReplayBody is how much of a request body without GetBody the
@@ -127,23 +128,6 @@ func retryAfterDelay(_ int, err error) (time.Duration, bool) {
 	return 0, false
 }
 
-// parseRetryAfter reads a Retry-After header: delta seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		return time.Duration(min(s, int64(24*time.Hour/time.Second))) * time.Second, true
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		return max(at.Sub(now), 0), true
-	}
-	return 0, false
-}
-
 func (t *Transport) endpoint(r *http.Request) string {
 	if t.cfg.EndpointKey != nil {
 		return t.cfg.EndpointKey(r)
@@ -251,7 +235,7 @@ func (a *attempt) run(ctx context.Context) error {
 	}
 	a.last = resp
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-		d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), a.t.cfg.Manager.Clock().Now())
+		d, ok := retryafter.Parse(resp.Header.Get("Retry-After"), a.t.cfg.Manager.Clock().Now())
 		return &statusError{code: resp.StatusCode, retryAfter: d, hasAfter: ok}
 	}
 	return nil

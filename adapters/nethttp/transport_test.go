@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/internal/retryafter"
 )
 
 // upstream answers from a script of statuses, one per request, then 200.
@@ -142,14 +143,14 @@ func TestTransportRetriesAndHonoursRetryAfter(t *testing.T) {
 
 func TestTransportRetryAfterHTTPDate(t *testing.T) {
 	now := time.Now()
-	d, ok := parseRetryAfter(now.Add(90*time.Second).UTC().Format(http.TimeFormat), now)
+	d, ok := retryafter.Parse(now.Add(90*time.Second).UTC().Format(http.TimeFormat), now)
 	if !ok || d < 88*time.Second || d > 90*time.Second {
 		t.Fatalf("HTTP-date: %s %v", d, ok)
 	}
-	if _, ok := parseRetryAfter("soon", now); ok {
+	if _, ok := retryafter.Parse("soon", now); ok {
 		t.Fatal("garbage parsed")
 	}
-	if _, ok := parseRetryAfter("-3", now); ok {
+	if _, ok := retryafter.Parse("-3", now); ok {
 		t.Fatal("negative parsed")
 	}
 	u := newUpstream(t, 503)
