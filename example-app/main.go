@@ -39,8 +39,8 @@ import (
 	bulwarkchi "github.com/bulwark-go/bulwark/adapters/chi"
 	"github.com/bulwark-go/bulwark/adapters/nethttp"
 	"github.com/bulwark-go/bulwark/admin"
+	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
-	"github.com/bulwark-go/bulwark/events"
 	"github.com/bulwark-go/bulwark/health"
 	"github.com/bulwark-go/bulwark/metrics"
 	"github.com/bulwark-go/bulwark/store"
@@ -252,21 +252,21 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 		cluster = shared
 	}
 
-	// Alerts to the log.
-	alerts, err := events.NewAlertManager(events.AlertManagerConfig{Bus: m.Bus()})
+	// Alerts to the log: raised from the bus, once per cluster transition
+	// when state is shared.
+	logAlerts, err := alert.NewLogHandler(alert.LogConfig{Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	logAlerts, err := events.NewLogHandler(events.LogConfig{Logger: log})
+	alerts, err := alert.NewManager(alert.ManagerConfig{
+		Bus:           m.Bus(),
+		ClusterAlerts: shared != nil,
+		Handlers:      []alert.Handler{logAlerts},
+		Logger:        log,
+	})
 	if err != nil {
 		return nil, err
 	}
-	alerts.AddHandler(logAlerts)
-	breakerAlerts, err := events.NewCircuitBreakerAlertHandler(alerts, m.Bus(), events.WithClusterAlerts(shared != nil))
-	if err != nil {
-		return nil, err
-	}
-	breakerAlerts.Start()
 
 	// SLOs and the per-user bulkhead.
 	slo, err := core.NewSLOGuard(m, core.SLOGuardConfig{SLO: core.SLOConfig{TargetSuccessRate: 0.99, Window: 5 * time.Minute}})
@@ -362,7 +362,9 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 		},
 		func(context.Context) error { monitor.Close(); return nil },
 		files.Close,
-		func(context.Context) error { breakerAlerts.Close(); return logAlerts.Close() },
+		func(ctx context.Context) error {
+			return errors.Join(alerts.Close(ctx), logAlerts.Close(ctx)) // the manager first: its last alerts reach the log
+		},
 	}
 	return s, nil
 }
