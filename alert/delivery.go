@@ -107,7 +107,7 @@ type queue struct {
 	done   chan struct{}
 
 	sent, failed, dropped, retried atomic.Uint64
-	busy                           atomic.Bool // an alert is being sent
+	owed                           atomic.Int64 // queued or being sent
 }
 
 func newQueue(name string, cfg DeliveryConfig, send func(context.Context, Alert) error, onDone func()) *queue {
@@ -131,9 +131,11 @@ func (q *queue) enqueue(a Alert) {
 		q.dropped.Add(1)
 		return
 	}
+	q.owed.Add(1)
 	select {
 	case q.ch <- a:
 	default:
+		q.owed.Add(-1)
 		q.dropped.Add(1)
 	}
 }
@@ -165,12 +167,11 @@ func (q *queue) close(ctx context.Context) error {
 		q.cancel()
 		return nil
 	case <-ctx.Done():
-		left := len(q.ch)
-		if q.busy.Load() {
-			left++
-		}
 		q.cancel()
-		return fmt.Errorf("%s.Close: %d alerts not delivered: %w", q.name, left, ctx.Err())
+		if left := q.owed.Load(); left > 0 {
+			return fmt.Errorf("%s.Close: %d alerts not delivered: %w", q.name, left, ctx.Err())
+		}
+		return nil // nothing was left: the goroutine is on its way out
 	}
 }
 
@@ -182,11 +183,10 @@ func (q *queue) run() {
 	for a := range q.ch {
 		if q.ctx.Err() != nil {
 			q.dropped.Add(1)
-			continue
+		} else {
+			q.deliver(a)
 		}
-		q.busy.Store(true)
-		q.deliver(a)
-		q.busy.Store(false)
+		q.owed.Add(-1)
 	}
 }
 

@@ -548,3 +548,22 @@ func TestWebhookDeadEndpoint(t *testing.T) {
 		t.Fatalf("post error %v: want one without the URL", err)
 	}
 }
+
+// A handler with nothing left to send closes cleanly even when ctx has
+// already ended.
+func TestHandlerCloseIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rx := &receiver{}
+		h := webhook(t, rx, DeliveryConfig{})
+		h.HandleAlert(Alert{ID: "a"})
+		synctest.Wait() // sent
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := h.Close(ctx); err != nil {
+			t.Fatalf("Close of an idle handler = %v", err)
+		}
+		if st := h.Stats(); st.Sent != 1 || st.Dropped != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+}
