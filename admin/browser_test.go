@@ -17,8 +17,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/bulwark-go/bulwark/admin"
+	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
-	"github.com/bulwark-go/bulwark/events"
 )
 
 // chromium finds a Chromium or Chrome binary. Without one the browser test
@@ -56,15 +56,10 @@ func newScene(t *testing.T) *scene {
 		t.Fatal(err)
 	}
 	s := &scene{m: m}
-	am, err := events.NewAlertManager(events.AlertManagerConfig{Bus: m.Bus()})
+	am, err := alert.NewManager(alert.ManagerConfig{Bus: m.Bus()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	alerts, err := events.NewCircuitBreakerAlertHandler(am, m.Bus())
-	if err != nil {
-		t.Fatal(err)
-	}
-	alerts.Start()
 	guard, err := core.NewSLOGuard(m, core.SLOGuardConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +177,7 @@ func newScene(t *testing.T) *scene {
 		wg.Wait()
 		s.srv.Close()
 		h.Close()
-		alerts.Close()
+		_ = am.Close(context.Background())
 		for i := range s.guards {
 			s.guards[i].Release()
 		}

@@ -13,8 +13,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
-	"github.com/bulwark-go/bulwark/events"
 )
 
 // Defaults and limits of Config. Every zero field takes its default.
@@ -149,9 +149,9 @@ type HealthSource interface {
 }
 
 // AlertSource reports the alerts that are active now;
-// *events.AlertManager implements it.
+// *alert.Manager implements it.
 type AlertSource interface {
-	Active() []events.Alert
+	Active() []alert.Alert
 }
 
 // BulkheadFunc adapts a function to a BulkheadSource.

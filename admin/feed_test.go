@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/bulwark-go/bulwark/admin"
+	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
 )
@@ -133,7 +134,7 @@ func TestFeedSnapshotThenEventsInOrder(t *testing.T) {
 
 	// Other kinds carry their own type.
 	f.m.Bus().Publish(events.SLOBurn{Type: events.TypeSLOBurn, Endpoint: "api-service", Burning: true})
-	f.m.Bus().Publish(events.Alert{ID: "a1", Severity: events.Warning, Message: "hello"})
+	f.m.Bus().Publish(alert.Alert{ID: "a1", Severity: alert.Warning, Message: "hello"})
 	if m := read(t, c); m.Type != "slo_burn" || m.Seq != 7 || strings.Count(string(m.raw), `"type"`) != 1 {
 		t.Fatalf("slo burn: %s", m.raw)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/admin"
+	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
 )
@@ -100,12 +101,12 @@ func fullFixture(t *testing.T, cfg admin.Config) *fixture {
 	cfg.UserBulkheads = admin.UserBulkheadFunc(func() []admin.UserBulkheadStatus {
 		return []admin.UserBulkheadStatus{{Name: "global", Users: 30, MaxUsers: 10000, TopUsers: slices.Clone(users)}}
 	})
-	am, err := events.NewAlertManager(events.AlertManagerConfig{})
+	am, err := alert.NewManager(alert.ManagerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	am.Fire(events.Alert{Severity: events.Critical, Message: "breaker opened",
-		Type: events.AlertType{Metadata: map[string]string{events.MetaEndpoint: "GET /users/{id}"}}})
+	am.Fire(alert.Alert{Severity: alert.Critical, Message: "breaker opened",
+		Type: alert.Type{Metadata: map[string]string{alert.MetaEndpoint: "GET /users/{id}"}}})
 	cfg.Alerts = am
 	f := newFixture(t, cfg)
 	f.clock = clock
@@ -135,7 +136,7 @@ func TestStatusShape(t *testing.T) {
 		UserBulkheads []admin.UserBulkheadStatus   `json:"user_bulkheads"`
 		SLOs          []map[string]json.RawMessage `json:"slos"`
 		Health        []map[string]json.RawMessage `json:"health"`
-		Alerts        []events.Alert               `json:"alerts"`
+		Alerts        []alert.Alert                `json:"alerts"`
 	}
 	r.json(t, &st)
 	if len(st.Breakers) != 3 {
@@ -178,7 +179,7 @@ func TestStatusShape(t *testing.T) {
 	if u := st.UserBulkheads[0]; len(u.TopUsers) != admin.DefaultTopUsers || u.TopUsers[0].User != "user-00" {
 		t.Errorf("top users not bounded: %d", len(u.TopUsers))
 	}
-	if len(st.Alerts) != 1 || st.Alerts[0].Severity != events.Critical {
+	if len(st.Alerts) != 1 || st.Alerts[0].Severity != alert.Critical {
 		t.Errorf("alerts: %+v", st.Alerts)
 	}
 }

@@ -119,11 +119,15 @@ func NewNotifier(cfg NotifierConfig) (*Notifier, error) {
 	return n, nil
 }
 
+// feedBuffer is the size of the queue of MonitorBreaker events, and a
+// quarter of the bus subscription.
+const feedBuffer = 256
+
 // newNotifier makes a notifier from a validated Config without starting it.
 func newNotifier(bus *events.Bus, c Config) *Notifier {
 	n := &Notifier{
 		maxSubs: c.MaxSubscribers, buffer: c.SubscriberBuffer, log: c.Logger,
-		extra: make(chan events.Event, events.DefaultBuffer),
+		extra: make(chan events.Event, feedBuffer),
 		quit:  make(chan struct{}), done: make(chan struct{}),
 		subs:      make(map[*subscriber]struct{}),
 		ring:      make([]ringEntry, 0, c.EventHistory),
@@ -132,7 +136,7 @@ func newNotifier(bus *events.Bus, c Config) *Notifier {
 	if bus != nil {
 		// Generous: the hub only encodes and copies pointers, so it keeps up
 		// unless the process is starved; a loss shows as a seq gap.
-		n.sub = bus.Subscribe(4 * events.DefaultBuffer)
+		n.sub = bus.Subscribe(4 * feedBuffer)
 	}
 	return n
 }

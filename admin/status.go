@@ -4,8 +4,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
-	"github.com/bulwark-go/bulwark/events"
 )
 
 // TypeSnapshot is the "type" of a feed message that carries a Status.
@@ -27,7 +27,7 @@ type Status struct {
 	UserBulkheads []UserBulkheadStatus `json:"user_bulkheads"`
 	SLOs          []core.SLOStatus     `json:"slos"`
 	Health        []HealthStatus       `json:"health"`
-	Alerts        []events.Alert       `json:"alerts"`
+	Alerts        []alert.Alert        `json:"alerts"`
 }
 
 // EndpointStatus is the body of GET …/status/{endpoint}: everything known
@@ -42,7 +42,7 @@ type EndpointStatus struct {
 	SLO         *core.SLOStatus `json:"slo"`
 	Health      []HealthStatus  `json:"health"`
 	// Alerts are the active alerts whose "endpoint" metadata names it.
-	Alerts []events.Alert `json:"alerts"`
+	Alerts []alert.Alert `json:"alerts"`
 }
 
 // BreakerStatus is a breaker's snapshot (see core.Snapshot for its fields)
@@ -202,7 +202,7 @@ func (h *Handler) status(seq uint64) Status {
 		UserBulkheads: []UserBulkheadStatus{},
 		SLOs:          []core.SLOStatus{},
 		Health:        []HealthStatus{},
-		Alerts:        []events.Alert{},
+		Alerts:        []alert.Alert{},
 	}
 	for _, b := range bs {
 		st.Breakers = append(st.Breakers, breakerStatus(b))
@@ -231,7 +231,7 @@ func (h *Handler) status(seq uint64) Status {
 func (h *Handler) endpointStatus(name string, seq uint64) (EndpointStatus, bool) {
 	es := EndpointStatus{
 		Endpoint: name, Seq: seq, GeneratedAt: h.clock.Now().UTC(),
-		Health: []HealthStatus{}, Alerts: []events.Alert{},
+		Health: []HealthStatus{}, Alerts: []alert.Alert{},
 	}
 	found := false
 	if b, ok := h.breaker(name); ok {
@@ -261,7 +261,7 @@ func (h *Handler) endpointStatus(name string, seq uint64) (EndpointStatus, bool)
 	}
 	if h.cfg.Alerts != nil {
 		for _, a := range h.cfg.Alerts.Active() {
-			if a.Type.Metadata[events.MetaEndpoint] == name {
+			if a.Type.Metadata[alert.MetaEndpoint] == name {
 				es.Alerts = append(es.Alerts, a)
 			}
 		}

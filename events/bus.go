@@ -5,12 +5,11 @@ import (
 	"sync/atomic"
 )
 
-// DefaultBuffer is the subscription buffer used when Subscribe is given a
-// size of zero or less.
-const DefaultBuffer = 256
-
-// MaxBuffer bounds a subscription's buffer.
-const MaxBuffer = 1 << 16
+// Subscription buffer sizes: see Subscribe.
+const (
+	defaultBuffer = 256
+	maxBuffer     = 1 << 16
+)
 
 // Bus fans events out to subscribers. Publish never blocks: each subscriber
 // has a bounded buffer, and an event that does not fit is dropped for that
@@ -26,12 +25,13 @@ type Bus struct {
 func NewBus() *Bus { return &Bus{} }
 
 // Subscribe registers a new subscriber whose channel holds up to buffer
-// events (DefaultBuffer when buffer <= 0, at most MaxBuffer).
+// events: 256 when buffer <= 0, at most 65,536 (a larger buffer is cut to
+// that).
 func (b *Bus) Subscribe(buffer int) *Subscription {
 	if buffer <= 0 {
-		buffer = DefaultBuffer
+		buffer = defaultBuffer
 	}
-	buffer = min(buffer, MaxBuffer)
+	buffer = min(buffer, maxBuffer)
 	s := &Subscription{bus: b, ch: make(chan Event, buffer)}
 	b.mu.Lock()
 	b.subs = append(b.subs, s)

@@ -89,7 +89,7 @@ func TestBusConcurrentPublishAndClose(t *testing.T) {
 	if bus.Subscribers() != 0 {
 		t.Fatal("leftover subscribers")
 	}
-	if bus.Subscribe(0).ch == nil || cap(bus.Subscribe(MaxBuffer*2).ch) != MaxBuffer {
+	if cap(bus.Subscribe(0).ch) != defaultBuffer || cap(bus.Subscribe(maxBuffer*2).ch) != maxBuffer {
 		t.Fatal("buffer bounds")
 	}
 }

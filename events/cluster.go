@@ -12,8 +12,8 @@ const TypeClusterStateChange = "cluster_state_change"
 // saw the same StateChange locally at the same moment.
 //
 // Alerting in a cluster: when a shared-state store is attached, alerts must
-// fire on ClusterStateChange events only (CircuitBreakerAlertHandler with
-// WithClusterAlerts(true)); a StateChange then only resolves. Without a
+// fire on ClusterStateChange events only (alert.ManagerConfig.ClusterAlerts);
+// a StateChange then only resolves. Without a
 // shared store they fire on StateChange events whose Remote is false. (A
 // StateChange with Remote false can still lose the race in a cluster, so
 // firing on it would alert once per instance that made the same
@@ -49,9 +49,3 @@ type ClusterStateChange struct {
 
 // EventType returns TypeClusterStateChange.
 func (ClusterStateChange) EventType() string { return TypeClusterStateChange }
-
-// Change returns the transition as a StateChange (Remote false), for code
-// that formats both kinds alike.
-func (e ClusterStateChange) Change() StateChange {
-	return StateChange{Endpoint: e.Endpoint, OldState: e.OldState, NewState: e.NewState, Timestamp: e.Timestamp, Reason: e.Reason}
-}

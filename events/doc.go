@@ -9,24 +9,19 @@
 //	sub := bus.Subscribe(64)
 //	defer sub.Close()
 //	for e := range sub.C() {
-//		if sc, ok := e.(events.StateChange); ok {
-//			log.Printf("%s: %s -> %s (%s)", sc.Endpoint, sc.OldState, sc.NewState, sc.Reason)
+//		switch e := e.(type) {
+//		case events.StateChange:
+//			log.Printf("%s: %s -> %s (%s)", e.Endpoint, e.OldState, e.NewState, e.Reason)
+//		case events.StoreStatus:
+//			log.Printf("%s store %s: %s", e.Store, e.Status, e.Error)
 //		}
 //	}
 //
-// Alerts live here too. An AlertManager keeps active and recent alerts and
-// passes each to any number of handlers; the log, webhook and Slack handlers
-// send through bounded queues so that a dead endpoint never blocks anyone.
-// A CircuitBreakerAlertHandler turns the Bus's transitions into alerts:
-//
-//	alerts, _ := events.NewAlertManager(events.AlertManagerConfig{Bus: bus})
-//	logs, _ := events.NewLogHandler(events.LogConfig{Logger: slog.Default()})
-//	alerts.AddHandler(logs)
-//	cb, _ := events.NewCircuitBreakerAlertHandler(alerts, bus)
-//	cb.Start() // Critical when a breaker opens, resolved when it closes
-//
-// Other events on the Bus: SLOBurn, Alert, StoreStatus (shared state
-// degraded or recovered) and ClusterStateChange.
+// Publish never blocks and a Bus starts no goroutines, so publishing is
+// safe from any code path. The other events are SLOBurn (an error budget
+// burning too fast, or no longer), StoreStatus (shared state degraded or
+// recovered) and ClusterStateChange (a transition decided for the whole
+// cluster); package alert publishes its alerts on the Bus too.
 //
 // The package uses the standard library only.
 package events

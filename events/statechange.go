@@ -2,14 +2,12 @@ package events
 
 import "time"
 
-// Event is anything published on a Bus. Type names the kind of event; it is
-// the "type" field of the admin WebSocket feed.
+// Event is anything published on a Bus. EventType names the kind of event
+// ("state_change", "cluster_state_change", "slo_burn", "store_status",
+// "alert", ...); it is the "type" field of the admin WebSocket feed.
 type Event interface {
 	EventType() string
 }
-
-// TypeStateChange is the EventType of a StateChange.
-const TypeStateChange = "state_change"
 
 // StateChange reports one circuit breaker transition. Its JSON form is
 //
@@ -27,9 +25,11 @@ type StateChange struct {
 	Remote bool `json:"-"`
 	// Restored is true when the transition puts back a state saved
 	// earlier (Breaker.Restore, as after a restart) rather than one decided
-	// now. It is not part of the JSON form.
+	// now; Timestamp is then when the breaker entered that state. Alerts
+	// are not raised again for a restored state. It is not part of the
+	// JSON form.
 	Restored bool `json:"-"`
 }
 
-// EventType returns TypeStateChange.
-func (StateChange) EventType() string { return TypeStateChange }
+// EventType returns "state_change".
+func (StateChange) EventType() string { return "state_change" }

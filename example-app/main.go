@@ -39,8 +39,8 @@ import (
 	bulwarkchi "github.com/bulwark-go/bulwark/adapters/chi"
 	"github.com/bulwark-go/bulwark/adapters/nethttp"
 	"github.com/bulwark-go/bulwark/admin"
+	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
-	"github.com/bulwark-go/bulwark/events"
 	"github.com/bulwark-go/bulwark/health"
 	"github.com/bulwark-go/bulwark/metrics"
 	"github.com/bulwark-go/bulwark/store"
@@ -264,21 +264,21 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 		cluster = shared
 	}
 
-	// Alerts to the log.
-	alerts, err := events.NewAlertManager(events.AlertManagerConfig{Bus: m.Bus()})
+	// Alerts to the log: raised from the bus, once per cluster transition
+	// when state is shared.
+	logAlerts, err := alert.NewLogHandler(alert.LogConfig{Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	logAlerts, err := events.NewLogHandler(events.LogConfig{Logger: log})
+	alerts, err := alert.NewManager(alert.ManagerConfig{
+		Bus:           m.Bus(),
+		ClusterAlerts: shared != nil,
+		Handlers:      []alert.Handler{logAlerts},
+		Logger:        log,
+	})
 	if err != nil {
 		return nil, err
 	}
-	alerts.AddHandler(logAlerts)
-	breakerAlerts, err := events.NewCircuitBreakerAlertHandler(alerts, m.Bus(), events.WithClusterAlerts(shared != nil))
-	if err != nil {
-		return nil, err
-	}
-	breakerAlerts.Start()
 
 	// Outbound: the upstream behind a breaker with retry.
 	transport, err := nethttp.NewTransport(nethttp.TransportConfig{
@@ -358,7 +358,9 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 		},
 		monitor.Close,
 		files.Close,
-		func(context.Context) error { breakerAlerts.Close(); return logAlerts.Close() },
+		func(ctx context.Context) error {
+			return errors.Join(alerts.Close(ctx), logAlerts.Close(ctx)) // the manager first: its last alerts reach the log
+		},
 	}
 	return s, nil
 }

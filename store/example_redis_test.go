@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
 	"github.com/bulwark-go/bulwark/store"
@@ -43,19 +44,14 @@ func ExampleNewRedisStore() {
 		log.Fatal(err)
 	}
 
-	// One alert per cluster transition: in cluster mode the alert handler
+	// One alert per cluster transition: in cluster mode the alert manager
 	// fires on the ClusterStateChange of the instance that won the
 	// transition, not on the StateChange every instance sees.
-	alerts, err := events.NewAlertManager(events.AlertManagerConfig{Bus: m.Bus()})
+	alerts, err := alert.NewManager(alert.ManagerConfig{Bus: m.Bus(), ClusterAlerts: true})
 	if err != nil {
 		log.Fatal(err)
 	}
-	breakerAlerts, err := events.NewCircuitBreakerAlertHandler(alerts, m.Bus(), events.WithClusterAlerts(true))
-	if err != nil {
-		log.Fatal(err)
-	}
-	breakerAlerts.Start()
-	defer breakerAlerts.Close()
+	defer alerts.Close(context.Background())
 
 	// Redis outages and rejected payloads are events too.
 	sub := m.Bus().Subscribe(64)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
 	"github.com/bulwark-go/bulwark/internal/redistest"
@@ -96,7 +97,7 @@ type recorder struct {
 }
 
 func record(bus *events.Bus) *recorder {
-	r := &recorder{sub: bus.Subscribe(events.MaxBuffer), done: make(chan struct{})}
+	r := &recorder{sub: bus.Subscribe(1 << 16), done: make(chan struct{})} // the largest buffer a Bus gives
 	go func() {
 		defer close(r.done)
 		for e := range r.sub.C() {
@@ -249,27 +250,22 @@ func isLocal(endpoint string, to core.State) func(events.Event) bool {
 }
 
 // alerts runs the breaker alert handler on the instance's bus in cluster
-// mode, as a service sharing state does, and returns its AlertManager.
-func (in *instance) alerts(t testing.TB) *events.AlertManager {
+// mode, as a service sharing state does, and returns its alert.Manager.
+func (in *instance) alerts(t testing.TB) *alert.Manager {
 	t.Helper()
-	am, err := events.NewAlertManager(events.AlertManagerConfig{})
+	am, err := alert.NewManager(alert.ManagerConfig{Bus: in.m.Bus(), ClusterAlerts: true, EventBuffer: 1 << 16})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := events.NewCircuitBreakerAlertHandler(am, in.m.Bus(), events.WithClusterAlerts(true), events.WithEventBuffer(events.MaxBuffer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.Start()
-	t.Cleanup(h.Close)
+	t.Cleanup(func() { _ = am.Close(context.Background()) })
 	return am
 }
 
-// alertsFor counts the alerts an AlertManager fired for endpoint.
-func alertsFor(am *events.AlertManager, endpoint string) int {
+// alertsFor counts the alerts an alert.Manager fired for endpoint.
+func alertsFor(am *alert.Manager, endpoint string) int {
 	n := 0
 	for _, a := range am.Recent() {
-		if a.Type.Metadata[events.MetaEndpoint] == endpoint {
+		if a.Type.Metadata[alert.MetaEndpoint] == endpoint {
 			n++
 		}
 	}

@@ -1,4 +1,4 @@
-package events
+package alert
 
 import (
 	"bytes"
@@ -7,26 +7,30 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bulwark-go/bulwark/internal/check"
+	"github.com/bulwark-go/bulwark/internal/retryafter"
 )
 
 const userAgent = "bulwark-alerts/1"
 
-// checkURL accepts absolute http and https URLs only.
-func checkURL(field, raw string) error {
+// checkURL accepts absolute http and https URLs only. The value reported
+// keeps only the scheme and host: webhook secrets live in the path.
+func checkURL(c *check.Checker, field, raw string) {
 	if raw == "" {
-		return fmt.Errorf("events: %s is empty: want an http or https URL", field)
+		c.Fail(field, `""`, "required: an absolute http or https URL")
+		return
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("events: %s: %w", field, err)
+		c.Fail(field, "(unparsable)", "must be an absolute http or https URL")
+		return
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("events: %s = %q: want an absolute http or https URL", field, redactURL(u))
+		c.Fail(field, redactURL(u), "must be an absolute http or https URL")
 	}
-	return nil
 }
 
 // redactURL hides the path and query, where webhook secrets live (Slack's
@@ -41,7 +45,7 @@ func redactURL(u *url.URL) string {
 // postJSON sends body and classifies the answer: nil for 2xx, a
 // retryAfterError or plain error for 429, 5xx and transport errors, a
 // permanentError for everything else.
-func postJSON(ctx context.Context, client *http.Client, target string, header http.Header, body []byte, now func() time.Time) error {
+func postJSON(ctx context.Context, client *http.Client, target string, header http.Header, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return &permanentError{err}
@@ -71,32 +75,10 @@ func postJSON(ctx context.Context, client *http.Client, target string, header ht
 	}
 	err = fmt.Errorf("post alert: %s: %s", resp.Status, strings.TrimSpace(string(snippet)))
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), now()); ok {
+		if d, ok := retryafter.Parse(resp.Header.Get("Retry-After"), time.Now()); ok {
 			return &retryAfterError{err: err, after: d}
 		}
 		return err
 	}
 	return &permanentError{err}
-}
-
-// parseRetryAfter reads a Retry-After value in seconds or as an HTTP-date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0, false
-		}
-		if n > int64(24*time.Hour/time.Second) {
-			n = int64(24 * time.Hour / time.Second) // no overflow; capped later anyway
-		}
-		return time.Duration(n) * time.Second, true
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	return max(t.Sub(now), 0), true
 }

@@ -1,4 +1,4 @@
-package events
+package alert
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/bulwark-go/bulwark/internal/check"
 )
 
 // SlackConfig configures a SlackHandler.
@@ -22,23 +24,23 @@ type SlackConfig struct {
 	Delivery DeliveryConfig
 }
 
-// SlackMessage is the JSON body a SlackHandler posts: a plain-text fallback
+// slackMessage is the JSON body a SlackHandler posts: a plain-text fallback
 // for notifications plus Block Kit blocks.
-type SlackMessage struct {
+type slackMessage struct {
 	Text   string       `json:"text"`
-	Blocks []SlackBlock `json:"blocks"`
+	Blocks []slackBlock `json:"blocks"`
 }
 
-// SlackBlock is one Block Kit block (header, section or context).
-type SlackBlock struct {
+// slackBlock is one Block Kit block (header, section or context).
+type slackBlock struct {
 	Type     string       `json:"type"`
-	Text     *SlackText   `json:"text,omitempty"`
-	Fields   []*SlackText `json:"fields,omitempty"`
-	Elements []*SlackText `json:"elements,omitempty"`
+	Text     *slackText   `json:"text,omitempty"`
+	Fields   []*slackText `json:"fields,omitempty"`
+	Elements []*slackText `json:"elements,omitempty"`
 }
 
-// SlackText is a Block Kit text object.
-type SlackText struct {
+// slackText is a Block Kit text object.
+type slackText struct {
 	Type string `json:"type"` // "plain_text" or "mrkdwn"
 	Text string `json:"text"`
 }
@@ -51,8 +53,8 @@ const (
 	slackFieldsMax  = 10
 )
 
-// NewSlackMessage returns the message a SlackHandler sends for a.
-func NewSlackMessage(a Alert) SlackMessage {
+// newSlackMessage returns the message a SlackHandler sends for a.
+func newSlackMessage(a Alert) slackMessage {
 	icon, state := severityIcon(a.Severity), strings.ToUpper(a.Severity.String())
 	if a.Resolved {
 		icon, state = ":white_check_mark:", "RESOLVED"
@@ -63,9 +65,9 @@ func NewSlackMessage(a Alert) SlackMessage {
 	}
 	text := fmt.Sprintf("%s [%s] %s", icon, state, a.Message)
 
-	blocks := []SlackBlock{
-		{Type: "header", Text: &SlackText{"plain_text", truncate(fmt.Sprintf("[%s] %s", state, title), slackHeaderMax)}},
-		{Type: "section", Text: &SlackText{"mrkdwn", truncate(icon+" "+slackEscape(a.Message), slackSectionMax)}},
+	blocks := []slackBlock{
+		{Type: "header", Text: &slackText{"plain_text", truncate(fmt.Sprintf("[%s] %s", state, title), slackHeaderMax)}},
+		{Type: "section", Text: &slackText{"mrkdwn", truncate(icon+" "+slackEscape(a.Message), slackSectionMax)}},
 	}
 	keys := make([]string, 0, len(a.Type.Metadata))
 	for k := range a.Type.Metadata {
@@ -75,18 +77,18 @@ func NewSlackMessage(a Alert) SlackMessage {
 	}
 	slices.Sort(keys)
 	if len(keys) > 0 {
-		fields := make([]*SlackText, 0, min(len(keys), slackFieldsMax))
+		fields := make([]*slackText, 0, min(len(keys), slackFieldsMax))
 		for _, k := range keys[:min(len(keys), slackFieldsMax)] {
-			fields = append(fields, &SlackText{"mrkdwn", truncate(fmt.Sprintf("*%s*\n%s", slackEscape(k), slackEscape(a.Type.Metadata[k])), slackFieldMax)})
+			fields = append(fields, &slackText{"mrkdwn", truncate(fmt.Sprintf("*%s*\n%s", slackEscape(k), slackEscape(a.Type.Metadata[k])), slackFieldMax)})
 		}
-		blocks = append(blocks, SlackBlock{Type: "section", Fields: fields})
+		blocks = append(blocks, slackBlock{Type: "section", Fields: fields})
 	}
 	ctx := fmt.Sprintf("Severity %s · fired %s · id %s", a.Severity, a.Timestamp.UTC().Format("2006-01-02 15:04:05Z"), a.ID)
 	if a.Resolved && a.ResolvedAt != nil {
 		ctx += " · resolved " + a.ResolvedAt.UTC().Format("2006-01-02 15:04:05Z")
 	}
-	blocks = append(blocks, SlackBlock{Type: "context", Elements: []*SlackText{{"mrkdwn", ctx}}})
-	return SlackMessage{Text: text, Blocks: blocks}
+	blocks = append(blocks, slackBlock{Type: "context", Elements: []*slackText{{"mrkdwn", ctx}}})
+	return slackMessage{Text: text, Blocks: blocks}
 }
 
 func severityIcon(s Severity) string {
@@ -114,19 +116,20 @@ func truncate(s string, n int) string {
 }
 
 // SlackHandler posts every alert to a Slack incoming webhook,
-// asynchronously: see DeliveryConfig. Retries on 5xx, 429 (Slack's rate
-// limit, with Retry-After) and transport errors; any other 4xx fails the
-// alert at once.
+// asynchronously: see DeliveryConfig. A message has a plain-text fallback
+// and Block Kit blocks: a header with the state and summary, the message,
+// the metadata as fields, and a context line with severity, times and ID.
+// It retries on 5xx, 429 (Slack's rate limit, with Retry-After) and
+// transport errors; any other 4xx fails the alert at once.
 type SlackHandler struct{ q *queue }
 
-// NewSlackHandler validates cfg and starts the handler's sending goroutine.
-// Close stops it.
+// NewSlackHandler starts the handler's sending goroutine, or returns the
+// *core.ConfigError of every bad field of cfg joined. Close stops it.
 func NewSlackHandler(cfg SlackConfig) (*SlackHandler, error) {
-	if err := checkURL("SlackConfig.WebhookURL", cfg.WebhookURL); err != nil {
-		return nil, err
-	}
-	d, err := cfg.Delivery.withDefaults("SlackConfig")
-	if err != nil {
+	c := check.New("alert.SlackConfig.", configError)
+	checkURL(c, "WebhookURL", cfg.WebhookURL)
+	cfg.Delivery.check(c.Sub("Delivery"))
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
 	client := cfg.Client
@@ -134,13 +137,13 @@ func NewSlackHandler(cfg SlackConfig) (*SlackHandler, error) {
 		client = &http.Client{}
 	}
 	send := func(ctx context.Context, a Alert) error {
-		body, err := json.Marshal(NewSlackMessage(a))
+		body, err := json.Marshal(newSlackMessage(a))
 		if err != nil {
 			return &permanentError{err}
 		}
-		return postJSON(ctx, client, cfg.WebhookURL, nil, body, d.Now)
+		return postJSON(ctx, client, cfg.WebhookURL, nil, body)
 	}
-	return &SlackHandler{newQueue(d, send, client.CloseIdleConnections)}, nil
+	return &SlackHandler{newQueue("alert.SlackHandler", cfg.Delivery, send, client.CloseIdleConnections)}, nil
 }
 
 // HandleAlert queues a for sending. It never blocks: when the queue is full
@@ -150,11 +153,9 @@ func (h *SlackHandler) HandleAlert(a Alert) { h.q.enqueue(a) }
 // Stats returns the handler's counters.
 func (h *SlackHandler) Stats() HandlerStats { return h.q.stats() }
 
-// Close stops accepting alerts and sends what is queued for up to
-// Delivery.DrainTimeout, then abandons the rest. It returns an error wrapping
-// ErrHandlerClosed when alerts were left undelivered by the deadline. It
-// also closes the client's idle connections.
-func (h *SlackHandler) Close() error { return h.q.close() }
-
-// Shutdown is Close with the drain deadline given by ctx.
-func (h *SlackHandler) Shutdown(ctx context.Context) error { return h.q.shutdown(ctx) }
+// Close stops accepting alerts and sends what is queued, retries included,
+// returning when that is done or ctx ends: then the send under way is
+// cancelled, the rest dropped, and the error wraps ctx.Err(). It also
+// closes the client's idle connections. Calling Close again returns nil at
+// once.
+func (h *SlackHandler) Close(ctx context.Context) error { return h.q.close(ctx) }

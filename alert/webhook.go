@@ -1,4 +1,4 @@
-package events
+package alert
 
 import (
 	"context"
@@ -7,16 +7,19 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/bulwark-go/bulwark/internal/check"
 )
 
 // WebhookConfig configures a WebhookHandler.
 type WebhookConfig struct {
-	// URL receives a POST per alert. Required, http or https.
+	// URL receives a POST per alert. Required: an absolute http or https
+	// URL. Errors never print its path or query.
 	URL string
 	// Header is added to every request (an Authorization header, say).
 	Header http.Header
-	// Client sends the requests. Default: a new http.Client; its timeout is
-	// left to Delivery.Timeout.
+	// Client sends the requests. Default: a new http.Client; each attempt
+	// is bounded by Delivery.Timeout.
 	Client *http.Client
 	// Receiver is the payload's "receiver" field. Default "bulwark".
 	Receiver string
@@ -24,10 +27,10 @@ type WebhookConfig struct {
 	Delivery DeliveryConfig
 }
 
-// WebhookPayload is the JSON body a WebhookHandler posts, in the shape of
+// webhookPayload is the JSON body a WebhookHandler posts, in the shape of
 // Prometheus Alertmanager's webhook so that existing receivers understand
 // it. It holds a single alert.
-type WebhookPayload struct {
+type webhookPayload struct {
 	Version           string            `json:"version"` // "4"
 	GroupKey          string            `json:"groupKey"`
 	Status            string            `json:"status"` // "firing" or "resolved"
@@ -36,17 +39,11 @@ type WebhookPayload struct {
 	CommonLabels      map[string]string `json:"commonLabels"`
 	CommonAnnotations map[string]string `json:"commonAnnotations"`
 	ExternalURL       string            `json:"externalURL"`
-	Alerts            []WebhookAlert    `json:"alerts"`
+	Alerts            []webhookAlert    `json:"alerts"`
 }
 
-// WebhookAlert is one alert in a WebhookPayload.
-//
-// Labels are alertname (the MetaAlertName metadata, else "BulwarkAlert"),
-// severity (lower case) and endpoint when the alert has one; Annotations
-// are summary (Type.Message), description (Message) and the other metadata.
-// EndsAt is the zero time while firing, as in Alertmanager. Fingerprint is
-// the alert's ID.
-type WebhookAlert struct {
+// webhookAlert is one alert in a webhookPayload.
+type webhookAlert struct {
 	Status       string            `json:"status"`
 	Labels       map[string]string `json:"labels"`
 	Annotations  map[string]string `json:"annotations"`
@@ -56,8 +53,8 @@ type WebhookAlert struct {
 	Fingerprint  string            `json:"fingerprint"`
 }
 
-// NewWebhookPayload returns the payload a WebhookHandler sends for a.
-func NewWebhookPayload(receiver string, a Alert) WebhookPayload {
+// newWebhookPayload returns the payload a WebhookHandler sends for a.
+func newWebhookPayload(receiver string, a Alert) webhookPayload {
 	status := "firing"
 	var ends time.Time
 	if a.Resolved {
@@ -85,7 +82,7 @@ func NewWebhookPayload(receiver string, a Alert) WebhookPayload {
 	}
 	ann["summary"] = a.Type.Message
 	ann["description"] = a.Message
-	return WebhookPayload{
+	return webhookPayload{
 		Version:           "4",
 		GroupKey:          a.ID,
 		Status:            status,
@@ -93,7 +90,7 @@ func NewWebhookPayload(receiver string, a Alert) WebhookPayload {
 		GroupLabels:       map[string]string{"alertname": name},
 		CommonLabels:      maps.Clone(labels),
 		CommonAnnotations: maps.Clone(ann),
-		Alerts: []WebhookAlert{{
+		Alerts: []webhookAlert{{
 			Status:      status,
 			Labels:      labels,
 			Annotations: ann,
@@ -104,19 +101,26 @@ func NewWebhookPayload(receiver string, a Alert) WebhookPayload {
 	}
 }
 
-// WebhookHandler posts every alert as JSON (a WebhookPayload) to a URL,
-// asynchronously: see DeliveryConfig. Retries on 5xx, 429 and transport
-// errors, honouring Retry-After; any other 4xx fails the alert at once.
+// WebhookHandler posts every alert as JSON to a URL, asynchronously: see
+// DeliveryConfig. The body has the shape of Prometheus Alertmanager's
+// webhook (version "4"), holding one alert: status "firing" or "resolved";
+// labels alertname (the MetaAlertName metadata, else "BulwarkAlert"),
+// severity (lower case) and endpoint when the alert has one; annotations
+// summary (Type.Message), description (Message) and the other metadata;
+// startsAt, endsAt (the zero time while firing) and fingerprint (the
+// alert's ID, also the groupKey).
+//
+// It retries on 5xx, 429 and transport errors, honouring Retry-After; any
+// other 4xx fails the alert at once.
 type WebhookHandler struct{ q *queue }
 
-// NewWebhookHandler validates cfg and starts the handler's sending
-// goroutine. Close stops it.
+// NewWebhookHandler starts the handler's sending goroutine, or returns the
+// *core.ConfigError of every bad field of cfg joined. Close stops it.
 func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
-	if err := checkURL("WebhookConfig.URL", cfg.URL); err != nil {
-		return nil, err
-	}
-	d, err := cfg.Delivery.withDefaults("WebhookConfig")
-	if err != nil {
+	c := check.New("alert.WebhookConfig.", configError)
+	checkURL(c, "URL", cfg.URL)
+	cfg.Delivery.check(c.Sub("Delivery"))
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
 	client := cfg.Client
@@ -129,13 +133,13 @@ func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
 	}
 	header := cfg.Header.Clone()
 	send := func(ctx context.Context, a Alert) error {
-		body, err := json.Marshal(NewWebhookPayload(receiver, a))
+		body, err := json.Marshal(newWebhookPayload(receiver, a))
 		if err != nil {
 			return &permanentError{err}
 		}
-		return postJSON(ctx, client, cfg.URL, header, body, d.Now)
+		return postJSON(ctx, client, cfg.URL, header, body)
 	}
-	return &WebhookHandler{newQueue(d, send, client.CloseIdleConnections)}, nil
+	return &WebhookHandler{newQueue("alert.WebhookHandler", cfg.Delivery, send, client.CloseIdleConnections)}, nil
 }
 
 // HandleAlert queues a for sending. It never blocks: when the queue is full
@@ -145,11 +149,9 @@ func (h *WebhookHandler) HandleAlert(a Alert) { h.q.enqueue(a) }
 // Stats returns the handler's counters.
 func (h *WebhookHandler) Stats() HandlerStats { return h.q.stats() }
 
-// Close stops accepting alerts and sends what is queued for up to
-// Delivery.DrainTimeout, then abandons the rest. It returns an error wrapping
-// ErrHandlerClosed when alerts were left undelivered by the deadline. It
-// also closes the client's idle connections.
-func (h *WebhookHandler) Close() error { return h.q.close() }
-
-// Shutdown is Close with the drain deadline given by ctx.
-func (h *WebhookHandler) Shutdown(ctx context.Context) error { return h.q.shutdown(ctx) }
+// Close stops accepting alerts and sends what is queued, retries included,
+// returning when that is done or ctx ends: then the send under way is
+// cancelled, the rest dropped, and the error wraps ctx.Err(). It also
+// closes the client's idle connections. Calling Close again returns nil at
+// once.
+func (h *WebhookHandler) Close(ctx context.Context) error { return h.q.close(ctx) }
