@@ -34,7 +34,7 @@ func ExampleNewManager() {
 	}))
 	defer srv.Close()
 
-	m, err := core.NewManager(core.ManagerConfig{Breaker: core.Config{FailureThreshold: 2}})
+	m, err := core.NewManager(core.ManagerConfig{Defaults: core.EndpointConfig{Breaker: &core.BreakerConfig{FailureThreshold: 2}}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -47,7 +47,8 @@ func ExampleNewManager() {
 		log.Fatal(err)
 	}
 
-	b, _ := m.Breaker("api-service")
+	e, _ := m.Endpoint("api-service")
+	b := e.Breaker()
 	b.RecordFailure()
 	b.RecordFailure() // opens
 	b.Reset()         // closes
