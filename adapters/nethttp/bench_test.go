@@ -43,13 +43,30 @@ func BenchmarkMiddlewareBare(b *testing.B) { serveBench(b, okHandler) }
 // BenchmarkMiddlewareFullStack is the handler behind per-user bulkhead,
 // endpoint bulkhead, breaker and SLO.
 func BenchmarkMiddlewareFullStack(b *testing.B) {
-	m, err := core.NewManager(core.ManagerConfig{Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 1000}})
+	m, err := core.NewManager(core.ManagerConfig{
+		Defaults: core.EndpointConfig{
+			Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 1000},
+			SLO:      &core.SLOConfig{},
+		},
+		PerUser: &core.PerUserConfig{Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 100}},
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	users, _ := core.NewPerUserBulkhead(core.PerUserConfig{Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 100}})
-	slo, _ := core.NewSLOGuard(m, core.SLOGuardConfig{})
-	mw, err := Middleware(Config{Manager: m, Bulkheads: true, PerUser: users, UserKey: UserFromHeader("X-User"), SLO: slo})
+	mw, err := Middleware(Config{Manager: m, UserKey: UserFromHeader("X-User")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	serveBench(b, mw(okHandler))
+}
+
+// BenchmarkMiddlewareBreaker is the handler behind the breaker alone.
+func BenchmarkMiddlewareBreaker(b *testing.B) {
+	m, err := core.NewManager(core.ManagerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mw, err := Middleware(Config{Manager: m})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,9 +99,13 @@ func roundTripBench(b *testing.B, rt http.RoundTripper) {
 // BenchmarkTransportBare is the in-memory transport alone.
 func BenchmarkTransportBare(b *testing.B) { roundTripBench(b, memTransport{}) }
 
-// BenchmarkTransport is breaker + retry over the in-memory transport.
+// BenchmarkTransport is breaker + retry (the endpoint's default policies)
+// over the in-memory transport.
 func BenchmarkTransport(b *testing.B) {
-	m, _ := core.NewManager(core.ManagerConfig{})
+	m, err := core.NewManager(core.ManagerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	tr, err := NewTransport(TransportConfig{Manager: m, Base: memTransport{}})
 	if err != nil {
 		b.Fatal(err)

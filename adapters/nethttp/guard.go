@@ -118,18 +118,19 @@ func (g *Guard) Enter(w http.ResponseWriter, r *http.Request, endpoint string) (
 	if g.users != nil && g.cfg.UserKey != nil {
 		if user := g.cfg.UserKey(r); user != "" {
 			if t.user, err = g.users.Acquire(r.Context(), user); err != nil {
-				status := http.StatusTooManyRequests
 				if errors.Is(err, core.ErrInvalidUserID) {
-					status = http.StatusBadRequest
+					return nil, t.refuse(w, http.StatusBadRequest, "invalid_user", err, 0)
 				}
-				return nil, t.refuse(w, status, err, 0)
+				// Over their limit, timed out in their queue, or no room
+				// for another user: the user's limit, whichever it was.
+				return nil, t.refuse(w, http.StatusTooManyRequests, "user_limit", err, 0)
 			}
 		}
 	}
 	if bh := ep.Bulkhead(); bh != nil {
 		if t.bulk, err = bh.Acquire(r.Context()); err != nil {
 			t.user.Release()
-			return nil, t.refuse(w, http.StatusServiceUnavailable, err, 0)
+			return nil, t.refuse(w, http.StatusServiceUnavailable, bulkheadReason(err), err, 0)
 		}
 	}
 	b := ep.Breaker()
@@ -137,7 +138,7 @@ func (g *Guard) Enter(w http.ResponseWriter, r *http.Request, endpoint string) (
 		t.bulk.Release()
 		t.user.Release()
 		// The coarse clock: no time.Now per rejection.
-		return nil, t.refuse(w, http.StatusServiceUnavailable, err, b.RetryAfter())
+		return nil, t.refuse(w, http.StatusServiceUnavailable, "circuit_open", err, b.RetryAfter())
 	}
 	t.start = g.clock.Nanotime()
 	t.writer = statusWriter{w: w, clock: g.clock}
@@ -147,14 +148,15 @@ func (g *Guard) Enter(w http.ResponseWriter, r *http.Request, endpoint string) (
 
 // refuse answers a refused request and recycles the ticket; it returns
 // false, for Enter to return.
-func (t *Ticket) refuse(w http.ResponseWriter, status int, err error, retryAfter time.Duration) bool {
+func (t *Ticket) refuse(w http.ResponseWriter, status int, reason string, err error, retryAfter time.Duration) bool {
 	g, r, name := t.g, t.req, t.ep.Name()
 	*t = Ticket{}
 	ticketPool.Put(t)
-	rej := Rejection{Endpoint: name, Status: status, Reason: reasonOf(err), Err: err, RetryAfter: retryAfter}
+	rej := Rejection{Endpoint: name, Status: status, Reason: reason, Err: err, RetryAfter: retryAfter}
 	if retryAfter == 0 {
-		var re *core.RejectedError
-		if errors.As(err, &re) {
+		// AsType, not As: As would move its target to the heap, one
+		// allocation per refusal.
+		if re, ok := errors.AsType[*core.RejectedError](err); ok {
 			rej.RetryAfter = re.RetryAfter()
 		}
 	}

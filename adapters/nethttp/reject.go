@@ -10,28 +10,22 @@ import (
 	"github.com/bulwark-go/bulwark/core"
 )
 
-// reasonOf names the policy that refused a request, as the rejection body's
-// "error" says.
-func reasonOf(err error) string {
-	switch {
-	case errors.Is(err, core.ErrInvalidUserID):
-		return "invalid_user"
-	case errors.Is(err, core.ErrTooManyUsers):
-		return "user_limit"
-	case errors.Is(err, core.ErrBulkheadTimeout):
+// bulkheadReason names an endpoint bulkhead's refusal, as the rejection
+// body's "error" says.
+func bulkheadReason(err error) string {
+	if errors.Is(err, core.ErrBulkheadTimeout) {
 		return "bulkhead_timeout"
-	case errors.Is(err, core.ErrBulkheadFull):
-		return "bulkhead_full"
 	}
-	return "circuit_open"
+	return "bulkhead_full"
 }
 
 // Rejection describes a request refused by a policy.
 type Rejection struct {
-	// Reason names the refusal: "circuit_open" (the breaker), "bulkhead_full"
-	// or "bulkhead_timeout" (the endpoint's bulkhead, or the user's when
-	// Status is 429), "user_limit" (no room for another user) or
-	// "invalid_user" (a user key too long or not UTF-8: 400).
+	// Reason names the refusal: "circuit_open" (the breaker, 503),
+	// "bulkhead_full" or "bulkhead_timeout" (the endpoint's bulkhead, 503),
+	// "user_limit" (the per-user bulkhead: the user is over their limit or
+	// there is no room for another user, 429) or "invalid_user" (a user key
+	// too long or not UTF-8, 400).
 	Reason string
 	// Endpoint is the endpoint key.
 	Endpoint string

@@ -24,34 +24,118 @@ func (w *nullWriter) Header() http.Header         { return w.h }
 func (w *nullWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *nullWriter) WriteHeader(int)             {}
 
-// A request refused by an Open breaker (every request during an outage)
-// reads no precise clock and allocates nothing.
+// A request refused by any policy (every request during an outage or an
+// overload) reads no precise clock and allocates nothing.
 func TestRejectedRequestReadsNoPreciseClockAndAllocatesNothing(t *testing.T) {
-	clk := &nowCounter{FakeClock: core.NewFakeClock(t0)}
-	m, err := core.NewManager(core.ManagerConfig{Clock: clk})
-	if err != nil {
-		t.Fatal(err)
+	one := core.BulkheadConfig{MaxConcurrentRequests: 1, MaxQueueSize: core.NoQueue}
+	for _, c := range []struct {
+		name   string
+		status int
+		refuse func(t *testing.T, m *core.Manager, e *core.Endpoint) (undo func())
+	}{
+		{"open breaker", 503, func(t *testing.T, _ *core.Manager, e *core.Endpoint) func() {
+			if !e.Breaker().Trip("test") {
+				t.Fatal("the breaker did not open")
+			}
+			return func() {}
+		}},
+		{"full bulkhead", 503, func(t *testing.T, _ *core.Manager, e *core.Endpoint) func() {
+			g, err := e.Bulkhead().TryAcquire()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return g.Release
+		}},
+		{"user over the limit", 429, func(t *testing.T, m *core.Manager, _ *core.Endpoint) func() {
+			g, err := m.PerUser().TryAcquire("alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return g.Release
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clk := &nowCounter{FakeClock: core.NewFakeClock(t0)}
+			m, err := core.NewManager(core.ManagerConfig{
+				Defaults: core.EndpointConfig{Bulkhead: &one, SLO: &core.SLOConfig{}},
+				PerUser:  &core.PerUserConfig{Bulkhead: one},
+				Clock:    clk,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mw, err := Middleware(Config{Manager: m, EndpointKey: func(*http.Request) string { return "api" }, UserKey: UserFromHeader("X-User")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.refuse(t, m, endpoint(t, m, "api"))()
+			req, _ := http.NewRequest("GET", "/x", nil)
+			req.Header.Set("X-User", "alice")
+			var code int
+			w := &statusRecorder{nullWriter: nullWriter{h: http.Header{}}, code: &code}
+			h := mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Fatal("handler ran") }))
+			before := clk.now.Load()
+			h.ServeHTTP(w, req)
+			if code != c.status {
+				t.Fatalf("status %d, want %d", code, c.status)
+			}
+			if n := clk.now.Load() - before; n != 0 {
+				t.Errorf("a rejected request read the precise clock %d times", n)
+			}
+			if raceEnabled {
+				t.Skip("allocation counts are not exact under the race detector: sync.Pool drops items at random")
+			}
+			allocs := testing.AllocsPerRun(100, func() {
+				clear(w.h)
+				h.ServeHTTP(w, req)
+			})
+			if allocs > 0 {
+				t.Errorf("a rejected request allocates %v times", allocs)
+			}
+		})
 	}
-	g, err := NewGuard(Config{Manager: m, EndpointKey: func(*http.Request) string { return "api" }})
-	if err != nil {
-		t.Fatal(err)
+}
+
+// statusRecorder is a nullWriter that remembers the status.
+type statusRecorder struct {
+	nullWriter
+	code *int
+}
+
+func (w *statusRecorder) WriteHeader(code int) { *w.code = code }
+
+// A request that goes through every policy (per-user bulkhead, endpoint
+// bulkhead, breaker, SLO, duration) allocates nothing beyond what its
+// handler does, with the default, cached endpoint key.
+func TestAdmittedRequestAllocatesNothingBeyondTheHandler(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not exact under the race detector: sync.Pool drops items at random")
 	}
-	b, _ := m.Breaker("api")
-	b.Trip("test")
-	req, _ := http.NewRequest("GET", "/x", nil)
-	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Fatal("handler ran") })
-	w := &nullWriter{h: http.Header{}}
-	h := g.Middleware(next)
-	before := clk.now.Load()
-	h.ServeHTTP(w, req)
-	if n := clk.now.Load() - before; n != 0 {
-		t.Errorf("a rejected request read the precise clock %d times", n)
-	}
-	allocs := testing.AllocsPerRun(100, func() {
-		clear(w.h)
-		h.ServeHTTP(w, req)
+	m, err := core.NewManager(core.ManagerConfig{
+		Defaults: core.EndpointConfig{Bulkhead: &core.BulkheadConfig{}, SLO: &core.SLOConfig{}},
+		PerUser:  &core.PerUserConfig{},
+		Clock:    core.NewFakeClock(t0),
 	})
-	if allocs > 0 {
-		t.Errorf("a rejected request allocates %v times", allocs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mw, err := Middleware(Config{Manager: m, UserKey: UserFromHeader("X-User")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "/users/42", nil)
+	req.Pattern = "GET /users/{id}"
+	req.Header.Set("X-User", "alice")
+	w := &nullWriter{h: http.Header{}}
+	bare := testing.AllocsPerRun(200, func() { okHandler.ServeHTTP(w, req) })
+	guarded := mw(okHandler)
+	guarded.ServeHTTP(w, req) // the endpoint, the user and the cached key are made once
+	got := testing.AllocsPerRun(200, func() { guarded.ServeHTTP(w, req) })
+	if got > bare {
+		t.Errorf("a guarded request allocates %v times, the bare handler %v", got, bare)
+	}
+	e, _ := m.Lookup("GET /users/{id}")
+	if s := e.Breaker().Snapshot(); s.SuccessfulRequests < 200 {
+		t.Fatalf("the requests did not go through the breaker: %+v", s)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -65,6 +66,9 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 	if cfg.Manager == nil {
 		c.Fail("Manager", nil, "is required")
 	}
+	if isNil(cfg.Base) {
+		c.Fail("Base", cfg.Base, "is a nil "+reflect.TypeOf(cfg.Base).String()+": leave Base nil for http.DefaultTransport")
+	}
 	if cfg.MaxReplayBody < -1 {
 		c.Fail("MaxReplayBody", cfg.MaxReplayBody, "must be -1 (never buffer), 0 (the default, 1 MiB) or positive")
 	}
@@ -79,6 +83,19 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 		t.base = http.DefaultTransport
 	}
 	return t, nil
+}
+
+// isNil reports whether rt holds a nil pointer, func, map, chan or slice:
+// a typed nil that would panic on the first request.
+func isNil(rt http.RoundTripper) bool {
+	if rt == nil {
+		return false
+	}
+	switch v := reflect.ValueOf(rt); v.Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Chan, reflect.Slice, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }
 
 // statusError is an HTTP response counted as a failure: 5xx or 429. It

@@ -21,16 +21,16 @@ func (c *closeTracker) Close() error { c.closed = true; return nil }
 // when the breaker rejects the first attempt or the context is done.
 func TestRoundTripClosesBodyWhenBreakerRejects(t *testing.T) {
 	u := newUpstream(t)
-	f := newTransport(t, core.Config{}, TransportConfig{})
+	f := newTransport(t, core.EndpointConfig{}, TransportConfig{})
 	req, _ := http.NewRequest("PUT", u.srv.URL+"/item", nil)
 	body := &closeTracker{Reader: strings.NewReader("payload")}
 	req.Body = body
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("payload")), nil }
-	b, err := f.m.Breaker(req.URL.Host)
+	e, err := f.m.Endpoint(req.URL.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.ForceOpen("test")
+	e.Breaker().ForceOpen("test")
 	if _, err := f.tr.RoundTrip(req); err == nil {
 		t.Fatal("a forced-open breaker let the request through")
 	}
@@ -41,7 +41,7 @@ func TestRoundTripClosesBodyWhenBreakerRejects(t *testing.T) {
 
 func TestRoundTripClosesBodyWhenContextDone(t *testing.T) {
 	u := newUpstream(t)
-	f := newTransport(t, core.Config{}, TransportConfig{})
+	f := newTransport(t, core.EndpointConfig{}, TransportConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	req, _ := http.NewRequestWithContext(ctx, "PUT", u.srv.URL+"/item", nil)
@@ -60,7 +60,7 @@ func TestRoundTripClosesBodyWhenContextDone(t *testing.T) {
 // closing its body).
 func TestRoundTripDoesNotModifyTheRequest(t *testing.T) {
 	u := newUpstream(t)
-	f := newTransport(t, core.Config{}, TransportConfig{})
+	f := newTransport(t, core.EndpointConfig{}, TransportConfig{})
 	req, _ := http.NewRequest("PUT", u.srv.URL+"/item", nil)
 	orig := io.NopCloser(strings.NewReader("payload"))
 	req.Body = orig

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,10 +62,25 @@ type transportFixture struct {
 	c     *http.Client
 }
 
-func newTransport(t *testing.T, bcfg core.Config, cfg TransportConfig) *transportFixture {
+// newTransport returns a Transport on a Manager whose endpoints have the
+// policies of defaults, their retries without jitter so that waits can be
+// checked exactly.
+func newTransport(t *testing.T, defaults core.EndpointConfig, cfg TransportConfig) *transportFixture {
+	t.Helper()
+	rc := core.RetryConfig{}
+	if defaults.Retry != nil {
+		rc = *defaults.Retry
+	}
+	rc.NoJitter = true
+	defaults.Retry = &rc
+	return newTransportWith(t, core.ManagerConfig{Defaults: defaults}, cfg)
+}
+
+func newTransportWith(t *testing.T, mcfg core.ManagerConfig, cfg TransportConfig) *transportFixture {
 	t.Helper()
 	clock := core.NewFakeClock(time.Now())
-	m, err := core.NewManager(core.ManagerConfig{Breaker: bcfg, Clock: clock})
+	mcfg.Clock = clock
+	m, err := core.NewManager(mcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,12 +88,23 @@ func newTransport(t *testing.T, bcfg core.Config, cfg TransportConfig) *transpor
 	if cfg.Base == nil {
 		cfg.Base = &http.Transport{MaxIdleConnsPerHost: 4}
 	}
-	cfg.Retry.NoJitter = true
 	tr, err := NewTransport(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if b, ok := cfg.Base.(*http.Transport); ok {
+			b.CloseIdleConnections()
+		}
+	})
 	return &transportFixture{m: m, clock: clock, tr: tr, c: &http.Client{Transport: tr}}
+}
+
+// host returns the endpoint key the Transport gives requests to u.
+func (u *upstream) host() string { return strings.TrimPrefix(u.srv.URL, "http://") }
+
+func breakerCfg(cfg core.BreakerConfig) core.EndpointConfig {
+	return core.EndpointConfig{Breaker: &cfg}
 }
 
 // do sends req in the background and advances the fake clock through every
@@ -111,7 +138,10 @@ func (f *transportFixture) do(t *testing.T, req *http.Request) (*http.Response, 
 func TestTransportRetriesAndHonoursRetryAfter(t *testing.T) {
 	u := newUpstream(t, 503, 429, 500)
 	u.header[2] = http.Header{"Retry-After": {"3"}}
-	f := newTransport(t, core.Config{FailureThreshold: 10}, TransportConfig{Retry: core.RetryConfig{MaxAttempts: 4, InitialBackoff: 100 * time.Millisecond}})
+	f := newTransport(t, core.EndpointConfig{
+		Breaker: &core.BreakerConfig{FailureThreshold: 10},
+		Retry:   &core.RetryConfig{MaxAttempts: 4, InitialBackoff: 100 * time.Millisecond},
+	}, TransportConfig{})
 	req, _ := http.NewRequest("PUT", u.srv.URL+"/item", strings.NewReader("payload"))
 	req.GetBody = nil // force buffering
 	resp, err, waits := f.do(t, req)
@@ -124,7 +154,7 @@ func TestTransportRetriesAndHonoursRetryAfter(t *testing.T) {
 		t.Fatalf("status %d, %d attempts", resp.StatusCode, u.requests.Load())
 	}
 	want := []time.Duration{100 * time.Millisecond, 3 * time.Second, 400 * time.Millisecond}
-	if len(waits) != 3 || waits[0] != want[0] || waits[1] != want[1] || waits[2] != want[2] {
+	if !slices.Equal(waits, want) {
 		t.Fatalf("waits %v, want %v", waits, want)
 	}
 	for i, b := range u.bodies {
@@ -135,40 +165,37 @@ func TestTransportRetriesAndHonoursRetryAfter(t *testing.T) {
 	if n := u.conns.Load(); n != 1 {
 		t.Fatalf("%d connections for 4 attempts: discarded bodies were not drained", n)
 	}
-	if s := f.tr.RetryStats(); s.Retries != 3 || s.SuccessesAfterRetry != 1 {
-		t.Fatalf("stats %+v", s)
+	e, _ := f.m.Lookup(u.host())
+	if s := e.Retry().Stats(); s.Calls != 1 || s.Retries != 3 || s.SuccessesAfterRetry != 1 {
+		t.Fatalf("retry stats %+v", s)
+	}
+	if s := e.Breaker().Snapshot(); s.FailedRequests != 3 || s.SuccessfulRequests != 1 {
+		t.Fatalf("breaker %+v: every attempt is reported", s)
+	}
+	if d := e.Durations(); d.Count != 4 {
+		t.Fatalf("%d durations for 4 attempts", d.Count)
 	}
 }
 
-func TestTransportRetryAfterHTTPDate(t *testing.T) {
-	now := time.Now()
-	d, ok := parseRetryAfter(now.Add(90*time.Second).UTC().Format(http.TimeFormat), now)
-	if !ok || d < 88*time.Second || d > 90*time.Second {
-		t.Fatalf("HTTP-date: %s %v", d, ok)
-	}
-	if _, ok := parseRetryAfter("soon", now); ok {
-		t.Fatal("garbage parsed")
-	}
-	if _, ok := parseRetryAfter("-3", now); ok {
-		t.Fatal("negative parsed")
-	}
-	u := newUpstream(t, 503)
-	u.header[1] = http.Header{"Retry-After": {now.Add(2 * time.Hour).UTC().Format(http.TimeFormat)}}
-	f := newTransport(t, core.Config{}, TransportConfig{Retry: core.RetryConfig{MaxBackoff: 5 * time.Second}})
+func TestTransportRetryAfterIsCappedAtMaxBackoff(t *testing.T) {
+	u := newUpstream(t, 503, 503)
+	u.header[1] = http.Header{"Retry-After": {time.Now().Add(2 * time.Hour).UTC().Format(http.TimeFormat)}}
+	u.header[2] = http.Header{"Retry-After": {"7200"}}
+	f := newTransport(t, core.EndpointConfig{Retry: &core.RetryConfig{MaxBackoff: 5 * time.Second}}, TransportConfig{})
 	req, _ := http.NewRequest("GET", u.srv.URL, nil)
 	resp, err, waits := f.do(t, req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if len(waits) != 1 || waits[0] != 5*time.Second {
-		t.Fatalf("Retry-After beyond MaxBackoff: waits %v", waits)
+	if want := []time.Duration{5 * time.Second, 5 * time.Second}; !slices.Equal(waits, want) {
+		t.Fatalf("Retry-After (HTTP-date, then seconds) beyond MaxBackoff: waits %v, want %v", waits, want)
 	}
 }
 
 func TestTransportDoesNotRetryUnsafeOrUnretryable(t *testing.T) {
 	u := newUpstream(t, 503, 501, 503)
-	f := newTransport(t, core.Config{FailureThreshold: 10}, TransportConfig{})
+	f := newTransport(t, breakerCfg(core.BreakerConfig{FailureThreshold: 10}), TransportConfig{})
 	req, _ := http.NewRequest("POST", u.srv.URL, strings.NewReader("x"))
 	resp, err, _ := f.do(t, req)
 	if err != nil || resp.StatusCode != 503 || u.requests.Load() != 1 {
@@ -191,9 +218,49 @@ func TestTransportDoesNotRetryUnsafeOrUnretryable(t *testing.T) {
 	resp.Body.Close()
 }
 
+func TestTransportRetryAllMethods(t *testing.T) {
+	u := newUpstream(t, 503)
+	f := newTransport(t, core.EndpointConfig{}, TransportConfig{RetryAllMethods: true})
+	req, _ := http.NewRequest("POST", u.srv.URL, strings.NewReader("x"))
+	resp, err, _ := f.do(t, req)
+	if err != nil || resp.StatusCode != 200 || u.requests.Load() != 2 || u.bodies[1] != "x" {
+		t.Fatalf("POST with RetryAllMethods: %v, %d requests, bodies %q", err, u.requests.Load(), u.bodies)
+	}
+	resp.Body.Close()
+}
+
+// Each endpoint retries by its own policy: one attempt for "payments",
+// the default three for "search".
+func TestTransportRetryPolicyIsTheEndpoints(t *testing.T) {
+	u := newUpstream(t, 503, 503, 503, 503)
+	f := newTransportWith(t, core.ManagerConfig{
+		Defaults:  core.EndpointConfig{Retry: &core.RetryConfig{NoJitter: true}},
+		Endpoints: map[string]core.EndpointConfig{"payments": {Retry: &core.RetryConfig{MaxAttempts: 1}}},
+	}, TransportConfig{EndpointKey: func(r *http.Request) string { return strings.TrimPrefix(r.URL.Path, "/") }})
+	req, _ := http.NewRequest("GET", u.srv.URL+"/payments", nil)
+	resp, err, waits := f.do(t, req)
+	if err != nil || resp.StatusCode != 503 || u.requests.Load() != 1 || len(waits) != 0 {
+		t.Fatalf("payments: %v, %d requests, waits %v", err, u.requests.Load(), waits)
+	}
+	discard(resp) // drained: the connection is reused
+	req, _ = http.NewRequest("GET", u.srv.URL+"/search", nil)
+	resp, err, waits = f.do(t, req)
+	if err != nil || resp.StatusCode != 503 || u.requests.Load() != 4 || len(waits) != 2 {
+		t.Fatalf("search: %v, %d requests, waits %v", err, u.requests.Load(), waits)
+	}
+	discard(resp) // drained: the connection is reused
+	search, _ := f.m.Lookup("search")
+	if s := search.Retry().Stats(); s.Exhausted != 1 || s.Retries != 2 {
+		t.Fatalf("search retry stats %+v", s)
+	}
+	if n := u.conns.Load(); n != 1 {
+		t.Fatalf("%d connections: discarded bodies were not drained", n)
+	}
+}
+
 func TestTransportBodyTooLargeIsSentOnce(t *testing.T) {
 	u := newUpstream(t, 503)
-	f := newTransport(t, core.Config{}, TransportConfig{MaxReplayBody: 4})
+	f := newTransport(t, core.EndpointConfig{}, TransportConfig{MaxReplayBody: 4})
 	req, _ := http.NewRequest("PUT", u.srv.URL, io.NopCloser(strings.NewReader("0123456789")))
 	resp, err, _ := f.do(t, req)
 	if err != nil || resp.StatusCode != 503 || u.requests.Load() != 1 || u.bodies[0] != "0123456789" {
@@ -204,7 +271,10 @@ func TestTransportBodyTooLargeIsSentOnce(t *testing.T) {
 
 func TestTransportBreakerOpensAndShortCircuits(t *testing.T) {
 	u := newUpstream(t, 500, 500, 500, 500, 500, 500)
-	f := newTransport(t, core.Config{FailureThreshold: 3, Timeout: time.Minute}, TransportConfig{Retry: core.RetryConfig{MaxAttempts: 5}})
+	f := newTransport(t, core.EndpointConfig{
+		Breaker: &core.BreakerConfig{FailureThreshold: 3, Timeout: time.Minute},
+		Retry:   &core.RetryConfig{MaxAttempts: 5},
+	}, TransportConfig{})
 	req, _ := http.NewRequest("GET", u.srv.URL, nil)
 	_, err, _ := f.do(t, req)
 	if !errors.Is(err, core.ErrOpen) || u.requests.Load() != 3 {
@@ -219,8 +289,12 @@ func TestTransportBreakerOpensAndShortCircuits(t *testing.T) {
 	if re.RetryAfter() <= 0 {
 		t.Fatal("no time to half-open")
 	}
-	if b, ok := f.m.Lookup(strings.TrimPrefix(u.srv.URL, "http://")); !ok || b.State() != core.Open {
+	e, ok := f.m.Lookup(u.host())
+	if !ok || e.Breaker().State() != core.Open {
 		t.Fatal("breaker not keyed by host")
+	}
+	if s := e.Retry().Stats(); s.AbortedByBreaker != 1 || s.Rejected != 1 {
+		t.Fatalf("retry stats %+v", s)
 	}
 }
 
@@ -228,26 +302,68 @@ func TestTransportTransportErrorsAreFailures(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close() // a dead port
-	f := newTransport(t, core.Config{FailureThreshold: 2}, TransportConfig{Retry: core.RetryConfig{MaxAttempts: 2}})
+	f := newTransport(t, core.EndpointConfig{
+		Breaker: &core.BreakerConfig{FailureThreshold: 2},
+		Retry:   &core.RetryConfig{MaxAttempts: 2},
+	}, TransportConfig{})
 	req, _ := http.NewRequest("GET", "http://"+addr, nil)
 	_, err, _ := f.do(t, req)
 	if err == nil {
 		t.Fatal("no error from a dead port")
 	}
-	if b, _ := f.m.Lookup(addr); b.State() != core.Open {
-		t.Fatalf("transport errors did not open the breaker: %s", b.State())
+	if e, _ := f.m.Lookup(addr); e.Breaker().State() != core.Open {
+		t.Fatalf("transport errors did not open the breaker: %s", e.Breaker().State())
 	}
 }
 
-func TestTransportConfigErrors(t *testing.T) {
-	if _, err := NewTransport(TransportConfig{}); err == nil {
-		t.Fatal("no manager accepted")
+// The endpoint's bulkhead bounds the calls in flight; a refusal is its
+// *core.RejectedError, the upstream untouched and the body closed. An
+// endpoint configured without one has none.
+func TestTransportBulkhead(t *testing.T) {
+	u := newUpstream(t)
+	f := newTransportWith(t, core.ManagerConfig{Endpoints: map[string]core.EndpointConfig{
+		"payments": {Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 1, MaxQueueSize: core.NoQueue, RetryAfter: 2 * time.Second}},
+	}}, TransportConfig{EndpointKey: func(r *http.Request) string { return strings.TrimPrefix(r.URL.Path, "/") }})
+	payments, _ := f.m.Endpoint("payments")
+	held, err := payments.Bulkhead().TryAcquire()
+	if err != nil {
+		t.Fatal(err)
 	}
-	m, _ := core.NewManager(core.ManagerConfig{})
-	if _, err := NewTransport(TransportConfig{Manager: m, MaxReplayBody: -5}); err == nil {
-		t.Fatal("bad MaxReplayBody accepted")
+	req, _ := http.NewRequest("PUT", u.srv.URL+"/payments", nil)
+	body := &closeTracker{Reader: strings.NewReader("payload")}
+	req.Body = body
+	_, err = f.tr.RoundTrip(req)
+	var re *core.RejectedError
+	if !errors.Is(err, core.ErrBulkheadFull) || !errors.As(err, &re) || re.RetryAfter() != 2*time.Second {
+		t.Fatalf("full bulkhead: %v", err)
 	}
-	if _, err := NewTransport(TransportConfig{Manager: m, Retry: core.RetryConfig{MaxAttempts: -1}}); err == nil || !strings.Contains(err.Error(), "MaxAttempts") {
-		t.Fatalf("bad retry config: %v", err)
+	if !body.closed || u.requests.Load() != 0 {
+		t.Fatalf("body closed %v, %d requests sent", body.closed, u.requests.Load())
 	}
+	held.Release()
+	resp, err := f.tr.RoundTrip(mustRequest(t, "GET", u.srv.URL+"/payments"))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after release: %v", err)
+	}
+	discard(resp)
+	if s := payments.Bulkhead().Stats(); s.Active != 0 || s.Rejected != 1 {
+		t.Fatalf("bulkhead %+v", s)
+	}
+	resp, err = f.tr.RoundTrip(mustRequest(t, "GET", u.srv.URL+"/search"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	discard(resp)
+	if search, _ := f.m.Lookup("search"); search.Bulkhead() != nil {
+		t.Fatal("an endpoint configured without a bulkhead has one")
+	}
+}
+
+func mustRequest(t *testing.T, method, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }

@@ -11,16 +11,20 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/internal/wait"
 	"github.com/coder/websocket"
 )
 
 func guardedServer(t *testing.T, pattern string, h http.HandlerFunc) (*httptest.Server, *core.Manager) {
 	t.Helper()
-	m, err := core.NewManager(core.ManagerConfig{Breaker: core.Config{FailureThreshold: 1}})
+	m, err := core.NewManager(core.ManagerConfig{Defaults: core.EndpointConfig{
+		Breaker:  &core.BreakerConfig{FailureThreshold: 1},
+		Bulkhead: &core.BulkheadConfig{},
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mw, err := Middleware(Config{Manager: m, Bulkheads: true})
+	mw, err := Middleware(Config{Manager: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,17 +65,17 @@ func TestWebSocketUpgradeBehindMiddleware(t *testing.T) {
 		t.Fatalf("%q %v", msg, err)
 	}
 	c.Close(websocket.StatusNormalClosure, "")
-	b, _ := m.Lookup("GET /ws")
-	waitFor(t, func() bool { return b.Snapshot().SuccessfulRequests == 1 })
+	e, _ := m.Lookup("GET /ws")
+	b := e.Breaker()
+	wait.For(t, 5*time.Second, "the upgraded request to finish", func() bool { return b.Snapshot().SuccessfulRequests == 1 })
 	if b.State() != core.Closed {
 		t.Fatalf("an upgraded connection counted as a failure: %+v", b.Snapshot())
 	}
-	bh, _ := m.LookupBulkhead("GET /ws")
-	waitFor(t, func() bool { return bh.Stats().Active == 0 })
+	wait.For(t, 5*time.Second, "the bulkhead slot to be released", func() bool { return e.Bulkhead().Stats().Active == 0 })
 }
 
 func TestServerSentEventsStreamBehindMiddleware(t *testing.T) {
-	srv, _ := guardedServer(t, "GET /events", func(w http.ResponseWriter, r *http.Request) {
+	srv, m := guardedServer(t, "GET /events", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		rc := http.NewResponseController(w) // needs Unwrap or Flusher
 		for i := range 3 {
@@ -101,11 +105,13 @@ func TestServerSentEventsStreamBehindMiddleware(t *testing.T) {
 	if strings.Join(got, ",") != "data: a,data: b,data: c" {
 		t.Fatalf("stream %v", got)
 	}
+	e, _ := m.Lookup("GET /events")
+	wait.For(t, 5*time.Second, "the stream to be recorded", func() bool { return e.Breaker().Snapshot().SuccessfulRequests == 1 })
 }
 
 func TestWriterPassesReadFromAndStatus(t *testing.T) {
 	rec := httptest.NewRecorder()
-	sw := newStatusWriter(rec, core.SystemClock())
+	sw := &statusWriter{w: rec, clock: core.SystemClock()}
 	if sw.Status() != 200 {
 		t.Fatal("default status")
 	}
@@ -120,29 +126,40 @@ func TestWriterPassesReadFromAndStatus(t *testing.T) {
 	if _, _, err := sw.Hijack(); err == nil {
 		t.Fatal("a recorder cannot be hijacked")
 	}
-	sw.free()
 
-	sw = newStatusWriter(discardWriter{http.Header{}}, core.SystemClock())
+	sw = &statusWriter{w: discardWriter{http.Header{}}, clock: core.SystemClock()}
 	sw.WriteHeader(http.StatusEarlyHints) // informational: not final
 	sw.WriteHeader(http.StatusTeapot)
 	if sw.Status() != http.StatusTeapot {
 		t.Fatalf("status after 103: %d", sw.Status())
 	}
+
+	// Below, a writer that has neither ReadFrom nor Flush: ReadFrom copies,
+	// Flush does nothing, and both count as a 200.
+	var buf strings.Builder
+	sw = &statusWriter{w: &plainWriter{h: http.Header{}, w: &buf}, clock: core.SystemClock()}
+	if n, err := sw.ReadFrom(strings.NewReader("copied")); n != 6 || err != nil || buf.String() != "copied" {
+		t.Fatalf("ReadFrom without ReaderFrom below: %d %v %q", n, err, buf.String())
+	}
+	sw = &statusWriter{w: &plainWriter{h: http.Header{}, w: &buf}, clock: core.SystemClock()}
+	sw.Flush()
+	if sw.Status() != 200 {
+		t.Fatalf("status after Flush: %d", sw.Status())
+	}
 }
+
+// plainWriter is a ResponseWriter with nothing but the three methods.
+type plainWriter struct {
+	h http.Header
+	w io.Writer
+}
+
+func (p *plainWriter) Header() http.Header         { return p.h }
+func (p *plainWriter) Write(b []byte) (int, error) { return p.w.Write(b) }
+func (p *plainWriter) WriteHeader(int)             {}
 
 type discardWriter struct{ h http.Header }
 
 func (d discardWriter) Header() http.Header       { return d.h }
 func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (discardWriter) WriteHeader(int)             {}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
