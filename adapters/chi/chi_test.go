@@ -24,10 +24,6 @@ type mountFunc func(r chi.Router, mw func(http.Handler) http.Handler, routes fun
 // middleware mounted by m.
 func adapter(m mountFunc) adaptertest.Adapter {
 	return adaptertest.Adapter{
-		FromGuard: func(g *nethttp.Guard) error {
-			_, err := bulwarkchi.GuardMiddleware(g)
-			return err
-		},
 		Router: func(cfg nethttp.Config, h adaptertest.Handlers) (http.Handler, error) {
 			mw, err := bulwarkchi.Middleware(cfg)
 			if err != nil {
@@ -105,7 +101,7 @@ func TestMountPoints(t *testing.T) {
 			if got := adaptertest.Names(f.M); !slices.Equal(got, []string{"GET /api/fail/{id}", want}) {
 				t.Fatalf("breakers %q", got)
 			}
-			adaptertest.CheckRejection(t, f.Get("/api/fail/2", ""), http.StatusServiceUnavailable, nethttp.ReasonCircuitOpen, "GET /api/fail/{id}", 10)
+			adaptertest.CheckRejection(t, f.Get("/api/fail/2", ""), http.StatusServiceUnavailable, "circuit_open", "GET /api/fail/{id}", 10)
 		})
 	}
 }

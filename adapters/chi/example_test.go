@@ -15,7 +15,7 @@ import (
 
 func ExampleMiddleware() {
 	m, _ := core.NewManager(core.ManagerConfig{
-		Breaker: core.Config{FailureThreshold: 2, Timeout: 30 * time.Second},
+		Defaults: core.EndpointConfig{Breaker: &core.BreakerConfig{FailureThreshold: 2, Timeout: 30 * time.Second}},
 	})
 	mw, err := bulwarkchi.Middleware(nethttp.Config{Manager: m})
 	if err != nil {
@@ -36,8 +36,8 @@ func ExampleMiddleware() {
 			fmt.Println(path, rec.Code)
 		}
 	}
-	b, _ := m.Lookup("GET /orders/{id}")
-	fmt.Println(b.Name(), b.State())
+	ep, _ := m.Lookup("GET /orders/{id}")
+	fmt.Println(ep.Name(), ep.Breaker().State())
 	// Output:
 	// /orders/1 500
 	// /orders/2 500

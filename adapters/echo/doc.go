@@ -3,13 +3,23 @@
 // bulwarkecho so that it does not clash with echo itself.
 //
 // The adapter only names the endpoint and reads the outcome: the key is
-// echo's route path with the method in front, "GET /users/:id", one
-// endpoint for /users/1 and /users/2; the status is the one echo will send.
+// echo's route path with the method in front, "GET /users/:id", one endpoint
+// for /users/1 and /users/2; the status is the one echo will send.
 // Everything else — the per-user and endpoint bulkheads, the breaker,
 // classification, the 429/503 answers with Retry-After, the SLO — is
 // nethttp's Guard, so an echo service behaves exactly like a net/http one.
+// Which policies an endpoint has is the Manager's configuration, by these
+// endpoint keys: the policies in ManagerConfig.Defaults, or in the
+// endpoint's entry of ManagerConfig.Endpoints; with ManagerConfig.PerUser,
+// Config.UserKey is required.
 //
-//	m, _ := core.NewManager(core.ManagerConfig{})
+//	m, err := core.NewManager(core.ManagerConfig{
+//		Defaults:  core.EndpointConfig{Breaker: &core.BreakerConfig{FailureThreshold: 5}},
+//		Endpoints: map[string]core.EndpointConfig{
+//			"GET /users/:id": {Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 64}},
+//		},
+//	})
+//	if err != nil { return err }
 //	mw, err := bulwarkecho.Middleware(nethttp.Config{Manager: m})
 //	if err != nil { return err }
 //	e := echo.New()

@@ -20,10 +20,6 @@ import (
 // adapter is bulwarkecho for the shared suite. Its router has one more
 // route, /err/:kind, that returns the error named by kind.
 var adapter = adaptertest.Adapter{
-	FromGuard: func(g *nethttp.Guard) error {
-		_, err := bulwarkecho.GuardMiddleware(g)
-		return err
-	},
 	Router: func(cfg nethttp.Config, h adaptertest.Handlers) (http.Handler, error) {
 		mw, err := bulwarkecho.Middleware(cfg)
 		if err != nil {
@@ -69,6 +65,8 @@ var adapter = adaptertest.Adapter{
 		Users: "GET /users/:id", Fail: "GET /fail/:id", Slow: "GET /slow/:id", Panic: "GET /panic/:id",
 	},
 	Bench: benchRouters,
+	// echo wraps the handler in every e.Use middleware on each request.
+	MountAllocs: 1,
 }
 
 // recoverer stands in for echo's middleware.Recover, which would bring in
@@ -160,7 +158,7 @@ func TestPreMiddlewareIsUnguarded(t *testing.T) {
 	e.GET("/users/:id", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
 	rec := httptest.NewRecorder()
 	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/users/1", nil))
-	if rec.Code != http.StatusOK || len(m.Breakers()) != 0 {
+	if rec.Code != http.StatusOK || len(m.Endpoints()) != 0 {
 		t.Errorf("status %d, breakers %q: before routing there is no route, so no guard", rec.Code, adaptertest.Names(m))
 	}
 }
@@ -185,3 +183,35 @@ func TestAdminMount(t *testing.T) {
 		t.Errorf("breakers %q", got)
 	}
 }
+
+// The allocation the suite allows for mounting a middleware with e.Use is
+// echo's own: a middleware that does nothing costs as much.
+func TestMountAllocs(t *testing.T) {
+	adaptertest.SkipAllocs(t)
+	ok := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
+	bare := echo.New()
+	bare.GET("/users/:id", ok)
+	noop := echo.New()
+	noop.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error { return next(c) }
+	})
+	noop.GET("/users/:id", ok)
+	req := httptest.NewRequest(http.MethodGet, "/users/42", nil)
+	allocs := func(h http.Handler) float64 {
+		w := &headerWriter{http.Header{}}
+		return testing.AllocsPerRun(100, func() {
+			clear(w.h)
+			h.ServeHTTP(w, req)
+		})
+	}
+	if got := allocs(noop) - allocs(bare); got != adapter.MountAllocs {
+		t.Errorf("a middleware that does nothing costs %v allocations, the suite allows %v", got, adapter.MountAllocs)
+	}
+}
+
+// headerWriter keeps nothing but its header map.
+type headerWriter struct{ h http.Header }
+
+func (w *headerWriter) Header() http.Header         { return w.h }
+func (w *headerWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *headerWriter) WriteHeader(int)             {}

@@ -16,7 +16,7 @@ import (
 
 func ExampleMiddleware() {
 	m, _ := core.NewManager(core.ManagerConfig{
-		Breaker: core.Config{FailureThreshold: 2, Timeout: 30 * time.Second},
+		Defaults: core.EndpointConfig{Breaker: &core.BreakerConfig{FailureThreshold: 2, Timeout: 30 * time.Second}},
 	})
 	mw, err := bulwarkecho.Middleware(nethttp.Config{Manager: m})
 	if err != nil {
@@ -37,8 +37,8 @@ func ExampleMiddleware() {
 			fmt.Println(path, rec.Code)
 		}
 	}
-	b, _ := m.Lookup("GET /orders/:id")
-	fmt.Println(b.Name(), b.State())
+	ep, _ := m.Lookup("GET /orders/:id")
+	fmt.Println(ep.Name(), ep.Breaker().State())
 	// Output:
 	// /orders/1 500
 	// /orders/2 500

@@ -8,9 +8,19 @@
 // the rest of the chain. Everything else — the per-user and endpoint
 // bulkheads, the breaker, classification, the 429/503 answers with
 // Retry-After, the SLO — is nethttp's Guard, so a gin service behaves
-// exactly like a net/http one.
+// exactly like a net/http one. Which policies an endpoint has is the
+// Manager's configuration, by these endpoint keys: the policies in
+// ManagerConfig.Defaults, or in the endpoint's entry of
+// ManagerConfig.Endpoints; with ManagerConfig.PerUser, Config.UserKey is
+// required.
 //
-//	m, _ := core.NewManager(core.ManagerConfig{})
+//	m, err := core.NewManager(core.ManagerConfig{
+//		Defaults:  core.EndpointConfig{Breaker: &core.BreakerConfig{FailureThreshold: 5}},
+//		Endpoints: map[string]core.EndpointConfig{
+//			"GET /users/:id": {Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 64}},
+//		},
+//	})
+//	if err != nil { return err }
 //	mw, err := bulwarkgin.Middleware(nethttp.Config{Manager: m})
 //	if err != nil { return err }
 //	g := gin.New()

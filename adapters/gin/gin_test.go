@@ -20,10 +20,6 @@ func init() { gin.SetMode(gin.TestMode) }
 
 // adapter is bulwarkgin for the shared suite.
 var adapter = adaptertest.Adapter{
-	FromGuard: func(g *nethttp.Guard) error {
-		_, err := bulwarkgin.GuardMiddleware(g)
-		return err
-	},
 	Router: func(cfg nethttp.Config, h adaptertest.Handlers) (http.Handler, error) {
 		mw, err := bulwarkgin.Middleware(cfg)
 		if err != nil {
@@ -64,8 +60,11 @@ func TestRejectionAbortsTheChain(t *testing.T) {
 	g := gin.New()
 	api := g.Group("/api", mw, func(c *gin.Context) { after++; c.Next() })
 	api.GET("/orders/:id", func(c *gin.Context) { handler++ })
-	b, _ := m.Breaker("GET /api/orders/:id")
-	b.ForceOpen("maintenance")
+	e, err := m.Endpoint("GET /api/orders/:id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Breaker().ForceOpen("maintenance")
 
 	rec := httptest.NewRecorder()
 	g.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/orders/1", nil))

@@ -51,15 +51,19 @@ type Adapter struct {
 	// Endpoints are the endpoint keys the router gives the four routes.
 	Endpoints Endpoints
 
-	// FromGuard calls the adapter's GuardMiddleware with g and returns its
-	// error.
-	FromGuard func(g *nethttp.Guard) error
-
 	// Bench builds the routers the benchmark compares, each serving a
 	// route /users/{id} (in the router's syntax) that answers 204 No
 	// Content: first "bare", without the middleware, then the ways of
 	// mounting the middleware made from cfg worth measuring.
 	Bench func(cfg nethttp.Config) ([]BenchRouter, error)
+
+	// MountAllocs is how many allocations the router itself makes per
+	// request for a middleware mounted the way Bench mounts it, whatever
+	// the middleware does (echo wraps the handler in each e.Use middleware
+	// anew on every request). The allocation test allows that much more
+	// than "bare"; the adapter's own tests should check the figure with a
+	// middleware that does nothing.
+	MountAllocs float64
 }
 
 // Endpoints are the endpoint keys of the fixture's routes, such as
@@ -99,14 +103,20 @@ func (h Handlers) Slow(hold bool) {
 }
 
 // Fixture is an adapter's router behind a real server, guarded by a
-// Manager on a FakeClock (breakers open after 3 failures for 10s), a
-// bulkhead per endpoint and a per-user bulkhead of one request per user,
-// the user taken from the X-User header.
+// Manager on a FakeClock:
+//
+//   - every endpoint has a breaker that opens after 3 failures for 10s and
+//     an SLO (its burn rule needs 20 calls, more than any test makes);
+//   - the Users endpoint has a bulkhead of 2 slots without a queue, whose
+//     refusals say to come back in 2s, and the Panic endpoint the default
+//     bulkhead; the Fail and Slow endpoints have none;
+//   - a per-user bulkhead of one request per user, the user taken from the
+//     X-User header.
 type Fixture struct {
 	URL     string // the server's base URL
 	M       *core.Manager
 	Clock   *core.FakeClock
-	PerUser *core.PerUserBulkhead
+	PerUser *core.PerUserBulkhead // M's
 
 	UsersCalls, FailCalls atomic.Int64
 	Failing               atomic.Bool // /fail answers 500 while set; set at first
@@ -116,6 +126,24 @@ type Fixture struct {
 	releaseOnce      sync.Once
 }
 
+// managerConfig is the configuration of a's fixture's Manager (without its
+// Clock).
+func managerConfig(a Adapter) core.ManagerConfig {
+	return core.ManagerConfig{
+		Defaults: core.EndpointConfig{
+			Breaker: &core.BreakerConfig{FailureThreshold: 3, Timeout: 10 * time.Second},
+			SLO:     &core.SLOConfig{},
+		},
+		Endpoints: map[string]core.EndpointConfig{
+			a.Endpoints.Users: {Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 2, MaxQueueSize: core.NoQueue, RetryAfter: 2 * time.Second}},
+			a.Endpoints.Panic: {Bulkhead: &core.BulkheadConfig{}},
+		},
+		PerUser: &core.PerUserConfig{
+			Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 1, MaxQueueSize: core.NoQueue},
+		},
+	}
+}
+
 // NewFixture builds a's router with its middleware and serves it until the
 // test ends.
 func NewFixture(t testing.TB, a Adapter) *Fixture {
@@ -123,25 +151,16 @@ func NewFixture(t testing.TB, a Adapter) *Fixture {
 	f := &Fixture{t: t, Clock: core.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
 		entered: make(chan struct{}), release: make(chan struct{})}
 	f.Failing.Store(true)
+	mcfg := managerConfig(a)
+	mcfg.Clock = f.Clock
 	var err error
-	f.M, err = core.NewManager(core.ManagerConfig{
-		Breaker: core.Config{FailureThreshold: 3, Timeout: 10 * time.Second},
-		Clock:   f.Clock,
-	})
-	if err != nil {
+	if f.M, err = core.NewManager(mcfg); err != nil {
 		t.Fatal(err)
 	}
-	f.PerUser, err = core.NewPerUserBulkhead(core.PerUserConfig{
-		Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 1, MaxQueueSize: core.NoQueue},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.PerUser = f.M.PerUser()
 	h, err := a.Router(nethttp.Config{
-		Manager:   f.M,
-		Bulkheads: true,
-		PerUser:   f.PerUser,
-		UserKey:   nethttp.UserFromHeader("X-User"),
+		Manager: f.M,
+		UserKey: nethttp.UserFromHeader("X-User"),
 	}, Handlers{f})
 	if err != nil {
 		t.Fatal(err)
@@ -162,14 +181,21 @@ func (f *Fixture) Get(path, user string) Response {
 	return Do(f.t, http.MethodGet, f.URL+path, user)
 }
 
+// Endpoint returns endpoint, which must exist; the test fails when it does
+// not.
+func (f *Fixture) Endpoint(endpoint string) *core.Endpoint {
+	f.t.Helper()
+	e, ok := f.M.Lookup(endpoint)
+	if !ok {
+		f.t.Fatalf("no endpoint %q; have %v", endpoint, Names(f.M))
+	}
+	return e
+}
+
 // Breaker returns the breaker of endpoint; the test fails when there is none.
 func (f *Fixture) Breaker(endpoint string) *core.Breaker {
 	f.t.Helper()
-	b, ok := f.M.Lookup(endpoint)
-	if !ok {
-		f.t.Fatalf("no breaker for %q; have %v", endpoint, Names(f.M))
-	}
-	return b
+	return f.Endpoint(endpoint).Breaker()
 }
 
 // Response is what a request got back.
@@ -201,11 +227,21 @@ func Do(t testing.TB, method, url, user string) Response {
 	return Response{res.StatusCode, res.Header, string(body)}
 }
 
-// Names returns the names of m's breakers, sorted.
+// SkipAllocs skips a test that counts allocations when the race detector
+// is on: it makes sync.Pool drop items at random, so pooled values are
+// allocated again now and then.
+func SkipAllocs(t testing.TB) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("allocation counts are not exact under the race detector")
+	}
+}
+
+// Names returns the names of m's endpoints, sorted.
 func Names(m *core.Manager) []string {
 	var s []string
-	for _, b := range m.Breakers() {
-		s = append(s, b.Name())
+	for _, e := range m.Endpoints() {
+		s = append(s, e.Name())
 	}
 	slices.Sort(s)
 	return s

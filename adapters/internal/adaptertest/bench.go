@@ -17,17 +17,11 @@ import (
 // per-user bulkhead keyed by X-User; the difference from "bare" is the
 // middleware's cost.
 func Bench(b *testing.B, a Adapter) {
-	m, err := core.NewManager(core.ManagerConfig{})
+	m, err := core.NewManager(core.ManagerConfig{PerUser: &core.PerUserConfig{}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	pu, err := core.NewPerUserBulkhead(core.PerUserConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	routers, err := a.Bench(nethttp.Config{
-		Manager: m, PerUser: pu, UserKey: nethttp.UserFromHeader("X-User"),
-	})
+	routers, err := a.Bench(nethttp.Config{Manager: m, UserKey: nethttp.UserFromHeader("X-User")})
 	if err != nil {
 		b.Fatal(err)
 	}
