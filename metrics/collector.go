@@ -11,7 +11,8 @@ import (
 // Config says what a Collector exports.
 type Config struct {
 	// Namespace prefixes every metric name ("myapp" gives
-	// myapp_circuit_breaker_state). Empty means no prefix.
+	// myapp_circuit_breaker_state): letters, digits, _ and :, not starting
+	// with a digit. Empty means no prefix.
 	Namespace string
 	// Manager supplies the endpoints: their breakers, bulkheads, SLOs and
 	// retries, and the per-user bulkhead. Required.
@@ -41,7 +42,9 @@ func New(cfg Config) (*Collector, error) {
 	if cfg.Manager == nil {
 		c.Fail("Manager", nil, "is required")
 	}
-	if cfg.Namespace != "" && !model.IsValidMetricName(model.LabelValue(cfg.Namespace)) {
+	// The legacy rule, not the package default (which admits any UTF-8):
+	// a prefix scrapers and PromQL take without quoting.
+	if cfg.Namespace != "" && !model.LegacyValidation.IsValidMetricName(cfg.Namespace) {
 		c.Fail("Namespace", cfg.Namespace, "must be a valid Prometheus metric name prefix: letters, digits, _ and :, not starting with a digit")
 	}
 	if err := c.Err(); err != nil {

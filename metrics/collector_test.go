@@ -1,40 +1,72 @@
 package metrics
 
 import (
+	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/bulwark-go/bulwark/core"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/bulwark-go/bulwark/core"
 )
 
-func newManager(t *testing.T) *core.Manager {
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func newManager(t *testing.T, cfg core.ManagerConfig) *core.Manager {
 	t.Helper()
-	m, err := core.NewManager(core.ManagerConfig{
-		Breaker: core.Config{FailureThreshold: 2},
-		Clock:   core.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
-	})
+	cfg.Clock = core.NewFakeClock(t0)
+	m, err := core.NewManager(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
-func TestBreakerMetrics(t *testing.T) {
-	m := newManager(t)
-	reg := prometheus.NewPedanticRegistry()
-	c, err := Register(reg, Config{Manager: m, Namespace: "app"})
+func endpoint(t *testing.T, m *core.Manager, name string) *core.Endpoint {
+	t.Helper()
+	e, err := m.Endpoint(name)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
+
+// register returns a Collector for cfg on a registry of its own.
+func register(t *testing.T, cfg Config) (*Collector, *prometheus.Registry) {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(c); err != nil {
+		t.Fatal(err)
+	}
+	return c, reg
+}
+
+func lint(t *testing.T, c prometheus.Collector) {
+	t.Helper()
+	problems, err := testutil.CollectAndLint(c)
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %v", problems, err)
+	}
+}
+
+func TestBreakerMetrics(t *testing.T) {
+	m := newManager(t, core.ManagerConfig{Defaults: core.EndpointConfig{Breaker: &core.BreakerConfig{FailureThreshold: 2}}})
+	c, reg := register(t, Config{Manager: m, Namespace: "app"})
 	// Created after registration: must still appear.
-	b, _ := m.Breaker("GET /users/{id}")
+	e := endpoint(t, m, "GET /users/{id}")
+	b := e.Breaker()
 	for _, o := range []core.Outcome{core.Success, core.Success, core.Failure, core.Failure} {
 		p, _ := b.Allow()
 		p.Report(o, 0)
-		b.ObserveDuration(30 * time.Millisecond)
+		e.ObserveDuration(30 * time.Millisecond)
 	}
 	_, _ = b.Allow() // rejected: open now
 
@@ -57,104 +89,263 @@ app_circuit_breaker_state{endpoint="GET /users/{id}"} 1
 # HELP app_circuit_breaker_state_transitions_total State transitions by from and to state.
 # TYPE app_circuit_breaker_state_transitions_total counter
 app_circuit_breaker_state_transitions_total{endpoint="GET /users/{id}",from="Closed",to="Open"} 1
+# HELP app_circuit_breaker_request_duration_seconds Duration of requests through the endpoint, measured by the HTTP middleware and transport.
+# TYPE app_circuit_breaker_request_duration_seconds histogram
+app_circuit_breaker_request_duration_seconds_bucket{endpoint="GET /users/{id}",le="0.005"} 0
+app_circuit_breaker_request_duration_seconds_bucket{endpoint="GET /users/{id}",le="0.01"} 0
+app_circuit_breaker_request_duration_seconds_bucket{endpoint="GET /users/{id}",le="0.025"} 0
+app_circuit_breaker_request_duration_seconds_bucket{endpoint="GET /users/{id}",le="0.05"} 4
+app_circuit_breaker_request_duration_seconds_bucket{endpoint="GET /users/{id}",le="0.1"} 4
+app_circuit_breaker_request_duration_seconds_bucket{endpoint="GET /users/{id}",le="0.25"} 4
+app_circuit_breaker_request_duration_seconds_bucket{endpoint="GET /users/{id}",le="0.5"} 4
+app_circuit_breaker_request_duration_seconds_bucket{endpoint="GET /users/{id}",le="1"} 4
+app_circuit_breaker_request_duration_seconds_bucket{endpoint="GET /users/{id}",le="2.5"} 4
+app_circuit_breaker_request_duration_seconds_bucket{endpoint="GET /users/{id}",le="5"} 4
+app_circuit_breaker_request_duration_seconds_bucket{endpoint="GET /users/{id}",le="10"} 4
+app_circuit_breaker_request_duration_seconds_bucket{endpoint="GET /users/{id}",le="+Inf"} 4
+app_circuit_breaker_request_duration_seconds_sum{endpoint="GET /users/{id}"} 0.12
+app_circuit_breaker_request_duration_seconds_count{endpoint="GET /users/{id}"} 4
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"app_circuit_breaker_state", "app_circuit_breaker_requests_total", "app_circuit_breaker_requests_successful_total",
 		"app_circuit_breaker_requests_failed_total", "app_circuit_breaker_requests_rejected_total",
-		"app_circuit_breaker_state_transitions_total"); err != nil {
+		"app_circuit_breaker_state_transitions_total", "app_circuit_breaker_request_duration_seconds"); err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.CollectAndCount(c, "app_circuit_breaker_request_duration_seconds"); n != 1 {
-		t.Fatalf("duration histograms: %d", n)
+	// An endpoint with only a breaker exports no bulkhead, SLO or retry
+	// series.
+	for _, name := range []string{"app_bulkhead_requests_total", "app_slo_success_ratio", "app_retry_calls_total"} {
+		if n := testutil.CollectAndCount(c, name); n != 0 {
+			t.Errorf("%s: %d series for an endpoint without that policy", name, n)
+		}
 	}
-	problems, err := testutil.CollectAndLint(c)
-	if err != nil || len(problems) > 0 {
-		t.Fatalf("lint: %v %v", problems, err)
-	}
+	lint(t, c)
 }
 
 func TestStateValues(t *testing.T) {
 	for s, want := range map[core.State]float64{core.Closed: 0, core.Open: 1, core.HalfOpen: 2, core.ForcedOpen: 1, core.Disabled: 0} {
-		if got := StateValue(s); got != want {
+		if got := stateValue(s); got != want {
 			t.Errorf("%s: %v", s, got)
 		}
 	}
 }
 
-func TestRegisterNeedsARegistererAndManager(t *testing.T) {
-	if _, err := Register(nil, Config{Manager: newManager(t)}); err == nil {
-		t.Fatal("nil registerer accepted")
+// configFields returns the Field of every *core.ConfigError joined in err,
+// sorted.
+func configFields(err error) []string {
+	var fields []string
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var ce *core.ConfigError
+		if errors.As(e, &ce) {
+			fields = append(fields, ce.Field)
+		}
 	}
-	if _, err := New(Config{}); err == nil {
-		t.Fatal("missing manager accepted")
+	walk(err)
+	slices.Sort(fields)
+	return fields
+}
+
+func TestConfigErrors(t *testing.T) {
+	m := newManager(t, core.ManagerConfig{})
+	for _, c := range []struct {
+		name   string
+		cfg    Config
+		fields []string // nil: valid
+	}{
+		{"no Manager", Config{}, []string{"metrics.Config.Manager"}},
+		{"Namespace starting with a digit", Config{Manager: m, Namespace: "9app"}, []string{"metrics.Config.Namespace"}},
+		{"Namespace with a dash", Config{Manager: m, Namespace: "my-app"}, []string{"metrics.Config.Namespace"}},
+		{"Namespace with a space", Config{Manager: m, Namespace: "my app"}, []string{"metrics.Config.Namespace"}},
+		{"every bad field", Config{Namespace: "é"}, []string{"metrics.Config.Manager", "metrics.Config.Namespace"}},
+		{"no Namespace", Config{Manager: m}, nil},
+		{"Namespace", Config{Manager: m, Namespace: "my_app:v2"}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			col, err := New(c.cfg)
+			if c.fields == nil {
+				if err != nil {
+					t.Fatalf("a valid config refused: %v", err)
+				}
+				lint(t, col)
+				return
+			}
+			var ce *core.ConfigError
+			if !errors.As(err, &ce) || !errors.Is(err, core.ErrInvalidConfig) {
+				t.Fatalf("error %v (%T), want *core.ConfigError values", err, err)
+			}
+			if got := configFields(err); !slices.Equal(got, c.fields) {
+				t.Fatalf("fields %q, want %q (error: %v)", got, c.fields, err)
+			}
+		})
 	}
 }
 
 func TestBulkheadSLOAndPerUserMetrics(t *testing.T) {
-	clock := core.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	m, _ := core.NewManager(core.ManagerConfig{Clock: clock, Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 1, MaxQueueSize: core.NoQueue}})
-	slo, _ := core.NewSLOGuard(m, core.SLOGuardConfig{})
-	users, _ := core.NewPerUserBulkhead(core.PerUserConfig{Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 1, MaxQueueSize: core.NoQueue}}, core.WithClock(clock))
-	reg := prometheus.NewPedanticRegistry()
-	c, err := Register(reg, Config{Manager: m, SLO: slo, PerUser: map[string]*core.PerUserBulkhead{"api": users}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bh, _ := m.Bulkhead("POST /orders")
-	g, _ := bh.TryAcquire()
-	_, _ = bh.TryAcquire() // rejected
+	one := core.BulkheadConfig{MaxConcurrentRequests: 1, MaxQueueSize: core.NoQueue}
+	m := newManager(t, core.ManagerConfig{
+		Endpoints: map[string]core.EndpointConfig{
+			"POST /orders": {Bulkhead: &one, SLO: &core.SLOConfig{ErrorBudgetPercent: 20}},
+		},
+		PerUser: &core.PerUserConfig{Bulkhead: one},
+	})
+	c, reg := register(t, Config{Manager: m})
+	orders := endpoint(t, m, "POST /orders")
+	endpoint(t, m, "GET /health") // a breaker only
+	g, _ := orders.Bulkhead().TryAcquire()
+	defer g.Release()
+	_, _ = orders.Bulkhead().TryAcquire() // rejected
 	for i := range 10 {
-		_ = slo.RecordRequest("POST /orders", i != 0)
+		orders.SLO().Record(i != 0)
 	}
-	ug, _ := users.TryAcquire("alice")
-	_, _ = users.TryAcquire("alice") // rejected
-	_, _ = users.TryAcquire("bob")
+	ug, _ := m.PerUser().TryAcquire("alice")
+	defer ug.Release()
+	_, _ = m.PerUser().TryAcquire("alice") // rejected
+	bg, _ := m.PerUser().TryAcquire("bob")
+	defer bg.Release()
 
 	want := `
 # HELP bulkhead_active_requests Requests holding a bulkhead slot now.
 # TYPE bulkhead_active_requests gauge
 bulkhead_active_requests{endpoint="POST /orders"} 1
+# HELP bulkhead_queued_requests Requests waiting in the bulkhead's queue now.
+# TYPE bulkhead_queued_requests gauge
+bulkhead_queued_requests{endpoint="POST /orders"} 0
 # HELP bulkhead_requests_rejected_total Requests refused because the bulkhead and its queue were full.
 # TYPE bulkhead_requests_rejected_total counter
 bulkhead_requests_rejected_total{endpoint="POST /orders"} 1
 # HELP bulkhead_requests_total Requests that asked the bulkhead for a slot.
 # TYPE bulkhead_requests_total counter
 bulkhead_requests_total{endpoint="POST /orders"} 2
-# HELP per_user_bulkhead_rejected_total Requests a per-user bulkhead refused: user over the limit, queue timeout, or table full.
+# HELP per_user_bulkhead_rejected_total Requests the per-user bulkhead refused: user over the limit, queue timeout, or table full.
 # TYPE per_user_bulkhead_rejected_total counter
-per_user_bulkhead_rejected_total{bulkhead="api"} 1
-# HELP per_user_bulkhead_tracked_users Users a per-user bulkhead tracks now.
+per_user_bulkhead_rejected_total 1
+# HELP per_user_bulkhead_tracked_users Users the per-user bulkhead tracks now.
 # TYPE per_user_bulkhead_tracked_users gauge
-per_user_bulkhead_tracked_users{bulkhead="api"} 2
+per_user_bulkhead_tracked_users 2
+# HELP slo_error_budget_remaining_ratio Share of the window's error budget left; negative when overspent.
+# TYPE slo_error_budget_remaining_ratio gauge
+slo_error_budget_remaining_ratio{endpoint="POST /orders"} 0.5
 # HELP slo_success_ratio Share of requests in the SLO window that succeeded.
 # TYPE slo_success_ratio gauge
 slo_success_ratio{endpoint="POST /orders"} 0.9
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "bulkhead_active_requests", "bulkhead_requests_total",
-		"bulkhead_requests_rejected_total", "per_user_bulkhead_tracked_users", "per_user_bulkhead_rejected_total", "slo_success_ratio"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "bulkhead_active_requests", "bulkhead_queued_requests",
+		"bulkhead_requests_total", "bulkhead_requests_rejected_total", "per_user_bulkhead_tracked_users",
+		"per_user_bulkhead_rejected_total", "slo_success_ratio", "slo_error_budget_remaining_ratio"); err != nil {
 		t.Fatal(err)
 	}
 	if n := testutil.CollectAndCount(c, "slo_burn_rate"); n != 2 {
-		t.Fatalf("burn rate series: %d", n)
+		t.Fatalf("burn rate series: %d, want long and short", n)
 	}
-	// No series carries a user ID.
-	mfs, _ := reg.Gather()
+	if n := testutil.CollectAndCount(c, "bulkhead_queue_duration_seconds"); n != 1 {
+		t.Fatalf("queue duration histograms: %d", n)
+	}
+	// No series carries a user ID, nor a label that could.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, mf := range mfs {
 		for _, mt := range mf.GetMetric() {
 			for _, lp := range mt.GetLabel() {
 				if v := lp.GetValue(); v == "alice" || v == "bob" {
-					t.Fatalf("%s carries a user ID", mf.GetName())
+					t.Errorf("%s carries a user ID", mf.GetName())
+				}
+				if n := lp.GetName(); n != "endpoint" && n != "from" && n != "to" && n != "window" && n != "le" {
+					t.Errorf("%s has a label %q", mf.GetName(), n)
 				}
 			}
 		}
 	}
-	problems, err := testutil.CollectAndLint(c)
-	if err != nil || len(problems) > 0 {
-		t.Fatalf("lint: %v %v", problems, err)
+	lint(t, c)
+}
+
+// Retry metrics appear for endpoints whose retry policy made calls (the
+// Transport's), not for inbound routes.
+func TestRetryMetrics(t *testing.T) {
+	noWait := func(int, error) (time.Duration, bool) { return 0, true }
+	m := newManager(t, core.ManagerConfig{Endpoints: map[string]core.EndpointConfig{
+		"payments": {Retry: &core.RetryConfig{MaxAttempts: 3, Delay: noWait}},
+		"search": {
+			Breaker: &core.BreakerConfig{FailureThreshold: 2},
+			Retry:   &core.RetryConfig{MaxAttempts: 5, Delay: noWait},
+		},
+	}})
+	c, reg := register(t, Config{Manager: m, Namespace: "app"})
+	ctx := context.Background()
+	fail := func(context.Context) error { return errors.New("upstream down") }
+	ok := func(context.Context) error { return nil }
+	payments, search := endpoint(t, m, "payments"), endpoint(t, m, "search")
+	endpoint(t, m, "GET /users/{id}")  // inbound: its retry is never used
+	_ = payments.Retry().Do(ctx, fail) // 3 attempts, exhausted
+	_ = payments.Retry().Do(ctx, ok)
+	_ = search.Retry().Do(ctx, fail) // 2 attempts open the breaker: aborted
+	_ = search.Retry().Do(ctx, fail) // rejected before its first attempt
+
+	want := `
+# HELP app_retry_aborted_by_breaker_total Calls whose retries stopped because the breaker rejected the next attempt.
+# TYPE app_retry_aborted_by_breaker_total counter
+app_retry_aborted_by_breaker_total{endpoint="payments"} 0
+app_retry_aborted_by_breaker_total{endpoint="search"} 1
+# HELP app_retry_calls_total Outbound calls made through the endpoint's retry policy.
+# TYPE app_retry_calls_total counter
+app_retry_calls_total{endpoint="payments"} 2
+app_retry_calls_total{endpoint="search"} 2
+# HELP app_retry_exhausted_total Calls that failed on their last allowed attempt.
+# TYPE app_retry_exhausted_total counter
+app_retry_exhausted_total{endpoint="payments"} 1
+app_retry_exhausted_total{endpoint="search"} 0
+# HELP app_retry_retries_total Attempts after the first.
+# TYPE app_retry_retries_total counter
+app_retry_retries_total{endpoint="payments"} 2
+app_retry_retries_total{endpoint="search"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "app_retry_calls_total", "app_retry_retries_total",
+		"app_retry_exhausted_total", "app_retry_aborted_by_breaker_total"); err != nil {
+		t.Fatal(err)
 	}
-	g.Release()
-	ug.Release()
-	if _, err := New(Config{Manager: m, PerUser: map[string]*core.PerUserBulkhead{"": users}}); err == nil {
-		t.Fatal("empty per-user name accepted")
+	lint(t, c)
+}
+
+// Describe lists every metric the Collector can export, so that a
+// registry can check them before the first scrape.
+func TestDescribeCoversCollect(t *testing.T) {
+	m := newManager(t, core.ManagerConfig{
+		Defaults: core.EndpointConfig{Bulkhead: &core.BulkheadConfig{}, SLO: &core.SLOConfig{}},
+		PerUser:  &core.PerUserConfig{},
+	})
+	c, err := New(Config{Manager: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := endpoint(t, m, "GET /x")
+	_ = e.Retry().Do(context.Background(), func(context.Context) error { return nil })
+	e.Breaker().Trip("test")
+	described := map[string]bool{}
+	dch := make(chan *prometheus.Desc, 100)
+	c.Describe(dch)
+	close(dch)
+	for d := range dch {
+		described[d.String()] = true
+	}
+	mch := make(chan prometheus.Metric, 100)
+	c.Collect(mch)
+	close(mch)
+	seen := map[string]bool{}
+	for mt := range mch {
+		if !described[mt.Desc().String()] {
+			t.Errorf("collected but not described: %s", mt.Desc())
+		}
+		seen[mt.Desc().String()] = true
+	}
+	if len(seen) != len(described) {
+		t.Errorf("%d of %d described metrics collected with every policy in use", len(seen), len(described))
 	}
 }

@@ -1,13 +1,36 @@
 // Package metrics exports Bulwark's state to Prometheus.
 //
-// A Collector reads snapshots at scrape time, so the request path pays
-// nothing for metrics and endpoints created later appear on their own:
+// A Collector reads snapshots of a core.Manager's endpoints at scrape time,
+// so the request path pays nothing for metrics and endpoints created later
+// appear on their own. Register it on a registry of your choice; Bulwark
+// never registers anything globally:
 //
-//	c, err := metrics.New(metrics.Config{Manager: m})
+//	c, err := metrics.New(metrics.Config{Manager: m, Namespace: "myapp"})
+//	if err != nil { return err }
 //	reg := prometheus.NewRegistry()
 //	reg.MustRegister(c)
 //	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 //
-// Every metric carries an endpoint label (a route pattern, never a raw
-// path). User IDs never become labels.
+// What is exported follows the Manager's configuration:
+//
+//   - every endpoint: circuit_breaker_state, circuit_breaker_requests_total
+//     (and its _successful, _failed and _rejected parts),
+//     circuit_breaker_state_transitions_total and the
+//     circuit_breaker_request_duration_seconds histogram;
+//   - endpoints with a bulkhead: bulkhead_active_requests,
+//     bulkhead_queued_requests, bulkhead_requests_total,
+//     bulkhead_requests_rejected_total, bulkhead_requests_timeout_total and
+//     bulkhead_queue_duration_seconds;
+//   - endpoints with an SLO: slo_success_ratio,
+//     slo_error_budget_remaining_ratio and slo_burn_rate (window "long" and
+//     "short");
+//   - endpoints whose retry policy made calls (outbound, through the
+//     nethttp Transport): retry_calls_total, retry_retries_total,
+//     retry_exhausted_total and retry_aborted_by_breaker_total;
+//   - with ManagerConfig.PerUser set: per_user_bulkhead_tracked_users and
+//     per_user_bulkhead_rejected_total, summed over all users.
+//
+// Every endpoint metric carries an endpoint label (a route pattern or a
+// name you gave, never a raw path). User IDs never become labels: there is
+// no bound on them.
 package metrics

@@ -3,7 +3,6 @@ package metrics_test
 import (
 	"fmt"
 	"log"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 
@@ -14,23 +13,29 @@ import (
 	"github.com/bulwark-go/bulwark/metrics"
 )
 
-func ExampleRegister() {
-	m, _ := core.NewManager(core.ManagerConfig{})
-	reg := prometheus.NewRegistry()
-	if _, err := metrics.Register(reg, metrics.Config{Manager: m}); err != nil {
+func ExampleNew() {
+	m, _ := core.NewManager(core.ManagerConfig{
+		Defaults: core.EndpointConfig{Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 64}},
+	})
+	c, err := metrics.New(metrics.Config{Manager: m})
+	if err != nil {
 		log.Fatal(err)
 	}
-	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	handler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{}) // mount it at /metrics
 
-	b, _ := m.Breaker("GET /users/{id}") // created after registering: still exported
-	b.ForceOpen("maintenance")
+	e, _ := m.Endpoint("GET /users/{id}") // made after registering: still exported
+	e.Breaker().ForceOpen("maintenance")
 
 	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	handler.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	for _, line := range strings.Split(rec.Body.String(), "\n") {
-		if strings.HasPrefix(line, "circuit_breaker_state{") {
+		if strings.HasPrefix(line, "circuit_breaker_state{") || strings.HasPrefix(line, "bulkhead_active_requests{") {
 			fmt.Println(line)
 		}
 	}
-	// Output: circuit_breaker_state{endpoint="GET /users/{id}"} 1
+	// Output:
+	// bulkhead_active_requests{endpoint="GET /users/{id}"} 0
+	// circuit_breaker_state{endpoint="GET /users/{id}"} 1
 }
