@@ -22,6 +22,7 @@ var (
 	// ErrBulkheadTimeout is returned when a queued call waited QueueTimeout
 	// without getting a slot.
 	ErrBulkheadTimeout = errors.New("bulkhead queue timeout")
+	ErrLimitExceeded   = errors.New("concurrency limit reached") // an AdaptiveLimiter shed the call: over its limit, queue full or queue timeout
 	// ErrTooManyUsers is returned by a per-user bulkhead that tracks its
 	// maximum of users, every one of them busy.
 	ErrTooManyUsers = errors.New("too many users")
