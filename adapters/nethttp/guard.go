@@ -32,6 +32,8 @@ type Config struct {
 	// Reject writes the answer to a refused request. Nil means
 	// WriteRejection.
 	Reject func(http.ResponseWriter, *http.Request, Rejection)
+	// Observer, when set, hears what the policies did to each request.
+	Observer Observer
 }
 
 // DefaultClassify counts 5xx responses as failures and everything else,
@@ -160,6 +162,9 @@ func (t *Ticket) refuse(w http.ResponseWriter, status int, reason string, err er
 			rej.RetryAfter = re.RetryAfter()
 		}
 	}
+	if g.cfg.Observer != nil {
+		g.cfg.Observer.Rejected(r.Context(), rej)
+	}
 	g.cfg.Reject(w, r, rej)
 	return false
 }
@@ -198,7 +203,19 @@ func (t *Ticket) Finish(status int, panicked bool) {
 		end = g.clock.Nanotime()
 	}
 	d := time.Duration(end - t.start)
+	obs := g.cfg.Observer
+	var before core.State
+	if obs != nil {
+		before = t.ep.Breaker().State()
+	}
 	t.permit.Report(o, d)
+	if obs != nil {
+		ctx, name := t.req.Context(), t.ep.Name()
+		obs.Done(ctx, name, o, d)
+		if after := t.ep.Breaker().State(); after != before {
+			obs.Transition(ctx, name, before, after)
+		}
+	}
 	t.ep.ObserveDuration(d)
 	if slo := t.ep.SLO(); slo != nil && o != core.Ignored {
 		slo.Record(o == core.Success)

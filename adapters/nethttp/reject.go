@@ -30,7 +30,8 @@ type Rejection struct {
 	// Endpoint is the endpoint key.
 	Endpoint string
 	// Status is the HTTP status to answer with: 503, 429 for a user over
-	// their limit, or 400 for an unusable user key.
+	// their limit, or 400 for an unusable user key; 0 for an outbound
+	// request the Transport refused.
 	Status int
 	// RetryAfter is when to come back; the Retry-After header carries it in
 	// whole seconds, at least 1.

@@ -46,6 +46,8 @@ type TransportConfig struct {
 	// retries; a longer body is sent once, not retried. Default 1 MiB;
 	// -1 never buffers.
 	MaxReplayBody int64
+	// Observer, when set, hears what the policies did to each request.
+	Observer Observer
 }
 
 // Transport is an http.RoundTripper that sends each request through its
@@ -149,9 +151,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		g, err := bh.Acquire(req.Context())
 		if err != nil {
 			closeBody(req)
+			t.rejected(req, ep, bulkheadReason(err), err)
 			return nil, err
 		}
 		defer g.Release()
+	}
+	obs := t.cfg.Observer
+	var before core.State
+	if obs != nil {
+		before = ep.Breaker().State()
 	}
 	retry := t.mayRetry(req)
 	if retry && req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
@@ -165,6 +173,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		err = ep.Retry().Do(req.Context(), a.run)
 	} else {
 		err = ep.Breaker().Execute(req.Context(), a.run)
+	}
+	if obs != nil {
+		if after := ep.Breaker().State(); after != before {
+			obs.Transition(req.Context(), ep.Name(), before, after)
+		}
+		if a.n == 0 && rejected(err) {
+			t.rejected(req, ep, "circuit_open", err)
+		}
 	}
 	if a.n == 0 {
 		closeBody(req) // no attempt took the body: closing it is ours to do
@@ -190,6 +206,7 @@ type attempt struct {
 	req  *http.Request
 	ep   *core.Endpoint
 	n    int
+	end  int64 // Clock.Nanotime at the end of the last attempt
 	last *http.Response
 }
 
@@ -212,17 +229,41 @@ func (a *attempt) run(ctx context.Context) error {
 	a.n++
 	clock := a.t.cfg.Manager.Clock()
 	start := clock.Nanotime()
+	obs := a.t.cfg.Observer
+	if obs != nil {
+		var wait time.Duration
+		if a.n > 1 {
+			wait = time.Duration(start - a.end)
+		}
+		obs.Attempt(ctx, a.ep.Name(), a.n, wait)
+	}
 	resp, err := a.t.base.RoundTrip(req)
-	a.ep.ObserveDuration(time.Duration(clock.Nanotime() - start))
-	if err != nil {
-		return err
+	a.end = clock.Nanotime()
+	d := time.Duration(a.end - start)
+	a.ep.ObserveDuration(d)
+	if err == nil {
+		a.last = resp
+		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+			ra, ok := retryafter.Parse(resp.Header.Get("Retry-After"), clock.Now())
+			err = &statusError{code: resp.StatusCode, retryAfter: ra, hasAfter: ok}
+		}
 	}
-	a.last = resp
-	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-		d, ok := retryafter.Parse(resp.Header.Get("Retry-After"), clock.Now())
-		return &statusError{code: resp.StatusCode, retryAfter: d, hasAfter: ok}
+	if obs != nil {
+		obs.Done(ctx, a.ep.Name(), a.ep.Breaker().Config().Classifier(err), d)
 	}
-	return nil
+	return err
+}
+
+// rejected tells the Observer of a request a policy refused.
+func (t *Transport) rejected(req *http.Request, ep *core.Endpoint, reason string, err error) {
+	if t.cfg.Observer == nil {
+		return
+	}
+	rej := Rejection{Endpoint: ep.Name(), Reason: reason, Err: err}
+	if re, ok := errors.AsType[*core.RejectedError](err); ok {
+		rej.RetryAfter = re.RetryAfter()
+	}
+	t.cfg.Observer.Rejected(req.Context(), rej)
 }
 
 // bufferBody reads up to MaxReplayBody of a body without GetBody so that it
