@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -305,9 +306,12 @@ func (s *FileStore) Attach(b *core.Breaker) error {
 
 // AttachManager attaches every breaker m has and, through
 // Manager.OnEndpoint, every breaker it creates later, before that breaker's
-// first use. Records of endpoints m does not have yet are kept in the file
-// and applied when m creates them. It returns the errors of the breakers m
-// already has; later ones are logged.
+// first use. It then creates m's endpoint for every saved record that has
+// none yet (Manager.Endpoint), so that the restored breakers show in status
+// and metrics before any call reaches them. A record that m cannot take
+// (past ManagerConfig.MaxEndpoints) is logged, kept in the file and applied
+// if m creates its endpoint later. It returns the errors of the breakers
+// m already has; later ones are logged.
 func (s *FileStore) AttachManager(m *core.Manager) error {
 	s.mu.Lock()
 	closed := s.closed
@@ -334,10 +338,37 @@ func (s *FileStore) AttachManager(m *core.Manager) error {
 		}
 		s.log.Warn("bulwark: file store could not attach a breaker", "path", s.path, "endpoint", b.Name(), "err", err)
 	})
+	s.createSaved(m)
 	mu.Lock()
 	defer mu.Unlock()
 	returning = false
 	return errors.Join(errs...)
+}
+
+// createSaved creates m's endpoint for every record not applied yet; the
+// Manager's hook attaches and restores it. The records m refuses are
+// reported in one warning.
+func (s *FileStore) createSaved(m *core.Manager) {
+	s.mu.Lock()
+	names := make([]string, 0, len(s.pending))
+	for name := range s.pending {
+		names = append(names, name)
+	}
+	s.mu.Unlock()
+	slices.Sort(names)
+	var refused []string
+	var cause error
+	for _, name := range names {
+		if _, err := m.Endpoint(name); err != nil {
+			refused = append(refused, name)
+			cause = err
+		}
+	}
+	if len(refused) > 0 {
+		const shown = 5
+		s.log.Warn("bulwark: file store: saved breakers not restored; their records are kept in the file",
+			"path", s.path, "count", len(refused), "endpoints", refused[:min(len(refused), shown)], "err", cause)
+	}
 }
 
 // onStateChange is every attached breaker's listener. It runs on the
@@ -352,7 +383,9 @@ func (s *FileStore) markDirty() {
 }
 
 // Close stops following the breakers, saves their final state and stops the
-// writer. It returns that save's error, or, if ctx ends first, an error
+// writer. A breaker held by a component of this process
+// (core.Replication.HeldHere) is saved HalfOpen, released, since its owner
+// stops with the process; any other hold is saved as it is. It returns that save's error, or, if ctx ends first, an error
 // wrapping ctx.Err() (the save then still completes in the background).
 // Calling Close again returns nil at once.
 func (s *FileStore) Close(ctx context.Context) error {
@@ -404,10 +437,10 @@ func (s *FileStore) run() {
 					t.Stop()
 				}
 			}
-			s.finalErr = s.save()
+			s.finalErr = s.save(true)
 			return
 		}
-		if err := s.save(); err != nil {
+		if err := s.save(false); err != nil {
 			if retry == nil {
 				retry = s.clock.NewTimer(backoff)
 				backoff = min(2*backoff, fileMaxRetry)
@@ -427,10 +460,11 @@ func fileTimerC(t core.Timer) <-chan time.Time {
 }
 
 // save writes the current state of every attached breaker, and the records
-// not yet applied, unless the file already holds exactly that. A failure is
-// logged when it starts a run of failures and when the run ends.
-func (s *FileStore) save() error {
-	err := s.saveOnce()
+// not yet applied, unless the file already holds exactly that. final is
+// the save of Close. A failure is logged when it starts a run of failures
+// and when the run ends.
+func (s *FileStore) save(final bool) error {
+	err := s.saveOnce(final)
 	switch {
 	case err != nil && !s.failing:
 		s.failing = true
@@ -444,7 +478,7 @@ func (s *FileStore) save() error {
 	return err
 }
 
-func (s *FileStore) saveOnce() error {
+func (s *FileStore) saveOnce(final bool) error {
 	s.mu.Lock()
 	if s.noSave != nil {
 		s.mu.Unlock()
@@ -461,8 +495,13 @@ func (s *FileStore) saveOnce() error {
 		}
 	}
 	s.mu.Unlock()
+	now := s.clock.Now()
 	for _, b := range breakers {
-		recs = append(recs, storableSnapshot(b.Snapshot()))
+		snap := b.Snapshot()
+		if final {
+			snap = endHoldHere(b, snap, now)
+		}
+		recs = append(recs, storableSnapshot(snap))
 	}
 	data, err := encodeFile(recs)
 	if err != nil {
@@ -477,6 +516,23 @@ func (s *FileStore) saveOnce() error {
 	s.last = data
 	s.writes.Add(1)
 	return nil
+}
+
+// endHoldHere returns snap, a snapshot of b, as the process leaves it: a
+// hold taken or renewed by a component of this process ends with the
+// process, so it is saved as released (HalfOpen) rather than for the rest
+// of its lease. A hold restored or applied from another instance keeps its
+// lease, and an operator's hold (ForceOpen) is kept until released.
+func endHoldHere(b *core.Breaker, snap core.Snapshot, now time.Time) core.Snapshot {
+	if snap.State != core.ForcedOpen || snap.HeldBy == "" || !replicaOf(b).heldHere() {
+		return snap
+	}
+	snap.State = core.HalfOpen
+	snap.Reason = "released: " + snap.HeldBy + " stopped with the process"
+	snap.LastStateChange = now.UTC()
+	snap.HeldBy, snap.HoldUntil = "", time.Time{}
+	snap.ConsecutiveSuccesses = 0
+	return snap
 }
 
 // fileRestoredPrefix is what Breaker.Restore puts before a restored reason.

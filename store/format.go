@@ -21,20 +21,25 @@ import (
 var ErrCorrupt = errors.New("corrupt state file")
 
 // The file format, described byte by byte in docs/state-file.md; its
-// tests pin that layout.
+// tests pin that layout. Version 2 adds a component hold's owner and end
+// to every record; version 1 files still load.
 const (
 	fileMagic   = "BWKSTATE"
-	fileVersion = 1
+	fileVersion = 2
 
 	fileHeaderLen  = 16 // magic, version, reserved, record count
 	fileTrailerLen = 4  // CRC-32C
 
 	// fileMaxReason bounds a stored reason in bytes; longer ones are cut.
 	fileMaxReason = 1024
-	// fileRecordFixed is a record's length without its name and reason.
-	fileRecordFixed = 1 + 1 + 2 + 2 + 12 + 12 + 7*8
-	fileMinRecord   = fileRecordFixed + 1
-	fileMaxRecord   = fileRecordFixed + fileMaxEndpoint + fileMaxReason
+	// fileMaxOwner bounds a stored hold owner in bytes; longer ones are cut.
+	fileMaxOwner = 256
+	// fileRecordFixedV1 is a version 1 record's length without its name
+	// and reason; a version 2 record adds the owner's length and the
+	// hold's end (fileHoldFixed) and the owner.
+	fileRecordFixedV1 = 1 + 1 + 2 + 2 + 12 + 12 + 7*8
+	fileHoldFixed     = 2 + 12
+	fileRecordFixed   = fileRecordFixedV1 + fileHoldFixed
 	// fileMaxEndpoint is the longest name core.ValidateEndpoint accepts.
 	fileMaxEndpoint = 256
 
@@ -48,6 +53,27 @@ const (
 	fileMinUnix = -62135596800 // 0001-01-01T00:00:00Z
 	fileMaxUnix = 253402300799 // 9999-12-31T23:59:59Z
 )
+
+// fileLayout is what differs between the versions a build reads.
+type fileLayout struct {
+	fixed int  // a record's length without its variable-length fields
+	holds bool // records end with a hold's owner and end
+}
+
+var fileLayouts = map[uint16]fileLayout{
+	1: {fixed: fileRecordFixedV1},
+	2: {fixed: fileRecordFixed, holds: true},
+}
+
+func (l fileLayout) minRecord() int { return l.fixed + 1 }
+
+func (l fileLayout) maxRecord() int {
+	n := l.fixed + fileMaxEndpoint + fileMaxReason
+	if l.holds {
+		n += fileMaxOwner
+	}
+	return n
+}
 
 var fileCRCTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -75,6 +101,20 @@ func sanitizeRecord(s core.Snapshot) core.Snapshot {
 		s.Reason = cutUTF8(s.Reason, fileMaxReason)
 	}
 	s.LastStateChange = clampFileTime(s.LastStateChange)
+	switch {
+	case s.State != core.ForcedOpen || s.HeldBy == "":
+		// Only a component's hold has an owner and an end.
+		s.HeldBy, s.HoldUntil = "", time.Time{}
+	default:
+		s.HeldBy = strings.ToValidUTF8(s.HeldBy, "\uFFFD")
+		if len(s.HeldBy) > fileMaxOwner {
+			s.HeldBy = cutUTF8(s.HeldBy, fileMaxOwner)
+		}
+		if s.HoldUntil = clampFileTime(s.HoldUntil); s.HoldUntil.IsZero() {
+			// Unknown end: restored, the hold has lapsed.
+			s.HoldUntil = time.Unix(fileMinUnix, 1)
+		}
+	}
 	if s.State != core.Open {
 		s.OpenUntil = time.Time{}
 	} else if s.OpenUntil = clampFileTime(s.OpenUntil); s.OpenUntil.IsZero() {
@@ -128,7 +168,16 @@ func validateRecord(s *core.Snapshot) error {
 	if (s.State == core.Open) == s.OpenUntil.IsZero() {
 		return fmt.Errorf("%q: state %s with open-until %v: only an Open breaker has one", s.Endpoint, s.State, s.OpenUntil)
 	}
-	for _, t := range [...]time.Time{s.LastStateChange, s.OpenUntil} {
+	if s.HeldBy != "" && s.State != core.ForcedOpen {
+		return fmt.Errorf("%q: state %s held by %q: only a ForcedOpen breaker is held", s.Endpoint, s.State, s.HeldBy)
+	}
+	if len(s.HeldBy) > fileMaxOwner || !utf8.ValidString(s.HeldBy) {
+		return fmt.Errorf("%q: hold owner is not valid UTF-8 of at most %d bytes", s.Endpoint, fileMaxOwner)
+	}
+	if (s.HeldBy == "") != s.HoldUntil.IsZero() {
+		return fmt.Errorf("%q: held by %q until %v: a component's hold has both an owner and an end, an operator's neither", s.Endpoint, s.HeldBy, s.HoldUntil)
+	}
+	for _, t := range [...]time.Time{s.LastStateChange, s.OpenUntil, s.HoldUntil} {
 		if !t.IsZero() && (t.Unix() < fileMinUnix || t.Unix() > fileMaxUnix) {
 			return fmt.Errorf("%q: time %v out of range", s.Endpoint, t)
 		}
@@ -152,7 +201,7 @@ func encodeFile(recs []core.Snapshot) ([]byte, error) {
 		if i > 0 && recs[i].Endpoint == recs[i-1].Endpoint {
 			return nil, fmt.Errorf("endpoint %q appears twice", recs[i].Endpoint)
 		}
-		size += 4 + fileRecordFixed + len(recs[i].Endpoint) + len(recs[i].Reason)
+		size += 4 + fileRecordFixed + len(recs[i].Endpoint) + len(recs[i].Reason) + len(recs[i].HeldBy)
 	}
 	if size > fileMaxSize {
 		return nil, fmt.Errorf("%d bytes, more than the %d a file may hold", size, fileMaxSize)
@@ -168,8 +217,9 @@ func encodeFile(recs []core.Snapshot) ([]byte, error) {
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, fileCRCTable)), nil
 }
 
+// appendFileRecord appends a version 2 record.
 func appendFileRecord(b []byte, s *core.Snapshot) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(fileRecordFixed+len(s.Endpoint)+len(s.Reason)))
+	b = binary.BigEndian.AppendUint32(b, uint32(fileRecordFixed+len(s.Endpoint)+len(s.Reason)+len(s.HeldBy)))
 	b = append(b, byte(s.State), 0)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s.Endpoint)))
 	b = append(b, s.Endpoint...)
@@ -183,7 +233,9 @@ func appendFileRecord(b []byte, s *core.Snapshot) []byte {
 	} {
 		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
-	return b
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s.HeldBy)))
+	b = append(b, s.HeldBy...)
+	return appendFileTime(b, s.HoldUntil)
 }
 
 // appendFileTime stores t as Unix seconds and nanoseconds. The zero time is
@@ -210,8 +262,10 @@ func decodeFile(data []byte) ([]core.Snapshot, error) {
 	if string(data[:len(fileMagic)]) != fileMagic {
 		return nil, corruptf("bad magic %q (not a Bulwark state file)", data[:len(fileMagic)])
 	}
-	if v := binary.BigEndian.Uint16(data[8:]); v != fileVersion {
-		return nil, corruptf("format version %d, this build reads version %d", v, fileVersion)
+	v := binary.BigEndian.Uint16(data[8:])
+	layout, ok := fileLayouts[v]
+	if !ok {
+		return nil, corruptf("format version %d, this build reads versions 1 to %d", v, fileVersion)
 	}
 	body, sum := data[:len(data)-fileTrailerLen], binary.BigEndian.Uint32(data[len(data)-fileTrailerLen:])
 	if got := crc32.Checksum(body, fileCRCTable); got != sum {
@@ -221,7 +275,7 @@ func decodeFile(data []byte) ([]core.Snapshot, error) {
 		return nil, corruptf("reserved header field is %d, want 0", r)
 	}
 	n := binary.BigEndian.Uint32(data[12:])
-	if room := uint32((len(body) - fileHeaderLen) / (4 + fileMinRecord)); n > room || n > fileMaxRecords {
+	if room := uint32((len(body) - fileHeaderLen) / (4 + layout.minRecord())); n > room || n > fileMaxRecords {
 		return nil, corruptf("record count %d does not fit in %d bytes", n, len(data))
 	}
 	recs := make([]core.Snapshot, 0, n)
@@ -232,10 +286,10 @@ func decodeFile(data []byte) ([]core.Snapshot, error) {
 		}
 		l := binary.BigEndian.Uint32(rest)
 		rest = rest[4:]
-		if l < fileMinRecord || l > fileMaxRecord || uint64(l) > uint64(len(rest)) {
-			return nil, corruptf("record %d: length %d out of bounds (%d to %d, %d bytes left)", i, l, fileMinRecord, fileMaxRecord, len(rest))
+		if l < uint32(layout.minRecord()) || l > uint32(layout.maxRecord()) || uint64(l) > uint64(len(rest)) {
+			return nil, corruptf("record %d: length %d out of bounds (%d to %d, %d bytes left)", i, l, layout.minRecord(), layout.maxRecord(), len(rest))
 		}
-		s, err := decodeFileRecord(rest[:l])
+		s, err := decodeFileRecord(rest[:l], layout)
 		if err != nil {
 			return nil, corruptf("record %d: %v", i, err)
 		}
@@ -251,8 +305,9 @@ func decodeFile(data []byte) ([]core.Snapshot, error) {
 	return recs, nil
 }
 
-// decodeFileRecord parses one record, which must fill r exactly.
-func decodeFileRecord(r []byte) (core.Snapshot, error) {
+// decodeFileRecord parses one record of the given layout, which must fill
+// r exactly.
+func decodeFileRecord(r []byte, layout fileLayout) (core.Snapshot, error) {
 	d := fileDecoder{b: r}
 	var s core.Snapshot
 	s.State = core.State(d.u8())
@@ -268,6 +323,10 @@ func decodeFileRecord(r []byte) (core.Snapshot, error) {
 		&s.SuccessfulRequests, &s.FailedRequests, &s.RejectedRequests, &s.SlowRequests,
 	} {
 		*p = int64(d.u64())
+	}
+	if layout.holds {
+		s.HeldBy = d.str(fileMaxOwner)
+		s.HoldUntil = d.time()
 	}
 	if d.err != nil {
 		return s, d.err

@@ -35,7 +35,11 @@ func sampleFileRecords() []core.Snapshot {
 	}
 	out[2].Reason = ""
 	out[2].LastStateChange = time.Time{}
-	return out
+	// A component's hold, with its owner and the end of its lease.
+	held := base
+	held.Endpoint, held.State, held.Reason = "health/held", core.ForcedOpen, "held by health ping: down"
+	held.HeldBy, held.HoldUntil = "health ping", fileT0.Add(95*time.Second)
+	return append(out[:4], held, out[4])
 }
 
 func mustEncodeFile(t testing.TB, recs []core.Snapshot) []byte {
@@ -74,6 +78,9 @@ func TestFormatRoundTripEveryState(t *testing.T) {
 	if len(seen) != 5 {
 		t.Fatalf("states covered: %v", seen)
 	}
+	if got[4].HeldBy != "health ping" || !got[4].HoldUntil.Equal(fileT0.Add(95*time.Second)) {
+		t.Fatalf("the hold did not round-trip: %+v", got[4])
+	}
 }
 
 func TestFormatEmptyAndSorted(t *testing.T) {
@@ -85,43 +92,110 @@ func TestFormatEmptyAndSorted(t *testing.T) {
 		t.Fatalf("empty: %v %v", got, err)
 	}
 	recs := sampleFileRecords()
-	rev := []core.Snapshot{recs[4], recs[2], recs[0], recs[3], recs[1]}
+	rev := []core.Snapshot{recs[4], recs[2], recs[5], recs[0], recs[3], recs[1]}
 	if !bytes.Equal(mustEncodeFile(t, rev), mustEncodeFile(t, recs)) {
 		t.Fatal("encoding depends on record order")
 	}
 }
 
 func TestFormatLayout(t *testing.T) {
-	s := core.Snapshot{Endpoint: "e", State: core.Open, Reason: "r", LastStateChange: time.Unix(1, 2),
-		OpenUntil: time.Unix(3, 4), ConsecutiveFailures: 5, ConsecutiveSuccesses: 6, TotalRequests: 9,
+	s := core.Snapshot{Endpoint: "e", State: core.ForcedOpen, Reason: "r", LastStateChange: time.Unix(1, 2),
+		HeldBy: "hh", HoldUntil: time.Unix(3, 4), ConsecutiveFailures: 5, ConsecutiveSuccesses: 6, TotalRequests: 9,
 		SuccessfulRequests: 1, FailedRequests: 8, RejectedRequests: 10, SlowRequests: 9}
 	b := mustEncodeFile(t, []core.Snapshot{s})
-	want := []byte("BWKSTATE\x00\x01\x00\x00\x00\x00\x00\x01")
-	want = append(want, 0, 0, 0, 88, 1, 0, 0, 1, 'e', 0, 1, 'r')
-	want = append(want, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 4)
+	want := []byte("BWKSTATE\x00\x02\x00\x00\x00\x00\x00\x01")
+	want = append(want, 0, 0, 0, 104, 3, 0, 0, 1, 'e', 0, 1, 'r')
+	want = append(want, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2) // last change
+	unset := int64(fileMinUnix)
+	want = binary.BigEndian.AppendUint64(want, uint64(unset)) // open until: unset
+	want = append(want, 0, 0, 0, 0)
 	for _, n := range []byte{5, 6, 9, 1, 8, 10, 9} {
 		want = append(want, 0, 0, 0, 0, 0, 0, 0, n)
 	}
+	want = append(want, 0, 2, 'h', 'h', 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 4) // held by, hold until
 	want = binary.BigEndian.AppendUint32(want, crc32.Checksum(want, crc32.MakeTable(crc32.Castagnoli)))
 	if !bytes.Equal(b, want) {
 		t.Fatalf("layout:\n got % x\nwant % x", b, want)
 	}
 }
 
+// fileV1 is the version 1 encoding of recs, which must not be held, as the
+// encoder of that version wrote it.
+func fileV1(recs ...core.Snapshot) []byte {
+	b := []byte("BWKSTATE\x00\x01\x00\x00")
+	b = binary.BigEndian.AppendUint32(b, uint32(len(recs)))
+	for i := range recs {
+		r := appendFileRecord(nil, &recs[i])
+		r = r[:len(r)-fileHoldFixed] // no hold fields
+		binary.BigEndian.PutUint32(r, uint32(len(r)-4))
+		b = append(b, r...)
+	}
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, fileCRCTable))
+}
+
+// Files written before holds were stored still load, record for record.
+func TestFormatVersion1StillLoads(t *testing.T) {
+	var recs []core.Snapshot
+	for _, r := range sampleFileRecords() {
+		if r.HeldBy == "" {
+			recs = append(recs, r)
+		}
+	}
+	v1 := fileV1(recs...)
+	if binary.BigEndian.Uint32(v1[fileHeaderLen:]) != uint32(fileRecordFixedV1+len(recs[0].Endpoint)+len(recs[0].Reason)) {
+		t.Fatal("the version 1 record is not its documented length")
+	}
+	got, err := decodeFile(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, recs) {
+		t.Fatalf("version 1:\n got %+v\nwant %+v", got, recs)
+	}
+	// Re-encoded, it is version 2 with the same records.
+	v2 := mustEncodeFile(t, got)
+	if v := binary.BigEndian.Uint16(v2[8:]); v != 2 {
+		t.Fatalf("re-encoded as version %d", v)
+	}
+	if again, err := decodeFile(v2); err != nil || !reflect.DeepEqual(again, recs) {
+		t.Fatalf("version 1 re-encoded: %+v, %v", again, err)
+	}
+	// A version 1 file cannot carry version 2 records, nor the reverse.
+	mixed := bytes.Clone(mustEncodeFile(t, recs))
+	binary.BigEndian.PutUint16(mixed[8:], 1)
+	if _, err := decodeFile(fixFileCRC(mixed)); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("version 2 records under version 1: %v", err)
+	}
+	binary.BigEndian.PutUint16(v1[8:], 2)
+	if _, err := decodeFile(fixFileCRC(v1)); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("version 1 records under version 2: %v", err)
+	}
+}
+
 func TestFormatEncodeRejectsInvalid(t *testing.T) {
 	ok := sampleFileRecords()[0]
 	bad := map[string]func(*core.Snapshot){
-		"empty name":     func(s *core.Snapshot) { s.Endpoint = "" },
-		"control char":   func(s *core.Snapshot) { s.Endpoint = "a\nb" },
-		"state":          func(s *core.Snapshot) { s.State = 9 },
-		"negative":       func(s *core.Snapshot) { s.RejectedRequests = -1 },
-		"sum":            func(s *core.Snapshot) { s.SuccessfulRequests++ },
-		"slow":           func(s *core.Snapshot) { s.SlowRequests = s.TotalRequests + 1 },
-		"open no until":  func(s *core.Snapshot) { s.State = core.Open },
-		"closed w until": func(s *core.Snapshot) { s.OpenUntil = fileT0 },
-		"long reason":    func(s *core.Snapshot) { s.Reason = strings.Repeat("x", fileMaxReason+1) },
-		"bad utf8":       func(s *core.Snapshot) { s.Reason = "\xff" },
-		"time range":     func(s *core.Snapshot) { s.LastStateChange = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"empty name":      func(s *core.Snapshot) { s.Endpoint = "" },
+		"control char":    func(s *core.Snapshot) { s.Endpoint = "a\nb" },
+		"state":           func(s *core.Snapshot) { s.State = 9 },
+		"negative":        func(s *core.Snapshot) { s.RejectedRequests = -1 },
+		"sum":             func(s *core.Snapshot) { s.SuccessfulRequests++ },
+		"slow":            func(s *core.Snapshot) { s.SlowRequests = s.TotalRequests + 1 },
+		"open no until":   func(s *core.Snapshot) { s.State = core.Open },
+		"closed w until":  func(s *core.Snapshot) { s.OpenUntil = fileT0 },
+		"long reason":     func(s *core.Snapshot) { s.Reason = strings.Repeat("x", fileMaxReason+1) },
+		"bad utf8":        func(s *core.Snapshot) { s.Reason = "\xff" },
+		"time range":      func(s *core.Snapshot) { s.LastStateChange = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"held not forced": func(s *core.Snapshot) { s.HeldBy, s.HoldUntil = "x", fileT0 },
+		"owner no end":    func(s *core.Snapshot) { s.State, s.HeldBy = core.ForcedOpen, "x" },
+		"end no owner":    func(s *core.Snapshot) { s.State, s.HoldUntil = core.ForcedOpen, fileT0 },
+		"long owner": func(s *core.Snapshot) {
+			s.State, s.HeldBy, s.HoldUntil = core.ForcedOpen, strings.Repeat("x", fileMaxOwner+1), fileT0
+		},
+		"bad utf8 owner": func(s *core.Snapshot) { s.State, s.HeldBy, s.HoldUntil = core.ForcedOpen, "\xff", fileT0 },
+		"hold range": func(s *core.Snapshot) {
+			s.State, s.HeldBy, s.HoldUntil = core.ForcedOpen, "x", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+		},
 	}
 	for name, f := range bad {
 		s := ok
@@ -141,6 +215,9 @@ func TestFormatSanitizeMakesLiveSnapshotsStorable(t *testing.T) {
 		{Endpoint: "a", State: core.Closed, TotalRequests: 5, FailedRequests: 7, SlowRequests: 9, Reason: long},
 		{Endpoint: "b", State: core.Open, TotalRequests: -1, RejectedRequests: -3, Reason: "bad \xff utf8"},
 		{Endpoint: "c", State: core.HalfOpen, OpenUntil: fileT0, LastStateChange: time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{Endpoint: "d", State: core.HalfOpen, HeldBy: "gone", HoldUntil: fileT0},
+		{Endpoint: "e", State: core.ForcedOpen, HeldBy: strings.Repeat("ö", fileMaxOwner) + "\xff"},
+		{Endpoint: "f", State: core.ForcedOpen, HoldUntil: fileT0},
 	}
 	for _, c := range cases {
 		s := sanitizeRecord(c)
@@ -150,6 +227,16 @@ func TestFormatSanitizeMakesLiveSnapshotsStorable(t *testing.T) {
 	}
 	if s := sanitizeRecord(cases[0]); len(s.Reason) != fileMaxReason || !strings.HasPrefix(long, s.Reason) {
 		t.Errorf("reason cut to %d bytes", len(s.Reason))
+	}
+	if s := sanitizeRecord(cases[3]); s.HeldBy != "" || !s.HoldUntil.IsZero() {
+		t.Errorf("a HalfOpen record kept a hold: %+v", s)
+	}
+	// An owner too long is cut; a hold without a known end has lapsed.
+	if s := sanitizeRecord(cases[4]); len(s.HeldBy) != fileMaxOwner || !s.HoldUntil.Equal(time.Unix(fileMinUnix, 1)) {
+		t.Errorf("owner of %d bytes until %v", len(s.HeldBy), s.HoldUntil)
+	}
+	if s := sanitizeRecord(cases[5]); s.HeldBy != "" || !s.HoldUntil.IsZero() {
+		t.Errorf("an operator's hold got an end: %+v", s)
 	}
 }
 
@@ -176,15 +263,16 @@ func TestFormatDecodeRejectsCorrupt(t *testing.T) {
 		"bad magic":        append([]byte("NOTSTATE"), good[8:]...),
 		"garbage":          bytes.Repeat([]byte{0xA5}, 300),
 		"text":             []byte("{\"state\":\"Open\"}\n"),
-		"version":          set(8, 0, 2),
+		"version":          set(8, 0, 3),
+		"version zero":     set(8, 0, 0),
 		"bad crc":          append(bytes.Clone(good[:len(good)-1]), good[len(good)-1]^1),
 		"flipped bit":      func() []byte { b := bytes.Clone(good); b[rec0+10] ^= 4; return b }(),
 		"truncated":        good[:len(good)-1],
 		"truncated half":   good[:len(good)/2],
 		"header only":      good[:fileHeaderLen],
 		"reserved":         set(10, 0, 1),
-		"count high":       set(12, 0, 0, 0, 6),
-		"count low":        set(12, 0, 0, 0, 4),
+		"count high":       set(12, 0, 0, 0, 7),
+		"count low":        set(12, 0, 0, 0, 5),
 		"count huge":       set(12, 0xff, 0xff, 0xff, 0xff),
 		"record too long":  set(fileHeaderLen, 0xff, 0xff, 0xff, 0xff),
 		"record too short": set(fileHeaderLen, 0, 0, 0, 3),
@@ -202,6 +290,13 @@ func TestFormatDecodeRejectsCorrupt(t *testing.T) {
 		"invalid name":     oneRecord(func(s *core.Snapshot) { s.Endpoint = "a\x00b" }),
 		"bad utf8 reason":  oneRecord(func(s *core.Snapshot) { s.Reason = "\xc3" }),
 		"time range":       oneRecord(func(s *core.Snapshot) { s.LastStateChange = time.Date(20000, 1, 1, 0, 0, 0, 0, time.UTC) }),
+		"held not forced":  oneRecord(func(s *core.Snapshot) { s.HeldBy, s.HoldUntil = "x", fileT0 }),
+		"owner no end":     oneRecord(func(s *core.Snapshot) { s.State, s.HeldBy = core.ForcedOpen, "x" }),
+		"end no owner":     oneRecord(func(s *core.Snapshot) { s.State, s.HoldUntil = core.ForcedOpen, fileT0 }),
+		"bad utf8 owner":   oneRecord(func(s *core.Snapshot) { s.State, s.HeldBy, s.HoldUntil = core.ForcedOpen, "\xc3", fileT0 }),
+		"owner too long": oneRecord(func(s *core.Snapshot) {
+			s.State, s.HeldBy, s.HoldUntil = core.ForcedOpen, strings.Repeat("x", fileMaxOwner+1), fileT0
+		}),
 		"unsorted": func() []byte {
 			r := sampleFileRecords()
 			b := append([]byte(nil), good[:fileHeaderLen]...)
@@ -246,6 +341,7 @@ func FuzzDecode(f *testing.F) {
 	for _, r := range recs {
 		f.Add(mustEncodeFile(f, []core.Snapshot{r}))
 	}
+	f.Add(fileV1(recs[0], recs[1]))
 	f.Add([]byte("BWKSTATE"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -261,6 +357,9 @@ func FuzzDecode(f *testing.F) {
 			if err != nil {
 				t.Fatalf("decoded records do not encode: %v", err)
 			}
+			if binary.BigEndian.Uint16(in[8:]) == 1 {
+				out = fileV1(got...) // an older version re-encodes as that version wrote it
+			}
 			if !bytes.Equal(out, in) {
 				t.Fatalf("round trip changed the bytes:\n in % x\nout % x", in, out)
 			}
@@ -268,14 +367,19 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// The example in docs/state-file.md is what the encoder writes.
+// The examples in docs/state-file.md are what the encoders write: the
+// current version's first, then version 1's, which still loads.
 func TestFormatDocumentedExample(t *testing.T) {
 	doc, err := os.ReadFile("../docs/state-file.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	var dumps [][]byte
 	var dumped []byte
 	for _, line := range strings.Split(string(doc), "\n") {
+		if line == "```" && len(dumped) > 0 {
+			dumps, dumped = append(dumps, dumped), nil
+		}
 		if len(line) < 10 || !strings.HasPrefix(line, "000000") || line[8] != ' ' {
 			continue
 		}
@@ -286,10 +390,24 @@ func TestFormatDocumentedExample(t *testing.T) {
 		}
 		dumped = append(dumped, b...)
 	}
-	want := mustEncodeFile(t, []core.Snapshot{{Endpoint: "api", State: core.Open, Reason: "down",
+	if len(dumps) != 2 {
+		t.Fatalf("%d hex dumps in the document, want 2 (versions 2 and 1)", len(dumps))
+	}
+	held := core.Snapshot{Endpoint: "db", State: core.ForcedOpen, Reason: "held by health ping: down",
+		LastStateChange: time.Unix(1760000000, 0), HeldBy: "health ping", HoldUntil: time.Unix(1760000095, 0),
+		TotalRequests: 10, SuccessfulRequests: 5, FailedRequests: 5, RejectedRequests: 2, SlowRequests: 1}
+	if want := mustEncodeFile(t, []core.Snapshot{held}); !bytes.Equal(dumps[0], want) {
+		t.Fatalf("the documented example is\n% x\nthe encoder writes\n% x", dumps[0], want)
+	}
+	open := core.Snapshot{Endpoint: "api", State: core.Open, Reason: "down",
 		LastStateChange: time.Unix(1760000000, 0), OpenUntil: time.Unix(1760000030, 500000000),
-		ConsecutiveFailures: 5, TotalRequests: 10, SuccessfulRequests: 5, FailedRequests: 5, RejectedRequests: 2, SlowRequests: 1}})
-	if !bytes.Equal(dumped, want) {
-		t.Fatalf("the documented example is\n% x\nthe encoder writes\n% x", dumped, want)
+		ConsecutiveFailures: 5, TotalRequests: 10, SuccessfulRequests: 5, FailedRequests: 5, RejectedRequests: 2, SlowRequests: 1}
+	if want := fileV1(open); !bytes.Equal(dumps[1], want) {
+		t.Fatalf("the documented version 1 example is\n% x\nversion 1 writes\n% x", dumps[1], want)
+	}
+	got, err := decodeFile(dumps[1])
+	want, _ := decodeFile(mustEncodeFile(t, []core.Snapshot{open}))
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("the version 1 example decodes to %+v, %v; want %+v", got, err, want)
 	}
 }

@@ -32,6 +32,10 @@ func (r replica) applyRemote(to core.State, openUntil time.Time, reason string) 
 	return r.r.ApplyRemote(core.Snapshot{State: to, OpenUntil: openUntil, Reason: reason})
 }
 
+// heldHere reports whether a component of this process holds the breaker:
+// such a hold ends when the process stops.
+func (r replica) heldHere() bool { return r.r.HeldHere() }
+
 // limitProbes caps the half-open probes this instance admits to the n
 // slots it claimed from the cluster.
 func (r replica) limitProbes(n int) { r.r.SetProbeLimit(n) }
