@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +21,8 @@ import (
 	"github.com/bulwark-go/bulwark/admin"
 	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/health"
+	"github.com/bulwark-go/bulwark/internal/wait"
 )
 
 // chromium finds a Chromium or Chrome binary. Without one the browser test
@@ -39,73 +43,83 @@ func chromium(t *testing.T) string {
 
 // scene is a service in a few states: a busy closed endpoint, an open one,
 // one half-open, one held open by a failing health check, with bulkheads,
-// SLOs, alerts and a per-user top list, and traffic flowing.
+// SLOs, alerts, the per-user bulkhead's top list, runtime settings, and
+// traffic flowing.
 type scene struct {
-	m      *core.Manager
-	srv    *httptest.Server
-	stop   func()
-	guards []core.Guard
+	m        *core.Manager
+	settings *fakeSettings
+	srv      *httptest.Server
+	stop     func()
 }
 
 func newScene(t *testing.T) *scene {
 	t.Helper()
+	slo := &core.SLOConfig{TargetSuccessRate: 0.99, Window: time.Minute}
 	m, err := core.NewManager(core.ManagerConfig{
-		Breaker: core.Config{FailureThreshold: 1000, Timeout: 45 * time.Second},
+		Defaults: core.EndpointConfig{Breaker: &core.BreakerConfig{FailureThreshold: 1000, Timeout: 45 * time.Second}},
+		Endpoints: map[string]core.EndpointConfig{
+			"GET /users/{id}": {Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 50, MaxQueueSize: 10}, SLO: slo},
+			"POST /orders":    {Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 20, MaxQueueSize: 10}, SLO: slo},
+			"GET /checkout":   {Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 40, MaxQueueSize: 10}, SLO: slo},
+			"GET /reports":    {SLO: slo},
+		},
+		PerUser: &core.PerUserConfig{Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 10, MaxQueueSize: core.NoQueue}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &scene{m: m}
-	am, err := alert.NewManager(alert.ManagerConfig{Bus: m.Bus()})
+	s := &scene{m: m, settings: newFakeSettings(m)}
+	am, err := alert.NewManager(alert.ManagerConfig{Bus: m.Bus(), Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	guard, err := core.NewSLOGuard(m, core.SLOGuardConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	bulk := func(name string, size, held int) *core.Bulkhead {
-		b, err := core.NewBulkhead(name, core.BulkheadConfig{MaxConcurrentRequests: size, MaxQueueSize: 10})
+	ep := func(name string) *core.Endpoint {
+		e, err := m.Endpoint(name)
 		if err != nil {
 			t.Fatal(err)
 		}
+		return e
+	}
+	var guards []core.Guard
+	for name, held := range map[string]int{"GET /users/{id}": 21, "POST /orders": 19, "GET /checkout": 6} {
 		for range held {
-			g, _ := b.TryAcquire()
-			s.guards = append(s.guards, g)
+			g, err := ep(name).Bulkhead().TryAcquire()
+			if err != nil {
+				t.Fatal(err)
+			}
+			guards = append(guards, g)
 		}
-		return b
 	}
-	bulkheads := admin.BulkheadList{
-		bulk("GET /users/{id}", 50, 21), bulk("POST /orders", 20, 19), bulk("GET /checkout", 40, 6),
-	}
-	health := admin.HealthFunc(func() []admin.HealthStatus {
-		now := time.Now()
-		return []admin.HealthStatus{
-			{Endpoint: "GET /inventory", Probe: "tcp://inventory-db:5432", ConsecutiveFailures: 4, Checks: 120, Failures: 4, ForcedOpen: true,
-				Last: admin.HealthResultOf(false, 3*time.Second, errors.New("dial tcp 10.0.4.17:5432: connect: connection refused"), now)},
-			{Endpoint: "GET /users/{id}", Probe: "http://users-svc/healthz", Healthy: true, ConsecutiveSuccesses: 118, Checks: 120,
-				Last: admin.HealthResultOf(true, 4200*time.Microsecond, nil, now)},
-			{Endpoint: "POST /orders", Probe: "grpc://orders-svc:9090", Healthy: true, ConsecutiveSuccesses: 12, Checks: 120, Failures: 9,
-				Last: admin.HealthResultOf(true, 11*time.Millisecond, nil, now)},
+	for user, held := range map[string]int{"acme-corp": 10, "globex-ci": 7, "user-48213": 4, "initech": 3, "user-10077": 2} {
+		for range held {
+			g, err := m.PerUser().TryAcquire(user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			guards = append(guards, g)
 		}
-	})
-	users := admin.UserBulkheadFunc(func() []admin.UserBulkheadStatus {
-		return []admin.UserBulkheadStatus{{
-			Name: "per user · all endpoints", Users: 1284, MaxUsers: 10000, Active: 63, Total: 918_311, Rejected: 1_204,
-			TopUsers: []admin.UserStatus{
-				{User: "acme-corp", Active: 10, Total: 48_210, Rejected: 312},
-				{User: "globex-ci", Active: 7, Total: 31_877, Rejected: 45},
-				{User: "user-48213", Active: 4, Total: 9_420},
-				{User: "initech", Active: 3, Total: 7_051},
-				{User: "user-10077", Active: 2, Total: 2_388},
-			},
-		}}
-	})
+	}
+
+	mon, err := health.NewMonitor(health.MonitorConfig{Manager: m, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch := func(endpoint, probe string, fail error) {
+		p, err := health.NewCustomProbe(health.CustomProbeConfig{Name: probe, Checker: health.CheckerFunc(func(context.Context) error { return fail })})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mon.Watch(endpoint, p, health.WatchConfig{Interval: 200 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	watch("GET /inventory", "tcp://inventory-db:5432", errors.New("dial tcp 10.0.4.17:5432: connect: connection refused"))
+	watch("GET /users/{id}", "http://users-svc/healthz", nil)
+	watch("POST /orders", "grpc://orders-svc:9090", nil)
 
 	h, err := admin.New(admin.Config{
-		Manager: m, Token: testToken, Bulkheads: bulkheads, UserBulkheads: users, SLO: guard,
-		Health: health, Alerts: am, SnapshotInterval: 500 * time.Millisecond, Logger: discard(),
+		Manager: m, Token: testToken, Health: mon, Alerts: am, Settings: s.settings,
+		SnapshotInterval: 500 * time.Millisecond, Logger: discard(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -114,33 +128,30 @@ func newScene(t *testing.T) *scene {
 	mux.Handle("/admin/", http.StripPrefix("/admin", h)) // the page must work under a prefix
 	s.srv = httptest.NewServer(mux)
 
-	br := func(name string) *core.Breaker {
-		b, err := m.Breaker(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	br := func(name string) *core.Breaker { return ep(name).Breaker() }
 	// POST /orders fails until its failure rate opens it.
-	orders := br("POST /orders")
-	for i := 0; orders.State() == core.Closed && i < 100; i++ {
-		p, err := orders.Allow()
+	orders := ep("POST /orders")
+	for i := 0; orders.Breaker().State() == core.Closed && i < 100; i++ {
+		p, err := orders.Breaker().Allow()
 		if err == nil {
 			fail := i%5 != 0
 			p.Report(map[bool]core.Outcome{true: core.Failure, false: core.Success}[fail], 30*time.Millisecond)
-			_ = guard.RecordRequest("POST /orders", !fail)
+			orders.SLO().Record(!fail)
 		}
 	}
-	br("GET /search").ApplyRemote(core.HalfOpen, time.Time{}, "open timeout elapsed")
-	br("GET /inventory").ForceOpen("health check tcp://inventory-db:5432 failed 4 times in a row")
+	// GET /reports has spent half its error budget: 5 failures in 1,000
+	// calls, against 1%.
+	reports := ep("GET /reports").SLO()
+	for i := range 1000 {
+		reports.Record(i%200 != 0)
+	}
+	core.ReplicationOf(br("GET /search")).ApplyRemote(core.Snapshot{State: core.HalfOpen, Reason: "open timeout elapsed"})
 	br("GET /legacy/export")
 	br("GET /checkout")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // traffic
-		defer wg.Done()
+	wg.Go(func() { // traffic
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		rnd := rand.New(rand.NewPCG(1, 2))
@@ -155,9 +166,9 @@ func newScene(t *testing.T) *scene {
 			case <-tick.C:
 			}
 			for name, l := range load {
-				b := br(name)
+				e := ep(name)
 				for range l.n {
-					p, err := b.Allow()
+					p, err := e.Breaker().Allow()
 					if err != nil {
 						continue
 					}
@@ -167,19 +178,22 @@ func newScene(t *testing.T) *scene {
 					} else {
 						p.Report(core.Failure, 20*time.Millisecond)
 					}
-					_ = guard.RecordRequest(name, ok)
+					if slo := e.SLO(); slo != nil {
+						slo.Record(ok)
+					}
 				}
 			}
 		}
-	}()
+	})
 	s.stop = func() {
 		cancel()
 		wg.Wait()
 		s.srv.Close()
-		h.Close()
+		_ = h.Close(context.Background())
+		_ = mon.Close(context.Background())
 		_ = am.Close(context.Background())
-		for i := range s.guards {
-			s.guards[i].Release()
+		for i := range guards {
+			guards[i].Release()
 		}
 	}
 	t.Cleanup(s.stop)
@@ -223,11 +237,32 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
+	// clickRow clicks a button in a table row. The row may be re-rendered
+	// between finding the button and clicking it; then the click is tried
+	// again on the new row.
+	clickRow := func(what, sel string) {
+		t.Helper()
+		for try := 1; ; try++ {
+			sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
+			_, err := chromedp.Run(sctx, chromedp.Click(chromedp.CSS(sel)))
+			scancel()
+			if err == nil {
+				return
+			}
+			if try == 5 || !strings.Contains(err.Error(), "No node") {
+				t.Fatalf("%s: %v", what, err)
+			}
+		}
+	}
+	// text reads an element's text in one evaluation in the page, which
+	// re-renders its rows on every message: a node found by one call and
+	// read by a second may be gone in between.
 	text := func(sel string) string {
 		t.Helper()
 		sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
 		defer scancel()
-		v, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
+		q, _ := json.Marshal(sel)
+		v, err := chromedp.Run(sctx, chromedp.Poll[string](`(() => { const e = document.querySelector(`+string(q)+`); return e && e.textContent; })()`))
 		if err != nil {
 			t.Fatalf("text of %s: %v", sel, err)
 		}
@@ -252,7 +287,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	step("the connection is live", chromedp.Poll[chromedp.Void](`document.getElementById('conn').dataset.state === 'live'`))
 
 	// The breaker opens in the service: the page follows, with a countdown.
-	checkout, _ := s.m.Lookup("GET /checkout")
+	e, _ := s.m.Lookup("GET /checkout")
+	checkout := e.Breaker()
 	for i := 0; checkout.State() == core.Closed && i < 10_000; i++ {
 		if p, err := checkout.Allow(); err == nil {
 			p.Report(core.Failure, 40*time.Millisecond)
@@ -263,10 +299,29 @@ func TestDashboardInBrowser(t *testing.T) {
 	step("the event is listed", chromedp.WaitVisible(chromedp.CSS(`#events li[data-type="state_change"]`)))
 
 	// A control button, available with the token, acts on the service.
-	legacy, _ := s.m.Lookup("GET /legacy/export")
-	step("click Disable", chromedp.Click(chromedp.CSS(row("GET /legacy/export")+` button[data-action="disable"]`)))
-	waitFor(t, "the breaker to be disabled", func() bool { return legacy.State() == core.Disabled })
+	e, _ = s.m.Lookup("GET /legacy/export")
+	legacy := e.Breaker()
+	clickRow("click Disable", row("GET /legacy/export")+` button[data-action="disable"]`)
+	wait.For(t, patience, "the breaker to be disabled", func() bool { return legacy.State() == core.Disabled })
 	step("the page shows it", chromedp.WaitVisible(chromedp.CSS(row("GET /legacy/export")+` .badge.Disabled`)))
+
+	// A component's hold names its owner and when it lapses.
+	step("the health check holds GET /inventory open", chromedp.WaitVisible(chromedp.CSS(row("GET /inventory")+` .hold`)))
+	if got := text(row("GET /inventory") + " .hold"); !strings.HasPrefix(got, "held by health tcp://inventory-db:5432 until ") {
+		t.Fatalf("hold shows %q", got)
+	}
+	// The error budget is a ratio in the JSON and a percentage on the page.
+	if got := text(row("GET /reports") + " td.slo small"); got != "50% left" {
+		t.Fatalf("GET /reports' error budget shows %q", got)
+	}
+	// The per-user bulkhead: the busiest users against their limit.
+	step("the busiest users", chromedp.WaitVisible(chromedp.CSS(`#users tr[data-user="acme-corp"]`)))
+	if got := text(`#users tr[data-user="acme-corp"] td:nth-child(2)`); got != "10/10" {
+		t.Fatalf("acme-corp shows %q active", got)
+	}
+	if got := text("#health"); !strings.Contains(got, "tcp://inventory-db:5432") || !strings.Contains(got, "connection refused") {
+		t.Fatalf("health checks show %q", got)
+	}
 
 	// Rates come from successive snapshots.
 	step("request rates", chromedp.Poll[chromedp.Void](`document.getElementById('sum-rps').textContent !== '–'`))

@@ -2,12 +2,11 @@ package admin
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"log/slog"
-	"maps"
 	"path"
-	"slices"
+	"reflect"
 	"strings"
 	"time"
 	"unicode"
@@ -15,89 +14,71 @@ import (
 
 	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
-)
-
-// Defaults and limits of Config. Every zero field takes its default.
-const (
-	DefaultMaxSubscribers   = 64
-	MaxMaxSubscribers       = 10_000
-	DefaultSubscriberBuffer = 64
-	MaxSubscriberBuffer     = 4096
-	DefaultEventHistory     = 256
-	MaxEventHistory         = 10_000
-	DefaultTopUsers         = 10
-	MaxTopUsers             = 100
-	DefaultPingInterval     = 30 * time.Second
-	DefaultWriteTimeout     = 10 * time.Second
-	DefaultSnapshotInterval = 2 * time.Second
-
-	// MinTokenLen and MaxTokenLen bound Config.Token in bytes. The floor
-	// keeps a guessable token from guarding breaker control.
-	MinTokenLen = 16
-	MaxTokenLen = 1024
-	// MaxBodyBytes bounds a control request's body.
-	MaxBodyBytes = 4 << 10
-	// MaxReasonLen bounds a control request's reason in bytes.
-	MaxReasonLen = 256
+	"github.com/bulwark-go/bulwark/health"
+	"github.com/bulwark-go/bulwark/internal/check"
 )
 
 // Config configures a Handler. Only Manager is required; the zero value of
-// every other field is a safe default.
+// every other field is its documented default.
 type Config struct {
-	// Manager holds the breakers to report and control, and its Bus is the
-	// source of the live feed. Required.
+	// Manager holds the endpoints to report and control: their breakers,
+	// bulkheads and SLO trackers, and the per-user bulkhead. Its Bus is
+	// the source of the live feed. Required.
 	Manager *core.Manager
 
 	// Prefix is the path the handler is mounted at, such as "/admin", for
 	// routers that pass the full path through (chi's Mount, say). Leave it
 	// empty when the handler already sees paths relative to its mount
-	// point, as behind http.StripPrefix. See the package documentation.
+	// point, as behind http.StripPrefix. When set, it starts with "/" and
+	// holds no "?" or "#".
 	Prefix string
 
-	// Token enables the control routes (POST …/breakers/{endpoint}) and
-	// then also guards status, events and the feed, unless PublicRead is
-	// set. Clients send it as "Authorization: Bearer <token>"; browsers
-	// opening the feed send it as a WebSocket subprotocol (see the package
-	// documentation). Empty disables control: it answers 403. When set,
-	// MinTokenLen to MaxTokenLen bytes.
+	// Token enables the routes that change things (POST …/breakers/…,
+	// PUT and DELETE …/config/…) and then also guards status, events and
+	// the feed, unless PublicRead is set. Clients send it as
+	// "Authorization: Bearer <token>"; browsers opening the feed send it
+	// as a WebSocket subprotocol (see the package documentation). Empty,
+	// the default, disables those routes: they answer 403. When set, 16 to
+	// 1,024 bytes of printable ASCII without spaces.
 	Token string
 	// PublicRead serves status, events and the feed without the token even
-	// when Token is set; control still needs it. Use it only when the
-	// mount point is already protected or the data is not sensitive
-	// (per-user bulkhead stats name users).
+	// when Token is set; changes still need it. Use it only when the mount
+	// point is already protected or the data is not sensitive (the
+	// per-user bulkhead's top users are named).
 	PublicRead bool
 
 	// Cluster, when set, carries control actions to every instance (a
-	// shared-state store) instead of applying them to the local breaker.
+	// shared-state store such as *store.RedisStore) instead of applying
+	// them to the local breaker. A typed nil (a nil *store.RedisStore, say)
+	// is an error.
 	Cluster ClusterController
-
-	// Optional sources of the other components' status. Each must be safe
-	// for concurrent use and cheap: it is called for every status request
-	// and feed snapshot. Nil leaves that part of the status empty, except
-	// Bulkheads: nil reports the Manager's endpoint bulkheads.
-	Bulkheads     BulkheadSource
-	UserBulkheads UserBulkheadSource
-	SLO           SLOSource
-	Health        HealthSource
-	Alerts        AlertSource
+	// Health, when set, is the monitor whose checks the status shows.
+	Health *health.Monitor
+	// Alerts, when set, is the manager whose active alerts the status
+	// shows.
+	Alerts *alert.Manager
+	// Settings, when set, shows each endpoint's settings in GET
+	// …/status/{endpoint} and enables PUT and DELETE …/config/{endpoint}.
+	// A typed nil is an error.
+	Settings Settings
 
 	// OriginPatterns lists the host patterns (path.Match syntax, as in
-	// websocket.AcceptOptions) of other origins allowed to open the feed.
-	// The page's own host is always allowed; requests without an Origin
-	// header (non-browser clients) are too.
+	// websocket.AcceptOptions) of other origins allowed to open the feed,
+	// such as "*.example.com". The page's own host is always allowed;
+	// requests without an Origin header (non-browser clients) are too.
 	OriginPatterns []string
 	// MaxSubscribers bounds the feed's WebSocket clients and Register
-	// receivers together; past it the feed answers 503. Default 64; 1 to
-	// 10,000.
+	// receivers together; past it the feed answers 503 and Register fails
+	// with ErrTooManySubscribers. Default 64; 1 to 10,000.
 	MaxSubscribers int
 	// SubscriberBuffer is how many messages may wait for one subscriber.
 	// A subscriber that falls this far behind is disconnected. Default 64;
-	// 1 to 4096.
+	// 1 to 4,096.
 	SubscriberBuffer int
 	// EventHistory is how many recent feed messages GET …/events keeps.
 	// Default 256; 1 to 10,000.
 	EventHistory int
-	// TopUsers bounds the per-user list of each per-user bulkhead.
+	// TopUsers bounds the list of busiest users of the per-user bulkhead.
 	// Default 10; 1 to 100.
 	TopUsers int
 	// PingInterval is how often the feed pings an idle client to keep the
@@ -110,13 +91,13 @@ type Config struct {
 	// Default 2s; 10ms to 1h.
 	SnapshotInterval time.Duration
 
-	// Logger receives control actions (an audit trail) and feed
-	// disconnects. Nil means slog.Default().
+	// Logger receives changes made through the handler (an audit trail)
+	// and feed disconnects. Nil means slog.Default().
 	Logger *slog.Logger
 }
 
 // ClusterController applies control actions to every instance sharing an
-// endpoint's state; *store.RedisStore satisfies it. The reason of a close,
+// endpoint's state; *store.RedisStore implements it. The reason of a
 // reset or disable goes to the audit log only, as the breaker records none.
 type ClusterController interface {
 	ForceOpen(ctx context.Context, endpoint, reason string) error
@@ -124,154 +105,89 @@ type ClusterController interface {
 	Disable(ctx context.Context, endpoint string) error
 }
 
-// BulkheadSource reports endpoint bulkheads. BulkheadList and BulkheadFunc
-// implement it.
-type BulkheadSource interface {
-	BulkheadStatuses() []BulkheadStatus
+// Settings shows and changes endpoints' settings at runtime; *bulwark.Kit
+// implements it.
+type Settings interface {
+	// EndpointSettings returns the endpoint's settings in effect, as the
+	// configuration file's section for it would give them (JSON), and
+	// where they came from: "default", "file" or "runtime".
+	EndpointSettings(endpoint string) (settings json.RawMessage, source string)
+	// Override changes the endpoint's settings with patch, a JSON object
+	// shaped like the file's section for an endpoint; only the keys it
+	// gives change.
+	Override(ctx context.Context, endpoint string, patch []byte) error
+	// ClearOverride returns the endpoint to the file's settings.
+	ClearOverride(ctx context.Context, endpoint string) error
 }
 
-// UserBulkheadSource reports per-user bulkheads. It may return every
-// user it tracks in TopUsers: the handler keeps the first Config.TopUsers.
-// UserBulkheadFunc implements it.
-type UserBulkheadSource interface {
-	UserBulkheadStatuses() []UserBulkheadStatus
+// Limits of the handler that callers do not set.
+const (
+	minTokenLen = 16
+	maxTokenLen = 1024
+	// maxBodyBytes bounds a control request's body.
+	maxBodyBytes = 4 << 10
+	// maxSettingsBytes bounds a settings patch.
+	maxSettingsBytes = 64 << 10
+	// maxReasonLen bounds a control request's reason in bytes.
+	maxReasonLen = 256
+)
+
+func configError(field string, v any, rule string) error {
+	return &core.ConfigError{Field: field, Value: v, Rule: rule}
 }
-
-// SLOSource reports SLO trackers; *core.SLOGuard implements it.
-type SLOSource interface {
-	Statuses() []core.SLOStatus
-}
-
-// HealthSource reports health checks. HealthFunc implements it, so a
-// health.Monitor is wired with a short conversion (see HealthStatus).
-type HealthSource interface {
-	HealthStatuses() []HealthStatus
-}
-
-// AlertSource reports the alerts that are active now;
-// *alert.Manager implements it.
-type AlertSource interface {
-	Active() []alert.Alert
-}
-
-// BulkheadFunc adapts a function to a BulkheadSource.
-type BulkheadFunc func() []BulkheadStatus
-
-// BulkheadStatuses calls f.
-func (f BulkheadFunc) BulkheadStatuses() []BulkheadStatus { return f() }
-
-// BulkheadList is a BulkheadSource over a fixed set of bulkheads.
-type BulkheadList []*core.Bulkhead
-
-// BulkheadStatuses reports every bulkhead in the list.
-func (l BulkheadList) BulkheadStatuses() []BulkheadStatus {
-	out := make([]BulkheadStatus, 0, len(l))
-	for _, b := range l {
-		if b != nil {
-			out = append(out, BulkheadStatusOf(b))
-		}
-	}
-	return out
-}
-
-// PerUserBulkheads is a UserBulkheadSource over named per-user bulkheads,
-// reported in name order. The name says what each guards: "global", or an
-// endpoint.
-type PerUserBulkheads map[string]*core.PerUserBulkhead
-
-// UserBulkheadStatuses reports every per-user bulkhead in the map.
-func (m PerUserBulkheads) UserBulkheadStatuses() []UserBulkheadStatus {
-	out := make([]UserBulkheadStatus, 0, len(m))
-	for _, name := range slices.Sorted(maps.Keys(m)) {
-		if p := m[name]; p != nil {
-			out = append(out, UserBulkheadStatusOf(name, p))
-		}
-	}
-	return out
-}
-
-// UserBulkheadFunc adapts a function to a UserBulkheadSource.
-type UserBulkheadFunc func() []UserBulkheadStatus
-
-// UserBulkheadStatuses calls f.
-func (f UserBulkheadFunc) UserBulkheadStatuses() []UserBulkheadStatus { return f() }
-
-// HealthFunc adapts a function to a HealthSource.
-type HealthFunc func() []HealthStatus
-
-// HealthStatuses calls f.
-func (f HealthFunc) HealthStatuses() []HealthStatus { return f() }
-
-// checker collects configuration errors, each naming its field.
-type checker struct {
-	prefix string
-	errs   []error
-}
-
-func (c *checker) fail(field string, v any, rule string) {
-	c.errs = append(c.errs, &core.ConfigError{Field: c.prefix + field, Value: v, Rule: rule})
-}
-
-// intRange fills a zero *v with def and reports any other value outside
-// [lo, hi].
-func (c *checker) intRange(field string, v *int, def, lo, hi int) {
-	if *v == 0 {
-		*v = def
-	} else if *v < lo || *v > hi {
-		c.fail(field, *v, fmt.Sprintf("must be between %d and %d (0 means the default, %d)", lo, hi, def))
-	}
-}
-
-func (c *checker) durRange(field string, v *time.Duration, def, lo, hi time.Duration) {
-	if *v == 0 {
-		*v = def
-	} else if *v < lo || *v > hi {
-		c.fail(field, *v, fmt.Sprintf("must be between %s and %s (0 means the default, %s)", lo, hi, def))
-	}
-}
-
-func (c *checker) err() error { return errors.Join(c.errs...) }
 
 // validate checks every field and returns c with defaults filled in.
 func (c Config) validate() (Config, error) {
-	ck := checker{prefix: "admin.Config."}
+	ck := check.New("admin.Config.", configError)
 	if c.Manager == nil {
-		ck.fail("Manager", nil, "is required")
+		ck.Fail("Manager", nil, "is required")
 	}
 	if c.Prefix != "" {
 		if !strings.HasPrefix(c.Prefix, "/") || strings.ContainsAny(c.Prefix, "?#") {
-			ck.fail("Prefix", c.Prefix, `must start with "/" and hold no "?" or "#", or be empty`)
+			ck.Fail("Prefix", c.Prefix, `must start with "/" and hold no "?" or "#", or be empty`)
 		}
 		c.Prefix = strings.TrimRight(c.Prefix, "/")
 	}
 	if c.Token != "" {
-		if len(c.Token) < MinTokenLen || len(c.Token) > MaxTokenLen {
-			ck.fail("Token", "(hidden)", fmt.Sprintf("must be %d to %d bytes, or empty to disable control (got %d bytes)", MinTokenLen, MaxTokenLen, len(c.Token)))
+		if len(c.Token) < minTokenLen || len(c.Token) > maxTokenLen {
+			ck.Fail("Token", "(hidden)", fmt.Sprintf("must be %d to %d bytes, or empty to disable changes (got %d bytes)", minTokenLen, maxTokenLen, len(c.Token)))
 		} else if !printableASCII(c.Token) {
-			ck.fail("Token", "(hidden)", "must be printable ASCII without spaces: it travels in an HTTP header")
+			ck.Fail("Token", "(hidden)", "must be printable ASCII without spaces: it travels in an HTTP header")
 		}
 	}
-	for _, p := range c.OriginPatterns {
+	if c.Cluster != nil && typedNil(c.Cluster) {
+		ck.Fail("Cluster", fmt.Sprintf("(%T)(nil)", c.Cluster), "must not be a typed nil: leave the field unset for no cluster")
+	}
+	if c.Settings != nil && typedNil(c.Settings) {
+		ck.Fail("Settings", fmt.Sprintf("(%T)(nil)", c.Settings), "must not be a typed nil: leave the field unset for no runtime settings")
+	}
+	for i, p := range c.OriginPatterns {
 		if _, err := path.Match(strings.ToLower(p), ""); err != nil || p == "" {
-			ck.fail("OriginPatterns", p, `must be a non-empty path.Match pattern such as "*.example.com"`)
+			ck.Fail(fmt.Sprintf("OriginPatterns[%d]", i), p, `must be a non-empty path.Match pattern such as "*.example.com"`)
 		}
 	}
-	c.checkLimits(&ck)
-	ck.intRange("TopUsers", &c.TopUsers, DefaultTopUsers, 1, MaxTopUsers)
-	ck.durRange("PingInterval", &c.PingInterval, DefaultPingInterval, time.Millisecond, time.Hour)
-	ck.durRange("WriteTimeout", &c.WriteTimeout, DefaultWriteTimeout, time.Millisecond, 5*time.Minute)
-	ck.durRange("SnapshotInterval", &c.SnapshotInterval, DefaultSnapshotInterval, 10*time.Millisecond, time.Hour)
-	return c, ck.err()
-}
-
-// checkLimits checks (and defaults) the fields a Notifier shares.
-func (c *Config) checkLimits(ck *checker) {
-	ck.intRange("MaxSubscribers", &c.MaxSubscribers, DefaultMaxSubscribers, 1, MaxMaxSubscribers)
-	ck.intRange("SubscriberBuffer", &c.SubscriberBuffer, DefaultSubscriberBuffer, 1, MaxSubscriberBuffer)
-	ck.intRange("EventHistory", &c.EventHistory, DefaultEventHistory, 1, MaxEventHistory)
+	ck.Int("MaxSubscribers", &c.MaxSubscribers, 64, 1, 10_000)
+	ck.Int("SubscriberBuffer", &c.SubscriberBuffer, 64, 1, 4096)
+	ck.Int("EventHistory", &c.EventHistory, 256, 1, 10_000)
+	ck.Int("TopUsers", &c.TopUsers, 10, 1, 100)
+	ck.Duration("PingInterval", &c.PingInterval, 30*time.Second, time.Millisecond, time.Hour)
+	ck.Duration("WriteTimeout", &c.WriteTimeout, 10*time.Second, time.Millisecond, 5*time.Minute)
+	ck.Duration("SnapshotInterval", &c.SnapshotInterval, 2*time.Second, 10*time.Millisecond, time.Hour)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	return c, ck.Err()
+}
+
+// typedNil reports whether v, a non-nil interface value, holds a nil
+// pointer, map, slice, channel or function: calling a method on it would
+// panic later, far from the mistake.
+func typedNil(v any) bool {
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Chan, reflect.Func, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
 }
 
 func printableASCII(s string) bool {

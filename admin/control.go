@@ -11,32 +11,32 @@ import (
 	"strings"
 )
 
-// The control actions of POST …/breakers/{endpoint}. Close and reset are the
-// same action, core.Breaker.Reset: back to Closed with a fresh window;
+// The control actions of POST …/breakers/{endpoint}. Close and reset are
+// the same action, core.Breaker.Reset: back to Closed with a fresh window;
 // both names are accepted because operators reach for either.
 const (
-	ActionForceOpen = "force_open" // hold open, rejecting every call, until close/reset/disable
-	ActionClose     = "close"      // Reset: Closed, window and consecutive counts cleared
-	ActionReset     = "reset"      // same as close
-	ActionDisable   = "disable"    // let every call through and never trip, until close/reset
+	actionForceOpen = "force_open" // hold open, rejecting every call, until close/reset/disable
+	actionClose     = "close"      // Reset: Closed, window and consecutive counts cleared
+	actionReset     = "reset"      // same as close
+	actionDisable   = "disable"    // let every call through and never trip, until close/reset
 )
 
 const actionList = "force_open, close, reset, disable"
 
-// ControlRequest is the body of POST …/breakers/{endpoint}, decoded
+// controlRequest is the body of POST …/breakers/{endpoint}, decoded
 // strictly: exactly one JSON object with no other fields, at most
-// MaxBodyBytes.
-type ControlRequest struct {
+// maxBodyBytes.
+type controlRequest struct {
 	// Action is one of force_open, close, reset and disable. Required.
 	Action string `json:"action"`
 	// Reason is recorded in the audit log and, for force_open, in the
-	// breaker's state reason. Optional; at most MaxReasonLen bytes of
+	// breaker's state reason. Optional; at most maxReasonLen bytes of
 	// printable text.
 	Reason string `json:"reason"`
 }
 
-// ControlResponse is the answer to an applied control action.
-type ControlResponse struct {
+// controlResponse is the answer to an applied control action.
+type controlResponse struct {
 	Endpoint string `json:"endpoint"`
 	Action   string `json:"action"`
 	Reason   string `json:"reason"`
@@ -44,15 +44,21 @@ type ControlResponse struct {
 	// "local" when it was applied to this instance's breaker.
 	Scope string `json:"scope"`
 	// Breaker is the breaker's status after the action.
-	Breaker BreakerStatus `json:"breaker"`
+	Breaker breakerStatus `json:"breaker"`
+}
+
+// authorizeChange lets a change through only when a token is configured
+// and the request carries it; what names the routes for the hint.
+func (h *Handler) authorizeChange(w http.ResponseWriter, r *http.Request, what string) bool {
+	if h.cfg.Token == "" {
+		writeError(w, http.StatusForbidden, what+" is disabled: set admin.Config.Token (at least 16 bytes) to enable it, then send it as Authorization: Bearer <token>")
+		return false
+	}
+	return h.authorize(w, r, bearer(r))
 }
 
 func (h *Handler) serveControl(w http.ResponseWriter, r *http.Request, escaped string) {
-	if h.cfg.Token == "" {
-		writeError(w, http.StatusForbidden, "control is disabled: set admin.Config.Token (at least 16 bytes) to enable it, then send it as Authorization: Bearer <token>")
-		return
-	}
-	if !h.authorize(w, r, bearer(r)) {
+	if !h.authorizeChange(w, r, "control") {
 		return
 	}
 	name, ok := endpointName(w, escaped)
@@ -77,11 +83,11 @@ func (h *Handler) serveControl(w http.ResponseWriter, r *http.Request, escaped s
 	if c := h.cfg.Cluster; c != nil {
 		scope = "cluster"
 		switch req.Action {
-		case ActionForceOpen:
+		case actionForceOpen:
 			err = c.ForceOpen(r.Context(), name, reason)
-		case ActionClose, ActionReset:
+		case actionClose, actionReset:
 			err = c.Reset(r.Context(), name)
-		case ActionDisable:
+		case actionDisable:
 			err = c.Disable(r.Context(), name)
 		}
 		if err != nil {
@@ -95,56 +101,66 @@ func (h *Handler) serveControl(w http.ResponseWriter, r *http.Request, escaped s
 		}
 	} else {
 		switch req.Action {
-		case ActionForceOpen:
+		case actionForceOpen:
 			b.ForceOpen(reason)
-		case ActionClose, ActionReset:
+		case actionClose, actionReset:
 			b.Reset()
-		case ActionDisable:
+		case actionDisable:
 			b.Disable()
 		}
 	}
 	h.log.Info("admin: control action", "endpoint", name, "action", req.Action, "reason", reason, "scope", scope, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, ControlResponse{
-		Endpoint: name, Action: req.Action, Reason: reason, Scope: scope, Breaker: breakerStatus(b),
+	writeJSON(w, http.StatusOK, controlResponse{
+		Endpoint: name, Action: req.Action, Reason: reason, Scope: scope, Breaker: breakerStatusOf(b),
 	})
 }
 
 // decodeControl reads and checks a control body. The error names the
 // problem; code is the status to answer with.
-func decodeControl(w http.ResponseWriter, r *http.Request) (ControlRequest, int, error) {
-	var req ControlRequest
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return req, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type must be application/json, got %q", ct)
-		}
+func decodeControl(w http.ResponseWriter, r *http.Request) (controlRequest, int, error) {
+	var req controlRequest
+	if err := checkContentType(r); err != nil {
+		return req, http.StatusUnsupportedMediaType, err
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return req, bodyErrorCode(err), bodyError(err)
+		return req, bodyErrorCode(err), bodyError(err, controlExample)
 	}
 	var extra json.RawMessage
 	if err := dec.Decode(&extra); err != io.EOF {
 		if code := bodyErrorCode(err); code == http.StatusRequestEntityTooLarge {
-			return req, code, bodyError(err)
+			return req, code, bodyError(err, controlExample)
 		}
 		return req, http.StatusBadRequest, errors.New(`body must hold exactly one JSON object, but more follows it`)
 	}
 	switch req.Action {
-	case ActionForceOpen, ActionClose, ActionReset, ActionDisable:
+	case actionForceOpen, actionClose, actionReset, actionDisable:
 	case "":
 		return req, http.StatusBadRequest, errors.New(`"action" is required: one of ` + actionList)
 	default:
 		return req, http.StatusBadRequest, fmt.Errorf(`"action" %s is not one of %s`, quoteShort(req.Action), actionList)
 	}
-	if len(req.Reason) > MaxReasonLen {
-		return req, http.StatusBadRequest, fmt.Errorf(`"reason" is %d bytes, more than the %d allowed`, len(req.Reason), MaxReasonLen)
+	if len(req.Reason) > maxReasonLen {
+		return req, http.StatusBadRequest, fmt.Errorf(`"reason" is %d bytes, more than the %d allowed`, len(req.Reason), maxReasonLen)
 	}
 	if !printable(req.Reason) {
 		return req, http.StatusBadRequest, errors.New(`"reason" must be printable text without control characters`)
 	}
 	return req, 0, nil
+}
+
+const controlExample = `{"action":"force_open|close|reset|disable","reason":"..."}`
+
+// checkContentType accepts a body sent as JSON or without a type.
+func checkContentType(r *http.Request) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return fmt.Errorf("Content-Type must be application/json, got %s", quoteShort(ct))
+		}
+	}
+	return nil
 }
 
 func bodyErrorCode(err error) int {
@@ -155,8 +171,9 @@ func bodyErrorCode(err error) int {
 	return http.StatusBadRequest
 }
 
-// bodyError turns a decoding error into a message about the body.
-func bodyError(err error) error {
+// bodyError turns a decoding error into a message about the body; want
+// shows what the body should look like.
+func bodyError(err error, want string) error {
 	var (
 		tooBig *http.MaxBytesError
 		syn    *json.SyntaxError
@@ -164,9 +181,9 @@ func bodyError(err error) error {
 	)
 	switch {
 	case errors.As(err, &tooBig):
-		return fmt.Errorf("body is larger than %d bytes", MaxBodyBytes)
+		return fmt.Errorf("body is larger than %d bytes", tooBig.Limit)
 	case errors.Is(err, io.EOF):
-		return errors.New(`body is empty: want {"action":"force_open|close|reset|disable","reason":"..."}`)
+		return errors.New("body is empty: want " + want)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return errors.New("body is not valid JSON: it ends too early")
 	case errors.As(err, &syn):

@@ -16,7 +16,7 @@ import (
 // http.StripPrefix the handler sees paths relative to its mount point.
 func Example() {
 	m, _ := core.NewManager(core.ManagerConfig{})
-	b, _ := m.Breaker("GET /users/{id}")
+	e, _ := m.Endpoint("GET /users/{id}")
 
 	h, err := admin.New(admin.Config{
 		Manager: m,
@@ -25,7 +25,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer h.Close()
+	defer h.Close(context.Background())
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", http.StripPrefix("/admin", h))
 
@@ -42,7 +42,7 @@ func Example() {
 	}
 	resp.Body.Close()
 	fmt.Println("control:", resp.Status)
-	fmt.Println("breaker:", b.State())
+	fmt.Println("breaker:", e.Breaker().State())
 
 	// …and read it back from the status.
 	req, _ = http.NewRequest("GET", srv.URL+"/admin/status", nil)
@@ -52,7 +52,11 @@ func Example() {
 		panic(err)
 	}
 	defer resp.Body.Close()
-	var st admin.Status
+	var st struct {
+		Breakers []struct {
+			Endpoint, State, Reason string
+		}
+	}
 	_ = json.NewDecoder(resp.Body).Decode(&st)
 	fmt.Println("status:", st.Breakers[0].Endpoint, st.Breakers[0].State, st.Breakers[0].Reason)
 	// Output:
@@ -74,7 +78,7 @@ func Example() {
 func ExampleConfig_prefix() {
 	m, _ := core.NewManager(core.ManagerConfig{})
 	h, _ := admin.New(admin.Config{Manager: m, Prefix: "/ops/admin"})
-	defer h.Close()
+	defer h.Close(context.Background())
 
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/ops/admin/status", nil))
@@ -82,15 +86,17 @@ func ExampleConfig_prefix() {
 	// Output: 200
 }
 
-// The seed's ResilienceWebSocketNotifier: follow a breaker and receive its
-// transitions as JSON in code, without a WebSocket.
-func ExampleNotifier() {
-	n, _ := admin.NewNotifier(admin.NotifierConfig{}) // ResilienceWebSocketNotifier::new()
-	defer n.Close()
-	b, _ := core.NewBreaker("api-service", core.Config{})
-	n.MonitorBreaker(b) // monitor_circuit_breaker(breaker)
+// Follow a breaker made outside the Manager and receive its transitions
+// as JSON in code, without a WebSocket.
+func ExampleHandler_Register() {
+	m, _ := core.NewManager(core.ManagerConfig{})
+	h, _ := admin.New(admin.Config{Manager: m})
+	defer h.Close(context.Background())
 
-	rx, _ := n.Register(context.Background()) // register()
+	b, _ := core.NewBreaker(core.BreakerConfig{Name: "api-service"})
+	h.MonitorBreaker(b)
+
+	rx, _ := h.Register(context.Background())
 	defer rx.Close()
 
 	b.Trip("Failure threshold exceeded")

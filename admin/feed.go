@@ -1,9 +1,11 @@
 package admin
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -13,15 +15,15 @@ import (
 	"github.com/coder/websocket"
 )
 
-// Subprotocol is the WebSocket subprotocol the feed speaks. Browsers that
+// subprotocol is the WebSocket subprotocol the feed speaks. Browsers that
 // offer any subprotocol (to carry the token) must offer this one too.
-const Subprotocol = "bulwark.v1"
+const subprotocol = "bulwark.v1"
 
-// TokenSubprotocolPrefix starts the subprotocol that carries the token
+// tokenSubprotocolPrefix starts the subprotocol that carries the token
 // from a browser, which cannot set an Authorization header on a WebSocket:
 // "bulwark.token." followed by the token in unpadded base64url. The server
-// never echoes it; it selects Subprotocol.
-const TokenSubprotocolPrefix = "bulwark.token."
+// never echoes it; it selects subprotocol.
+const tokenSubprotocolPrefix = "bulwark.token."
 
 var errClientGone = errors.New("admin: feed client disconnected")
 
@@ -51,16 +53,25 @@ func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request) {
 	// subscriber stuck in a write to a peer that stopped reading.
 	wctx, abort := context.WithCancel(context.Background())
 	defer abort()
-	s, seq, err := h.notifier.subscribe(true, abort)
+	s, seq, err := h.hub.subscribe(true, abort)
 	if err != nil {
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "the feed is unavailable: "+err.Error())
 		return
 	}
-	defer h.notifier.unsubscribe(s, errClientGone)
+	defer h.hub.feedDone(s, errClientGone)
 
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		Subprotocols:   []string{Subprotocol},
+	// Close needs to cut a connection stuck in its closing handshake,
+	// which the websocket package's CloseNow does not: keep the network
+	// connection.
+	rw := w
+	if hj, ok := findHijacker(w); ok {
+		rw = &hijackWatcher{ResponseWriter: w, hj: hj, hijacked: func(nc net.Conn) {
+			h.hub.accepted(s, func() { _ = nc.Close() })
+		}}
+	}
+	c, err := websocket.Accept(rw, r, &websocket.AcceptOptions{
+		Subprotocols:   []string{subprotocol},
 		OriginPatterns: h.cfg.OriginPatterns,
 	})
 	if err != nil {
@@ -122,15 +133,55 @@ func (h *Handler) write(ctx context.Context, c *websocket.Conn, msg []byte) erro
 
 // closeDropped closes a connection the hub dropped, saying why.
 func (h *Handler) closeDropped(c *websocket.Conn, s *subscriber) error {
-	h.notifier.mu.Lock()
-	err := s.err
-	h.notifier.mu.Unlock()
+	err := h.hub.why(s)
 	if errors.Is(err, ErrSlowSubscriber) {
 		c.Close(websocket.StatusPolicyViolation, "too slow: the feed does not wait")
 	} else {
 		c.Close(websocket.StatusGoingAway, "server shutting down")
 	}
 	return err
+}
+
+// hijackWatcher passes the network connection to hijacked when the
+// WebSocket handshake takes it over.
+type hijackWatcher struct {
+	http.ResponseWriter
+	hj       http.Hijacker
+	hijacked func(net.Conn)
+}
+
+// WriteHeaderNow passes on the call the websocket package makes for gin,
+// whose writer sends the status line only then.
+func (w *hijackWatcher) WriteHeaderNow() {
+	if g, ok := w.ResponseWriter.(interface{ WriteHeaderNow() }); ok {
+		g.WriteHeaderNow()
+	}
+}
+
+// Unwrap returns the wrapped writer, for http.ResponseController.
+func (w *hijackWatcher) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *hijackWatcher) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := w.hj.Hijack()
+	if err == nil {
+		w.hijacked(nc)
+	}
+	return nc, brw, err
+}
+
+// findHijacker finds the http.Hijacker behind w, through the wrappers
+// that say what they wrap (as http.ResponseController does).
+func findHijacker(w http.ResponseWriter) (http.Hijacker, bool) {
+	for {
+		switch t := w.(type) {
+		case http.Hijacker:
+			return t, true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil, false
+		}
+	}
 }
 
 func isClosed(c <-chan struct{}) bool {
@@ -146,7 +197,7 @@ func isClosed(c <-chan struct{}) bool {
 func protocolToken(r *http.Request) string {
 	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
 		for p := range strings.SplitSeq(v, ",") {
-			if enc, ok := strings.CutPrefix(strings.TrimSpace(p), TokenSubprotocolPrefix); ok {
+			if enc, ok := strings.CutPrefix(strings.TrimSpace(p), tokenSubprotocolPrefix); ok {
 				b, err := base64.RawURLEncoding.DecodeString(enc)
 				if err != nil {
 					return "\x00invalid" // presented, but not a token we can match

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,14 @@ import (
 	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
+	"github.com/bulwark-go/bulwark/internal/wait"
+)
+
+// The feed's protocol names, as the package documentation gives them.
+const (
+	subprotocol = "bulwark.v1"
+	tokenPrefix = "bulwark.token."
+	patience    = 10 * time.Second
 )
 
 type feedMsg struct {
@@ -91,7 +100,7 @@ func read(t testing.TB, c *websocket.Conn) feedMsg {
 func readEvent(t testing.TB, c *websocket.Conn) feedMsg {
 	t.Helper()
 	for {
-		if m := read(t, c); m.Type != admin.TypeSnapshot {
+		if m := read(t, c); m.Type != "snapshot" {
 			return m
 		}
 	}
@@ -101,19 +110,19 @@ func TestFeedSnapshotThenEventsInOrder(t *testing.T) {
 	f := newFixture(t, admin.Config{})
 	b := f.breaker(t, "api-service")
 	b.ForceOpen("before connect")
-	waitFor(t, "first event", func() bool { return f.h.Notifier().Seq() == 1 })
+	wait.For(t, patience, "the first event", func() bool { return admin.Seq(f.h) == 1 })
 
 	c := dial(t, f.srv, nil)
 	snap := read(t, c)
 	if snap.Type != "snapshot" || snap.Seq != 1 || len(snap.Breakers) != 1 {
 		t.Fatalf("first message: %s", snap.raw)
 	}
-	var st admin.Status
+	var st struct{ Breakers []core.Snapshot }
 	if err := json.Unmarshal(snap.raw, &st); err != nil || st.Breakers[0].State != core.ForcedOpen {
 		t.Fatalf("snapshot body: %v %s", err, snap.raw)
 	}
-	if got := keys(t, snap.raw); !strings.Contains(strings.Join(got, ","), "alerts,breakers,bulkheads,generated_at,health,seq,slos,type,user_bulkheads") {
-		t.Fatalf("snapshot keys %v", got)
+	if got, want := keys(t, snap.raw), []string{"alerts", "breakers", "bulkheads", "generated_at", "health", "per_user", "seq", "slos", "type"}; !slices.Equal(got, want) {
+		t.Fatalf("snapshot keys %v, want %v", got, want)
 	}
 
 	want := []struct{ from, to core.State }{
@@ -132,14 +141,19 @@ func TestFeedSnapshotThenEventsInOrder(t *testing.T) {
 		}
 	}
 
-	// Other kinds carry their own type.
+	// Other kinds carry their own type, and a seq like every event.
 	f.m.Bus().Publish(events.SLOBurn{Type: events.TypeSLOBurn, Endpoint: "api-service", Burning: true})
 	f.m.Bus().Publish(alert.Alert{ID: "a1", Severity: alert.Warning, Message: "hello"})
+	f.m.Bus().Publish(events.ConfigChange{Type: events.TypeConfigChange, Endpoint: "api-service", Source: "runtime", Version: 3, Timestamp: seedTime})
 	if m := read(t, c); m.Type != "slo_burn" || m.Seq != 7 || strings.Count(string(m.raw), `"type"`) != 1 {
 		t.Fatalf("slo burn: %s", m.raw)
 	}
 	if m := read(t, c); m.Type != "alert" || m.Seq != 8 {
 		t.Fatalf("alert: %s", m.raw)
+	}
+	m := read(t, c)
+	if want := `{"type":"config_change","endpoint":"api-service","source":"runtime","version":3,"timestamp":"2025-10-08T12:00:00Z","seq":9}`; string(m.raw) != want {
+		t.Fatalf("config change\n got %s\nwant %s", m.raw, want)
 	}
 }
 
@@ -147,20 +161,13 @@ func TestFeedPeriodicSnapshots(t *testing.T) {
 	f := newFixture(t, admin.Config{SnapshotInterval: 20 * time.Millisecond})
 	f.breaker(t, "api")
 	c := dial(t, f.srv, nil)
+	var last uint64
 	for range 3 {
-		if m := read(t, c); m.Type != admin.TypeSnapshot || len(m.Breakers) != 1 {
+		m := read(t, c)
+		if m.Type != "snapshot" || len(m.Breakers) != 1 || m.Seq < last {
 			t.Fatalf("%s", m.raw)
 		}
-	}
-	// Receivers registered in code get events only.
-	rx, err := f.h.Register(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
-	time.Sleep(60 * time.Millisecond)
-	if len(rx.C()) != 0 {
-		t.Fatalf("a receiver got snapshots: %s", <-rx.C())
+		last = m.Seq
 	}
 }
 
@@ -175,7 +182,7 @@ func TestFeedOrigin(t *testing.T) {
 	if code := dialStatus(t, f.srv, hdr("null")); code != http.StatusForbidden {
 		t.Fatalf("null origin: %d", code)
 	}
-	if n := f.h.Notifier().Subscribers(); n != 0 {
+	if n := admin.Subscribers(f.h); n != 0 {
 		t.Fatalf("a rejected origin holds a slot: %d", n)
 	}
 	// Same host, an allowed pattern, and no Origin at all (not a browser).
@@ -195,6 +202,7 @@ func TestFeedOrigin(t *testing.T) {
 func TestFeedSubscriberLimit(t *testing.T) {
 	f := newFixture(t, admin.Config{MaxSubscribers: 2})
 	c1 := dial(t, f.srv, nil)
+	read(t, c1)
 	rx, err := f.h.Register(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +216,7 @@ func TestFeedSubscriberLimit(t *testing.T) {
 	// A slot frees when a client leaves.
 	rx.Close()
 	c1.Close(websocket.StatusNormalClosure, "bye")
-	waitFor(t, "slots to free", func() bool { return f.h.Notifier().Subscribers() == 0 })
+	wait.For(t, patience, "the slots to free", func() bool { return admin.Subscribers(f.h) == 0 })
 	c2 := dial(t, f.srv, nil)
 	read(t, c2)
 }
@@ -221,20 +229,20 @@ func TestFeedToken(t *testing.T) {
 	if code := dialStatus(t, f.srv, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer wrong-wrong-wrong-wrong"}}}); code != http.StatusUnauthorized {
 		t.Fatalf("wrong token: %d", code)
 	}
-	bad := admin.TokenSubprotocolPrefix + base64.RawURLEncoding.EncodeToString([]byte("nope-nope-nope-nope"))
-	if code := dialStatus(t, f.srv, &websocket.DialOptions{Subprotocols: []string{admin.Subprotocol, bad}}); code != http.StatusUnauthorized {
+	bad := tokenPrefix + base64.RawURLEncoding.EncodeToString([]byte("nope-nope-nope-nope"))
+	if code := dialStatus(t, f.srv, &websocket.DialOptions{Subprotocols: []string{subprotocol, bad}}); code != http.StatusUnauthorized {
 		t.Fatalf("wrong subprotocol token: %d", code)
 	}
-	if code := dialStatus(t, f.srv, &websocket.DialOptions{Subprotocols: []string{admin.Subprotocol, admin.TokenSubprotocolPrefix + "%%%"}}); code != http.StatusUnauthorized {
+	if code := dialStatus(t, f.srv, &websocket.DialOptions{Subprotocols: []string{subprotocol, tokenPrefix + "%%%"}}); code != http.StatusUnauthorized {
 		t.Fatalf("undecodable subprotocol token: %d", code)
 	}
 
 	c := dial(t, f.srv, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + testToken}}})
 	read(t, c)
 	// The browser way: the token rides in a subprotocol, which is never echoed.
-	tok := admin.TokenSubprotocolPrefix + base64.RawURLEncoding.EncodeToString([]byte(testToken))
-	c2 := dial(t, f.srv, &websocket.DialOptions{Subprotocols: []string{admin.Subprotocol, tok}})
-	if c2.Subprotocol() != admin.Subprotocol {
+	tok := tokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(testToken))
+	c2 := dial(t, f.srv, &websocket.DialOptions{Subprotocols: []string{subprotocol, tok}})
+	if c2.Subprotocol() != subprotocol {
 		t.Fatalf("selected subprotocol %q", c2.Subprotocol())
 	}
 	read(t, c2)
@@ -249,7 +257,7 @@ func TestFeedPings(t *testing.T) {
 	}})
 	read(t, c)
 	ctx := c.CloseRead(t.Context()) // reading answers the pings
-	waitFor(t, "pings", func() bool { return pings.Load() >= 3 })
+	wait.For(t, patience, "pings", func() bool { return pings.Load() >= 3 })
 	if ctx.Err() != nil {
 		t.Fatal("connection ended")
 	}
@@ -259,18 +267,59 @@ func TestFeedCloseSaysGoingAway(t *testing.T) {
 	f := newFixture(t, admin.Config{})
 	c := dial(t, f.srv, nil)
 	read(t, c)
-	f.h.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	closed := make(chan error, 1)
+	go func() { closed <- f.h.Close(context.Background()) }()
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
-	_, _, err := c.Read(ctx)
+	_, _, err := c.Read(ctx) // reading also answers the close
 	if websocket.CloseStatus(err) != websocket.StatusGoingAway {
 		t.Fatalf("read after Close: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n := admin.Feeds(f.h); n != 0 {
+		t.Fatalf("Close returned with %d feed connections still served", n)
 	}
 	if code := dialStatus(t, f.srv, nil); code != http.StatusServiceUnavailable {
 		t.Fatalf("dial after Close: %d", code)
 	}
 	if r := do(t, "GET", f.srv.URL+"/status", "", ""); r.code != 200 {
 		t.Fatalf("status after Close: %d", r.code)
+	}
+}
+
+func TestCloseCutsASilentClient(t *testing.T) {
+	// A client that never reads never answers the close: Close cuts its
+	// connection after a grace period rather than wait for it.
+	f := newFixture(t, admin.Config{})
+	c := dial(t, f.srv, nil)
+	read(t, c)
+	start := time.Now()
+	if err := f.h.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("Close took %v: it waited for the client", d)
+	}
+	if n := admin.Feeds(f.h); n != 0 {
+		t.Fatalf("Close returned with %d feed connections still served", n)
+	}
+}
+
+func TestCloseHonoursItsContext(t *testing.T) {
+	f := newFixture(t, admin.Config{})
+	c := dial(t, f.srv, nil) // never reads, so never answers the close
+	read(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := f.h.Close(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Close with a done context: %v", err)
+	}
+	// It cut the connection on its way out.
+	wait.For(t, patience, "the feed connection to end", func() bool { return admin.Feeds(f.h) == 0 })
+	if err := f.h.Close(context.Background()); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }
 
@@ -289,15 +338,11 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 func TestSlowClientIsDisconnectedFastOneKeepsUp(t *testing.T) {
 	clock := core.NewFakeClock(seedTime)
 	m := newManager(t, clock)
-	h, err := admin.New(admin.Config{Manager: m, SubscriberBuffer: 2, PingInterval: time.Hour, SnapshotInterval: time.Hour,
-		Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, _ := newHandler(t, admin.Config{Manager: m, SubscriberBuffer: 2})
 	srv := httptest.NewUnstartedServer(h)
 	srv.Listener = smallBuffers{srv.Listener}
 	srv.Start()
-	t.Cleanup(func() { srv.Close(); h.Close() })
+	t.Cleanup(srv.Close)
 
 	slowClient := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
@@ -310,7 +355,7 @@ func TestSlowClientIsDisconnectedFastOneKeepsUp(t *testing.T) {
 	fast := dial(t, srv, nil)
 	read(t, fast)
 
-	b, _ := m.Breaker("api")
+	b := breaker(t, m, "api")
 	reason := strings.Repeat("a long reason to fill the socket buffers ", 25) // about 1 KiB per event
 	var seq uint64
 	step := func(i int) {
@@ -324,15 +369,16 @@ func TestSlowClientIsDisconnectedFastOneKeepsUp(t *testing.T) {
 			t.Fatalf("fast client got seq %d, want %d", m.Seq, seq)
 		}
 	}
-	for i := 0; h.Notifier().Subscribers() == 2; i++ {
+	i := 0
+	for ; admin.Subscribers(h) == 2; i++ {
 		if i == 5000 {
 			t.Fatal("the slow client was never disconnected")
 		}
 		step(i)
 	}
 	// The fast client keeps receiving after the slow one is gone.
-	for i := range 10 {
-		step(i)
+	for end := i + 10; i < end; i++ {
+		step(i) // alternating on from where it was: a repeated ForceOpen emits nothing
 	}
 	// The slow client's connection ends: it reads what was buffered, then
 	// the close (or the cut, if the server was stuck writing to it).
@@ -354,153 +400,40 @@ func TestSlowClientIsDisconnectedFastOneKeepsUp(t *testing.T) {
 	}
 }
 
-func TestSlowReceiverIsDropped(t *testing.T) {
-	// A receiver that lets its buffer fill is dropped, never waited for.
-	f := newFixture(t, admin.Config{SubscriberBuffer: 1})
-	rx, err := f.h.Register(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := f.breaker(t, "api")
-	b.ForceOpen("x")
-	b.Reset()
-	b.ForceOpen("y")
-	waitFor(t, "the receiver to be dropped", func() bool { return rx.Err() != nil })
-	if !errors.Is(rx.Err(), admin.ErrSlowSubscriber) {
-		t.Fatalf("err %v", rx.Err())
-	}
-	n := 0
-	for range rx.C() {
-		n++
-	}
-	if n != 1 {
-		t.Fatalf("drained %d, want the 1 buffered", n)
-	}
-}
-
-func TestRegisterEndsWithItsContext(t *testing.T) {
-	f := newFixture(t, admin.Config{})
-	ctx, cancel := context.WithCancel(context.Background())
-	rx, err := f.h.Register(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.breaker(t, "api").ForceOpen("x")
-	if msg := <-rx.C(); !strings.Contains(string(msg), `"new_state":"ForcedOpen"`) {
-		t.Fatalf("%s", msg)
-	}
-	cancel()
-	for range rx.C() {
-	}
-	if !errors.Is(rx.Err(), context.Canceled) {
-		t.Fatalf("err %v", rx.Err())
-	}
-	rx.Close() // after the end: harmless
-	if _, err := f.h.Register(ctx); err == nil {
-		t.Fatal("registered with a done context")
-	}
-	rx2, _ := f.h.Register(context.Background())
-	f.h.Close()
-	for range rx2.C() {
-	}
-	if !errors.Is(rx2.Err(), admin.ErrNotifierClosed) {
-		t.Fatalf("after Close: %v", rx2.Err())
-	}
-	if _, err := f.h.Register(context.Background()); !errors.Is(err, admin.ErrNotifierClosed) {
-		t.Fatalf("register after Close: %v", err)
-	}
-}
-
-func TestMonitorBreaker(t *testing.T) {
-	f := newFixture(t, admin.Config{Token: testToken})
-	lone, err := core.NewBreaker("payments-gateway", core.Config{}, core.WithClock(f.clock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rx, err := f.h.Register(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
-	stop := f.h.MonitorBreaker(lone)
-	f.h.MonitorBreaker(lone) // twice is once
-	lone.Trip("upstream 5xx")
-	msg := <-rx.C()
-	var sc events.StateChange
-	if err := json.Unmarshal(msg, &sc); err != nil || sc.Endpoint != "payments-gateway" || sc.NewState != core.Open {
-		t.Fatalf("%s", msg)
-	}
-	// It is in the status and can be controlled.
-	var st admin.Status
-	do(t, "GET", f.srv.URL+"/status", testToken, "").json(t, &st)
-	if len(st.Breakers) != 1 || st.Breakers[0].Endpoint != "payments-gateway" || st.Breakers[0].State != core.Open {
-		t.Fatalf("status: %+v", st.Breakers)
-	}
-	if r := do(t, "POST", f.srv.URL+"/breakers/payments-gateway", testToken, `{"action":"reset"}`); r.code != 200 || lone.State() != core.Closed {
-		t.Fatalf("control: %d %s", r.code, r.body)
-	}
-	<-rx.C() // the reset
-	stop()
-	stop()
-	lone.Trip("again")
-	f.breaker(t, "other").Trip("on the bus")
-	if msg := <-rx.C(); !strings.Contains(string(msg), `"endpoint":"other"`) {
-		t.Fatalf("an unmonitored breaker's event arrived: %s", msg)
-	}
-	if r := do(t, "GET", f.srv.URL+"/status/payments-gateway", testToken, ""); r.code != 404 {
-		t.Fatalf("after stop: %d", r.code)
-	}
-}
-
-func TestStandaloneNotifier(t *testing.T) {
-	// The seed's ResilienceWebSocketNotifier::new() + monitor + register.
-	n, err := admin.NewNotifier(admin.NotifierConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	b, _ := core.NewBreaker("api-service", core.Config{}, core.WithClock(core.NewFakeClock(seedTime)))
-	n.MonitorBreaker(b)
-	rx, err := n.Register(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Trip("Failure threshold exceeded")
-	want := `{"endpoint":"api-service","old_state":"Closed","new_state":"Open","timestamp":"2025-10-08T12:00:00Z","reason":"Failure threshold exceeded","type":"state_change","seq":1}`
-	if got := string(<-rx.C()); got != want {
-		t.Fatalf("got  %s\nwant %s", got, want)
-	}
-	evs, seq := n.Recent(0)
-	if seq != 1 || len(evs) != 1 {
-		t.Fatalf("recent: %d %d", seq, len(evs))
-	}
-	n.Close()
-	n.Close()
-}
-
 func TestConcurrentFeedClients(t *testing.T) {
-	f := newFixture(t, admin.Config{SubscriberBuffer: 256, SnapshotInterval: 10 * time.Millisecond})
+	f := newFixture(t, admin.Config{SubscriberBuffer: 1024, SnapshotInterval: 10 * time.Millisecond})
 	b := f.breaker(t, "api")
+	const clients, rounds = 4, 5
+	errs := make(chan error, clients*rounds)
 	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 5 {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	for range clients {
+		wg.Go(func() {
+			for range rounds {
+				ctx, cancel := context.WithTimeout(context.Background(), patience)
 				c, _, err := websocket.Dial(ctx, wsURL(f.srv, "/ws"), nil)
 				if err == nil {
-					_, _, _ = c.Read(ctx)
+					var typ websocket.MessageType
+					var msg []byte
+					if typ, msg, err = c.Read(ctx); err == nil && (typ != websocket.MessageText || !json.Valid(msg)) {
+						err = errors.New("not a JSON text message: " + string(msg))
+					}
 					c.CloseNow()
 				}
 				cancel()
+				if err != nil {
+					errs <- err
+				}
 			}
-		}()
+		})
 	}
 	for range 200 {
 		b.ForceOpen("churn")
 		b.Reset()
 	}
 	wg.Wait()
-	waitFor(t, "every client to leave", func() bool { return f.h.Notifier().Subscribers() == 0 })
+	close(errs)
+	for err := range errs {
+		t.Errorf("client: %v", err)
+	}
+	wait.For(t, patience, "every client to leave", func() bool { return admin.Subscribers(f.h) == 0 })
 }

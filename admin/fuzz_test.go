@@ -21,16 +21,9 @@ func FuzzControlBody(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	m, err := core.NewManager(core.ManagerConfig{Clock: core.NewFakeClock(seedTime)})
-	if err != nil {
-		f.Fatal(err)
-	}
-	b, _ := m.Breaker("api")
-	h, err := admin.New(admin.Config{Manager: m, Token: testToken, Logger: discard()})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { h.Close() })
+	m := newManager(f, core.NewFakeClock(seedTime))
+	b := breaker(f, m, "api")
+	h, _ := newHandler(f, admin.Config{Manager: m, Token: testToken})
 	f.Fuzz(func(t *testing.T, body string) {
 		b.Reset()
 		req := httptest.NewRequest("POST", "/breakers/api", strings.NewReader(body))
@@ -42,7 +35,7 @@ func FuzzControlBody(f *testing.F) {
 		}
 		switch rec.Code {
 		case http.StatusOK:
-			var cr admin.ControlResponse
+			var cr controlBody
 			if err := json.Unmarshal(rec.Body.Bytes(), &cr); err != nil || cr.Endpoint != "api" {
 				t.Fatalf("200 with %q", rec.Body)
 			}
@@ -60,20 +53,14 @@ func FuzzControlBody(f *testing.F) {
 // answer that is not the page or an asset is JSON.
 func FuzzPaths(f *testing.F) {
 	for _, s := range []string{"/", "/status", "/status/GET%20%2Fusers", "/status/%FF", "/events?since=x", "/breakers/",
-		"/ui/app.js", "/ws", "/status/" + strings.Repeat("%41", 300), "//status", "/status/a%2F..%2F..%2Fb"} {
+		"/ui/app.js", "/ws", "/status/" + strings.Repeat("%41", 300), "//status", "/status/a%2F..%2F..%2Fb", "/config/GET%20%2Fusers", "/config/"} {
 		f.Add("GET", s)
 		f.Add("POST", s)
+		f.Add("DELETE", s)
 	}
-	m, err := core.NewManager(core.ManagerConfig{Clock: core.NewFakeClock(seedTime)})
-	if err != nil {
-		f.Fatal(err)
-	}
-	_, _ = m.Breaker("GET /users")
-	h, err := admin.New(admin.Config{Manager: m, Prefix: "/admin", Logger: discard()})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { h.Close() })
+	m := newManager(f, core.NewFakeClock(seedTime))
+	breaker(f, m, "GET /users")
+	h, _ := newHandler(f, admin.Config{Manager: m, Prefix: "/admin", Settings: newFakeSettings(m)})
 	f.Fuzz(func(t *testing.T, method, path string) {
 		req, err := http.NewRequest(method, "http://example.com/admin"+path, nil)
 		if err != nil {
@@ -88,6 +75,42 @@ func FuzzPaths(f *testing.F) {
 		}
 		if rec.Code >= 500 {
 			t.Fatalf("%s %s: %d %s", method, path, rec.Code, rec.Body)
+		}
+	})
+}
+
+// FuzzSettingsBody feeds arbitrary bodies to PUT …/config/{endpoint}: no
+// panic, always JSON, and only a JSON object reaches Settings.Override.
+func FuzzSettingsBody(f *testing.F) {
+	for _, s := range []string{
+		`{"breaker":{"failure_threshold":10}}`, `{"breaker":{"timeout":"30s"}}`, `{"breaker":{"failure_threshold":0}}`,
+		`{}`, `[]`, `null`, `"x"`, `{"a":1}{"b":2}`, `{"breaker":`, strings.Repeat("{", 5000), "\xff",
+	} {
+		f.Add(s)
+	}
+	m := newManager(f, core.NewFakeClock(seedTime))
+	breaker(f, m, "api")
+	s := newFakeSettings(m)
+	h, _ := newHandler(f, admin.Config{Manager: m, Token: testToken, Settings: s})
+	f.Fuzz(func(t *testing.T, body string) {
+		before := s.calls()
+		req := httptest.NewRequest("PUT", "/config/api", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("%d: not JSON: %q", rec.Code, rec.Body)
+		}
+		called := s.calls() > before
+		var obj map[string]json.RawMessage
+		isObject := len(body) <= 64<<10 && json.Unmarshal([]byte(body), &obj) == nil && obj != nil
+		if called != isObject {
+			t.Fatalf("body %q: Override called %v", body, called)
+		}
+		switch rec.Code {
+		case http.StatusOK, http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		default:
+			t.Fatalf("status %d for %q", rec.Code, body)
 		}
 	})
 }

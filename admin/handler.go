@@ -16,18 +16,19 @@ import (
 	"github.com/bulwark-go/bulwark/core"
 )
 
-// Handler is the admin http.Handler: JSON status, control, the WebSocket
-// feed and the dashboard page. Make it with New and stop it with Close.
+// Handler is the admin http.Handler: JSON status, control, runtime
+// settings, the WebSocket feed and the dashboard page. Make it with New
+// and stop it with Close.
 type Handler struct {
-	cfg      Config
-	clock    core.Clock
-	notifier *Notifier
-	token    [sha256.Size]byte // hash of cfg.Token, compared in constant time
-	log      *slog.Logger
+	cfg   Config
+	clock core.Clock
+	hub   *hub
+	token [sha256.Size]byte // hash of cfg.Token, compared in constant time
+	log   *slog.Logger
 }
 
-// New returns a Handler for cfg, or an error naming every field out of
-// range. It starts the feed's hub goroutine; Close stops it.
+// New returns a Handler for cfg, or an error naming every bad field, each
+// a *core.ConfigError. It starts the feed's goroutine; Close stops it.
 func New(cfg Config) (*Handler, error) {
 	c, err := cfg.validate()
 	if err != nil {
@@ -37,40 +38,40 @@ func New(cfg Config) (*Handler, error) {
 	if c.Token != "" {
 		h.token = sha256.Sum256([]byte(c.Token))
 	}
-	h.notifier = newNotifier(c.Manager.Bus(), c)
-	h.notifier.snapshot = h.snapshotMessage
-	h.notifier.snapshotEvery = c.SnapshotInterval
-	h.notifier.start()
+	h.hub = newHub(c.Manager.Bus(), c, h.snapshotMessage)
+	h.hub.start()
 	return h, nil
 }
 
-// Close stops the feed: every WebSocket client is disconnected (going
-// away) and every Receiver ends. Status and control keep working; the feed
-// answers 503. Calling Close again does nothing.
-func (h *Handler) Close() error {
-	h.notifier.Close()
-	return nil
-}
+// Close stops the feed: every WebSocket client is told the server is going
+// away and disconnected (cut off if it takes more than a second), every
+// Receiver ends with ErrClosed, and breakers given to MonitorBreaker are
+// let go. It returns when the feed's goroutine and connections have ended,
+// or with an error wrapping ctx.Err() when ctx ends first. Status, control
+// and settings keep working; the feed answers 503. A second Close returns
+// nil at once.
+func (h *Handler) Close(ctx context.Context) error { return h.hub.close(ctx) }
 
-// Notifier returns the hub behind the feed, for Register and
-// MonitorBreaker.
-func (h *Handler) Notifier() *Notifier { return h.notifier }
+// Register subscribes to every later event of the feed, in code rather
+// than over a WebSocket: each message is an event's JSON object with its
+// "type" and "seq", as the feed sends it (snapshots are not sent). The
+// Receiver's channel holds up to Config.SubscriberBuffer messages; read it
+// promptly, or the receiver is dropped with ErrSlowSubscriber. It ends
+// when ctx ends, on its Close, or on the Handler's; Err then says why.
+// Receivers count toward Config.MaxSubscribers: past it Register fails
+// with ErrTooManySubscribers, and after Close with ErrClosed.
+func (h *Handler) Register(ctx context.Context) (*Receiver, error) { return h.hub.register(ctx) }
 
-// Register subscribes to the feed's events; see Notifier.Register.
-func (h *Handler) Register(ctx context.Context) (*Receiver, error) { return h.notifier.Register(ctx) }
+// MonitorBreaker follows the transitions of a breaker that does not
+// publish on the Manager's bus, one made with core.NewBreaker: the feed
+// and Receivers get its events, the status lists it and control actions
+// reach it. (A breaker on the bus would be reported twice.) Monitoring the
+// same breaker again does nothing; a nil breaker, or a call after Close,
+// is ignored. The returned function stops following it.
+func (h *Handler) MonitorBreaker(b *core.Breaker) (stop func()) { return h.hub.monitor(b) }
 
-// MonitorBreaker follows a breaker that is not in the Manager; see
-// Notifier.MonitorBreaker.
-func (h *Handler) MonitorBreaker(b *core.Breaker) (stop func()) { return h.notifier.MonitorBreaker(b) }
-
-// ServeHTTP routes on the path below the mount point:
-//
-//	GET  /                    the dashboard page
-//	GET  /status              Status of everything
-//	GET  /status/{endpoint}   EndpointStatus (endpoint URL-escaped)
-//	GET  /events[?since=N]    recent feed messages
-//	GET  /ws                  the WebSocket feed
-//	POST /breakers/{endpoint} a control action
+// ServeHTTP routes on the path below the mount point (see the package
+// documentation for the routes).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	hdr.Set("X-Content-Type-Options", "nosniff")
@@ -101,7 +102,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case rest == "status":
 		if h.allow(w, r, http.MethodGet) && h.authorizeRead(w, r) {
-			writeJSON(w, http.StatusOK, h.status(h.notifier.Seq()))
+			writeJSON(w, http.StatusOK, h.status(h.hub.lastSeq()))
 		}
 	case strings.HasPrefix(rest, "status/"):
 		if h.allow(w, r, http.MethodGet) && h.authorizeRead(w, r) {
@@ -118,6 +119,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(rest, "breakers/"):
 		if h.allow(w, r, http.MethodPost) {
 			h.serveControl(w, r, rest[len("breakers/"):])
+		}
+	case strings.HasPrefix(rest, "config/"):
+		if h.allow(w, r, http.MethodPut, http.MethodDelete) {
+			h.serveSettings(w, r, rest[len("config/"):])
 		}
 	default:
 		h.notFound(w)
@@ -148,22 +153,26 @@ func requestPath(r *http.Request) string {
 	return r.URL.Path
 }
 
-// allow accepts method (and HEAD for GET) or answers 405.
-func (h *Handler) allow(w http.ResponseWriter, r *http.Request, method string) bool {
-	if r.Method == method || (method == http.MethodGet && r.Method == http.MethodHead) {
-		return true
+// allow accepts one of methods (and HEAD for GET) or answers 405.
+func (h *Handler) allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	allowed := make([]string, 0, len(methods)+1)
+	for _, m := range methods {
+		if r.Method == m || (m == http.MethodGet && r.Method == http.MethodHead) {
+			return true
+		}
+		allowed = append(allowed, m)
+		if m == http.MethodGet {
+			allowed = append(allowed, http.MethodHead)
+		}
 	}
-	allowed := method
-	if method == http.MethodGet {
-		allowed += ", HEAD"
-	}
-	w.Header().Set("Allow", allowed)
-	writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use "+allowed)
+	list := strings.Join(allowed, ", ")
+	w.Header().Set("Allow", list)
+	writeError(w, http.StatusMethodNotAllowed, quoteShort(r.Method)+" is not allowed here; use "+list)
 	return false
 }
 
 func (h *Handler) notFound(w http.ResponseWriter) {
-	writeError(w, http.StatusNotFound, "no such admin route; see GET status, status/{endpoint}, events, ws and POST breakers/{endpoint}")
+	writeError(w, http.StatusNotFound, "no such admin route; see GET status, status/{endpoint}, events, ws, POST breakers/{endpoint} and PUT or DELETE config/{endpoint}")
 }
 
 // endpointName decodes and validates an endpoint name taken from the path.
@@ -185,7 +194,7 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, escaped 
 	if !ok {
 		return
 	}
-	es, ok := h.endpointStatus(name, h.notifier.Seq())
+	es, ok := h.endpointStatus(name, h.hub.lastSeq())
 	if !ok {
 		writeError(w, http.StatusNotFound, "unknown endpoint "+strconv.Quote(name))
 		return
@@ -193,8 +202,8 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, escaped 
 	writeJSON(w, http.StatusOK, es)
 }
 
-// EventsResponse is the body of GET …/events.
-type EventsResponse struct {
+// eventsResponse is the body of GET …/events.
+type eventsResponse struct {
 	// Seq is the latest event's sequence number.
 	Seq uint64 `json:"seq"`
 	// Events are the recent feed messages with a seq above the since
@@ -212,8 +221,8 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		since = v
 	}
-	evs, seq := h.notifier.Recent(since)
-	writeJSON(w, http.StatusOK, EventsResponse{Seq: seq, Events: evs})
+	evs, seq := h.hub.recent(since)
+	writeJSON(w, http.StatusOK, eventsResponse{Seq: seq, Events: evs})
 }
 
 // breakers returns the Manager's breakers and the monitored ones, sorted
@@ -223,7 +232,7 @@ func (h *Handler) breakers() []*core.Breaker {
 	for _, e := range h.cfg.Manager.Endpoints() {
 		bs = append(bs, e.Breaker())
 	}
-	extra := h.notifier.monitoredBreakers()
+	extra := h.hub.monitoredBreakers()
 	if len(extra) == 0 {
 		return bs
 	}
@@ -242,7 +251,7 @@ func (h *Handler) breaker(name string) (*core.Breaker, bool) {
 	if e, ok := h.cfg.Manager.Lookup(name); ok {
 		return e.Breaker(), true
 	}
-	for _, b := range h.notifier.monitoredBreakers() {
+	for _, b := range h.hub.monitoredBreakers() {
 		if b.Name() == name {
 			return b, true
 		}
@@ -292,20 +301,20 @@ func bearer(r *http.Request) string {
 	return strings.TrimSpace(tok)
 }
 
-// ErrorResponse is the body of every error answer.
-type ErrorResponse struct {
+// errorResponse is the body of every error answer.
+type errorResponse struct {
 	Error string `json:"error"`
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, ErrorResponse{Error: msg})
+	writeJSON(w, code, errorResponse{Error: msg})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		code = http.StatusInternalServerError
-		b, _ = json.Marshal(ErrorResponse{Error: "encoding the response failed: " + err.Error()})
+		b, _ = json.Marshal(errorResponse{Error: "encoding the response failed: " + err.Error()})
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
@@ -316,7 +325,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // snapshotMessage is the feed's snapshot message as of seq.
 func (h *Handler) snapshotMessage(seq uint64) []byte {
 	st := h.status(seq)
-	st.Type = TypeSnapshot
+	st.Type = typeSnapshot
 	b, err := json.Marshal(st)
 	if err != nil {
 		h.log.Error("admin: encoding a feed snapshot failed", "err", err)

@@ -4,20 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"maps"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/bulwark-go/bulwark/admin"
 	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
+	"github.com/bulwark-go/bulwark/health"
+	"github.com/bulwark-go/bulwark/store"
 )
 
 func keys(t testing.TB, raw []byte) []string {
@@ -29,258 +30,441 @@ func keys(t testing.TB, raw []byte) []string {
 	return slices.Sorted(maps.Keys(m))
 }
 
-func TestConfigErrorsNameTheField(t *testing.T) {
+// configFields lists the fields of every *core.ConfigError in err.
+func configFields(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(err error) {
+		var ce *core.ConfigError
+		switch e := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range e.Unwrap() {
+				walk(x)
+			}
+		default:
+			if errors.As(err, &ce) {
+				out = append(out, ce.Field)
+			}
+		}
+	}
+	walk(err)
+	slices.Sort(out)
+	return out
+}
+
+func TestConfigErrors(t *testing.T) {
 	m := newManager(t, core.NewFakeClock(seedTime))
+	with := func(c admin.Config) admin.Config { c.Manager = m; return c }
+	var (
+		nilRedis    *store.RedisStore
+		nilCluster  *fakeCluster
+		nilSettings *fakeSettings
+		noCluster   admin.ClusterController // a nil interface: no cluster
+	)
 	cases := []struct {
-		cfg   admin.Config
-		field string
+		name   string
+		cfg    admin.Config
+		fields []string // nil: valid
 	}{
-		{admin.Config{}, "admin.Config.Manager"},
-		{admin.Config{Manager: m, Token: "short"}, "admin.Config.Token"},
-		{admin.Config{Manager: m, Token: "has a space in it, sadly"}, "admin.Config.Token"},
-		{admin.Config{Manager: m, Prefix: "admin"}, "admin.Config.Prefix"},
-		{admin.Config{Manager: m, MaxSubscribers: -1}, "admin.Config.MaxSubscribers"},
-		{admin.Config{Manager: m, SubscriberBuffer: 1 << 20}, "admin.Config.SubscriberBuffer"},
-		{admin.Config{Manager: m, EventHistory: -3}, "admin.Config.EventHistory"},
-		{admin.Config{Manager: m, TopUsers: 1000}, "admin.Config.TopUsers"},
-		{admin.Config{Manager: m, PingInterval: -time.Second}, "admin.Config.PingInterval"},
-		{admin.Config{Manager: m, WriteTimeout: time.Hour}, "admin.Config.WriteTimeout"},
-		{admin.Config{Manager: m, SnapshotInterval: time.Microsecond}, "admin.Config.SnapshotInterval"},
-		{admin.Config{Manager: m, OriginPatterns: []string{"[bad"}}, "admin.Config.OriginPatterns"},
+		{"only a Manager", with(admin.Config{}), nil},
+		{"nil optional dependencies", with(admin.Config{Cluster: noCluster, Health: nil, Alerts: nil, Settings: nil}), nil},
+		{"every limit at its bound", with(admin.Config{MaxSubscribers: 10_000, SubscriberBuffer: 4096, EventHistory: 10_000, TopUsers: 100,
+			PingInterval: time.Hour, WriteTimeout: 5 * time.Minute, SnapshotInterval: 10 * time.Millisecond, Token: strings.Repeat("t", 16)}), nil},
+		{"no Manager", admin.Config{}, []string{"admin.Config.Manager"}},
+		{"short token", with(admin.Config{Token: "short"}), []string{"admin.Config.Token"}},
+		{"long token", with(admin.Config{Token: strings.Repeat("t", 1025)}), []string{"admin.Config.Token"}},
+		{"token with a space", with(admin.Config{Token: "has a space in it, sadly"}), []string{"admin.Config.Token"}},
+		{"relative prefix", with(admin.Config{Prefix: "admin"}), []string{"admin.Config.Prefix"}},
+		{"prefix with a query", with(admin.Config{Prefix: "/admin?x"}), []string{"admin.Config.Prefix"}},
+		{"typed nil store", with(admin.Config{Cluster: nilRedis}), []string{"admin.Config.Cluster"}},
+		{"typed nil cluster", with(admin.Config{Cluster: nilCluster}), []string{"admin.Config.Cluster"}},
+		{"typed nil settings", with(admin.Config{Settings: nilSettings}), []string{"admin.Config.Settings"}},
+		{"bad origin pattern", with(admin.Config{OriginPatterns: []string{"ok.example.com", "[bad"}}), []string{"admin.Config.OriginPatterns[1]"}},
+		{"empty origin pattern", with(admin.Config{OriginPatterns: []string{""}}), []string{"admin.Config.OriginPatterns[0]"}},
+		{"negative MaxSubscribers", with(admin.Config{MaxSubscribers: -1}), []string{"admin.Config.MaxSubscribers"}},
+		{"huge MaxSubscribers", with(admin.Config{MaxSubscribers: 10_001}), []string{"admin.Config.MaxSubscribers"}},
+		{"huge SubscriberBuffer", with(admin.Config{SubscriberBuffer: 1 << 20}), []string{"admin.Config.SubscriberBuffer"}},
+		{"negative EventHistory", with(admin.Config{EventHistory: -3}), []string{"admin.Config.EventHistory"}},
+		{"huge TopUsers", with(admin.Config{TopUsers: 1000}), []string{"admin.Config.TopUsers"}},
+		{"negative PingInterval", with(admin.Config{PingInterval: -time.Second}), []string{"admin.Config.PingInterval"}},
+		{"long WriteTimeout", with(admin.Config{WriteTimeout: time.Hour}), []string{"admin.Config.WriteTimeout"}},
+		{"tiny SnapshotInterval", with(admin.Config{SnapshotInterval: time.Microsecond}), []string{"admin.Config.SnapshotInterval"}},
+		{"every field at once", admin.Config{
+			Prefix: "x", Token: "short", Cluster: nilRedis, Settings: nilSettings, OriginPatterns: []string{"["},
+			MaxSubscribers: -1, SubscriberBuffer: -1, EventHistory: -1, TopUsers: -1,
+			PingInterval: -1, WriteTimeout: -1, SnapshotInterval: -1,
+		}, []string{
+			"admin.Config.Cluster", "admin.Config.EventHistory", "admin.Config.Manager", "admin.Config.MaxSubscribers",
+			"admin.Config.OriginPatterns[0]", "admin.Config.PingInterval", "admin.Config.Prefix", "admin.Config.Settings",
+			"admin.Config.SnapshotInterval", "admin.Config.SubscriberBuffer", "admin.Config.Token", "admin.Config.TopUsers",
+			"admin.Config.WriteTimeout",
+		}},
 	}
 	for _, c := range cases {
-		h, err := admin.New(c.cfg)
-		if err == nil {
-			h.Close()
-			t.Errorf("%s: accepted", c.field)
-			continue
-		}
-		if !strings.Contains(err.Error(), c.field) || !errors.Is(err, core.ErrInvalidConfig) {
-			t.Errorf("%s: error %q", c.field, err)
-		}
-		if strings.Contains(err.Error(), "sadly") {
-			t.Errorf("the token leaked into the error: %v", err)
-		}
-	}
-	if _, err := admin.NewNotifier(admin.NotifierConfig{SubscriberBuffer: -1}); err == nil || !strings.Contains(err.Error(), "admin.NotifierConfig.SubscriberBuffer") {
-		t.Errorf("notifier config: %v", err)
+		t.Run(c.name, func(t *testing.T) {
+			h, err := admin.New(c.cfg)
+			if c.fields == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if err := h.Close(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				_ = h.Close(context.Background())
+				t.Fatal("accepted")
+			}
+			var ce *core.ConfigError
+			if !errors.As(err, &ce) || !errors.Is(err, core.ErrInvalidConfig) {
+				t.Fatalf("not a *core.ConfigError: %T %v", err, err)
+			}
+			if got := configFields(err); !slices.Equal(got, c.fields) {
+				t.Fatalf("fields %q, want %q (%v)", got, c.fields, err)
+			}
+			if strings.Contains(err.Error(), "sadly") {
+				t.Fatalf("the token leaked into the error: %v", err)
+			}
+		})
 	}
 }
 
-// fullFixture wires every source, with a breaker in each interesting state.
-func fullFixture(t *testing.T, cfg admin.Config) *fixture {
-	t.Helper()
-	clock := core.NewFakeClock(seedTime)
-	m := newManager(t, clock)
-	cfg.Manager = m
-	bh, err := core.NewBulkhead("GET /users/{id}", core.BulkheadConfig{MaxConcurrentRequests: 4, MaxQueueSize: 2}, core.WithClock(clock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, _ := bh.TryAcquire()
-	t.Cleanup(g.Release)
-	cfg.Bulkheads = admin.BulkheadList{bh}
-	guard, err := core.NewSLOGuard(m, core.SLOGuardConfig{}, core.WithClock(clock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 10 {
-		_ = guard.RecordRequest("GET /users/{id}", i != 0)
-	}
-	cfg.SLO = guard
-	cfg.Health = admin.HealthFunc(func() []admin.HealthStatus {
-		return []admin.HealthStatus{{
-			Endpoint: "POST /orders", Probe: "tcp://db:5432", Healthy: false, ConsecutiveFailures: 3,
-			Last: admin.HealthResultOf(false, 12*time.Millisecond, errors.New("connection refused"), seedTime),
-		}}
-	})
-	users := make([]admin.UserStatus, 30)
-	for i := range users {
-		users[i] = admin.UserStatus{User: fmt.Sprintf("user-%02d", i), Active: 30 - i, Total: uint64(100 - i)}
-	}
-	cfg.UserBulkheads = admin.UserBulkheadFunc(func() []admin.UserBulkheadStatus {
-		return []admin.UserBulkheadStatus{{Name: "global", Users: 30, MaxUsers: 10000, TopUsers: slices.Clone(users)}}
-	})
-	am, err := alert.NewManager(alert.ManagerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	am.Fire(alert.Alert{Severity: alert.Critical, Message: "breaker opened",
-		Type: alert.Type{Metadata: map[string]string{alert.MetaEndpoint: "GET /users/{id}"}}})
-	cfg.Alerts = am
-	f := newFixture(t, cfg)
-	f.clock = clock
+// world is a service in a few states, inside a synctest bubble: a Manager
+// on a fake clock with bulkheads, an SLO, the per-user bulkhead, a health
+// monitor whose check fails, and an active alert.
+type world struct {
+	clock  *core.FakeClock
+	m      *core.Manager
+	mon    *health.Monitor
+	alerts *alert.Manager
+	h      *admin.Handler
+}
 
-	users1 := f.breaker(t, "GET /users/{id}")
-	for range 3 {
-		users1.RecordFailure() // opens: 3 consecutive failures
+const (
+	usersEP  = "GET /users/{id}"
+	ordersEP = "POST /orders"
+	healthEP = "GET /health"
+	invEP    = "GET /inventory"
+)
+
+func newWorld(t *testing.T, cfg admin.Config) *world {
+	t.Helper()
+	w := &world{clock: core.NewFakeClock(seedTime)}
+	w.m = newManager(t, w.clock, core.ManagerConfig{
+		Endpoints: map[string]core.EndpointConfig{
+			usersEP: {
+				Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 4, MaxQueueSize: 2},
+				SLO:      &core.SLOConfig{ErrorBudgetPercent: 50},
+			},
+		},
+		PerUser: &core.PerUserConfig{Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 2, MaxQueueSize: core.NoQueue}},
+	})
+	users, err := w.m.Endpoint(usersEP)
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.breaker(t, "POST /orders").ForceOpen("maintenance")
-	f.breaker(t, "GET /health").RecordSuccess()
-	return f
+	g, err := users.Bulkhead().TryAcquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Release)
+	for i := range 10 {
+		users.SLO().Record(i != 0) // 1 failure in 10 against a budget of 5
+	}
+	for range 3 {
+		users.Breaker().RecordFailure() // opens: 3 consecutive failures
+	}
+	breaker(t, w.m, ordersEP).ForceOpen("maintenance")
+	breaker(t, w.m, healthEP).RecordSuccess()
+	if !breaker(t, w.m, invEP).Hold("health tcp://inventory-db:5432", "inventory-db down", time.Minute) {
+		t.Fatal("hold refused")
+	}
+
+	// Five users, alice to erin, holding 1 or 2 slots; bob is refused once.
+	pu := w.m.PerUser()
+	for i, user := range []string{"alice", "bob", "carol", "dave", "erin"} {
+		for range 1 + i%2 {
+			g, err := pu.TryAcquire(user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(g.Release)
+		}
+	}
+	if _, err := pu.TryAcquire("bob"); !errors.Is(err, core.ErrBulkheadFull) {
+		t.Fatalf("bob's third call: %v", err)
+	}
+
+	w.mon, err = health.NewMonitor(health.MonitorConfig{Manager: w.m, Clock: w.clock, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.mon.Close(context.Background()) })
+	probe, err := health.NewCustomProbe(health.CustomProbeConfig{Name: "custom://orders-db", Checker: health.CheckerFunc(func(context.Context) error {
+		return errors.New("connection refused")
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.mon.Watch(ordersEP, probe, health.WatchConfig{Interval: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	synctest.Wait() // the first check has run
+
+	w.alerts, err = alert.NewManager(alert.ManagerConfig{Clock: w.clock, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.alerts.Close(context.Background()) })
+	w.alerts.Fire(alert.Alert{Severity: alert.Critical, Message: "breaker opened",
+		Type: alert.Type{Metadata: map[string]string{alert.MetaEndpoint: usersEP}}})
+
+	cfg.Manager, cfg.Health, cfg.Alerts = w.m, w.mon, w.alerts
+	w.h, _ = newHandler(t, cfg)
+	return w
+}
+
+// statusBody decodes the parts of a status the tests look into.
+type statusBody struct {
+	Seq       uint64                       `json:"seq"`
+	Breakers  []map[string]json.RawMessage `json:"breakers"`
+	Bulkheads []map[string]json.RawMessage `json:"bulkheads"`
+	PerUser   *struct {
+		Users         int    `json:"users"`
+		MaxUsers      int    `json:"max_users"`
+		Active        int    `json:"active"`
+		Rejected      uint64 `json:"rejected"`
+		MaxConcurrent int    `json:"max_concurrent"`
+		TopUsers      []struct {
+			User   string `json:"user"`
+			Active int    `json:"active"`
+		} `json:"top_users"`
+	} `json:"per_user"`
+	SLOs   []core.SLOStatus `json:"slos"`
+	Health json.RawMessage  `json:"health"`
+	Alerts []alert.Alert    `json:"alerts"`
 }
 
 func TestStatusShape(t *testing.T) {
-	f := fullFixture(t, admin.Config{})
-	f.clock.Advance(9*time.Second + 300*time.Millisecond)
-	r := do(t, "GET", f.srv.URL+"/status", "", "")
-	if r.code != 200 || !strings.HasPrefix(r.hdr.Get("Content-Type"), "application/json") {
-		t.Fatalf("status %d %s: %s", r.code, r.hdr.Get("Content-Type"), r.body)
-	}
-	if got, want := keys(t, r.body), []string{"alerts", "breakers", "bulkheads", "generated_at", "health", "seq", "slos", "user_bulkheads"}; !slices.Equal(got, want) {
-		t.Fatalf("top-level keys %v, want %v", got, want)
-	}
-	var st struct {
-		Breakers      []map[string]json.RawMessage `json:"breakers"`
-		Bulkheads     []map[string]json.RawMessage `json:"bulkheads"`
-		UserBulkheads []admin.UserBulkheadStatus   `json:"user_bulkheads"`
-		SLOs          []map[string]json.RawMessage `json:"slos"`
-		Health        []map[string]json.RawMessage `json:"health"`
-		Alerts        []alert.Alert                `json:"alerts"`
-	}
-	r.json(t, &st)
-	if len(st.Breakers) != 3 {
-		t.Fatalf("breakers: %d", len(st.Breakers))
-	}
-	open := st.Breakers[1] // sorted: GET /health, GET /users/{id}, POST /orders
-	for _, k := range []string{"endpoint", "state", "reason", "consecutive_failures", "total_requests", "failed_requests",
-		"rejected_requests", "failure_rate", "slow_call_rate", "open_until", "retry_after_seconds", "window_requests"} {
-		if _, ok := open[k]; !ok {
-			t.Errorf("breaker lacks %q: %v", k, slices.Sorted(maps.Keys(open)))
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, admin.Config{TopUsers: 3})
+		w.clock.Advance(9*time.Second + 300*time.Millisecond)
+		synctest.Wait() // the health check due meanwhile has run
+		r := serve(t, w.h, "GET", "/status", "", "")
+		if r.code != 200 || !strings.HasPrefix(r.hdr.Get("Content-Type"), "application/json") {
+			t.Fatalf("status %d %s: %s", r.code, r.hdr.Get("Content-Type"), r.body)
 		}
-	}
-	if string(open["state"]) != `"Open"` || string(open["retry_after_seconds"]) != "21" || string(open["failure_rate"]) != "100" {
-		t.Errorf("open breaker: state %s, retry after %s, failure rate %s", open["state"], open["retry_after_seconds"], open["failure_rate"])
-	}
-	if string(st.Breakers[2]["state"]) != `"ForcedOpen"` || string(st.Breakers[2]["retry_after_seconds"]) != "0" {
-		t.Errorf("forced breaker: %s", st.Breakers[2]["state"])
-	}
-	for _, k := range []string{"endpoint", "active", "queued", "max_concurrent", "max_queue", "total", "rejected", "timed_out"} {
-		if _, ok := st.Bulkheads[0][k]; !ok {
-			t.Errorf("bulkhead lacks %q", k)
+		if got, want := keys(t, r.body), []string{"alerts", "breakers", "bulkheads", "generated_at", "health", "per_user", "seq", "slos"}; !slices.Equal(got, want) {
+			t.Fatalf("top-level keys %v, want %v", got, want)
 		}
-	}
-	if string(st.Bulkheads[0]["active"]) != "1" {
-		t.Errorf("bulkhead active %s", st.Bulkheads[0]["active"])
-	}
-	for _, k := range []string{"success_rate", "error_budget_remaining", "long_burn_rate", "short_burn_rate", "violated"} {
-		if _, ok := st.SLOs[0][k]; !ok {
-			t.Errorf("slo lacks %q", k)
+		var st statusBody
+		r.json(t, &st)
+
+		// Breakers, sorted: GET /health, GET /inventory, GET /users/{id}, POST /orders.
+		if len(st.Breakers) != 4 {
+			t.Fatalf("breakers: %d", len(st.Breakers))
 		}
-	}
-	if string(st.SLOs[0]["success_rate"]) != "0.9" || string(st.SLOs[0]["violated"]) != "true" {
-		t.Errorf("slo: %v", st.SLOs[0])
-	}
-	for _, k := range []string{"endpoint", "probe", "healthy", "last", "consecutive_failures", "consecutive_successes"} {
-		if _, ok := st.Health[0][k]; !ok {
-			t.Errorf("health lacks %q", k)
+		open := st.Breakers[2]
+		for _, k := range []string{"endpoint", "state", "reason", "consecutive_failures", "total_requests", "failed_requests",
+			"rejected_requests", "failure_rate", "slow_call_rate", "open_until", "retry_after_seconds", "window_requests"} {
+			if _, ok := open[k]; !ok {
+				t.Errorf("breaker lacks %q: %v", k, slices.Sorted(maps.Keys(open)))
+			}
 		}
-	}
-	if u := st.UserBulkheads[0]; len(u.TopUsers) != admin.DefaultTopUsers || u.TopUsers[0].User != "user-00" {
-		t.Errorf("top users not bounded: %d", len(u.TopUsers))
-	}
-	if len(st.Alerts) != 1 || st.Alerts[0].Severity != alert.Critical {
-		t.Errorf("alerts: %+v", st.Alerts)
+		if string(open["state"]) != `"Open"` || string(open["retry_after_seconds"]) != "21" || string(open["failure_rate"]) != "100" {
+			t.Errorf("open breaker: state %s, retry after %s, failure rate %s", open["state"], open["retry_after_seconds"], open["failure_rate"])
+		}
+		if b := st.Breakers[3]; string(b["state"]) != `"ForcedOpen"` || string(b["retry_after_seconds"]) != "0" || b["held_by"] != nil {
+			t.Errorf("an operator's hold: %v", b)
+		}
+		held := st.Breakers[1]
+		if string(held["state"]) != `"ForcedOpen"` || string(held["held_by"]) != `"health tcp://inventory-db:5432"` ||
+			string(held["hold_until"]) != `"2025-10-08T12:01:00Z"` {
+			t.Errorf("a component's hold: held_by %s, hold_until %s", held["held_by"], held["hold_until"])
+		}
+
+		if len(st.Bulkheads) != 1 || string(st.Bulkheads[0]["endpoint"]) != `"GET /users/{id}"` || string(st.Bulkheads[0]["active"]) != "1" {
+			t.Errorf("bulkheads: %v", st.Bulkheads)
+		}
+		for _, k := range []string{"endpoint", "active", "queued", "max_concurrent", "max_queue", "total", "rejected", "timed_out"} {
+			if _, ok := st.Bulkheads[0][k]; !ok {
+				t.Errorf("bulkhead lacks %q", k)
+			}
+		}
+
+		// The error budget is a ratio: 1 failure of the 5 allowed leaves 0.8.
+		if len(st.SLOs) != 1 {
+			t.Fatalf("slos: %+v", st.SLOs)
+		}
+		if s := st.SLOs[0]; s.Endpoint != usersEP || s.SuccessRate != 0.9 || s.ErrorBudgetRemaining < 0.799 || s.ErrorBudgetRemaining > 0.801 || s.Violated {
+			t.Errorf("slo: %+v", s)
+		}
+
+		// Health is the monitor's own JSON.
+		want, err := json.Marshal(w.mon.Statuses())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(st.Health) != string(want) {
+			t.Errorf("health\n got %s\nwant %s", st.Health, want)
+		}
+		var hs []health.Status
+		if err := json.Unmarshal(st.Health, &hs); err != nil || len(hs) != 1 || hs[0].Endpoint != ordersEP || hs[0].ConsecutiveFailures != 2 {
+			t.Errorf("health: %v %s", err, st.Health)
+		}
+
+		// The per-user bulkhead: totals, and the busiest TopUsers users.
+		u := st.PerUser
+		if u == nil || u.Users != 5 || u.MaxUsers != 10_000 || u.Active != 7 || u.Rejected != 1 || u.MaxConcurrent != 2 {
+			t.Fatalf("per_user: %+v", u)
+		}
+		if len(u.TopUsers) != 3 || u.TopUsers[0].Active != 2 || u.TopUsers[2].Active != 1 {
+			t.Fatalf("top users: %+v", u.TopUsers)
+		}
+		if len(st.Alerts) != 1 || st.Alerts[0].Severity != alert.Critical {
+			t.Errorf("alerts: %+v", st.Alerts)
+		}
+	})
+}
+
+func TestStatusWithoutOptionalParts(t *testing.T) {
+	h, m := newHandler(t, admin.Config{})
+	breaker(t, m, "api")
+	r := serve(t, h, "GET", "/status", "", "")
+	for _, want := range []string{`"per_user":null`, `"bulkheads":[]`, `"slos":[]`, `"health":[]`, `"alerts":[]`} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("status lacks %s: %s", want, r.body)
+		}
 	}
 }
 
 func TestEndpointStatus(t *testing.T) {
-	f := fullFixture(t, admin.Config{})
-	name := "GET /users/{id}"
-	for _, path := range []string{url.PathEscape(name), strings.ReplaceAll(url.PathEscape(name), "%2F", "/")} {
-		r := do(t, "GET", f.srv.URL+"/status/"+path, "", "")
-		if r.code != 200 {
-			t.Fatalf("%s: %d %s", path, r.code, r.body)
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, admin.Config{})
+		for _, path := range []string{url.PathEscape(usersEP), strings.ReplaceAll(url.PathEscape(usersEP), "%2F", "/")} {
+			r := serve(t, w.h, "GET", "/status/"+path, "", "")
+			if r.code != 200 {
+				t.Fatalf("%s: %d %s", path, r.code, r.body)
+			}
+			var es struct {
+				Endpoint string          `json:"endpoint"`
+				Breaker  *core.Snapshot  `json:"breaker"`
+				Bulkhead json.RawMessage `json:"bulkhead"`
+				SLO      *core.SLOStatus `json:"slo"`
+				Health   []health.Status `json:"health"`
+				Alerts   []alert.Alert   `json:"alerts"`
+			}
+			r.json(t, &es)
+			if es.Endpoint != usersEP || es.Breaker == nil || es.Breaker.State != core.Open || string(es.Bulkhead) == "null" || es.SLO == nil ||
+				len(es.Alerts) != 1 || len(es.Health) != 0 {
+				t.Fatalf("%s: %s", path, r.body)
+			}
+			if strings.Contains(string(r.body), "alice") || strings.Contains(string(r.body), "settings") {
+				t.Fatalf("users or settings in the endpoint's status: %s", r.body)
+			}
 		}
-		var es admin.EndpointStatus
+		r := serve(t, w.h, "GET", "/status/"+url.PathEscape(ordersEP), "", "")
+		var es struct {
+			Health []health.Status `json:"health"`
+		}
 		r.json(t, &es)
-		if es.Endpoint != name || es.Breaker == nil || es.Breaker.State != core.Open || es.Bulkhead == nil || es.SLO == nil ||
-			len(es.Alerts) != 1 || len(es.Health) != 0 {
-			t.Fatalf("%s: %s", path, r.body)
+		if r.code != 200 || len(es.Health) != 1 || es.Health[0].Probe != "custom://orders-db" {
+			t.Fatalf("endpoint with a health check: %d %s", r.code, r.body)
 		}
-	}
-	// Known only to the health source.
-	if r := do(t, "GET", f.srv.URL+"/status/"+url.PathEscape("POST /orders"), "", ""); r.code != 200 {
-		t.Fatalf("health-only endpoint: %d", r.code)
-	}
-	r := do(t, "GET", f.srv.URL+"/status/"+url.PathEscape("GET /nope"), "", "")
-	if r.code != 404 || !strings.Contains(r.errorText(t), `unknown endpoint "GET /nope"`) {
-		t.Fatalf("unknown: %d %s", r.code, r.body)
-	}
-	if r := do(t, "GET", f.srv.URL+"/status/bad%00name", "", ""); r.code != 400 || !strings.Contains(r.errorText(t), "invalid endpoint") {
-		t.Fatalf("invalid name: %d %s", r.code, r.body)
-	}
-	if r := do(t, "GET", f.srv.URL+"/status/"+strings.Repeat("a", core.MaxEndpointLen+1), "", ""); r.code != 400 {
-		t.Fatalf("long name: %d", r.code)
-	}
+		r = serve(t, w.h, "GET", "/status/"+url.PathEscape("GET /nope"), "", "")
+		if r.code != 404 || !strings.Contains(r.errorText(t), `unknown endpoint "GET /nope"`) {
+			t.Fatalf("unknown: %d %s", r.code, r.body)
+		}
+		if r := serve(t, w.h, "GET", "/status/bad%00name", "", ""); r.code != 400 || !strings.Contains(r.errorText(t), "invalid endpoint") {
+			t.Fatalf("invalid name: %d %s", r.code, r.body)
+		}
+		if r := serve(t, w.h, "GET", "/status/"+strings.Repeat("a", 257), "", ""); r.code != 400 {
+			t.Fatalf("long name: %d", r.code)
+		}
+		if _, ok := w.m.Lookup("GET /nope"); ok {
+			t.Fatal("a status request made an endpoint")
+		}
+	})
 }
 
 func TestEventsHistory(t *testing.T) {
-	f := newFixture(t, admin.Config{EventHistory: 3})
-	b := f.breaker(t, "api-service")
-	for range 3 {
-		b.ForceOpen("drill")
-		b.Reset()
-	}
-	waitFor(t, "six events", func() bool { return f.h.Notifier().Seq() == 6 })
-	r := do(t, "GET", f.srv.URL+"/events", "", "")
-	var ev admin.EventsResponse
-	r.json(t, &ev)
-	if r.code != 200 || ev.Seq != 6 || len(ev.Events) != 3 {
-		t.Fatalf("%d %s", r.code, r.body)
-	}
-	for i, raw := range ev.Events {
-		var m struct {
-			Type string `json:"type"`
-			Seq  uint64 `json:"seq"`
+	synctest.Test(t, func(t *testing.T) {
+		h, m := newHandler(t, admin.Config{EventHistory: 3})
+		b := breaker(t, m, "api-service")
+		for range 3 {
+			b.ForceOpen("drill")
+			b.Reset()
 		}
-		if err := json.Unmarshal(raw, &m); err != nil || m.Type != "state_change" || m.Seq != uint64(4+i) {
-			t.Fatalf("event %d: %s", i, raw)
+		synctest.Wait()
+		r := serve(t, h, "GET", "/events", "", "")
+		var ev struct {
+			Seq    uint64            `json:"seq"`
+			Events []json.RawMessage `json:"events"`
 		}
-	}
-	r = do(t, "GET", f.srv.URL+"/events?since=5", "", "")
-	r.json(t, &ev)
-	if len(ev.Events) != 1 {
-		t.Fatalf("since=5: %s", r.body)
-	}
-	if r := do(t, "GET", f.srv.URL+"/events?since=-1", "", ""); r.code != 400 || !strings.Contains(r.errorText(t), "since") {
-		t.Fatalf("bad since: %d %s", r.code, r.body)
-	}
+		r.json(t, &ev)
+		if r.code != 200 || ev.Seq != 6 || len(ev.Events) != 3 {
+			t.Fatalf("%d %s", r.code, r.body)
+		}
+		for i, raw := range ev.Events {
+			var m struct {
+				Type string `json:"type"`
+				Seq  uint64 `json:"seq"`
+			}
+			if err := json.Unmarshal(raw, &m); err != nil || m.Type != "state_change" || m.Seq != uint64(4+i) {
+				t.Fatalf("event %d: %s", i, raw)
+			}
+		}
+		serve(t, h, "GET", "/events?since=5", "", "").json(t, &ev)
+		if len(ev.Events) != 1 {
+			t.Fatalf("since=5: %d events", len(ev.Events))
+		}
+		if r := serve(t, h, "GET", "/events?since=-1", "", ""); r.code != 400 || !strings.Contains(r.errorText(t), "since") {
+			t.Fatalf("bad since: %d %s", r.code, r.body)
+		}
+	})
+}
+
+// controlBody decodes a control answer.
+type controlBody struct {
+	Endpoint string        `json:"endpoint"`
+	Action   string        `json:"action"`
+	Scope    string        `json:"scope"`
+	Breaker  core.Snapshot `json:"breaker"`
 }
 
 func TestControlAuth(t *testing.T) {
 	t.Run("no token configured", func(t *testing.T) {
-		f := newFixture(t, admin.Config{})
-		f.breaker(t, "api")
-		r := do(t, "POST", f.srv.URL+"/breakers/api", "anything-at-all-here", `{"action":"force_open"}`)
+		h, m := newHandler(t, admin.Config{})
+		b := breaker(t, m, "api")
+		r := serve(t, h, "POST", "/breakers/api", "anything-at-all-here", `{"action":"force_open"}`)
 		if r.code != 403 || !strings.Contains(r.errorText(t), "admin.Config.Token") {
 			t.Fatalf("%d %s", r.code, r.body)
 		}
-		if st, _ := f.m.Lookup("api"); st.State() != core.Closed {
+		if b.State() != core.Closed {
 			t.Fatal("applied without a token")
 		}
 	})
-	f := newFixture(t, admin.Config{Token: testToken})
-	b := f.breaker(t, "GET /users/{id}")
-	u := f.srv.URL + "/breakers/" + url.PathEscape("GET /users/{id}")
-	for _, tok := range []string{"", "wrong-token-wrong-token", testToken + "x"} {
-		r := do(t, "POST", u, tok, `{"action":"force_open"}`)
+	h, m := newHandler(t, admin.Config{Token: testToken})
+	b := breaker(t, m, usersEP)
+	u := "/breakers/" + url.PathEscape(usersEP)
+	for _, tok := range []string{"", "wrong-token-wrong-token", testToken + "x", testToken[:len(testToken)-1]} {
+		r := serve(t, h, "POST", u, tok, `{"action":"force_open"}`)
 		if r.code != 401 || r.hdr.Get("WWW-Authenticate") == "" {
 			t.Fatalf("token %q: %d %s", tok, r.code, r.body)
 		}
 	}
-	if r := do(t, "POST", u, "", `{"action":"force_open"}`, "Authorization", "Basic "+testToken); r.code != 401 {
+	if r := serve(t, h, "POST", u, "", `{"action":"force_open"}`, "Authorization", "Basic "+testToken); r.code != 401 {
 		t.Fatalf("basic auth: %d", r.code)
 	}
 	if b.State() != core.Closed {
 		t.Fatal("applied with a bad token")
 	}
 	// Reads need the token too once one is configured.
-	if r := do(t, "GET", f.srv.URL+"/status", "", ""); r.code != 401 {
-		t.Fatalf("status without token: %d", r.code)
-	}
-	if r := do(t, "GET", f.srv.URL+"/events", "", ""); r.code != 401 {
-		t.Fatalf("events without token: %d", r.code)
+	for _, p := range []string{"/status", "/events", "/status/" + url.PathEscape(usersEP)} {
+		if r := serve(t, h, "GET", p, "", ""); r.code != 401 {
+			t.Fatalf("%s without token: %d", p, r.code)
+		}
 	}
 
 	steps := []struct {
@@ -290,18 +474,18 @@ func TestControlAuth(t *testing.T) {
 		{"force_open", core.ForcedOpen}, {"close", core.Closed}, {"disable", core.Disabled}, {"reset", core.Closed},
 	}
 	for _, s := range steps {
-		r := do(t, "POST", u, testToken, `{"action":"`+s.action+`","reason":"incident 42"}`, "Content-Type", "application/json")
+		r := serve(t, h, "POST", u, testToken, `{"action":"`+s.action+`","reason":"incident 42"}`, "Content-Type", "application/json")
 		if r.code != 200 {
 			t.Fatalf("%s: %d %s", s.action, r.code, r.body)
 		}
-		var cr admin.ControlResponse
+		var cr controlBody
 		r.json(t, &cr)
-		if cr.Scope != "local" || cr.Breaker.State != s.want || cr.Action != s.action {
+		if cr.Scope != "local" || cr.Breaker.State != s.want || cr.Action != s.action || cr.Endpoint != usersEP {
 			t.Fatalf("%s: %s", s.action, r.body)
 		}
-		// Visible in /status.
-		var st admin.Status
-		do(t, "GET", f.srv.URL+"/status", testToken, "").json(t, &st)
+		// Visible in the status.
+		var st struct{ Breakers []core.Snapshot }
+		serve(t, h, "GET", "/status", testToken, "").json(t, &st)
 		if len(st.Breakers) != 1 || st.Breakers[0].State != s.want {
 			t.Fatalf("%s: status shows %+v", s.action, st.Breakers)
 		}
@@ -311,21 +495,21 @@ func TestControlAuth(t *testing.T) {
 	}
 
 	t.Run("public read", func(t *testing.T) {
-		f := newFixture(t, admin.Config{Token: testToken, PublicRead: true})
-		f.breaker(t, "api")
-		if r := do(t, "GET", f.srv.URL+"/status", "", ""); r.code != 200 {
+		h, m := newHandler(t, admin.Config{Token: testToken, PublicRead: true})
+		breaker(t, m, "api")
+		if r := serve(t, h, "GET", "/status", "", ""); r.code != 200 {
 			t.Fatalf("status: %d", r.code)
 		}
-		if r := do(t, "POST", f.srv.URL+"/breakers/api", "", `{"action":"reset"}`); r.code != 401 {
+		if r := serve(t, h, "POST", "/breakers/api", "", `{"action":"reset"}`); r.code != 401 {
 			t.Fatalf("control without token: %d", r.code)
 		}
 	})
 }
 
 func TestControlBadBodies(t *testing.T) {
-	f := newFixture(t, admin.Config{Token: testToken})
-	b := f.breaker(t, "api")
-	u := f.srv.URL + "/breakers/api"
+	h, m := newHandler(t, admin.Config{Token: testToken})
+	b := breaker(t, m, "api")
+	u := "/breakers/api"
 	cases := []struct {
 		body, want string
 		code       int
@@ -340,31 +524,31 @@ func TestControlBadBodies(t *testing.T) {
 		{``, "body is empty", 400},
 		{`[1,2]`, "must be a JSON object", 400},
 		{`{"action":7}`, `"action" must be a string`, 400},
-		{`{"action":"force_open","reason":"` + strings.Repeat("r", admin.MaxReasonLen+1) + `"}`, "more than the 256 allowed", 400},
+		{`{"action":"force_open","reason":"` + strings.Repeat("r", 257) + `"}`, "more than the 256 allowed", 400},
 		{`{"action":"force_open","reason":"line\nbreak"}`, "printable", 400},
-		{`{"action":"force_open","reason":"` + strings.Repeat("x", admin.MaxBodyBytes) + `"}`, "larger than 4096 bytes", 413},
-		{`{"action":"reset"}` + strings.Repeat(" ", admin.MaxBodyBytes), "larger than 4096 bytes", 413},
+		{`{"action":"force_open","reason":"` + strings.Repeat("x", 4096) + `"}`, "larger than 4096 bytes", 413},
+		{`{"action":"reset"}` + strings.Repeat(" ", 4096), "larger than 4096 bytes", 413},
 	}
 	for _, c := range cases {
-		r := do(t, "POST", u, testToken, c.body)
+		r := serve(t, h, "POST", u, testToken, c.body)
 		if r.code != c.code || !strings.Contains(r.errorText(t), c.want) {
 			t.Errorf("body %.40q: %d %s, want %d %q", c.body, r.code, r.body, c.code, c.want)
 		}
 	}
-	if r := do(t, "POST", u, testToken, `{"action":"reset"}`, "Content-Type", "text/plain"); r.code != 415 {
+	if r := serve(t, h, "POST", u, testToken, `{"action":"reset"}`, "Content-Type", "text/plain"); r.code != 415 {
 		t.Errorf("text/plain: %d", r.code)
 	}
 	if b.State() != core.Closed {
 		t.Fatalf("a bad body changed the breaker: %s", b.State())
 	}
-	r := do(t, "POST", f.srv.URL+"/breakers/"+url.PathEscape("GET /nope"), testToken, `{"action":"reset"}`)
+	r := serve(t, h, "POST", "/breakers/"+url.PathEscape("GET /nope"), testToken, `{"action":"reset"}`)
 	if r.code != 404 || !strings.Contains(r.errorText(t), `"GET /nope"`) {
 		t.Fatalf("unknown endpoint: %d %s", r.code, r.body)
 	}
-	if _, ok := f.m.Lookup("GET /nope"); ok {
-		t.Fatal("control created a breaker")
+	if _, ok := m.Lookup("GET /nope"); ok {
+		t.Fatal("control created an endpoint")
 	}
-	if r := do(t, "GET", u, testToken, ""); r.code != 405 || r.hdr.Get("Allow") != "POST" {
+	if r := serve(t, h, "GET", u, testToken, ""); r.code != 405 || r.hdr.Get("Allow") != "POST" {
 		t.Fatalf("GET on control: %d %v", r.code, r.hdr)
 	}
 }
@@ -383,8 +567,8 @@ func (c *fakeCluster) call(op, endpoint, reason string, apply func(*core.Breaker
 	if c.fail != nil {
 		return c.fail
 	}
-	b, _ := c.m.Lookup(endpoint)
-	apply(b)
+	e, _ := c.m.Lookup(endpoint)
+	apply(e.Breaker())
 	return nil
 }
 
@@ -401,11 +585,11 @@ func (c *fakeCluster) Disable(_ context.Context, e string) error {
 func TestControlThroughCluster(t *testing.T) {
 	m := newManager(t, core.NewFakeClock(seedTime))
 	cl := &fakeCluster{m: m}
-	f := newFixture(t, admin.Config{Manager: m, Token: testToken, Cluster: cl})
-	f.breaker(t, "api")
+	h, _ := newHandler(t, admin.Config{Manager: m, Token: testToken, Cluster: cl})
+	b := breaker(t, m, "api")
 	for _, a := range []string{"force_open", "close", "reset", "disable"} {
-		r := do(t, "POST", f.srv.URL+"/breakers/api", testToken, `{"action":"`+a+`","reason":"drill"}`)
-		var cr admin.ControlResponse
+		r := serve(t, h, "POST", "/breakers/api", testToken, `{"action":"`+a+`","reason":"drill"}`)
+		var cr controlBody
 		r.json(t, &cr)
 		if r.code != 200 || cr.Scope != "cluster" {
 			t.Fatalf("%s: %d %s", a, r.code, r.body)
@@ -415,8 +599,11 @@ func TestControlThroughCluster(t *testing.T) {
 	if !slices.Equal(cl.calls, want) {
 		t.Fatalf("calls %q", cl.calls)
 	}
+	if b.State() != core.Disabled {
+		t.Fatalf("state %s", b.State())
+	}
 	cl.fail = errors.New("redis: connection refused")
-	r := do(t, "POST", f.srv.URL+"/breakers/api", testToken, `{"action":"reset"}`)
+	r := serve(t, h, "POST", "/breakers/api", testToken, `{"action":"reset"}`)
 	if r.code != 502 || !strings.Contains(r.errorText(t), "connection refused") || !strings.Contains(r.errorText(t), "breaker is Disabled") {
 		t.Fatalf("cluster failure: %d %s", r.code, r.body)
 	}
@@ -442,7 +629,7 @@ func TestRoutingAndPage(t *testing.T) {
 			t.Fatalf("%s references an external URL", asset)
 		}
 	}
-	for _, p := range []string{"/ui/", "/ui/nope.js", "/nope", "/status2", "/breakers", "/../etc/passwd"} {
+	for _, p := range []string{"/ui/", "/ui/nope.js", "/nope", "/status2", "/breakers", "/config", "/../etc/passwd"} {
 		if r := do(t, "GET", f.srv.URL+p, "", ""); r.code != 404 && r.code != 405 {
 			t.Errorf("%s: %d", p, r.code)
 		}
@@ -450,10 +637,13 @@ func TestRoutingAndPage(t *testing.T) {
 	if r := do(t, "DELETE", f.srv.URL+"/status", "", ""); r.code != 405 || r.hdr.Get("Allow") != "GET, HEAD" {
 		t.Errorf("DELETE status: %d", r.code)
 	}
+	if r := do(t, "GET", f.srv.URL+"/config/api", "", ""); r.code != 405 || r.hdr.Get("Allow") != "PUT, DELETE" {
+		t.Errorf("GET config: %d %q", r.code, r.hdr.Get("Allow"))
+	}
 	if r := do(t, "HEAD", f.srv.URL+"/status", "", ""); r.code != 200 {
 		t.Errorf("HEAD status: %d", r.code)
 	}
-	if r := do(t, "GET", f.srv.URL+"/ws", "", ""); r.code != http.StatusUpgradeRequired {
+	if r := do(t, "GET", f.srv.URL+"/ws", "", ""); r.code != 426 {
 		t.Errorf("plain GET ws: %d", r.code)
 	}
 
@@ -474,81 +664,242 @@ func TestRoutingAndPage(t *testing.T) {
 }
 
 func TestStateChangeMessageIsTheSeedShape(t *testing.T) {
-	f := newFixture(t, admin.Config{})
-	rx, err := f.h.Register(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
-	b := f.breaker(t, "api-service")
-	for range 3 {
-		b.RecordFailure()
-	}
-	msg := <-rx.C()
-	// The seed's fields, unchanged and first, then "type" and "seq".
-	seed := `{"endpoint":"api-service","old_state":"Closed","new_state":"Open","timestamp":"2025-10-08T12:00:00Z","reason":"failure threshold exceeded: 3 consecutive failures"`
-	if want := seed + `,"type":"state_change","seq":1}`; string(msg) != want {
-		t.Fatalf("got  %s\nwant %s", msg, want)
-	}
-	var sc events.StateChange
-	if err := json.Unmarshal(msg, &sc); err != nil || sc.NewState != core.Open || sc.Endpoint != "api-service" {
-		t.Fatalf("not a StateChange: %v %+v", err, sc)
-	}
-	if got := keys(t, msg); !slices.Equal(got, []string{"endpoint", "new_state", "old_state", "reason", "seq", "timestamp", "type"}) {
-		t.Fatalf("keys %v", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h, m := newHandler(t, admin.Config{})
+		rx, err := h.Register(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rx.Close()
+		b := breaker(t, m, "api-service")
+		for range 3 {
+			b.RecordFailure()
+		}
+		msg := <-rx.C()
+		// The seed's fields, unchanged and first, then "type" and "seq".
+		seed := `{"endpoint":"api-service","old_state":"Closed","new_state":"Open","timestamp":"2025-10-08T12:00:00Z","reason":"failure threshold exceeded: 3 consecutive failures"`
+		if want := seed + `,"type":"state_change","seq":1}`; string(msg) != want {
+			t.Fatalf("got  %s\nwant %s", msg, want)
+		}
+		var sc events.StateChange
+		if err := json.Unmarshal(msg, &sc); err != nil || sc.NewState != core.Open || sc.Endpoint != "api-service" {
+			t.Fatalf("not a StateChange: %v %+v", err, sc)
+		}
+	})
 }
 
-func TestManagerBulkheadsAndPerUser(t *testing.T) {
-	clock := core.NewFakeClock(seedTime)
-	m := newManager(t, clock)
-	bh, err := m.Bulkhead("GET /users/{id}")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, _ := bh.TryAcquire()
-	defer g.Release()
-	pu, err := core.NewPerUserBulkhead(core.PerUserConfig{Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 2, MaxQueueSize: core.NoQueue}}, core.WithClock(clock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var held []core.Guard
-	for i, user := range []string{"alice", "bob", "carol", "dave", "erin"} {
-		for range 1 + i%2 {
-			g, err := pu.TryAcquire(user)
+func TestReceivers(t *testing.T) {
+	t.Run("a slow receiver is dropped", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h, m := newHandler(t, admin.Config{SubscriberBuffer: 1})
+			rx, err := h.Register(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
-			held = append(held, g)
-		}
-	}
-	defer func() {
-		for i := range held {
-			held[i].Release()
-		}
-	}()
-	_, _ = pu.TryAcquire("bob")
-	_, _ = pu.TryAcquire("bob") // bob is full: rejected
+			b := breaker(t, m, "api")
+			b.ForceOpen("x")
+			b.Reset()
+			b.ForceOpen("y")
+			synctest.Wait()
+			if !errors.Is(rx.Err(), admin.ErrSlowSubscriber) {
+				t.Fatalf("err %v", rx.Err())
+			}
+			n := 0
+			for range rx.C() {
+				n++
+			}
+			if n != 1 {
+				t.Fatalf("drained %d, want the 1 buffered", n)
+			}
+			if n := admin.Subscribers(h); n != 0 {
+				t.Fatalf("%d subscribers left", n)
+			}
+		})
+	})
+	t.Run("a receiver ends with its context", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h, m := newHandler(t, admin.Config{})
+			ctx, cancel := context.WithCancel(context.Background())
+			rx, err := h.Register(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			breaker(t, m, "api").ForceOpen("x")
+			if msg := <-rx.C(); !strings.Contains(string(msg), `"new_state":"ForcedOpen"`) {
+				t.Fatalf("%s", msg)
+			}
+			cancel()
+			synctest.Wait()
+			if _, ok := <-rx.C(); ok {
+				t.Fatal("the channel is still open")
+			}
+			if !errors.Is(rx.Err(), context.Canceled) {
+				t.Fatalf("err %v", rx.Err())
+			}
+			rx.Close() // after the end: harmless
+			if !errors.Is(rx.Err(), context.Canceled) {
+				t.Fatalf("err after Close %v", rx.Err())
+			}
+			if _, err := h.Register(ctx); !errors.Is(err, context.Canceled) {
+				t.Fatalf("registered with a done context: %v", err)
+			}
+		})
+	})
+	t.Run("Close ends a receiver", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h, _ := newHandler(t, admin.Config{})
+			rx, err := h.Register(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rx.Err() != nil {
+				t.Fatalf("live receiver: %v", rx.Err())
+			}
+			rx.Close()
+			rx.Close()
+			if _, ok := <-rx.C(); ok || !errors.Is(rx.Err(), admin.ErrClosed) {
+				t.Fatalf("after Close: %v", rx.Err())
+			}
+		})
+	})
+	t.Run("the handler's Close ends every receiver", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h, _ := newHandler(t, admin.Config{})
+			rx1, _ := h.Register(context.Background())
+			rx2, _ := h.Register(context.Background())
+			if err := h.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			for _, rx := range []*admin.Receiver{rx1, rx2} {
+				if _, ok := <-rx.C(); ok || !errors.Is(rx.Err(), admin.ErrClosed) {
+					t.Fatalf("after the handler's Close: %v", rx.Err())
+				}
+			}
+			if _, err := h.Register(context.Background()); !errors.Is(err, admin.ErrClosed) {
+				t.Fatalf("register after Close: %v", err)
+			}
+			if err := h.Close(context.Background()); err != nil {
+				t.Fatalf("second Close: %v", err)
+			}
+		})
+	})
+	t.Run("subscriber bound", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h, _ := newHandler(t, admin.Config{MaxSubscribers: 2})
+			rx1, err1 := h.Register(t.Context())
+			_, err2 := h.Register(t.Context())
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			if _, err := h.Register(t.Context()); !errors.Is(err, admin.ErrTooManySubscribers) {
+				t.Fatalf("third receiver: %v", err)
+			}
+			rx1.Close()
+			if _, err := h.Register(t.Context()); err != nil {
+				t.Fatalf("after one left: %v", err)
+			}
+		})
+	})
+	t.Run("receivers get no snapshots", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h, _ := newHandler(t, admin.Config{SnapshotInterval: 20 * time.Millisecond})
+			rx, err := h.Register(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second) // fifty snapshot intervals, in the bubble's time
+			synctest.Wait()
+			if len(rx.C()) != 0 {
+				t.Fatalf("a receiver got a snapshot: %s", <-rx.C())
+			}
+		})
+	})
+}
 
-	f := newFixture(t, admin.Config{Manager: m, TopUsers: 3, UserBulkheads: admin.PerUserBulkheads{"global": pu}})
-	var st admin.Status
-	do(t, "GET", f.srv.URL+"/status", "", "").json(t, &st)
-	if len(st.Bulkheads) != 1 || st.Bulkheads[0].Endpoint != "GET /users/{id}" || st.Bulkheads[0].Active != 1 {
-		t.Fatalf("the Manager's bulkheads: %+v", st.Bulkheads)
-	}
-	if len(st.UserBulkheads) != 1 {
-		t.Fatalf("per-user: %+v", st.UserBulkheads)
-	}
-	u := st.UserBulkheads[0]
-	if u.Name != "global" || u.Users != 5 || u.Active != 7 || u.Rejected != 2 || len(u.TopUsers) != 3 {
-		t.Fatalf("per-user: %+v", u)
-	}
-	if u.TopUsers[0].Active != 2 {
-		t.Fatalf("busiest first: %+v", u.TopUsers)
-	}
-	var es admin.EndpointStatus
-	do(t, "GET", f.srv.URL+"/status/"+url.PathEscape("GET /users/{id}"), "", "").json(t, &es)
-	if es.Bulkhead == nil || es.Breaker != nil {
-		t.Fatalf("endpoint with a bulkhead only: %+v", es)
-	}
+func TestMonitorBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clock := core.NewFakeClock(seedTime)
+		h, m := newHandler(t, admin.Config{Manager: newManager(t, clock), Token: testToken})
+		lone, err := core.NewBreaker(core.BreakerConfig{Name: "payments-gateway", Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rx, err := h.Register(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rx.Close()
+		stop := h.MonitorBreaker(lone)
+		h.MonitorBreaker(lone) // twice is once
+		h.MonitorBreaker(nil)  // ignored
+		lone.Trip("upstream 5xx")
+		msg := <-rx.C()
+		var sc events.StateChange
+		if err := json.Unmarshal(msg, &sc); err != nil || sc.Endpoint != "payments-gateway" || sc.NewState != core.Open {
+			t.Fatalf("%s", msg)
+		}
+		synctest.Wait()
+		if len(rx.C()) != 0 {
+			t.Fatalf("monitoring twice reports twice: %s", <-rx.C())
+		}
+		// It is in the status and can be controlled.
+		var st struct{ Breakers []core.Snapshot }
+		serve(t, h, "GET", "/status", testToken, "").json(t, &st)
+		if len(st.Breakers) != 1 || st.Breakers[0].Endpoint != "payments-gateway" || st.Breakers[0].State != core.Open {
+			t.Fatalf("status: %+v", st.Breakers)
+		}
+		if r := serve(t, h, "POST", "/breakers/payments-gateway", testToken, `{"action":"reset"}`); r.code != 200 || lone.State() != core.Closed {
+			t.Fatalf("control: %d %s", r.code, r.body)
+		}
+		<-rx.C() // the reset
+		stop()
+		stop()
+		lone.Trip("again")
+		breaker(t, m, "other").Trip("on the bus")
+		if msg := <-rx.C(); !strings.Contains(string(msg), `"endpoint":"other"`) {
+			t.Fatalf("an unmonitored breaker's event arrived: %s", msg)
+		}
+		if r := serve(t, h, "GET", "/status/payments-gateway", testToken, ""); r.code != 404 {
+			t.Fatalf("after stop: %d", r.code)
+		}
+		// The handler's Close lets monitored breakers go.
+		h.MonitorBreaker(lone)
+		if err := h.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		lone.Reset()
+		h.MonitorBreaker(lone) // after Close: ignored
+		lone.Trip("after close")
+		synctest.Wait()
+		if n := admin.Seq(h); n != 3 {
+			t.Fatalf("seq %d after Close, want 3", n)
+		}
+	})
+}
+
+// A breaker made outside the Manager, followed and received in code: the
+// seed's notifier API.
+func TestNotifierAPI(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, _ := newHandler(t, admin.Config{Manager: newManager(t, core.NewFakeClock(seedTime))})
+		b, err := core.NewBreaker(core.BreakerConfig{Name: "api-service", Clock: core.NewFakeClock(seedTime)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.MonitorBreaker(b)
+		rx, err := h.Register(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Trip("Failure threshold exceeded")
+		want := `{"endpoint":"api-service","old_state":"Closed","new_state":"Open","timestamp":"2025-10-08T12:00:00Z","reason":"Failure threshold exceeded","type":"state_change","seq":1}`
+		if got := string(<-rx.C()); got != want {
+			t.Fatalf("got  %s\nwant %s", got, want)
+		}
+		var ev struct{ Events []json.RawMessage }
+		serve(t, h, "GET", "/events", "", "").json(t, &ev)
+		if len(ev.Events) != 1 || string(ev.Events[0]) != want {
+			t.Fatalf("events: %s", ev.Events)
+		}
+	})
 }

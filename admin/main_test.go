@@ -36,56 +36,83 @@ type fixture struct {
 	srv   *httptest.Server
 }
 
-func newManager(t testing.TB, clock core.Clock) *core.Manager {
+// newManager makes a Manager whose breakers open after 3 failures in a row
+// and stay open 30s.
+func newManager(t testing.TB, clock core.Clock, cfg ...core.ManagerConfig) *core.Manager {
 	t.Helper()
-	m, err := core.NewManager(core.ManagerConfig{
-		Clock:   clock,
-		Breaker: core.Config{FailureThreshold: 3, Timeout: 30 * time.Second},
-	})
+	var c core.ManagerConfig
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	c.Clock = clock
+	if c.Defaults.Breaker == nil {
+		c.Defaults.Breaker = &core.BreakerConfig{FailureThreshold: 3, Timeout: 30 * time.Second}
+	}
+	m, err := core.NewManager(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
-// newFixture serves a handler for cfg (its Manager filled in) at the root.
+// quiet fills in the fields tests leave alone: no pings or periodic
+// snapshots unless asked for, and no log output.
+func quiet(cfg admin.Config) admin.Config {
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = time.Hour
+	}
+	if cfg.SnapshotInterval == 0 {
+		cfg.SnapshotInterval = time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = discard()
+	}
+	return cfg
+}
+
+// newHandler makes a handler for cfg (a Manager on a fake clock filled in
+// when it has none) and closes it when the test ends.
+func newHandler(t testing.TB, cfg admin.Config) (*admin.Handler, *core.Manager) {
+	t.Helper()
+	if cfg.Manager == nil {
+		cfg.Manager = newManager(t, core.NewFakeClock(seedTime))
+	}
+	h, err := admin.New(quiet(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := h.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return h, cfg.Manager
+}
+
+// newFixture serves a handler for cfg at the root of a test server.
 func newFixture(t testing.TB, cfg admin.Config) *fixture {
 	t.Helper()
 	f := &fixture{clock: core.NewFakeClock(seedTime)}
 	if cfg.Manager == nil {
 		cfg.Manager = newManager(t, f.clock)
 	}
-	f.m = cfg.Manager
-	if cfg.PingInterval == 0 {
-		cfg.PingInterval = time.Hour // tests that want pings set it
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.SnapshotInterval == 0 {
-		cfg.SnapshotInterval = time.Hour
-	}
-	h, err := admin.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.h = h
-	f.srv = httptest.NewServer(h)
-	t.Cleanup(func() {
-		f.srv.Close()
-		h.Close()
-	})
+	f.h, f.m = newHandler(t, cfg)
+	f.srv = httptest.NewServer(f.h)
+	t.Cleanup(f.srv.Close) // before the handler's Close: cleanups run last first
 	return f
 }
 
-func (f *fixture) breaker(t testing.TB, name string) *core.Breaker {
+// breaker returns the Manager's breaker for name, making the endpoint.
+func breaker(t testing.TB, m *core.Manager, name string) *core.Breaker {
 	t.Helper()
-	b, err := f.m.Breaker(name)
+	e, err := m.Endpoint(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return e.Breaker()
 }
+
+func (f *fixture) breaker(t testing.TB, name string) *core.Breaker { return breaker(t, f.m, name) }
 
 type response struct {
 	code int
@@ -102,7 +129,9 @@ func (r response) json(t testing.TB, v any) {
 
 func (r response) errorText(t testing.TB) string {
 	t.Helper()
-	var e admin.ErrorResponse
+	var e struct {
+		Error string `json:"error"`
+	}
 	r.json(t, &e)
 	if e.Error == "" {
 		t.Fatalf("no error message in %s", r.body)
@@ -110,10 +139,8 @@ func (r response) errorText(t testing.TB) string {
 	return e.Error
 }
 
-func do(t testing.TB, method, url, token, body string, hdr ...string) response {
+func newRequest(t testing.TB, ctx context.Context, method, url, token, body string, hdr []string) *http.Request {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -128,7 +155,15 @@ func do(t testing.TB, method, url, token, body string, hdr ...string) response {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := noRedirect.Do(req)
+	return req
+}
+
+// do sends a request to a server; hdr holds header names and values.
+func do(t testing.TB, method, url, token, body string, hdr ...string) response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := noRedirect.Do(newRequest(t, ctx, method, url, token, body, hdr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,18 +175,20 @@ func do(t testing.TB, method, url, token, body string, hdr ...string) response {
 	return response{resp.StatusCode, resp.Header, b}
 }
 
-var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
+// serve sends a request straight to h, without a network: it works inside
+// a synctest bubble.
+func serve(t testing.TB, h http.Handler, method, path, token, body string, hdr ...string) response {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	req := newRequest(t, context.Background(), method, "http://admin.test"+path, token, body, hdr)
+	req.RequestURI = req.URL.RequestURI()
+	if req.Body == nil {
+		req.Body = http.NoBody // as a server's request has
 	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return response{rec.Code, rec.Header(), rec.Body.Bytes()}
 }
+
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 	"github.com/gin-gonic/gin"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/bulwark-go/bulwark/admin"
 	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/internal/wait"
 )
 
 // Each router mounts the handler under /admin/ the way the package
@@ -53,19 +53,15 @@ func TestMountInRouters(t *testing.T) {
 		t.Run(rt.name, func(t *testing.T) {
 			m := newManager(t, core.NewFakeClock(seedTime))
 			cfg := rt.cfg
-			cfg.Manager, cfg.Token, cfg.Logger = m, testToken, discard()
-			cfg.PingInterval, cfg.SnapshotInterval = time.Hour, time.Hour
-			h, err := admin.New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg.Manager, cfg.Token, cfg.Settings = m, testToken, newFakeSettings(m)
+			h, _ := newHandler(t, cfg)
 			srv := httptest.NewServer(rt.mount(h))
-			t.Cleanup(func() { srv.Close(); h.Close() })
+			t.Cleanup(srv.Close)
 			name := "GET /users/{id}"
-			b, _ := m.Breaker(name)
+			b := breaker(t, m, name)
 			base := srv.URL + "/admin/"
 
-			var st admin.Status
+			var st struct{ Breakers []core.Snapshot }
 			r := do(t, "GET", base+"status", testToken, "")
 			if r.code != 200 {
 				t.Fatalf("status: %d %s", r.code, r.body)
@@ -80,6 +76,13 @@ func TestMountInRouters(t *testing.T) {
 			if r := do(t, "POST", base+"breakers/"+url.PathEscape(name), testToken, `{"action":"force_open"}`); r.code != 200 || b.State() != core.ForcedOpen {
 				t.Fatalf("control: %d %s", r.code, r.body)
 			}
+			if r := do(t, "PUT", base+"config/"+url.PathEscape(name), testToken, `{"breaker":{"failure_threshold":9}}`); r.code != 200 ||
+				!strings.Contains(string(r.body), `"failure_threshold":9`) {
+				t.Fatalf("settings: %d %s", r.code, r.body)
+			}
+			if r := do(t, "DELETE", base+"config/"+url.PathEscape(name), testToken, ""); r.code != 200 {
+				t.Fatalf("settings reset: %d %s", r.code, r.body)
+			}
 			if r := do(t, "GET", base, "", ""); r.code != 200 || !strings.Contains(string(r.body), "ui/app.js") {
 				t.Fatalf("page: %d", r.code)
 			}
@@ -87,7 +90,9 @@ func TestMountInRouters(t *testing.T) {
 				t.Fatalf("script: %d", r.code)
 			}
 
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			// The force_open, the change and the reset are numbered 1 to 3.
+			wait.For(t, patience, "three events", func() bool { return admin.Seq(h) == 3 })
+			ctx, cancel := context.WithTimeout(context.Background(), patience)
 			defer cancel()
 			c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"ws",
 				&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + testToken}}})

@@ -1,20 +1,22 @@
 package admin
 
 import (
+	"encoding/json"
 	"math"
 	"time"
 
 	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/health"
 )
 
-// TypeSnapshot is the "type" of a feed message that carries a Status.
-const TypeSnapshot = "snapshot"
+// typeSnapshot is the "type" of a feed message that carries a status.
+const typeSnapshot = "snapshot"
 
-// Status is the body of GET …/status and, with Type set to "snapshot", the
+// status is the body of GET …/status and, with Type set to "snapshot", the
 // feed's snapshot message. Every list is present (possibly empty) and
-// sorted as its source sorts it.
-type Status struct {
+// sorted by endpoint.
+type status struct {
 	// Type is "snapshot" on the feed and absent from GET …/status.
 	Type string `json:"type,omitempty"`
 	// Seq is the sequence number of the last feed event this status
@@ -22,32 +24,37 @@ type Status struct {
 	Seq         uint64    `json:"seq"`
 	GeneratedAt time.Time `json:"generated_at"`
 
-	Breakers      []BreakerStatus      `json:"breakers"`
-	Bulkheads     []BulkheadStatus     `json:"bulkheads"`
-	UserBulkheads []UserBulkheadStatus `json:"user_bulkheads"`
-	SLOs          []core.SLOStatus     `json:"slos"`
-	Health        []HealthStatus       `json:"health"`
-	Alerts        []alert.Alert        `json:"alerts"`
+	Breakers  []breakerStatus  `json:"breakers"`
+	Bulkheads []bulkheadStatus `json:"bulkheads"`
+	// PerUser is the Manager's per-user bulkhead; null without one.
+	PerUser *perUserStatus   `json:"per_user"`
+	SLOs    []core.SLOStatus `json:"slos"`
+	Health  []health.Status  `json:"health"`
+	Alerts  []alert.Alert    `json:"alerts"`
 }
 
-// EndpointStatus is the body of GET …/status/{endpoint}: everything known
+// endpointStatus is the body of GET …/status/{endpoint}: everything known
 // about one endpoint. Parts the endpoint does not have are null (or empty
 // lists).
-type EndpointStatus struct {
+type endpointStatus struct {
 	Endpoint    string          `json:"endpoint"`
 	Seq         uint64          `json:"seq"`
 	GeneratedAt time.Time       `json:"generated_at"`
-	Breaker     *BreakerStatus  `json:"breaker"`
-	Bulkhead    *BulkheadStatus `json:"bulkhead"`
+	Breaker     *breakerStatus  `json:"breaker"`
+	Bulkhead    *bulkheadStatus `json:"bulkhead"`
 	SLO         *core.SLOStatus `json:"slo"`
-	Health      []HealthStatus  `json:"health"`
+	Health      []health.Status `json:"health"`
 	// Alerts are the active alerts whose "endpoint" metadata names it.
 	Alerts []alert.Alert `json:"alerts"`
+	// Settings and SettingsSource are the endpoint's settings in effect
+	// and where they came from, when Config.Settings is set.
+	Settings       json.RawMessage `json:"settings,omitempty"`
+	SettingsSource string          `json:"settings_source,omitempty"`
 }
 
-// BreakerStatus is a breaker's snapshot (see core.Snapshot for its fields)
-// plus RetryAfterSeconds.
-type BreakerStatus struct {
+// breakerStatus is a breaker's snapshot (see core.Snapshot for its
+// fields, held_by and hold_until among them) plus RetryAfterSeconds.
+type breakerStatus struct {
 	core.Snapshot
 	// RetryAfterSeconds is how long until an Open breaker lets a probe
 	// through, rounded up to whole seconds as in a Retry-After header; 0
@@ -55,8 +62,8 @@ type BreakerStatus struct {
 	RetryAfterSeconds int64 `json:"retry_after_seconds"`
 }
 
-// BulkheadStatus is one endpoint bulkhead's load and counters.
-type BulkheadStatus struct {
+// bulkheadStatus is one endpoint bulkhead's load and counters.
+type bulkheadStatus struct {
 	Endpoint string `json:"endpoint"`
 	// Active slots held and calls Queued now, and the limits.
 	Active        int `json:"active"`
@@ -73,10 +80,9 @@ type BulkheadStatus struct {
 	QueueWaitSeconds float64 `json:"queue_wait_seconds"`
 }
 
-// BulkheadStatusOf reports b.
-func BulkheadStatusOf(b *core.Bulkhead) BulkheadStatus {
+func bulkheadStatusOf(b *core.Bulkhead) bulkheadStatus {
 	s := b.Stats()
-	return BulkheadStatus{
+	return bulkheadStatus{
 		Endpoint: b.Name(), Active: s.Active, Queued: s.Queued,
 		MaxConcurrent: s.MaxConcurrent, MaxQueue: s.MaxQueue,
 		Total: s.Total, Admitted: s.Admitted, Rejected: s.Rejected,
@@ -85,12 +91,9 @@ func BulkheadStatusOf(b *core.Bulkhead) BulkheadStatus {
 	}
 }
 
-// UserBulkheadStatus is one per-user bulkhead: totals over its users and
-// the busiest few. User IDs appear here, never in metrics.
-type UserBulkheadStatus struct {
-	// Name says what the per-user bulkhead guards (an endpoint, or
-	// "global").
-	Name string `json:"name"`
+// perUserStatus is the per-user bulkhead: totals over its users and the
+// busiest few. User IDs appear here and nowhere else.
+type perUserStatus struct {
 	// Users is how many users it tracks now, MaxUsers its bound.
 	Users    int `json:"users"`
 	MaxUsers int `json:"max_users"`
@@ -98,7 +101,11 @@ type UserBulkheadStatus struct {
 	// TooManyUsers counts calls refused because the bound was reached.
 	Evicted      uint64 `json:"evicted"`
 	TooManyUsers uint64 `json:"too_many_users"`
-	// The load and counters summed over every tracked user.
+	// MaxConcurrent and MaxQueue are each user's limits (0 when per-user
+	// limiting is disabled).
+	MaxConcurrent int `json:"max_concurrent"`
+	MaxQueue      int `json:"max_queue"`
+	// The load and counters summed over every user.
 	Active   int    `json:"active"`
 	Queued   int    `json:"queued"`
 	Total    uint64 `json:"total"`
@@ -106,30 +113,11 @@ type UserBulkheadStatus struct {
 	TimedOut uint64 `json:"timed_out"`
 	// TopUsers are the busiest users, busiest first, at most
 	// Config.TopUsers of them.
-	TopUsers []UserStatus `json:"top_users"`
+	TopUsers []userStatus `json:"top_users"`
 }
 
-// UserBulkheadStatusOf reports p under name, with the users its TopUsers
-// returns (the handler keeps the first Config.TopUsers).
-func UserBulkheadStatusOf(name string, p *core.PerUserBulkhead) UserBulkheadStatus {
-	st := p.Stats()
-	top := p.TopUsers()
-	u := UserBulkheadStatus{
-		Name: name, Users: st.Users, MaxUsers: st.MaxUsers, Evicted: st.Evicted, TooManyUsers: st.TooManyUsers,
-		Active: st.All.Active, Queued: st.All.Queued, Total: st.All.Total, Rejected: st.All.Rejected, TimedOut: st.All.TimedOut,
-		TopUsers: make([]UserStatus, 0, len(top)),
-	}
-	for _, t := range top {
-		u.TopUsers = append(u.TopUsers, UserStatus{
-			User: t.User, Active: t.Stats.Active, Queued: t.Stats.Queued,
-			Total: t.Stats.Total, Rejected: t.Stats.Rejected, TimedOut: t.Stats.TimedOut,
-		})
-	}
-	return u
-}
-
-// UserStatus is one user's share of a per-user bulkhead.
-type UserStatus struct {
+// userStatus is one user's share of the per-user bulkhead.
+type userStatus struct {
 	User     string `json:"user"`
 	Active   int    `json:"active"`
 	Queued   int    `json:"queued"`
@@ -138,88 +126,62 @@ type UserStatus struct {
 	TimedOut uint64 `json:"timed_out"`
 }
 
-// HealthStatus is one health check's latest verdict. It carries the fields
-// of a health.Status without its history, so wiring a monitor is a loop:
-//
-//	admin.HealthFunc(func() []admin.HealthStatus {
-//		var out []admin.HealthStatus
-//		for _, s := range mon.Statuses() {
-//			out = append(out, admin.HealthStatus{Endpoint: s.Endpoint, Probe: s.Probe,
-//				Healthy: s.Healthy, Last: admin.HealthResultOf(s.Last.OK, s.Last.Latency, s.Last.Err, s.Last.Time),
-//				ConsecutiveFailures: s.ConsecutiveFailures, ConsecutiveSuccesses: s.ConsecutiveSuccesses,
-//				Checks: s.Checks, Failures: s.Failures, ForcedOpen: s.ForcedOpen})
-//		}
-//		return out
-//	})
-type HealthStatus struct {
-	Endpoint string `json:"endpoint"`
-	Probe    string `json:"probe"`
-	Healthy  bool   `json:"healthy"`
-	// Last is the latest check (zero before the first).
-	Last                 HealthResult `json:"last"`
-	ConsecutiveFailures  int          `json:"consecutive_failures"`
-	ConsecutiveSuccesses int          `json:"consecutive_successes"`
-	Checks               uint64       `json:"checks"`
-	Failures             uint64       `json:"failures"`
-	// ForcedOpen reports whether the check holds the breaker open now.
-	ForcedOpen bool `json:"forced_open"`
-}
-
-// HealthResult is one check's outcome.
-type HealthResult struct {
-	OK        bool      `json:"ok"`
-	LatencyMS float64   `json:"latency_ms"`
-	Error     string    `json:"error,omitempty"`
-	Time      time.Time `json:"time"`
-}
-
-// HealthResultOf builds a HealthResult from a check's fields.
-func HealthResultOf(ok bool, latency time.Duration, err error, at time.Time) HealthResult {
-	r := HealthResult{OK: ok, LatencyMS: float64(latency) / float64(time.Millisecond), Time: at}
-	if err != nil {
-		r.Error = err.Error()
+func perUserStatusOf(p *core.PerUserBulkhead, top int) *perUserStatus {
+	st := p.Stats()
+	users := p.TopUsers()
+	users = users[:min(len(users), top)]
+	u := &perUserStatus{
+		Users: st.Users, MaxUsers: st.MaxUsers, Evicted: st.Evicted, TooManyUsers: st.TooManyUsers,
+		MaxConcurrent: st.All.MaxConcurrent, MaxQueue: st.All.MaxQueue,
+		Active: st.All.Active, Queued: st.All.Queued, Total: st.All.Total, Rejected: st.All.Rejected, TimedOut: st.All.TimedOut,
+		TopUsers: make([]userStatus, 0, len(users)),
 	}
-	return r
+	for _, t := range users {
+		u.TopUsers = append(u.TopUsers, userStatus{
+			User: t.User, Active: t.Stats.Active, Queued: t.Stats.Queued,
+			Total: t.Stats.Total, Rejected: t.Stats.Rejected, TimedOut: t.Stats.TimedOut,
+		})
+	}
+	return u
 }
 
-// breakerStatus reports one breaker.
-func breakerStatus(b *core.Breaker) BreakerStatus {
-	s := BreakerStatus{Snapshot: b.Snapshot()}
-	if d := b.RetryAfter(); d > 0 {
+func breakerStatusOf(b *core.Breaker) breakerStatus {
+	s := breakerStatus{Snapshot: b.Snapshot()}
+	if d := b.RetryAfter(); d > 0 && s.State == core.Open {
 		s.RetryAfterSeconds = int64(math.Ceil(d.Seconds()))
 	}
 	return s
 }
 
 // status builds the full status as of feed sequence seq.
-func (h *Handler) status(seq uint64) Status {
+func (h *Handler) status(seq uint64) status {
 	bs := h.breakers()
-	st := Status{
-		Seq:           seq,
-		GeneratedAt:   h.clock.Now().UTC(),
-		Breakers:      make([]BreakerStatus, 0, len(bs)),
-		Bulkheads:     []BulkheadStatus{},
-		UserBulkheads: []UserBulkheadStatus{},
-		SLOs:          []core.SLOStatus{},
-		Health:        []HealthStatus{},
-		Alerts:        []alert.Alert{},
+	eps := h.cfg.Manager.Endpoints()
+	st := status{
+		Seq:         seq,
+		GeneratedAt: h.clock.Now().UTC(),
+		Breakers:    make([]breakerStatus, 0, len(bs)),
+		Bulkheads:   []bulkheadStatus{},
+		SLOs:        []core.SLOStatus{},
+		Health:      []health.Status{},
+		Alerts:      []alert.Alert{},
 	}
 	for _, b := range bs {
-		st.Breakers = append(st.Breakers, breakerStatus(b))
+		st.Breakers = append(st.Breakers, breakerStatusOf(b))
 	}
-	st.Bulkheads = nonNil(h.bulkheads().BulkheadStatuses())
-	if h.cfg.UserBulkheads != nil {
-		st.UserBulkheads = nonNil(h.cfg.UserBulkheads.UserBulkheadStatuses())
-		for i := range st.UserBulkheads {
-			u := &st.UserBulkheads[i]
-			u.TopUsers = nonNil(u.TopUsers[:min(len(u.TopUsers), h.cfg.TopUsers)])
+	for _, e := range eps {
+		if bh := e.Bulkhead(); bh != nil {
+			st.Bulkheads = append(st.Bulkheads, bulkheadStatusOf(bh))
+		}
+		if t := e.SLO(); t != nil {
+			st.SLOs = append(st.SLOs, sloStatusOf(e, t))
 		}
 	}
-	if h.cfg.SLO != nil {
-		st.SLOs = nonNil(h.cfg.SLO.Statuses())
+	if p := h.cfg.Manager.PerUser(); p != nil {
+		st.PerUser = perUserStatusOf(p, h.cfg.TopUsers)
 	}
 	if h.cfg.Health != nil {
-		st.Health = nonNil(h.cfg.Health.HealthStatuses())
+		st.Health = nonNil(h.cfg.Health.Statuses())
 	}
 	if h.cfg.Alerts != nil {
 		st.Alerts = nonNil(h.cfg.Alerts.Active())
@@ -227,36 +189,37 @@ func (h *Handler) status(seq uint64) Status {
 	return st
 }
 
-// endpointStatus reports one endpoint; ok is false when no source knows it.
-func (h *Handler) endpointStatus(name string, seq uint64) (EndpointStatus, bool) {
-	es := EndpointStatus{
+// sloStatusOf reads an endpoint's SLO tracker, named by the endpoint.
+func sloStatusOf(e *core.Endpoint, t *core.SLOTracker) core.SLOStatus {
+	s := t.Status()
+	s.Endpoint = e.Name()
+	return s
+}
+
+// endpointStatus reports one endpoint; ok is false when nothing knows it.
+func (h *Handler) endpointStatus(name string, seq uint64) (endpointStatus, bool) {
+	es := endpointStatus{
 		Endpoint: name, Seq: seq, GeneratedAt: h.clock.Now().UTC(),
-		Health: []HealthStatus{}, Alerts: []alert.Alert{},
+		Health: []health.Status{}, Alerts: []alert.Alert{},
 	}
 	found := false
 	if b, ok := h.breaker(name); ok {
-		s := breakerStatus(b)
+		s := breakerStatusOf(b)
 		es.Breaker, found = &s, true
 	}
-	for _, s := range h.bulkheads().BulkheadStatuses() {
-		if s.Endpoint == name {
-			es.Bulkhead, found = &s, true
-			break
+	if e, ok := h.cfg.Manager.Lookup(name); ok {
+		if bh := e.Bulkhead(); bh != nil {
+			s := bulkheadStatusOf(bh)
+			es.Bulkhead = &s
 		}
-	}
-	if h.cfg.SLO != nil {
-		for _, s := range h.cfg.SLO.Statuses() {
-			if s.Endpoint == name {
-				es.SLO, found = &s, true
-				break
-			}
+		if t := e.SLO(); t != nil {
+			s := sloStatusOf(e, t)
+			es.SLO = &s
 		}
 	}
 	if h.cfg.Health != nil {
-		for _, s := range h.cfg.Health.HealthStatuses() {
-			if s.Endpoint == name {
-				es.Health, found = append(es.Health, s), true
-			}
+		if s, ok := h.cfg.Health.Status(name); ok {
+			es.Health, found = append(es.Health, s), true
 		}
 	}
 	if h.cfg.Alerts != nil {
@@ -266,23 +229,10 @@ func (h *Handler) endpointStatus(name string, seq uint64) (EndpointStatus, bool)
 			}
 		}
 	}
-	return es, found
-}
-
-// bulkheads is the configured bulkhead source, or the Manager's.
-func (h *Handler) bulkheads() BulkheadSource {
-	if h.cfg.Bulkheads != nil {
-		return h.cfg.Bulkheads
+	if found && h.cfg.Settings != nil {
+		es.Settings, es.SettingsSource = h.settingsOf(name)
 	}
-	return BulkheadFunc(func() []BulkheadStatus {
-		var l BulkheadList
-		for _, e := range h.cfg.Manager.Endpoints() {
-			if bh := e.Bulkhead(); bh != nil {
-				l = append(l, bh)
-			}
-		}
-		return l.BulkheadStatuses()
-	})
+	return es, found
 }
 
 // nonNil makes an empty list encode as [] rather than null.

@@ -311,14 +311,13 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 	}
 	reg.MustRegister(collector)
 	adm, err := admin.New(admin.Config{
-		Manager:       m,
-		Prefix:        "/admin",
-		Token:         o.token,
-		PublicRead:    true,
-		Cluster:       cluster,
-		UserBulkheads: admin.PerUserBulkheads{"api": m.PerUser()},
-		Alerts:        alerts,
-		Health:        healthSource(monitor),
+		Manager:    m,
+		Prefix:     "/admin",
+		Token:      o.token,
+		PublicRead: true,
+		Cluster:    cluster,
+		Alerts:     alerts,
+		Health:     monitor,
 	})
 	if err != nil {
 		return nil, err
@@ -349,7 +348,7 @@ func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
 	// open (a new process could not tell its own hold from an operator's);
 	// then the file store, which saves the final state.
 	s.closers = []func(context.Context) error{
-		func(context.Context) error { adm.Close(); return nil },
+		adm.Close,
 		func(ctx context.Context) error {
 			if shared == nil {
 				return nil
@@ -371,22 +370,6 @@ func bareStack(up *upstream, o options) (*stack, error) {
 	r := chi.NewRouter()
 	a.routes(r)
 	return &stack{handler: r, stateFile: "(none: -bare)"}, nil
-}
-
-// healthSource shows the monitor's checks on the dashboard.
-func healthSource(mon *health.Monitor) admin.HealthSource {
-	return admin.HealthFunc(func() []admin.HealthStatus {
-		var out []admin.HealthStatus
-		for _, s := range mon.Statuses() {
-			out = append(out, admin.HealthStatus{
-				Endpoint: s.Endpoint, Probe: s.Probe, Healthy: s.Healthy,
-				Last:                admin.HealthResultOf(s.Last.OK, s.Last.Latency, s.Last.Err, s.Last.Time),
-				ConsecutiveFailures: s.ConsecutiveFailures, ConsecutiveSuccesses: s.ConsecutiveSuccesses,
-				Checks: s.Checks, Failures: s.Failures, ForcedOpen: s.ForcedOpen,
-			})
-		}
-		return out
-	})
 }
 
 func randomToken() string {

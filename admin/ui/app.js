@@ -186,7 +186,9 @@
     b.reason = e.reason;
     b.last_state_change = e.timestamp;
     if (e.new_state !== 'Open') { delete b.open_until; b.retry_after_seconds = 0; }
-    else refreshEndpoint(e.endpoint); // learn when it will half-open
+    if (e.new_state !== 'ForcedOpen') { delete b.held_by; delete b.hold_until; }
+    // Learn when an Open breaker will half-open, or who holds a forced one.
+    if (e.new_state === 'Open' || e.new_state === 'ForcedOpen') refreshEndpoint(e.endpoint);
   }
 
   function applyAlert(a) {
@@ -200,7 +202,8 @@
     fetch(base + 'status/' + encodeURIComponent(ep), { headers: authHeaders(), cache: 'no-store' })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (es) {
-        if (!es || !es.breaker || !status) return;
+        if (!es || !status) return;
+        if (!es.breaker) return;
         var i = status.breakers.findIndex(function (x) { return x.endpoint === ep; });
         // Express open_until on the snapshot's clock so the countdown stays right.
         var b = es.breaker;
@@ -208,7 +211,7 @@
           var left = Date.parse(b.open_until) - Date.parse(es.generated_at);
           b.open_until = new Date(serverNow + (performance.now() - receivedAt) + left).toISOString();
         }
-        if (i >= 0) status.breakers[i] = Object.assign({}, status.breakers[i], b);
+        if (i >= 0) status.breakers[i] = b; // a whole breaker status
         render();
       }).catch(function () {});
   }
@@ -310,8 +313,13 @@
         var cd = el('span', 'countdown', fmtCountdown(ms));
         cd.dataset.endpoint = name;
         tdCd.appendChild(cd);
+      } else if (state === 'ForcedOpen' && b.held_by) {
+        // A component's hold is a lease: it ends by itself unless renewed.
+        var hold = el('span', 'hold', 'held by ' + b.held_by + (b.hold_until ? ' until ' + clock(b.hold_until) : ''));
+        hold.title = 'A component holds this breaker open; the hold lapses at the time shown unless its owner renews it.';
+        tdCd.appendChild(hold);
       } else {
-        tdCd.appendChild(el('span', 'dim', state === 'ForcedOpen' ? 'held open' : '–'));
+        tdCd.appendChild(el('span', 'dim', state === 'ForcedOpen' ? 'held open by an operator' : '–'));
       }
       tr.appendChild(tdCd);
 
@@ -324,11 +332,12 @@
       } else tdBh.appendChild(el('span', 'dim', bh ? 'unbounded' : '–'));
       tr.appendChild(tdBh);
 
-      var tdSlo = el('td');
+      var tdSlo = el('td', 'slo');
       if (slo) {
-        var left = Math.max(0, Math.min(100, slo.error_budget_remaining));
+        // error_budget_remaining is a ratio: 1 is the whole budget, below 0 overspent.
+        var left = Math.max(0, Math.min(100, slo.error_budget_remaining * 100));
         tdSlo.appendChild(bar(left / 100, left <= 10 ? 'bad' : left <= 40 ? 'warn' : 'good',
-          slo.error_budget_remaining > 0 ? slo.error_budget_remaining.toFixed(0) + '% left' : 'spent'));
+          slo.error_budget_remaining > 0 ? left.toFixed(0) + '% left' : 'spent'));
         tdSlo.title = 'success ' + (slo.success_rate * 100).toFixed(2) + '% (target ' + (slo.target * 100).toFixed(2) +
           '%), burn ' + slo.short_burn_rate.toFixed(1) + '× short / ' + slo.long_burn_rate.toFixed(1) + '× long';
       } else tdSlo.appendChild(el('span', 'dim', '–'));
@@ -343,8 +352,8 @@
       tr.appendChild(tdH);
 
       var tdAct = el('td');
+      var acts = el('div', 'actions');
       if (b && token) {
-        var acts = el('div', 'actions');
         [['force_open', 'Force open', 'danger'], ['reset', 'Reset', ''], ['disable', 'Disable', 'danger']].forEach(function (a) {
           var btn = el('button', a[2], a[1]);
           btn.type = 'button';
@@ -352,8 +361,8 @@
           btn.addEventListener('click', function () { control(name, a[0], btn); });
           acts.appendChild(btn);
         });
-        tdAct.appendChild(acts);
-      } else if (b) tdAct.appendChild(el('span', 'locked', 'token needed'));
+      } else if (b) acts.appendChild(el('span', 'locked', 'token needed'));
+      tdAct.appendChild(acts);
       tr.appendChild(tdAct);
       rows.appendChild(tr);
     });
@@ -415,6 +424,8 @@
         row.appendChild(el('span', 'sev ' + e.severity, e.resolved ? 'resolved' : e.severity));
       } else if (e.type === 'slo_burn') {
         row.appendChild(el('span', 'sev ' + (e.burning ? 'Critical' : 'Info'), e.burning ? 'burning' : 'recovered'));
+      } else if (e.type === 'config_change') {
+        row.appendChild(el('span', 'sev Info', e.source === 'runtime' ? 'changed' : 'back to ' + (e.source || 'file')));
       }
       if (typeof e.seq === 'number') row.appendChild(el('span', 'seqno', '#' + e.seq));
       li.appendChild(row);
@@ -453,8 +464,16 @@
       left.appendChild(el('span', 'mono', h.endpoint));
       left.appendChild(el('div', 'probe', h.probe + (h.last && h.last.error ? ' — ' + h.last.error : '')));
       li.appendChild(left);
-      var right = el('div', 'probe latency', h.last && h.last.time && !h.last.time.startsWith('0001') ?
-        fmtLatency(h.last.latency_ms) : 'not run');
+      var right = el('div', 'probe latency');
+      right.appendChild(document.createTextNode(h.last && h.last.time ? fmtLatency(h.last.latency_ms) : 'not run'));
+      // The latest checks, oldest first: one tick each.
+      var strip = el('div', 'checks');
+      (h.history || []).slice(-20).forEach(function (r) {
+        var tick = el('span', r.ok ? 'ok' : 'fail');
+        tick.title = (r.time ? clock(r.time) + ' ' : '') + (r.ok ? 'ok' : r.error || 'failed') + ' · ' + fmtLatency(r.latency_ms || 0);
+        strip.appendChild(tick);
+      });
+      right.appendChild(strip);
       li.appendChild(right);
       frag.appendChild(li);
     });
@@ -465,10 +484,11 @@
   function renderUsers() {
     var box = $('users');
     var frag = document.createDocumentFragment();
-    (status.user_bulkheads || []).forEach(function (u) {
+    var u = status.per_user;
+    if (u) {
       var blk = el('div', 'users-block');
-      var h3 = el('h3', '', u.name);
-      h3.appendChild(el('small', '', u.users + ' users · ' + u.rejected + ' rejected'));
+      var h3 = el('h3', '', 'Per user · all endpoints');
+      h3.appendChild(el('small', '', u.users + ' of ' + u.max_users + ' users tracked · ' + u.rejected + ' rejected'));
       blk.appendChild(h3);
       var t = el('table');
       var head = el('tr');
@@ -476,16 +496,18 @@
       t.appendChild(head);
       (u.top_users || []).forEach(function (x) {
         var r = el('tr');
+        r.dataset.user = x.user;
         r.appendChild(el('td', 'mono', x.user));
-        r.appendChild(el('td', 'num', x.active));
+        var act = el('td', 'num', u.max_concurrent ? x.active + '/' + u.max_concurrent : x.active);
+        if (u.max_concurrent && x.active >= u.max_concurrent) act.className += ' rate high';
+        r.appendChild(act);
         r.appendChild(el('td', 'num', x.total));
         r.appendChild(el('td', 'num' + (x.rejected ? ' rate high' : ''), x.rejected));
         t.appendChild(r);
       });
       blk.appendChild(t);
       frag.appendChild(blk);
-    });
-    if (!(status.user_bulkheads || []).length) frag.appendChild(el('p', 'empty', 'No per-user bulkheads.'));
+    } else frag.appendChild(el('p', 'empty', 'No per-user bulkhead.'));
     box.replaceChildren(frag);
   }
 
