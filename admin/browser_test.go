@@ -323,6 +323,36 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("health checks show %q", got)
 	}
 
+	// The settings editor: see, change, a refused change, reset.
+	js := func(expr string) chromedp.Action[chromedp.Void] { return chromedp.Poll[chromedp.Void](expr) }
+	editor := `document.getElementById('settings-json').value`
+	source := `document.getElementById('settings-source').textContent`
+	clickRow("open the settings of GET /users/{id}", row("GET /users/{id}")+` button[data-action="settings"]`)
+	step("the settings in effect", js(source+` === 'file' && `+editor+`.includes('"failure_threshold": 5')`))
+	edit := func(v string) {
+		t.Helper()
+		step("clear the editor", chromedp.Evaluate[chromedp.Void](`(() => { const e = document.getElementById('settings-json'); e.value = ''; e.dispatchEvent(new Event('input')); })()`))
+		step("type "+v, chromedp.SendKeys(chromedp.ID("settings-json"), v))
+		step("apply "+v, chromedp.Click(chromedp.ID("settings-apply")))
+	}
+	edit(`{"breaker":{"failure_threshold":12}}`)
+	step("the change shows", js(source+` === 'runtime' && `+editor+`.includes('"failure_threshold": 12')`))
+	wait.For(t, patience, "the change to reach the service", func() bool {
+		b, src := s.settings.EndpointSettings("GET /users/{id}")
+		return src == "runtime" && strings.Contains(string(b), `"failure_threshold":12`)
+	})
+	step("the change is on the feed", chromedp.WaitVisible(chromedp.CSS(`#events li[data-type="config_change"]`)))
+	edit(`{"breaker":{"failure_threshold":0}}`)
+	step("the refusal shows", chromedp.WaitVisible(chromedp.ID("settings-error")))
+	if got := text("#settings-error"); !strings.Contains(got, "endpoints[GET /users/{id}].breaker.failure_threshold") || !strings.Contains(got, "must be between 1 and 1000000") {
+		t.Fatalf("the refusal shows %q", got)
+	}
+	if b, _ := s.settings.EndpointSettings("GET /users/{id}"); !strings.Contains(string(b), `"failure_threshold":12`) {
+		t.Fatalf("a refused change was applied: %s", b)
+	}
+	step("reset to the file", chromedp.Click(chromedp.ID("settings-reset")))
+	step("back to the file's settings", js(source+` === 'file' && `+editor+`.includes('"failure_threshold": 5') && document.getElementById('settings-error').hidden`))
+
 	// Rates come from successive snapshots.
 	step("request rates", chromedp.Poll[chromedp.Void](`document.getElementById('sum-rps').textContent !== '–'`))
 	if os.Getenv("BULWARK_SCREENSHOT") == "1" {

@@ -24,6 +24,7 @@
   var reconnectTimer = 0;
   var countdownTimer = 0;
   var failures = 0;
+  var settings = { endpoint: '', dirty: false, available: false }; // the editor's endpoint
 
   var $ = function (id) { return document.getElementById(id); };
 
@@ -153,6 +154,7 @@
     if (events.length > MAX_EVENTS) events.length = MAX_EVENTS;
     if (msg.type === 'state_change') applyStateChange(msg);
     if (msg.type === 'alert') applyAlert(msg);
+    if (msg.type === 'config_change' && msg.endpoint === settings.endpoint && !settings.dirty) refreshEndpoint(msg.endpoint);
     render();
   }
 
@@ -203,6 +205,7 @@
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (es) {
         if (!es || !status) return;
+        if (settings.endpoint === ep) showSettings(es);
         if (!es.breaker) return;
         var i = status.breakers.findIndex(function (x) { return x.endpoint === ep; });
         // Express open_until on the snapshot's clock so the countdown stays right.
@@ -353,6 +356,11 @@
 
       var tdAct = el('td');
       var acts = el('div', 'actions');
+      var sb = el('button', 'settings-open' + (settings.endpoint === name ? ' on' : ''), 'Settings');
+      sb.type = 'button';
+      sb.dataset.action = 'settings';
+      sb.addEventListener('click', function () { openSettings(name); });
+      acts.appendChild(sb);
       if (b && token) {
         [['force_open', 'Force open', 'danger'], ['reset', 'Reset', ''], ['disable', 'Disable', 'danger']].forEach(function (a) {
           var btn = el('button', a[2], a[1]);
@@ -549,6 +557,114 @@
     }).finally(function () { btn.disabled = false; });
   }
 
+  // ---- settings editor --------------------------------------------------
+
+  function openSettings(ep) {
+    settings.endpoint = ep;
+    settings.dirty = false;
+    $('settings-panel').hidden = false;
+    $('settings-endpoint').textContent = ep;
+    $('settings-json').value = '';
+    $('settings-source').textContent = '…';
+    settingsError('');
+    render();
+    refreshEndpoint(ep);
+    $('settings-panel').scrollIntoView({ block: 'nearest' });
+  }
+
+  // showSettings fills the editor from an endpoint's status.
+  function showSettings(es) {
+    settings.available = es.settings !== undefined;
+    $('settings-unavailable').hidden = settings.available;
+    $('settings-json').disabled = !settings.available;
+    if (!settings.available) {
+      $('settings-source').textContent = 'n/a';
+      $('settings-json').value = '';
+    } else if (!settings.dirty) {
+      $('settings-json').value = JSON.stringify(es.settings, null, 2);
+      setSource(es.settings_source);
+    } else setSource(es.settings_source);
+    updateSettingsButtons();
+  }
+
+  function setSource(src) {
+    var s = $('settings-source');
+    s.textContent = src || '?';
+    s.dataset.source = src || '';
+  }
+
+  function updateSettingsButtons() {
+    var ok = settings.available && !!token;
+    $('settings-apply').disabled = !ok;
+    $('settings-reset').disabled = !ok;
+    $('settings-locked').hidden = !settings.available || !!token;
+  }
+
+  function settingsError(text, problems) {
+    var box = $('settings-error');
+    box.hidden = !text;
+    box.replaceChildren();
+    if (!text) return;
+    box.appendChild(el('strong', '', 'Not applied: '));
+    if (problems && problems.length) {
+      var ul = el('ul');
+      problems.forEach(function (p) {
+        var li = el('li');
+        if (p.field) li.appendChild(el('code', '', p.field));
+        li.appendChild(document.createTextNode((p.field ? ' ' : '') + (p.rule || p.message)));
+        li.title = p.message;
+        ul.appendChild(li);
+      });
+      box.appendChild(ul);
+    } else box.appendChild(document.createTextNode(text));
+  }
+
+  function sendSettings(method, body) {
+    var ep = settings.endpoint;
+    var headers = authHeaders();
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    $('settings-apply').disabled = $('settings-reset').disabled = true;
+    return fetch(base + 'config/' + encodeURIComponent(ep), { method: method, headers: headers, cache: 'no-store', body: body })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (res) {
+          if (!r.ok) {
+            settingsError(res.error || ('HTTP ' + r.status), res.problems);
+            return;
+          }
+          if (settings.endpoint !== ep) return;
+          settings.dirty = false;
+          settingsError('');
+          $('settings-json').value = JSON.stringify(res.settings, null, 2);
+          setSource(res.settings_source);
+          toast(ep + ': settings ' + (method === 'PUT' ? 'applied' : 'reset to the file'));
+        });
+      })
+      .catch(function (err) { settingsError(err.message); })
+      .finally(updateSettingsButtons);
+  }
+
+  $('settings-json').addEventListener('input', function () { settings.dirty = true; });
+  $('settings-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var text = $('settings-json').value;
+    var v;
+    try { v = JSON.parse(text); } catch (err) {
+      settingsError('the text is not valid JSON: ' + err.message);
+      return;
+    }
+    if (!v || typeof v !== 'object' || Array.isArray(v)) {
+      settingsError('the settings must be a JSON object, such as {"breaker":{"failure_threshold":5}}');
+      return;
+    }
+    sendSettings('PUT', JSON.stringify(v));
+  });
+  $('settings-reset').addEventListener('click', function () { sendSettings('DELETE'); });
+  $('settings-close').addEventListener('click', function () {
+    settings.endpoint = '';
+    $('settings-panel').hidden = true;
+    render();
+  });
+
   function showTokenState() {
     $('token-input').value = '';
     $('token-input').placeholder = token ? 'Token set' : 'Admin token';
@@ -565,12 +681,14 @@
     showTokenState();
     banner('');
     if (ws) ws.close(1000, 'token changed'); else connect();
+    updateSettingsButtons();
     render();
   });
   $('token-forget').addEventListener('click', function () {
     token = '';
     sessionStorage.removeItem(TOKEN_KEY);
     showTokenState();
+    updateSettingsButtons();
     render();
   });
 
