@@ -130,7 +130,19 @@ func (c *RedisConfig) check() error {
 //     same round trip compares state versions, so an instance that missed a
 //     message catches up within one SyncInterval.
 //   - Half-open probes are counted cluster-wide: an instance probes only
-//     with slots claimed from Redis.
+//     with slots claimed from Redis. A claim is a lease, renewed every
+//     SyncInterval while the instance holds slots; the slots of an
+//     instance silent for the endpoint's ProbeTimeout (at least two sync
+//     intervals) go back to the budget, so an instance that died never
+//     keeps the others from probing.
+//   - A component's hold (core.Breaker.Hold, as a health monitor takes it)
+//     is shared with its owner and lease, and lapses on every instance if
+//     its owner stops renewing it: the owner's renewals are pushed to the
+//     cluster at the next sync round (the shared lease has one
+//     SyncInterval of grace for that), and an instance whose copy runs
+//     out proposes ForcedOpen to HalfOpen, which one instance wins: within
+//     the lease and one SyncInterval of the owner's last renewal. An
+//     operator's hold (ForceOpen) never lapses.
 //
 // The request path never waits for Redis: breakers are only observed and
 // updated from the store's own goroutines. When Redis is unreachable the
@@ -149,16 +161,23 @@ func (c *RedisConfig) check() error {
 // percent-encoded outside [A-Za-z0-9._~/-], so no name can break the tag:
 //
 //	{bulwark:api}:state   hash: version, state, old_state, open_until (Unix ms),
+//	                      held_by (a component hold's owner), hold_until (Unix ms:
+//	                      the owner's end of the lease plus one SyncInterval),
 //	                      reason, origin (instance ID), updated (Unix ms),
 //	                      window_epoch; TTL refreshed on every write and sync
 //	{bulwark:api}:window  hash: instance ID -> "total failed slow pushed_ms version"
-//	{bulwark:api}:probes  hash: version, claimed (the half-open probe budget)
+//	{bulwark:api}:probes  hash: version (the half-open round),
+//	                      "i:" instance ID -> "slots active_ms lease_ms"
 //
-// Winning transitions are published as JSON on the channel
-// "bulwark:transitions":
+// Winning transitions, and renewals of a component's hold, are published
+// as JSON on the channel "bulwark:transitions" (held_by and hold_until only
+// for a component's hold):
 //
 //	{"endpoint":"api","version":8,"state":"Open","old_state":"Closed",
 //	 "open_until":1760000060000,"reason":"...","origin":"web-1","updated":1760000000000}
+//	{"endpoint":"db","version":9,"state":"ForcedOpen","old_state":"Closed","open_until":0,
+//	 "held_by":"health db-ping","hold_until":1760000095000,"reason":"...","origin":"web-2",
+//	 "updated":1760000000000}
 //
 // Everything read back, messages included, is validated; a malformed value
 // is reported (a StoreStatus error event and a warning) and ignored, and
@@ -198,10 +217,11 @@ type RedisStore struct {
 	pubsub *redis.PubSub    // the live subscription, for Close
 
 	// Touched by the worker goroutine only.
-	announcedDown bool          // a degraded event was published
-	retryAt       time.Time     // next reconnection attempt
-	backoff       time.Duration // current reconnection backoff
-	reportedAt    time.Time     // last report of an error with no endpoint
+	announcedDown bool                    // a degraded event was published
+	retryAt       time.Time               // next reconnection attempt
+	backoff       time.Duration           // current reconnection backoff
+	reportedAt    time.Time               // last report of an error with no endpoint
+	holds         map[*redisEndpoint]bool // endpoints whose shared state is a component's hold
 }
 
 // redisEndpoint is one attached breaker and what the store knows of its
@@ -218,15 +238,22 @@ type redisEndpoint struct {
 	queued  bool          // on RedisStore.ready
 	fresh   bool          // attached, shared state not loaded yet
 
+	attachTransitions uint64 // transitions the breaker had made when attached
+
 	// Touched by the worker goroutine only.
-	version    uint64    // highest shared version seen or written
-	dirty      bool      // changed locally while Redis could not decide
-	dirtyAt    time.Time // when the last such change happened
-	claimVer   uint64    // half-open version the probe claims are for
-	claimed    int       // probe slots claimed for claimVer
-	rejected   int64     // rejected calls at the last sync (probe demand)
-	wantClaim  bool      // probe slots are wanted without a rejection seen
-	reportedAt time.Time // last error report for this endpoint
+	version    uint64     // highest shared version seen or written
+	shared     core.State // the shared state at version, as last written or applied
+	heldBy     string     // its component hold's owner, if it is one
+	holdUntil  time.Time  // and when that hold lapses, as shared
+	lapseSeen  time.Time  // the shared hold end a lapse check has looked at
+	learnOnly  bool       // the first load only learns the version: local transitions follow it
+	dirty      bool       // changed locally while Redis could not decide
+	dirtyAt    time.Time  // when the last such change happened
+	claimVer   uint64     // half-open version the probe claims are for
+	claimed    int        // probe slots claimed for claimVer
+	rejected   int64      // rejected calls at the last sync (probe demand)
+	wantClaim  bool       // probe slots are wanted without a rejection seen
+	reportedAt time.Time  // last error report for this endpoint
 }
 
 // NewRedisStore returns a store sharing state through cfg.Client, or a
@@ -253,6 +280,7 @@ func NewRedisStore(cfg RedisConfig) (*RedisStore, error) {
 		admin:   make(chan *adminRequest),
 		closing: make(chan struct{}),
 		eps:     make(map[string]*redisEndpoint),
+		holds:   make(map[*redisEndpoint]bool),
 	}
 	bus := cfg.Bus
 	if bus == nil {
@@ -345,15 +373,37 @@ func (s *RedisStore) Attach(b *core.Breaker) error {
 		ep.rep.limitProbes(0)
 	}
 	ep.cancel = b.OnStateChange(func(e events.StateChange) { s.onChange(ep, e) })
-	s.queueLocked(ep)
+	s.mu.Unlock()
+	// Counted after the listener is in place: a transition the count
+	// misses reaches the listener.
+	n := transitionCount(b)
+	s.mu.Lock()
+	ep.attachTransitions = n
+	if !s.closed {
+		s.queueLocked(ep)
+	}
 	return nil
+}
+
+// transitionCount returns how many transitions b has made.
+func transitionCount(b *core.Breaker) uint64 {
+	var n uint64
+	for _, row := range b.Snapshot().Transitions {
+		for _, c := range row {
+			n += c
+		}
+	}
+	return n
 }
 
 // Close finishes what the store owes the cluster and stops its
 // goroutines. Every transition made before Close is proposed to Redis
-// (one made while Close runs is not), this instance's window counts are
-// removed from Redis, and the breakers are detached: they go on with local
-// state and their configured probe limit. Close returns when that is done,
+// (one made while Close runs is not); every hold of a component of this
+// process (a health monitor's, say) is ended in the cluster, moving the
+// breaker to HalfOpen there, since its owner stops with the process; this
+// instance's window counts and probe slots are removed from Redis; and the
+// breakers are detached: they go on with local state and their configured
+// probe limit. Close returns when that is done,
 // or, if ctx ends first, an error wrapping ctx.Err() after cancelling the
 // calls in flight. When Redis is unreachable the transitions stay local
 // decisions, as they would without Close. Close does not close the

@@ -10,7 +10,8 @@ import (
 )
 
 // ForceOpen holds endpoint open on every instance until Reset or Disable,
-// whatever its shared state was. If Redis cannot be reached, the breaker
+// whatever its shared state was: an operator's hold, which never lapses
+// (unlike a component's, see core.Breaker.Hold). If Redis cannot be reached, the breaker
 // of this instance is forced open alone and the error matches
 // ErrRedisUnavailable.
 func (s *RedisStore) ForceOpen(ctx context.Context, endpoint, reason string) error {
@@ -84,7 +85,8 @@ func (s *RedisStore) doControl(r *adminRequest) error {
 			})
 			if ep != nil {
 				ep.version, ep.dirty = res.version, false
-				ep.rep.applyRemote(r.to, time.Time{}, reason)
+				s.setShared(ep, r.to, "", time.Time{})
+				ep.rep.applyRemote(core.Snapshot{State: r.to, Reason: reason})
 				if r.to != core.ForcedOpen {
 					ep.rep.forgetRemoteWindow()
 				}

@@ -18,6 +18,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	now := time.Unix(1_760_000_000, 0)
 	f.Add([]byte(`{"endpoint":"api","version":7,"state":"Open","old_state":"Closed","open_until":1760000060000,"reason":"x","origin":"a","updated":1760000000000}`))
 	f.Add([]byte(`{"endpoint":"a\/b","version":1,"state":"Closed","old_state":"HalfOpen","open_until":0,"reason":"","origin":"x","updated":5}`))
+	f.Add([]byte(`{"endpoint":"db","version":9,"state":"ForcedOpen","old_state":"Closed","open_until":0,"held_by":"health ping","hold_until":1760000095000,"reason":"x","origin":"a","updated":1760000000000}`))
 	f.Add([]byte(`{{{`))
 	f.Add([]byte(`{"endpoint":"api","version":1e3}`))
 	f.Add([]byte(`null`))
@@ -26,18 +27,21 @@ func FuzzDecodeMessage(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !cs.State.Valid() || !cs.OldState.Valid() || cs.Version < 1 || cs.Version > maxVersion || !validID(cs.Origin) {
+		if !cs.State.Valid() || !cs.OldState.Valid() || cs.Version < 1 || cs.Version > maxVersion || !validID(cs.Origin) ||
+			(cs.HeldBy == "") != cs.HoldUntil.IsZero() || (cs.HeldBy != "" && cs.State != core.ForcedOpen) {
 			t.Fatalf("accepted an invalid state: %q %+v", name, cs)
 		}
 		back, err := json.Marshal(wireMessage{
 			Endpoint: name, Version: int64(cs.Version), State: cs.State.String(), OldState: cs.OldState.String(),
-			OpenUntil: untilMillis(cs), Reason: cs.Reason, Origin: cs.Origin, Updated: cs.Updated.UnixMilli(),
+			OpenUntil: untilMillis(cs), HeldBy: cs.HeldBy, HoldUntil: holdUntilMillis(cs),
+			Reason: cs.Reason, Origin: cs.Origin, Updated: cs.Updated.UnixMilli(),
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		name2, cs2, err := decodeMessage(back, now)
-		if err != nil || name2 != name || cs2.Version != cs.Version || cs2.State != cs.State || !cs2.OpenUntil.Equal(cs.OpenUntil) {
+		if err != nil || name2 != name || cs2.Version != cs.Version || cs2.State != cs.State || !cs2.OpenUntil.Equal(cs.OpenUntil) ||
+			cs2.HeldBy != cs.HeldBy || !cs2.HoldUntil.Equal(cs.HoldUntil) {
 			t.Fatalf("round trip: %q %+v -> %s -> %q %+v %v", name, cs, back, name2, cs2, err)
 		}
 	})
@@ -50,11 +54,19 @@ func untilMillis(cs clusterState) int64 {
 	return cs.OpenUntil.UnixMilli()
 }
 
+func holdUntilMillis(cs clusterState) int64 {
+	if cs.HoldUntil.IsZero() {
+		return 0
+	}
+	return cs.HoldUntil.UnixMilli()
+}
+
 // FuzzParseStateHash feeds arbitrary field/value lists (NUL-separated) to
 // the state hash parser: no panic, and only valid states accepted.
 func FuzzParseStateHash(f *testing.F) {
 	now := time.Unix(1_760_000_000, 0)
 	f.Add("version\x004\x00state\x00Open\x00old_state\x00Closed\x00open_until\x001760000060000\x00reason\x00x\x00origin\x00a\x00updated\x001760000000000")
+	f.Add("version\x005\x00state\x00ForcedOpen\x00old_state\x00Closed\x00open_until\x000\x00held_by\x00health ping\x00hold_until\x001760000095000\x00reason\x00x\x00origin\x00a\x00updated\x001760000000000")
 	f.Add("version\x00x")
 	f.Add("_type\x00string")
 	f.Fuzz(func(t *testing.T, flat string) {
@@ -66,7 +78,9 @@ func FuzzParseStateHash(f *testing.F) {
 		if err != nil || !present {
 			return
 		}
-		if !cs.State.Valid() || cs.Version < 1 || (cs.State == core.Open) == cs.OpenUntil.IsZero() {
+		if !cs.State.Valid() || cs.Version < 1 || (cs.State == core.Open) == cs.OpenUntil.IsZero() ||
+			(cs.HeldBy == "") != cs.HoldUntil.IsZero() || (cs.HeldBy != "" && cs.State != core.ForcedOpen) ||
+			len(cs.HeldBy) > maxOwnerLen || !cs.HoldUntil.IsZero() && cs.HoldUntil.After(now.Add(maxHoldAhead)) {
 			t.Fatalf("accepted an invalid state: %+v", cs)
 		}
 	})
@@ -128,6 +142,11 @@ func fuzzStateHash() []any {
 		"reason", "x", "origin", "a", "updated", "1760000000000"}
 }
 
+func fuzzHeldHash() []any {
+	return []any{"version", "5", "state", "ForcedOpen", "old_state", "Closed", "open_until", "0",
+		"held_by", "health ping", "hold_until", "1760000095000", "reason", "x", "origin", "a", "updated", "1760000000000"}
+}
+
 // checkStateRead fails unless r is a valid state, no state, or an error.
 func checkStateRead(t *testing.T, r stateRead) {
 	t.Helper()
@@ -135,7 +154,8 @@ func checkStateRead(t *testing.T, r stateRead) {
 	case r.err != nil && r.present:
 		t.Fatalf("a state both present and in error: %+v", r)
 	case r.present && (!r.cs.State.Valid() || !r.cs.OldState.Valid() || r.cs.Version < 1 || r.cs.Version > maxVersion ||
-		(r.cs.State == core.Open) == r.cs.OpenUntil.IsZero() || !validID(r.cs.Origin)):
+		(r.cs.State == core.Open) == r.cs.OpenUntil.IsZero() || !validID(r.cs.Origin) ||
+		(r.cs.HeldBy == "") != r.cs.HoldUntil.IsZero() || (r.cs.HeldBy != "" && r.cs.State != core.ForcedOpen)):
 		t.Fatalf("accepted an invalid state: %+v", r.cs)
 	}
 }
@@ -146,6 +166,7 @@ func checkStateRead(t *testing.T, r stateRead) {
 func FuzzParseCASReply(f *testing.F) {
 	f.Add(replyBytes([]any{1, 9, "Closed", 1760000000000, 2}), 3)
 	f.Add(replyBytes([]any{0, fuzzStateHash(), 4}), 0)
+	f.Add(replyBytes([]any{0, fuzzHeldHash(), 5}), 0)
 	f.Add(replyBytes([]any{0, []any{}, 0}), 0)
 	f.Add(replyBytes([]any{0, []any{"_type", "string"}, 0}), 0)
 	f.Add([]byte("a\x05i"), 1)
@@ -175,6 +196,7 @@ func FuzzParseCASReply(f *testing.F) {
 func FuzzParseSyncReply(f *testing.F) {
 	f.Add(replyBytes([]any{12, 8, 1, 0, 0}))
 	f.Add(replyBytes([]any{0, 0, 0, 2, 1, fuzzStateHash()}))
+	f.Add(replyBytes([]any{0, 0, 0, 0, 1, fuzzHeldHash()}))
 	f.Add(replyBytes([]any{0, 0, 0, 0, 1, []any{"version", "x"}}))
 	f.Add([]byte("a\x06iiiii"))
 	f.Fuzz(func(t *testing.T, data []byte) {

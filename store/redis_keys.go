@@ -8,21 +8,23 @@ import (
 
 // Bounds on what the store writes and accepts from Redis.
 const (
-	maxReasonLen   = 1024               // bytes of a transition's reason
-	maxIDLen       = 128                // bytes of an instance ID or key prefix
-	maxMessageLen  = 8 << 10            // bytes of a pub/sub message
-	maxOpenAhead   = 8 * 24 * time.Hour // longest believable open time (core caps it at 7 days)
-	maxVersion     = 1 << 53            // versions are Lua numbers in the scripts
-	maxWindowField = 10_000             // instances' entries read per window
+	maxReasonLen   = 1024                // bytes of a transition's reason
+	maxOwnerLen    = 256                 // bytes of a component hold's owner
+	maxHoldAhead   = 32 * 24 * time.Hour // longest believable remaining lease of a hold
+	maxIDLen       = 128                 // bytes of an instance ID or key prefix
+	maxMessageLen  = 8 << 10             // bytes of a pub/sub message
+	maxOpenAhead   = 8 * 24 * time.Hour  // longest believable open time (core caps it at 7 days)
+	maxVersion     = 1 << 53             // versions are Lua numbers in the scripts
+	maxWindowField = 10_000              // instances' entries read per window
 )
 
 // redisKeys are one endpoint's keys. All share the hash tag
 // {prefix:endpoint}, so in Redis Cluster they live in one slot and one
 // script can touch them together.
 type redisKeys struct {
-	state  string // hash: version, state, old_state, open_until (Unix ms), reason, origin, updated (Unix ms), window_epoch
+	state  string // hash: version, state, old_state, open_until (Unix ms), held_by, hold_until (Unix ms), reason, origin, updated (Unix ms), window_epoch
 	window string // hash: instance ID -> "total failed slow pushed_ms version"
-	probes string // hash: version, claimed
+	probes string // hash: version, "i:" instance ID -> "slots active_ms lease_ms"
 }
 
 func newRedisKeys(prefix, endpoint string) redisKeys {

@@ -14,9 +14,58 @@ type casArgs struct {
 	from      string // state the proposal leaves; "" for any
 	to        core.State
 	openUntil time.Time
+	heldBy    string    // the owner of a component's hold the proposal takes or renews
+	holdUntil time.Time // and when it lapses
 	reason    string
 	floor     uint64    // the new version must exceed it
 	at        time.Time // when the transition happened; zero: now
+
+	// For a proposal that leaves ForcedOpen: the owner of the hold it
+	// leaves ("" for an operator's). A retry at a newer version must find
+	// the same hold (see mayRetryOn).
+	fromHeldBy string
+}
+
+// mayRetryOn reports whether a proposal that lost to cur only because its
+// version was stale may be made again at cur's version: the cluster is
+// still in the state it leaves and, if that is a hold, the same one. A
+// component's hold renewed meanwhile is not overruled while its new lease
+// lasts (its owner lives, elsewhere), and a renewal only replaces a hold
+// that ends sooner; an operator's hold is overruled only by another
+// operator's action.
+func (a casArgs) mayRetryOn(cur clusterState, now time.Time) bool {
+	if a.from == "" || cur.State.String() != a.from || int64(cur.Version) == a.expected {
+		return false
+	}
+	switch {
+	case cur.State != core.ForcedOpen:
+		return true
+	case a.to == core.ForcedOpen && a.heldBy == "":
+		return true // an operator forcing it open takes over any hold
+	case cur.HeldBy != a.fromHeldBy:
+		return false
+	case a.to == core.ForcedOpen:
+		return a.holdUntil.UnixMilli() > cur.HoldUntil.UnixMilli() // a renewal: only a later end
+	case cur.HeldBy != "":
+		return !cur.HoldUntil.After(now)
+	}
+	return true
+}
+
+// probeLease is how long an instance's claim on probe slots lasts without
+// renewal: the endpoint's ProbeTimeout, and at least two sync intervals,
+// since claims are renewed once per interval.
+func (s *RedisStore) probeLease(cfg core.BreakerConfig) time.Duration {
+	return max(cfg.ProbeTimeout, 2*s.cfg.SyncInterval)
+}
+
+// holdMillis is a hold's end as the shared state stores it: Unix ms, cut
+// to what other instances accept as believable.
+func holdMillis(until, now time.Time) int64 {
+	if limit := now.Add(maxHoldAhead - time.Hour); until.After(limit) {
+		until = limit
+	}
+	return max(until.UnixMilli(), 1)
 }
 
 // cas runs one compare-and-set proposal for the endpoint name, whose
@@ -26,18 +75,23 @@ func (s *RedisStore) cas(ctx context.Context, name string, k redisKeys, b *core.
 	if a.to == core.Open {
 		until = max(a.openUntil.UnixMilli(), 1)
 	}
-	probes, probeTTL := 0, int64(0)
+	probes, lease := 0, int64(0)
 	if b != nil && a.to == core.HalfOpen {
 		cfg := b.Config()
-		probes, probeTTL = cfg.HalfOpenMaxRequests, cfg.ProbeTimeout.Milliseconds()
+		probes, lease = cfg.HalfOpenMaxRequests, s.probeLease(cfg).Milliseconds()
 	}
 	var at int64
 	if !a.at.IsZero() {
 		at = max(a.at.UnixMilli(), 1)
 	}
+	var heldBy string
+	var holdUntil int64
+	if a.to == core.ForcedOpen && a.heldBy != "" {
+		heldBy, holdUntil = truncateUTF8(a.heldBy, maxOwnerLen), holdMillis(a.holdUntil, s.clock.Now())
+	}
 	v, err := casScript.Run(ctx, s.client, []string{k.state, k.window, k.probes},
 		a.expected, a.from, a.to.String(), until, a.reason, s.cfg.InstanceID,
-		s.cfg.TTL.Milliseconds(), a.floor, s.channel, name, probes, max(probeTTL, 1), at).Result()
+		s.cfg.TTL.Milliseconds(), a.floor, s.channel, name, probes, max(lease, 1), at, heldBy, holdUntil).Result()
 	if err != nil {
 		return casReply{}, err
 	}
@@ -51,7 +105,8 @@ func (s *RedisStore) propose(ep *redisEndpoint, c localChange, last bool) {
 		s.decideLocally(ep, c)
 		return
 	}
-	a := casArgs{expected: int64(ep.version), from: c.from.String(), to: c.to, openUntil: c.openUntil, reason: c.reason, floor: ep.version, at: c.at}
+	c = s.shareHold(c)
+	a := s.changeArgs(ep, c, int64(ep.version), c.from.String())
 	res, err := s.tryCAS(ep, a)
 	switch {
 	case err != nil:
@@ -64,10 +119,22 @@ func (s *RedisStore) propose(ep *redisEndpoint, c localChange, last bool) {
 	}
 }
 
+// changeArgs is the proposal of c based on the shared state at version
+// expected in state from ("" for any).
+func (s *RedisStore) changeArgs(ep *redisEndpoint, c localChange, expected int64, from string) casArgs {
+	a := casArgs{expected: expected, from: from, to: c.to, openUntil: c.openUntil, heldBy: c.heldBy, holdUntil: c.holdUntil,
+		reason: c.reason, floor: ep.version, at: c.at}
+	if ep.shared == core.ForcedOpen {
+		a.fromHeldBy = ep.heldBy
+	}
+	return a
+}
+
 // tryCAS runs a compare-and-set, and once more when it lost only because
 // its version was stale (the cluster is still in the state the transition
-// leaves) or because the shared state is missing or unreadable (which the
-// proposal then replaces). A loser gets the current state, if readable.
+// leaves, see casArgs.mayRetryOn) or because the shared state is missing
+// or unreadable (which the proposal then replaces). A loser gets the
+// current state, if readable.
 func (s *RedisStore) tryCAS(ep *redisEndpoint, a casArgs) (casReply, error) {
 	var res casReply
 	for attempt := 0; attempt < 2; attempt++ {
@@ -84,7 +151,7 @@ func (s *RedisStore) tryCAS(ep *redisEndpoint, a casArgs) (casReply, error) {
 		switch cur := res.cur.cs; {
 		case !res.cur.present:
 			a.expected, a.from = int64(res.version), ""
-		case a.from != "" && cur.State.String() == a.from && int64(cur.Version) != a.expected:
+		case a.mayRetryOn(cur, s.clock.Now()):
 			a.expected = int64(cur.Version)
 		default:
 			return res, nil
@@ -108,6 +175,7 @@ func (s *RedisStore) decideLocally(ep *redisEndpoint, c localChange) {
 // (not for a reconciliation, whose transition was announced already).
 func (s *RedisStore) won(ep *redisEndpoint, c localChange, res casReply, announce, last bool) {
 	ep.version, ep.dirty = res.version, false
+	s.setShared(ep, c.to, c.heldBy, c.holdUntil)
 	if announce {
 		s.publish(events.ClusterStateChange{
 			Type: events.TypeClusterStateChange, Endpoint: ep.name, OldState: res.old, NewState: c.to,
@@ -123,10 +191,10 @@ func (s *RedisStore) won(ep *redisEndpoint, c localChange, res casReply, announc
 	if last && ep.b.State() != c.to && !s.hasPending(ep) {
 		// The breaker moved on meanwhile (a remote state applied before
 		// this proposal won): bring it to what the cluster now holds.
-		ep.rep.applyRemote(c.to, c.openUntil, c.reason)
+		ep.rep.applyRemote(core.Snapshot{State: c.to, Reason: c.reason, OpenUntil: c.openUntil, HeldBy: c.heldBy, HoldUntil: c.holdUntil})
 	}
 	if c.to == core.HalfOpen {
-		s.grantProbes(ep, res.claimed)
+		s.setProbes(ep, res.claimed)
 	}
 }
 

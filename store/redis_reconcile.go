@@ -14,15 +14,26 @@ func (s *RedisStore) adopt(ep *redisEndpoint, cur clusterState, demand bool) {
 	}
 }
 
-// applyState puts the breaker into the shared state.
+// applyState puts the breaker into the shared state. A component's hold
+// comes with its owner and lease, so that it lapses here too if the owner
+// stops renewing it; a renewal the breaker has already outrun (its owner
+// renewed here since) is not applied, and the next sync round shares the
+// later lease instead.
 func (s *RedisStore) applyState(ep *redisEndpoint, cs clusterState) {
+	s.setShared(ep, cs.State, cs.HeldBy, cs.HoldUntil)
 	if cs.State == core.HalfOpen && ep.claimVer != cs.Version {
 		ep.claimVer, ep.claimed = cs.Version, 0
 		if s.healthy.Load() {
 			ep.rep.limitProbes(0) // before the breaker admits any probe
 		}
 	}
-	ep.rep.applyRemote(cs.State, cs.OpenUntil, cs.Reason)
+	if cs.State == core.ForcedOpen && cs.HeldBy != "" && s.ownHold(ep, cs.HeldBy, cs.HoldUntil) {
+		// Its own hold coming back, or a renewal older than the one made
+		// here since, changes nothing: the breaker keeps its lease, and a
+		// hold taken here stays this process's.
+		return
+	}
+	ep.rep.applyRemote(core.Snapshot{State: cs.State, Reason: cs.Reason, OpenUntil: cs.OpenUntil, HeldBy: cs.HeldBy, HoldUntil: cs.HoldUntil})
 	if cs.State == core.Closed || cs.State == core.Disabled {
 		ep.rep.forgetRemoteWindow()
 	}
@@ -31,13 +42,19 @@ func (s *RedisStore) applyState(ep *redisEndpoint, cs clusterState) {
 // reconcile compares a state read from Redis with what this instance knows
 // and did: the newer wins. present is false when Redis holds no readable
 // state for the endpoint.
+//
+// Transitions queued here and not yet proposed are news that the next
+// drain proposes on the version read now: the cluster's state is then only
+// learnt, not applied (the transitions that lose adopt it), nor is the
+// breaker's state pushed silently in their place.
 func (s *RedisStore) reconcile(ep *redisEndpoint, cs clusterState, present bool) {
 	local := ep.b.State()
+	proposing := ep.learnOnly || s.hasPending(ep)
 	switch {
 	case !present:
 		// Lost (expired, flushed, a restarted Redis) or unreadable: our
 		// state is the best there is, unless it says nothing.
-		if local != core.Closed || ep.dirty {
+		if ep.dirty || local != core.Closed && !proposing {
 			s.pushLocal(ep, 0, "")
 		}
 	case cs.Version > ep.version:
@@ -46,7 +63,7 @@ func (s *RedisStore) reconcile(ep *redisEndpoint, cs clusterState, present bool)
 			return
 		}
 		ep.version, ep.dirty = cs.Version, false
-		s.applyState(ep, cs)
+		s.learnOrApply(ep, cs, proposing)
 	case cs.Version == ep.version:
 		if ep.dirty && local != cs.State {
 			s.pushLocal(ep, int64(cs.Version), cs.State.String())
@@ -57,8 +74,18 @@ func (s *RedisStore) reconcile(ep *redisEndpoint, cs clusterState, present bool)
 		// Older than what we saw: the state was lost and written again
 		// by an instance that had not seen ours. It is the newer fact.
 		ep.version, ep.dirty = cs.Version, false
-		s.applyState(ep, cs)
+		s.learnOrApply(ep, cs, proposing)
 	}
+}
+
+// learnOrApply puts the breaker into the shared state, or with proposing
+// only records it, for the queued transitions to be proposed on.
+func (s *RedisStore) learnOrApply(ep *redisEndpoint, cs clusterState, proposing bool) {
+	if proposing {
+		s.setShared(ep, cs.State, cs.HeldBy, cs.HoldUntil)
+		return
+	}
+	s.applyState(ep, cs)
 }
 
 // pushLocal proposes the breaker's current state, based on the shared
@@ -70,7 +97,15 @@ func (s *RedisStore) pushLocal(ep *redisEndpoint, expected int64, from string) {
 	if snap.State == core.Open && c.openUntil.IsZero() {
 		c.openUntil = s.clock.Now()
 	}
-	res, err := s.tryCAS(ep, casArgs{expected: expected, from: from, to: c.to, openUntil: c.openUntil, reason: c.reason, floor: ep.version, at: c.at})
+	if snap.State == core.ForcedOpen && snap.HeldBy != "" {
+		// Taken here, a hold is shared with the grace its renewals need;
+		// applied from the cluster or restored, as it is.
+		c.heldBy, c.holdUntil = truncateUTF8(snap.HeldBy, maxOwnerLen), snap.HoldUntil
+		if ep.rep.heldHere() {
+			c = s.shareHold(c)
+		}
+	}
+	res, err := s.tryCAS(ep, s.changeArgs(ep, c, expected, from))
 	switch {
 	case err != nil:
 		s.failed(ep, "push local state", err)

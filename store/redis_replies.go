@@ -28,6 +28,8 @@ type clusterState struct {
 	State     core.State
 	OldState  core.State
 	OpenUntil time.Time // zero unless Open
+	HeldBy    string    // a component hold's owner; "" unless ForcedOpen by one
+	HoldUntil time.Time // when that hold lapses unless renewed; zero without one
 	Reason    string
 	Origin    string
 	Updated   time.Time // when the transition was decided
@@ -47,6 +49,8 @@ type wireMessage struct {
 	State     string `json:"state"`
 	OldState  string `json:"old_state"`
 	OpenUntil int64  `json:"open_until"` // Unix ms; 0 unless Open
+	HeldBy    string `json:"held_by,omitempty"`
+	HoldUntil int64  `json:"hold_until,omitempty"` // Unix ms; 0 without a component's hold
 	Reason    string `json:"reason"`
 	Origin    string `json:"origin"`
 	Updated   int64  `json:"updated"` // Unix ms: when the transition was decided
@@ -72,6 +76,9 @@ func decodeMessage(payload []byte, now time.Time) (string, clusterState, error) 
 		return "", clusterState{}, malformed("message: %v", err)
 	}
 	cs, err := checkState(m.Version, m.State, m.OldState, m.OpenUntil, m.Reason, m.Origin, m.Updated, now)
+	if err == nil {
+		err = checkHold(&cs, m.HeldBy, m.HoldUntil, now)
+	}
 	if err != nil {
 		return "", clusterState{}, fmt.Errorf("message for %q: %w", m.Endpoint, err)
 	}
@@ -124,7 +131,39 @@ func parseStateHash(pairs []any, now time.Time) (clusterState, bool, error) {
 		}
 	}
 	cs, err := checkState(nums[0], f["state"], f["old_state"], nums[1], f["reason"], f["origin"], nums[2], now)
-	return cs, true, err
+	if err != nil {
+		return clusterState{}, true, err
+	}
+	// A hash written before holds were shared has neither field.
+	var holdUntil int64
+	if v, ok := f["hold_until"]; ok && v != "" {
+		if holdUntil, err = num("hold_until"); err != nil {
+			return clusterState{}, true, err
+		}
+	}
+	if err := checkHold(&cs, f["held_by"], holdUntil, now); err != nil {
+		return clusterState{}, true, err
+	}
+	return cs, true, nil
+}
+
+// checkHold validates a component hold's owner and end (Unix ms) and puts
+// them in cs: both or neither, and only on a ForcedOpen state.
+func checkHold(cs *clusterState, heldBy string, holdUntil int64, now time.Time) error {
+	switch {
+	case heldBy == "" && holdUntil == 0:
+		return nil
+	case heldBy == "":
+		return malformed("hold_until %d without held_by", holdUntil)
+	case cs.State != core.ForcedOpen:
+		return malformed("held_by %.40q on a %s state: only ForcedOpen is held", heldBy, cs.State)
+	case len(heldBy) > maxOwnerLen || !utf8.ValidString(heldBy):
+		return malformed("held_by is not UTF-8 of at most %d bytes", maxOwnerLen)
+	case holdUntil <= 0 || holdUntil > now.Add(maxHoldAhead).UnixMilli():
+		return malformed("hold_until %d out of range for a hold", holdUntil)
+	}
+	cs.HeldBy, cs.HoldUntil = heldBy, time.UnixMilli(holdUntil)
+	return nil
 }
 
 // checkState validates the fields common to messages and hashes.

@@ -63,6 +63,31 @@ func TestDecodeMessage(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+	// A component's hold carries its owner and lease.
+	hold := now.Add(90 * time.Second).UnixMilli()
+	held := func() map[string]any {
+		m := good()
+		m["state"], m["open_until"], m["held_by"], m["hold_until"] = "ForcedOpen", 0, "health ping", hold
+		return m
+	}
+	if _, cs, err := decodeMessage(message(held()), now); err != nil || cs.HeldBy != "health ping" || cs.HoldUntil.UnixMilli() != hold {
+		t.Fatalf("held message: %+v %v", cs, err)
+	}
+	for name, change := range map[string]func(m map[string]any){
+		"held, not forced":   func(m map[string]any) { m["state"] = "HalfOpen" },
+		"owner without end":  func(m map[string]any) { delete(m, "hold_until") },
+		"end without owner":  func(m map[string]any) { delete(m, "held_by") },
+		"negative end":       func(m map[string]any) { m["hold_until"] = -1 },
+		"end far ahead":      func(m map[string]any) { m["hold_until"] = now.Add(maxHoldAhead + time.Hour).UnixMilli() },
+		"long owner":         func(m map[string]any) { m["held_by"] = strings.Repeat("x", maxOwnerLen+1) },
+		"owner not a string": func(m map[string]any) { m["held_by"] = 7 },
+	} {
+		m := held()
+		change(m)
+		if _, cs, err := decodeMessage(message(m), now); !errors.Is(err, errMalformed) {
+			t.Errorf("%s: accepted as %+v (%v)", name, cs, err)
+		}
+	}
 	for _, raw := range []string{"", "null", "[]", `{"endpoint":"api"} x`, strings.Repeat(" ", maxMessageLen+1)} {
 		if _, _, err := decodeMessage([]byte(raw), now); !errors.Is(err, errMalformed) {
 			t.Errorf("%q: %v", raw, err)
@@ -99,6 +124,46 @@ func TestParseStateHash(t *testing.T) {
 	for i, h := range bad {
 		if _, present, err := parseStateHash(h, now); !present || !errors.Is(err, errMalformed) {
 			t.Errorf("bad hash %d: %v %v", i, present, err)
+		}
+	}
+
+	// held_by and hold_until: a component's hold; empty (or absent, as a
+	// hash written before holds were shared has them) for anything else.
+	hold := fmt.Sprint(now.Add(time.Minute).UnixMilli())
+	heldHash := func(kv ...string) []any {
+		h := []string{"version", "5", "state", "ForcedOpen", "old_state", "Closed", "open_until", "0",
+			"held_by", "health ping", "hold_until", hold, "reason", "held by health ping: down", "origin", "b",
+			"updated", fmt.Sprint(now.UnixMilli())}
+		for i := 0; i < len(kv); i += 2 {
+			for j := 0; j < len(h); j += 2 {
+				if h[j] == kv[i] {
+					h[j+1] = kv[i+1]
+				}
+			}
+		}
+		return pairs(h...)
+	}
+	cs, _, err = parseStateHash(heldHash(), now)
+	if err != nil || cs.HeldBy != "health ping" || fmt.Sprint(cs.HoldUntil.UnixMilli()) != hold {
+		t.Fatalf("held hash: %+v %v", cs, err)
+	}
+	for _, kv := range [][]string{{"held_by", "", "hold_until", "0"}, {"held_by", "", "hold_until", ""}} {
+		if cs, _, err := parseStateHash(heldHash(kv...), now); err != nil || cs.HeldBy != "" || !cs.HoldUntil.IsZero() {
+			t.Errorf("operator's hold %v: %+v %v", kv, cs, err)
+		}
+	}
+	for name, kv := range map[string][]string{
+		"held, not forced":  {"state", "Closed"},
+		"owner without end": {"hold_until", "0"},
+		"end without owner": {"held_by", ""},
+		"end not a number":  {"hold_until", "soon"},
+		"negative end":      {"hold_until", "-5"},
+		"end far ahead":     {"hold_until", fmt.Sprint(now.Add(maxHoldAhead + time.Hour).UnixMilli())},
+		"long owner":        {"held_by", strings.Repeat("x", maxOwnerLen+1)},
+		"bad utf8 owner":    {"held_by", "\xff"},
+	} {
+		if cs, present, err := parseStateHash(heldHash(kv...), now); !present || !errors.Is(err, errMalformed) {
+			t.Errorf("%s: accepted as %+v (%v)", name, cs, err)
 		}
 	}
 }

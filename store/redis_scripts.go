@@ -15,8 +15,9 @@ import "github.com/redis/go-redis/v9"
 // ARGV: 1 expected version (-1: any), 2 expected state ("" : any),
 // 3 new state, 4 open_until (Unix ms), 5 reason, 6 origin instance, 7 TTL ms,
 // 8 floor version (the new version exceeds it), 9 channel, 10 endpoint,
-// 11 probe slots to claim when the new state is HalfOpen, 12 probe round TTL ms,
-// 13 when the transition happened (Unix ms; 0: now, by the server's clock).
+// 11 probe slots to claim when the new state is HalfOpen, 12 probe lease ms,
+// 13 when the transition happened (Unix ms; 0: now, by the server's clock),
+// 14 held_by (a component hold's owner, or ""), 15 hold_until (Unix ms, or 0).
 //
 // Returns {1, version, old state, transition ms, probes claimed} to the winner,
 // {0, {field, value, ...}, version as the script read it} to a loser.
@@ -49,7 +50,8 @@ if not upd or upd <= 0 then upd = now end
 local nv = math.max(ver, tonumber(ARGV[8])) + 1
 local to = ARGV[3]
 redis.call('HSET', st, 'version', string.format('%d', nv), 'state', to, 'old_state', cur,
-  'open_until', ARGV[4], 'reason', ARGV[5], 'origin', ARGV[6], 'updated', string.format('%d', upd))
+  'open_until', ARGV[4], 'held_by', ARGV[14], 'hold_until', ARGV[15],
+  'reason', ARGV[5], 'origin', ARGV[6], 'updated', string.format('%d', upd))
 if to == 'Closed' or to == 'Disabled' then
   -- The window starts again: counts pushed by instances that have not yet
   -- seen this version are ignored.
@@ -59,14 +61,21 @@ end
 redis.call('PEXPIRE', st, ARGV[7])
 local claimed = 0
 local cap = tonumber(ARGV[11])
-if to == 'HalfOpen' and cap > 0 then
+if to == 'HalfOpen' then
   redis.call('DEL', KEYS[3])
-  redis.call('HSET', KEYS[3], 'version', string.format('%d', nv), 'claimed', cap)
-  redis.call('PEXPIRE', KEYS[3], ARGV[12])
-  claimed = cap
+  if cap > 0 then
+    redis.call('HSET', KEYS[3], 'version', string.format('%d', nv),
+      'i:' .. ARGV[6], string.format('%d %d %d', cap, now, tonumber(ARGV[12])))
+    redis.call('PEXPIRE', KEYS[3], ARGV[7])
+    claimed = cap
+  end
 end
-redis.call('PUBLISH', ARGV[9], cjson.encode({endpoint=ARGV[10], version=nv, state=to, old_state=cur,
-  open_until=tonumber(ARGV[4]), reason=ARGV[5], origin=ARGV[6], updated=upd}))
+local msg = {endpoint=ARGV[10], version=nv, state=to, old_state=cur,
+  open_until=tonumber(ARGV[4]), reason=ARGV[5], origin=ARGV[6], updated=upd}
+if ARGV[14] ~= '' then
+  msg.held_by, msg.hold_until = ARGV[14], tonumber(ARGV[15])
+end
+redis.call('PUBLISH', ARGV[9], cjson.encode(msg))
 return {1, nv, cur, upd, claimed}
 `)
 
@@ -136,34 +145,52 @@ return {ot, of, os, bad, 1, {'_type', ty}}
 `)
 
 // claimScript claims half-open probe slots for this instance, out of a
-// cluster-wide budget per half-open version. A round's budget expires after
-// the probe timeout, so slots held by an instance that stopped probing
-// become free again.
+// cluster-wide budget per half-open version. Each instance's claim is a
+// lease: it records the slots held, when the instance last claimed or
+// renewed them and its lease, and the slots of an instance silent for
+// longer than its lease go back to the budget. An instance renews by
+// asking again; asking for 0 gives its slots back.
 //
 // KEYS: 1 state hash, 2 probes hash.
-// ARGV: 1 half-open version, 2 slots wanted, 3 budget, 4 round TTL ms.
+// ARGV: 1 half-open version, 2 slots wanted in all (the instance's whole
+// holding, not more on top of it), 3 budget, 4 lease ms, 5 instance,
+// 6 key TTL ms.
 //
-// Returns the number of slots granted.
+// Returns the number of slots the instance holds now.
 var claimScript = redis.NewScript(`
 if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
 local h = redis.call('HMGET', KEYS[1], 'version', 'state')
 if h[1] ~= ARGV[1] or h[2] ~= 'HalfOpen' then return 0 end
-local budget = tonumber(ARGV[3])
-local used = 0
-local pty = redis.call('TYPE', KEYS[2]).ok
+local pk = KEYS[2]
+local pty = redis.call('TYPE', pk).ok
 if pty == 'hash' then
-  local p = redis.call('HMGET', KEYS[2], 'version', 'claimed')
-  if p[1] == ARGV[1] then used = tonumber(p[2]) or budget end
+  if redis.call('HGET', pk, 'version') ~= ARGV[1] then redis.call('DEL', pk) end
 elseif pty ~= 'none' then
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', pk)
 end
-if used == 0 then
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[2], 'version', ARGV[1], 'claimed', 0)
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+local tm = redis.call('TIME')
+local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
+local me = 'i:' .. ARGV[5]
+local used = 0
+local items = redis.call('HGETALL', pk)
+for i = 1, #items, 2 do
+  local k = items[i]
+  if k ~= 'version' and k ~= me then
+    local n, at, lease = string.match(items[i + 1], '^(%d+) (%d+) (%d+)$')
+    n, at, lease = tonumber(n), tonumber(at), tonumber(lease)
+    if not n or now - at > lease then
+      redis.call('HDEL', pk, k) -- silent past its lease, or not a claim: the slots return
+    else
+      used = used + n
+    end
+  end
 end
-local n = math.min(tonumber(ARGV[2]), budget - used)
-if n <= 0 then return 0 end
-redis.call('HSET', KEYS[2], 'claimed', used + n)
+local n = math.max(math.min(tonumber(ARGV[2]), tonumber(ARGV[3]) - used), 0)
+if n > 0 then
+  redis.call('HSET', pk, 'version', ARGV[1], me, string.format('%d %d %d', n, now, tonumber(ARGV[4])))
+  redis.call('PEXPIRE', pk, ARGV[6])
+else
+  redis.call('HDEL', pk, me)
+end
 return n
 `)

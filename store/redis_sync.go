@@ -11,10 +11,20 @@ import (
 
 // sync is one round trip for eps: each pushes its window counts and gets
 // the others' back, plus its state hash when the version moved, and claims
-// probe slots where calls wait for them.
+// probe slots where calls wait for them (renewing the claims it holds).
+// Then it shares the holds whose lease was renewed here, and ends those
+// whose lease lapsed.
 func (s *RedisStore) sync(eps []*redisEndpoint) error {
 	if len(eps) == 0 {
 		return nil
+	}
+	for _, ep := range eps {
+		if ep.b.State() == core.ForcedOpen {
+			// A lapsed hold moves the breaker to HalfOpen here (as a call
+			// would), which queues the transition to propose: the
+			// backstop of the lapse timer (see checkLapses).
+			ep.b.Snapshot()
+		}
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.OpTimeout)
 	defer cancel()
@@ -34,10 +44,9 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 				s.cfg.InstanceID, total, failed, slow, ep.version,
 				cfg.RollingWindow.Milliseconds(), s.cfg.TTL.Milliseconds(), maxWindowField, force)
 			claims[i], wants[i] = nil, 0
-			if want := s.probeDemand(ep); want > 0 {
+			if want, ok := s.probeWant(ep); ok {
 				wants[i] = want
-				claims[i] = claimScript.EvalSha(ctx, pipe, []string{ep.keys.state, ep.keys.probes},
-					ep.claimVer, want, cfg.HalfOpenMaxRequests, cfg.ProbeTimeout.Milliseconds())
+				claims[i] = s.claimCmd(ctx, pipe, ep, cfg, want)
 			}
 		}
 		_, err := pipe.Exec(ctx)
@@ -68,7 +77,7 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 			if err != nil {
 				s.failed(ep, "claim probe slots", err)
 			} else {
-				s.grantProbes(ep, n)
+				s.setProbes(ep, n)
 			}
 		}
 		v, err := syncs[i].Result()
@@ -97,8 +106,30 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 			ep.rep.setRemoteWindow(r.others.total, r.others.failed, r.others.slow)
 		}
 	}
+	for _, ep := range eps {
+		if s.ctx.Err() != nil || !s.healthy.Load() {
+			break
+		}
+		s.shareRenewal(ep)
+	}
 	s.rounds.Add(1)
 	return nil
+}
+
+// probeField is the instance's field in an endpoint's probes hash.
+func probeField(instance string) string { return "i:" + instance }
+
+// claimCmd queues on pipe a claim of want probe slots in all (renewing
+// the instance's lease on them) for ep's half-open round.
+func (s *RedisStore) claimCmd(ctx context.Context, pipe redis.Pipeliner, ep *redisEndpoint, cfg core.BreakerConfig, want int) *redis.Cmd {
+	keys, args := s.claimArgs(ep, cfg, want)
+	return claimScript.EvalSha(ctx, pipe, keys, args...)
+}
+
+// claimArgs are the claim script's keys and arguments.
+func (s *RedisStore) claimArgs(ep *redisEndpoint, cfg core.BreakerConfig, want int) ([]string, []any) {
+	return []string{ep.keys.state, ep.keys.probes}, []any{ep.claimVer, want, cfg.HalfOpenMaxRequests,
+		s.probeLease(cfg).Milliseconds(), s.cfg.InstanceID, s.cfg.TTL.Milliseconds()}
 }
 
 func anyNoScript(lists ...[]*redis.Cmd) bool {
@@ -121,28 +152,31 @@ func (s *RedisStore) loadScripts(ctx context.Context) error {
 	return nil
 }
 
-// probeDemand returns how many probe slots to ask for: the rest of the
-// budget when the breaker is half-open in the cluster's current half-open
-// round and calls were turned away for want of slots.
-func (s *RedisStore) probeDemand(ep *redisEndpoint) int {
+// probeWant returns how many probe slots in all to hold, and whether to
+// ask at all: in the cluster's current half-open round, the whole budget
+// when calls were turned away for want of slots, and otherwise the slots
+// held already, to renew their lease (an instance that stops renewing
+// loses them to the others after the lease).
+func (s *RedisStore) probeWant(ep *redisEndpoint) (int, bool) {
 	if ep.b.State() != core.HalfOpen || ep.claimVer == 0 || ep.claimVer != ep.version {
-		return 0
+		return 0, false
 	}
 	rejected := ep.b.Snapshot().RejectedRequests
 	demand := ep.wantClaim || rejected > ep.rejected
 	ep.rejected, ep.wantClaim = rejected, false
-	if !demand {
-		return 0
+	switch {
+	case demand:
+		return ep.b.Config().HalfOpenMaxRequests, true
+	case ep.claimed > 0:
+		return ep.claimed, true
 	}
-	return max(ep.b.Config().HalfOpenMaxRequests-ep.claimed, 0)
+	return 0, false
 }
 
-// grantProbes raises the breaker's probe limit by n claimed slots.
-func (s *RedisStore) grantProbes(ep *redisEndpoint, n int) {
-	if n <= 0 {
-		return
-	}
-	ep.claimed += n
+// setProbes sets the breaker's probe limit to the n slots this instance
+// holds in the cluster's half-open round.
+func (s *RedisStore) setProbes(ep *redisEndpoint, n int) {
+	ep.claimed = max(n, 0)
 	if ep.b.State() == core.HalfOpen && s.healthy.Load() {
 		ep.rep.limitProbes(ep.claimed)
 	}
@@ -152,14 +186,14 @@ func (s *RedisStore) grantProbes(ep *redisEndpoint, n int) {
 // another instance's, while calls here are waiting).
 func (s *RedisStore) claimNow(ep *redisEndpoint) {
 	cfg := ep.b.Config()
-	want := cfg.HalfOpenMaxRequests - ep.claimed
-	if want <= 0 || ep.claimVer == 0 {
+	if ep.claimed >= cfg.HalfOpenMaxRequests || ep.claimVer == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.OpTimeout)
 	defer cancel()
-	v, err := claimScript.Run(ctx, s.client, []string{ep.keys.state, ep.keys.probes},
-		ep.claimVer, want, cfg.HalfOpenMaxRequests, cfg.ProbeTimeout.Milliseconds()).Result()
+	want := cfg.HalfOpenMaxRequests
+	keys, args := s.claimArgs(ep, cfg, want)
+	v, err := claimScript.Run(ctx, s.client, keys, args...).Result()
 	var n int
 	if err == nil {
 		n, err = parseClaimReply(v, want)
@@ -168,5 +202,5 @@ func (s *RedisStore) claimNow(ep *redisEndpoint) {
 		s.failed(ep, "claim probe slots", err)
 		return
 	}
-	s.grantProbes(ep, n)
+	s.setProbes(ep, n)
 }

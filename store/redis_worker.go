@@ -14,7 +14,11 @@ import (
 func (s *RedisStore) run() {
 	defer s.wg.Done()
 	tick := s.clock.NewTimer(s.cfg.SyncInterval)
-	defer func() { tick.Stop() }()
+	var lapse lapseTimer // the earliest shared hold's end
+	defer func() {
+		tick.Stop()
+		lapse.arm(s.clock, time.Time{}, false)
+	}()
 	for {
 		select {
 		case <-s.closing:
@@ -28,28 +32,43 @@ func (s *RedisStore) run() {
 			r.reply <- s.doControl(r)
 		case <-s.resync:
 			if s.healthy.Load() {
-				s.syncOrDegrade(s.endpoints())
+				s.syncOrDegrade(s.loaded())
 			}
 		case <-tick.C():
 			tick = s.clock.NewTimer(s.cfg.SyncInterval)
 			s.tick()
+		case <-lapse.c():
+			lapse.fired()
+			s.checkLapses()
 		}
+		at, ok := s.nextLapse()
+		lapse.arm(s.clock, at, ok)
 	}
 }
 
 // finish is the worker's last act, once Close has begun: it proposes the
-// transitions queued before, leaves the cluster's windows at once rather
-// than when its entries expire, and hands the breakers back to local
-// judgement. Close cancels s.ctx if its own context ends first, which
-// cuts the calls short.
+// transitions queued before, ends in the cluster the holds of this
+// process's components (they stop with it), leaves the cluster's windows
+// and gives back its probe slots at once rather than when they expire,
+// and hands the breakers back to local judgement. Close cancels s.ctx if
+// its own context ends first, which cuts the calls short.
 func (s *RedisStore) finish() {
 	s.drain()
 	eps := s.endpoints()
+	for _, ep := range eps {
+		if s.ctx.Err() != nil || !s.healthy.Load() {
+			break
+		}
+		s.releaseHoldHere(ep)
+	}
 	if len(eps) > 0 && s.healthy.Load() {
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.OpTimeout)
 		pipe := s.client.Pipeline()
 		for _, ep := range eps {
 			pipe.HDel(ctx, ep.keys.window, s.cfg.InstanceID)
+			if ep.claimed > 0 {
+				pipe.HDel(ctx, ep.keys.probes, probeField(s.cfg.InstanceID))
+			}
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			s.failed(nil, "remove this instance's window counts", err)
@@ -74,6 +93,21 @@ func (s *RedisStore) endpoints() []*redisEndpoint {
 	return out
 }
 
+// loaded returns the endpoints whose shared state drain has loaded: a
+// sync round leaves the others to it, which tells the transitions made
+// since they were attached from the state they had before.
+func (s *RedisStore) loaded() []*redisEndpoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*redisEndpoint, 0, len(s.eps))
+	for _, ep := range s.eps {
+		if !ep.fresh {
+			out = append(out, ep)
+		}
+	}
+	return out
+}
+
 func (s *RedisStore) lookup(name string) *redisEndpoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -90,7 +124,9 @@ type localChange struct {
 	reason    string
 	at        time.Time
 	openUntil time.Time
-	restored  bool // put back from saved state: reconciled, not proposed
+	heldBy    string    // a component hold's owner (ForcedOpen only)
+	holdUntil time.Time // and when it lapses
+	restored  bool      // put back from saved state: reconciled, not proposed
 }
 
 // onChange runs in whatever goroutine made the transition, possibly a
@@ -113,11 +149,18 @@ func (s *RedisStore) onChange(ep *redisEndpoint, e events.StateChange) {
 		return // applied by this store: already the cluster's state
 	}
 	c := localChange{from: e.OldState, to: e.NewState, reason: truncateUTF8(e.Reason, maxReasonLen), at: e.Timestamp, restored: e.Restored}
-	if e.NewState == core.Open {
+	switch e.NewState {
+	case core.Open:
 		if snap := ep.b.Snapshot(); snap.State == core.Open {
 			c.openUntil = snap.OpenUntil
 		} else {
 			c.openUntil = e.Timestamp.Add(ep.b.Config().Timeout)
+		}
+	case core.ForcedOpen:
+		// A component's hold is shared with its owner and lease; an
+		// operator's has neither.
+		if snap := ep.b.Snapshot(); snap.State == core.ForcedOpen && snap.HeldBy != "" {
+			c.heldBy, c.holdUntil = truncateUTF8(snap.HeldBy, maxOwnerLen), snap.HoldUntil
 		}
 	}
 	s.mu.Lock()
@@ -162,12 +205,14 @@ func (s *RedisStore) drain() {
 	ready := s.ready
 	s.ready = nil
 	var fresh []*redisEndpoint
+	base := make(map[*redisEndpoint]uint64)
 	todo := make([]work, 0, len(ready))
 	for _, ep := range ready {
 		ep.queued = false
 		if ep.fresh {
 			ep.fresh = false
 			fresh = append(fresh, ep)
+			base[ep] = ep.attachTransitions
 		}
 		if len(ep.pending) > 0 {
 			todo = append(todo, work{ep, ep.pending})
@@ -176,12 +221,8 @@ func (s *RedisStore) drain() {
 	}
 	s.mu.Unlock()
 	load := fresh
-	for _, ep := range fresh {
-		switch ep.b.State() {
-		case core.Open, core.HalfOpen, core.ForcedOpen:
-			s.markRestored(ep)
-		}
-	}
+	restored := make(map[*redisEndpoint]bool)
+	proposing := make(map[*redisEndpoint]bool)
 	for i, w := range todo {
 		for j := len(w.changes) - 1; j >= 0; j-- {
 			if w.changes[j].restored {
@@ -191,12 +232,33 @@ func (s *RedisStore) drain() {
 					load = append(load, w.ep)
 				}
 				s.markRestored(w.ep)
+				restored[w.ep] = true
 				break
+			}
+		}
+		proposing[w.ep] = len(todo[i].changes) > 0
+	}
+	for _, ep := range fresh {
+		switch {
+		case restored[ep]:
+		case proposing[ep] || transitionCount(ep.b) != base[ep]:
+			// Transitions made since the breaker was attached are news:
+			// they are proposed, on the version the load finds, rather
+			// than pushed silently as a state it had before (one whose
+			// listener call is still on its way is queued next).
+			ep.learnOnly = true
+		default:
+			switch ep.b.State() {
+			case core.Open, core.HalfOpen, core.ForcedOpen:
+				s.markRestored(ep)
 			}
 		}
 	}
 	if len(load) > 0 && s.healthy.Load() {
 		s.syncOrDegrade(load)
+	}
+	for _, ep := range fresh {
+		ep.learnOnly = false
 	}
 	for _, w := range todo {
 		for i, c := range w.changes {
@@ -219,7 +281,7 @@ func (s *RedisStore) markRestored(ep *redisEndpoint) {
 func (s *RedisStore) tick() {
 	defer s.ticks.Add(1)
 	if s.healthy.Load() {
-		s.syncOrDegrade(s.endpoints())
+		s.syncOrDegrade(s.loaded())
 		return
 	}
 	s.reconnect()

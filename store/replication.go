@@ -1,10 +1,6 @@
 package store
 
-import (
-	"time"
-
-	"github.com/bulwark-go/bulwark/core"
-)
+import "github.com/bulwark-go/bulwark/core"
 
 // replica is what the stores drive in a breaker beyond its public use:
 // restoring saved state, exchanging window counts with other instances,
@@ -27,10 +23,10 @@ func (r replica) setRemoteWindow(total, failed, slow int64) { r.r.SetRemoteWindo
 // again, or their counts are no longer known.
 func (r replica) forgetRemoteWindow() { r.r.SetRemoteWindow(0, 0, 0) }
 
-// applyRemote puts the breaker into a state the cluster decided.
-func (r replica) applyRemote(to core.State, openUntil time.Time, reason string) bool {
-	return r.r.ApplyRemote(core.Snapshot{State: to, OpenUntil: openUntil, Reason: reason})
-}
+// applyRemote puts the breaker into a state the cluster decided: its
+// State and Reason, OpenUntil for Open, HeldBy and HoldUntil for a
+// component's hold.
+func (r replica) applyRemote(s core.Snapshot) bool { return r.r.ApplyRemote(s) }
 
 // heldHere reports whether a component of this process holds the breaker:
 // such a hold ends when the process stops.
