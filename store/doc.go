@@ -27,18 +27,19 @@
 //	...
 //	err = shared.AttachManager(m) // shares every breaker, now and later
 //
-// Close them in the opposite order, once whatever makes transitions (the
-// HTTP server, health monitors) has stopped: the Redis store first, which
-// proposes the transitions it still holds and leaves the cluster's windows,
-// then the file store, which saves the final state, including anything the
-// cluster decided meanwhile:
+// Close them, and whatever else makes transitions (the HTTP server,
+// health monitors), in any order: the end state is the same. A store that
+// closes ends the holds of this process's components in what it saves and
+// shares, since their owners stop with the process, so a health monitor's
+// hold comes back HalfOpen after a restart and is HalfOpen in the cluster
+// whether the monitor, the Redis store or the file store stopped first.
+// The Redis store proposes the transitions it still holds and leaves the
+// cluster's windows and probe slots; the file store saves the final state:
 //
-//	err = shared.Close(ctx)
-//	err = files.Close(ctx)
+//	defer files.Close(ctx)
+//	defer shared.Close(ctx)
 //
-// With defer, that is defer files.Close(ctx) before defer
-// shared.Close(ctx). Both Close methods wait within ctx and may be called
-// again.
+// Both Close methods wait within ctx and may be called again.
 //
 // # File persistence
 //
@@ -51,14 +52,25 @@
 //
 // On start, a breaker that was Open comes back Open for what remained of its
 // open time only, and HalfOpen if that time passed while the process was
-// down. The other states and the lifetime counts come back as saved, and a
-// Closed breaker keeps its run of consecutive failures. A missing file
-// is a fresh start. A file that cannot be read or decoded is never fatal and
+// down. A breaker held by a component (core.Breaker.Hold, as a health
+// monitor holds it) comes back held by the same owner for what remained
+// of its lease, so that the owner, started again, takes it over, and
+// HalfOpen if the lease ran out meanwhile; an operator's hold (ForceOpen)
+// comes back until someone releases it. The other states and the lifetime
+// counts come back as saved, and a Closed breaker keeps its run of
+// consecutive failures. FileStore.AttachManager creates the Manager's
+// endpoint for every saved breaker, so that status and metrics show the
+// restored breakers before any call. A missing file is a fresh start. A file that cannot be read or decoded is never fatal and
 // never deleted: it is renamed to "<path>.corrupt-<UTC timestamp>", a warning
 // is logged, FileStore.LoadErr returns a *LoadError naming the file and the
 // cause (errors.Is(err, ErrCorrupt) for bad content), the breakers start
-// Closed and a fresh file is written. Records of endpoints that a Manager has
-// not created yet are kept and applied when it does.
+// Closed and a fresh file is written. Records that the Manager refuses
+// (past ManagerConfig.MaxEndpoints) are logged, kept, and applied if it
+// creates their endpoints later.
+//
+// A saved hold's lease is the one it had at the breaker's last transition
+// or periodic save: set FileConfig.Interval to keep the renewals of a
+// long-lived hold fresh in the file.
 //
 // The file is versioned and checksummed; docs/state-file.md in the
 // repository describes it byte by byte, and how files of older versions
@@ -72,6 +84,15 @@
 // the half-open probe budget. The request path never waits for Redis. An
 // endpoint's shared state expires RedisConfig.TTL (one hour) after its last
 // write or sync.
+//
+// No hold outlives its owner. A component's hold is shared with its owner
+// and lease: every instance applies it, the owner's renewals reach the
+// cluster, and when the owner stops renewing (its process died, say) the
+// cluster's breaker goes HalfOpen within the lease and one SyncInterval,
+// by one transition. An operator's hold never lapses. Probe slots are
+// leases too: an instance renews its claim every SyncInterval, and the
+// slots of one silent for the endpoint's ProbeTimeout go back to the
+// others.
 //
 // While Redis is unreachable, the breakers decide on local state, the file
 // store keeps saving, and the store says so once: a warning and an
