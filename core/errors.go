@@ -23,6 +23,9 @@ var (
 	// without getting a slot.
 	ErrBulkheadTimeout = errors.New("bulkhead queue timeout")
 	ErrLimitExceeded   = errors.New("concurrency limit reached") // an AdaptiveLimiter shed the call: over its limit, queue full or queue timeout
+	// ErrRateLimited is returned when a rate limiter has no token for a
+	// call.
+	ErrRateLimited = errors.New("rate limit exceeded")
 	// ErrTooManyUsers is returned by a per-user bulkhead that tracks its
 	// maximum of users, every one of them busy.
 	ErrTooManyUsers = errors.New("too many users")
