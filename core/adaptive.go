@@ -32,13 +32,14 @@ type AdaptiveConfig struct {
 	InitialLimit int
 	// Tolerance is how far a window's mean latency may rise above the
 	// baseline and still count as healthy: the limit falls once latency
-	// exceeds Tolerance × baseline, and rises only below it. Lower keeps
-	// latency closer to the baseline; higher trades latency for fewer
-	// cuts on a noisy service. Default 1.5; 1.05 to 10.
+	// exceeds Tolerance × baseline, and rises only below the middle of
+	// that band (1.25 × baseline for the default). Lower keeps latency
+	// closer to the baseline; higher trades latency for fewer cuts on a
+	// noisy service. Default 1.5; 1.05 to 10.
 	Tolerance float64
 	// SampleWindow is how often the limit is reconsidered: at most once
-	// per window, and only once the window holds 32 samples. Default
-	// 100ms; 1ms to 1m.
+	// per window, and only once the window holds 32 samples. Refusals
+	// suggest it as their RetryAfter. Default 50ms; 1ms to 1m.
 	SampleWindow time.Duration
 	// MaxLatency is the highest mean latency that is ever healthy: above
 	// it the limit falls whatever the baseline says, and the baseline
@@ -79,7 +80,7 @@ func (cfg AdaptiveConfig) normalize(c *check.Checker) AdaptiveConfig {
 	hi := max(cfg.MaxLimit, lo)
 	c.Int("InitialLimit", &cfg.InitialLimit, min(max(20, lo), hi), lo, hi)
 	c.Float("Tolerance", &cfg.Tolerance, 1.5, 1.05, 10)
-	c.Duration("SampleWindow", &cfg.SampleWindow, 100*time.Millisecond, time.Millisecond, time.Minute)
+	c.Duration("SampleWindow", &cfg.SampleWindow, 50*time.Millisecond, time.Millisecond, time.Minute)
 	if cfg.MaxLatency != 0 && (cfg.MaxLatency < time.Millisecond || cfg.MaxLatency > time.Hour) {
 		c.Fail("MaxLatency", cfg.MaxLatency, "must be between 1ms and 1h, or 0 for no bound")
 	}
@@ -159,37 +160,41 @@ type AdaptivePermit struct {
 // when latency shows the service is queueing, and needs no tuning.
 //
 // Every SampleWindow it compares the window's mean latency (recent) with
-// a baseline, the latency the service shows when it is not queueing.
-// While recent stays within Tolerance × baseline and calls fill at least
-// half the limit, the limit grows by √limit. When recent exceeds that, the
-// limit is cut to the concurrency that was in use times baseline/recent
-// (at most halved): the concurrency at which latency would be back at the
-// baseline. A window judges only calls admitted under its limit, so calls
-// still running from before a change neither cut twice nor hide a rise.
+// a baseline, the latency of the service when it is not queueing:
 //
-// The baseline's guardrails, against the known weak spots of
-// latency-gradient limiters:
+//   - recent near the baseline (below the middle of the Tolerance band)
+//     and calls filling two thirds of the limit: the limit grows by
+//     √limit. So at low load it stays within about 1.5 × the concurrency
+//     in use, and a surge meets a limit not far above it.
+//   - recent between that and Tolerance × baseline: the limit holds.
+//   - recent above Tolerance × baseline: the limit is cut to the
+//     concurrency in use × baseline/recent (at most halved), the
+//     concurrency at which latency would be back at the baseline.
 //
-//   - Latency that grew with concurrency never raises the baseline, and
-//     windows well above it do not either; it is a slow average
-//     (BaselineDecay) of windows near it, so in a long overload it cannot
-//     drift upward after the recent latency until the limit stops
-//     falling. Cuts aim back at the baseline, so the limiter keeps
-//     revisiting it.
-//   - If latency stays high after a cut that lowered concurrency, the
-//     service got slower on its own: the limit holds and the baseline
-//     follows with time constant BaselineDecay, so a slower release is not
-//     throttled forever.
-//   - MaxLatency is the bound for the case where slowness is real but
-//     unacceptable: above it the limit falls whatever the baseline says.
+// A window judges only calls admitted under its limit, so calls still
+// running from before a change neither cut it twice nor hide a rise.
+//
+// Guardrails, against the known weak spots of latency-gradient limiters:
+//
+//   - The baseline is a slow average (time constant BaselineDecay) of
+//     windows near it in which nothing was shed, and drops quickly to a
+//     clearly lower latency. Windows above it, and windows whose latency
+//     the limit shaped, never raise it, so a long overload cannot drag it
+//     up after the recent latency until the limit stops falling.
+//   - If latency stays put after a cut lowered concurrency (or the limit
+//     is at MinLimit), the service got slower on its own: the limit
+//     holds, and the baseline follows with time constant BaselineDecay,
+//     so a slower release is not throttled forever.
+//   - MaxLatency bounds that: above it the limit falls whatever the
+//     baseline says, and the baseline never rises past it.
 //   - Calls reported Ignored (cancelled, or refused by a later policy),
-//     calls refused by the limiter, latencies of 0, and failures faster
-//     than half the baseline (a downstream refusing at once) are not
-//     samples: fast refusals would otherwise look like a healthy service.
+//     calls the limiter refused, latencies of 0 and failures faster than
+//     half the baseline (a downstream refusing at once) are not samples:
+//     such fast calls would make an overloaded service look healthy.
 //
 // Taking and recording a permit is a few atomic operations on one cache
-// line and allocates nothing. The limit is updated by whichever call ends
-// a window, without a lock other calls wait on.
+// line, without allocation. Whichever call ends a window updates the
+// limit, holding no lock other calls wait on.
 type AdaptiveLimiter struct {
 	name  string
 	clock Clock
@@ -237,7 +242,8 @@ const (
 	accShift      = 42
 	accUnit       = 64 // nanoseconds per unit of the sum
 	accMaxSample  = int64(10 * time.Minute / accUnit)
-	adaptiveMinN  = 32 // samples a window needs before it may close
+	adaptiveMinN  = 32      // samples a window needs before it may close
+	accMaxCount   = 1 << 20 // samples that close a window early, long before the count could overflow
 	accSampleMask = 1<<accShift - 1
 )
 
@@ -408,7 +414,7 @@ func (p *AdaptivePermit) Done(o Outcome, latency time.Duration) {
 		return
 	}
 	u := min(int64(latency)/accUnit, accMaxSample)
-	if v := l.acc.Add(1<<accShift | uint64(u)); v>>accShift >= adaptiveMinN && l.clock.Nanotime() >= l.windowEnd.Load() {
+	if n := l.acc.Add(1<<accShift|uint64(u)) >> accShift; n >= adaptiveMinN && (n >= accMaxCount || l.clock.Nanotime() >= l.windowEnd.Load()) {
 		l.update()
 	}
 }
@@ -420,7 +426,7 @@ func (l *AdaptiveLimiter) update() {
 		return
 	}
 	now := l.clock.Nanotime()
-	if now < l.windowEnd.Load() {
+	if now < l.windowEnd.Load() && l.acc.Load()>>accShift < accMaxCount {
 		l.upd.Unlock()
 		return
 	}
@@ -548,23 +554,26 @@ func (s *adaptiveState) step(w adaptiveWindow, cfg *AdaptiveConfig) {
 			grow = r <= cfg.Tolerance*b
 		case r > cfg.Tolerance*b:
 			s.cutTo(used*max(b/r, 0.5), used, r)
-		case w.limited || r >= b*(1+band):
-			// A window the limit shaped (calls were shed or queued), or
-			// one well above the baseline, says nothing about the
-			// service's own latency: the baseline stays. This is what
-			// keeps a long overload from dragging it upward.
+		case r >= b*(1+band):
+			// Above the baseline but tolerable: hold. Neither this window
+			// nor one the limit shaped (calls were shed or queued) says
+			// anything about the service's own latency, so the baseline
+			// stays: this is what keeps a long overload from dragging it
+			// upward.
+		case w.limited:
 			grow = true
 		case r >= b*(1-band):
 			s.baseline += (r - b) * weight
 			grow = true
 		default:
 			// Clearly faster than the baseline: the service sped up, or
-			// the baseline was learnt under load. Follow quickly.
-			s.baseline += (r - b) / 4
+			// the baseline was learnt under load. Follow four times as
+			// fast (not at once: one lucky window must not set it).
+			s.baseline += (r - b) * min(1, 4*weight)
 			grow = true
 		}
 	}
-	if grow && w.peak >= s.limit/2 {
+	if grow && w.peak*1.5 >= s.limit {
 		s.limit += math.Sqrt(s.limit)
 	}
 	s.limit = min(max(s.limit, float64(cfg.MinLimit)), float64(cfg.MaxLimit))

@@ -63,7 +63,7 @@ func ExampleAdaptiveLimiter() {
 	fmt.Printf("in flight %d, admitted %d, shed by priority %v\n", st.InFlight, st.Admitted, st.Shed)
 	// Output:
 	// request: <nil>
-	// batch shed: true retry after 100ms
+	// batch shed: true retry after 50ms
 	// batch admitted: 10 of limit 20
 	// interactive: <nil>
 	// in flight 0, admitted 12, shed by priority [1 0 0]
