@@ -56,7 +56,7 @@ func TestConfigErrors(t *testing.T) {
 			return NewManager(ManagerConfig{ClusterAlerts: true, EventBuffer: 10, History: 1 << 17})
 		}, []string{"alert.ManagerConfig.ClusterAlerts", "alert.ManagerConfig.EventBuffer", "alert.ManagerConfig.History"}},
 		{"manager nil dependencies", func() (any, error) {
-			return NewManager(ManagerConfig{Handlers: []Handler{&collector{}, nil, (*LogHandler)(nil), HandlerFunc(nil)}, Clock: (*core.FakeClock)(nil)})
+			return NewManager(ManagerConfig{Handlers: []Handler{&collector{}, nil, (*Sender)(nil), HandlerFunc(nil)}, Clock: (*core.FakeClock)(nil)})
 		}, []string{"alert.ManagerConfig.Clock", "alert.ManagerConfig.Handlers[1]", "alert.ManagerConfig.Handlers[2]", "alert.ManagerConfig.Handlers[3]"}},
 		{"log", func() (any, error) { return NewLogHandler(LogConfig{QueueSize: 1 << 17}) },
 			[]string{"alert.LogConfig.QueueSize"}},

@@ -58,8 +58,8 @@ func (d *DeliveryConfig) check(c *check.Checker) {
 	c.Duration("MaxRetryAfter", &d.MaxRetryAfter, time.Minute, time.Millisecond, 24*time.Hour)
 }
 
-// HandlerStats counts what a log, webhook or Slack handler did.
-type HandlerStats struct {
+// SenderStats counts what a log, webhook or Slack handler did.
+type SenderStats struct {
 	// Sent counts alerts delivered.
 	Sent uint64 `json:"sent"`
 	// Failed counts alerts given up on after trying: attempts exhausted, a
@@ -140,8 +140,8 @@ func (q *queue) enqueue(a Alert) {
 	}
 }
 
-func (q *queue) stats() HandlerStats {
-	return HandlerStats{
+func (q *queue) stats() SenderStats {
+	return SenderStats{
 		Sent:    q.sent.Load(),
 		Failed:  q.failed.Load(),
 		Dropped: q.dropped.Load(),
@@ -222,3 +222,22 @@ func (q *queue) deliver(a Alert) {
 		q.retried.Add(1)
 	}
 }
+
+// Sender delivers alerts to one destination (the log, a webhook, Slack)
+// from a bounded queue of its own, on one goroutine, with the retries its
+// DeliveryConfig allows: a slow or dead destination never blocks the
+// Manager or the other destinations. NewLogHandler, NewWebhookHandler and
+// NewSlackHandler make one.
+type Sender struct{ q *queue }
+
+// HandleAlert queues a for sending; when the queue is full it is dropped
+// and counted.
+func (s *Sender) HandleAlert(a Alert) { s.q.enqueue(a) }
+
+// Stats returns the sender's counters.
+func (s *Sender) Stats() SenderStats { return s.q.stats() }
+
+// Close sends what is queued, within ctx, and stops the sender's
+// goroutine. Alerts still queued when ctx ends are counted as dropped and
+// the error wraps ctx.Err(). A second Close returns nil.
+func (s *Sender) Close(ctx context.Context) error { return s.q.close(ctx) }

@@ -101,7 +101,7 @@ func failure(err error) func(*http.Request) (*http.Response, error) {
 	return func(*http.Request) (*http.Response, error) { return nil, err }
 }
 
-func webhook(t *testing.T, rx *receiver, d DeliveryConfig) *WebhookHandler {
+func webhook(t *testing.T, rx *receiver, d DeliveryConfig) *Sender {
 	t.Helper()
 	h, err := NewWebhookHandler(WebhookConfig{URL: "https://alerts.example/hook", Client: rx.client(), Delivery: d})
 	if err != nil {

@@ -9,7 +9,8 @@ import (
 	"github.com/bulwark-go/bulwark/internal/check"
 )
 
-// LogConfig configures a LogHandler. The zero value is valid.
+// LogConfig configures the Sender NewLogHandler makes. The zero value is
+// valid.
 type LogConfig struct {
 	// Logger receives the records. Default slog.Default().
 	Logger *slog.Logger
@@ -18,15 +19,10 @@ type LogConfig struct {
 	QueueSize int
 }
 
-// LogHandler writes every alert to a slog.Logger, asynchronously, so that a
-// logger writing to a blocked pipe cannot stall the Manager. A fired alert
-// logs at a level that follows its severity (Info, Warn, Error); a resolved
-// one logs at Info.
-type LogHandler struct{ q *queue }
-
-// NewLogHandler starts the handler's goroutine, or returns the
-// *core.ConfigError of every bad field of cfg joined. Close stops it.
-func NewLogHandler(cfg LogConfig) (*LogHandler, error) {
+// NewLogHandler returns a Sender that writes every alert to a logger (at
+// Error for Critical, Warn for Warning, Info otherwise), or the
+// *core.ConfigError of every bad field of cfg joined.
+func NewLogHandler(cfg LogConfig) (*Sender, error) {
 	c := check.New("alert.LogConfig.", configError)
 	c.Int("QueueSize", &cfg.QueueSize, 256, 1, 1<<16)
 	if err := c.Err(); err != nil {
@@ -41,7 +37,7 @@ func NewLogHandler(cfg LogConfig) (*LogHandler, error) {
 		return nil
 	}
 	d := DeliveryConfig{QueueSize: cfg.QueueSize, Timeout: 10 * time.Second, MaxAttempts: 1} // logging does not fail: no retry
-	return &LogHandler{newQueue("alert.LogHandler", d, send, nil)}, nil
+	return &Sender{newQueue("alert.LogHandler", d, send, nil)}, nil
 }
 
 func logAlert(ctx context.Context, logger *slog.Logger, a Alert) {
@@ -78,15 +74,3 @@ func logAlert(ctx context.Context, logger *slog.Logger, a Alert) {
 	}
 	logger.LogAttrs(ctx, level, msg, attrs...)
 }
-
-// HandleAlert queues a for logging. It never blocks: when the queue is full
-// or the handler is closed the alert is dropped and counted.
-func (h *LogHandler) HandleAlert(a Alert) { h.q.enqueue(a) }
-
-// Stats returns the handler's counters.
-func (h *LogHandler) Stats() HandlerStats { return h.q.stats() }
-
-// Close stops accepting alerts and logs what is queued, returning when that
-// is done or ctx ends (then with an error wrapping ctx.Err(); what is left
-// is dropped). Calling Close again returns nil at once.
-func (h *LogHandler) Close(ctx context.Context) error { return h.q.close(ctx) }

@@ -364,20 +364,6 @@ func (m *Manager) updateRing(a Alert) {
 	}
 }
 
-// Get returns the alert with the given ID if it is active or recent.
-func (m *Manager) Get(id string) (Alert, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if a, ok := m.active[id]; ok {
-		return a.clone(), true
-	}
-	for _, a := range m.ring {
-		if a.ID == id && id != "" {
-			return a.clone(), true
-		}
-	}
-	return Alert{}, false
-}
 
 func (m *Manager) isActive(id string) bool {
 	m.mu.Lock()

@@ -12,7 +12,7 @@ import (
 	"github.com/bulwark-go/bulwark/internal/check"
 )
 
-// SlackConfig configures a SlackHandler.
+// SlackConfig configures the Sender NewSlackHandler makes.
 type SlackConfig struct {
 	// WebhookURL is the Slack incoming webhook
 	// (https://hooks.slack.com/services/...). Required. Errors never print
@@ -24,7 +24,7 @@ type SlackConfig struct {
 	Delivery DeliveryConfig
 }
 
-// slackMessage is the JSON body a SlackHandler posts: a plain-text fallback
+// slackMessage is the JSON body NewSlackHandler's Sender posts: a plain-text fallback
 // for notifications plus Block Kit blocks.
 type slackMessage struct {
 	Text   string       `json:"text"`
@@ -53,7 +53,7 @@ const (
 	slackFieldsMax  = 10
 )
 
-// newSlackMessage returns the message a SlackHandler sends for a.
+// newSlackMessage returns the message NewSlackHandler's Sender sends for a.
 func newSlackMessage(a Alert) slackMessage {
 	icon, state := severityIcon(a.Severity), strings.ToUpper(a.Severity.String())
 	if a.Resolved {
@@ -115,17 +115,10 @@ func truncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// SlackHandler posts every alert to a Slack incoming webhook,
-// asynchronously: see DeliveryConfig. A message has a plain-text fallback
-// and Block Kit blocks: a header with the state and summary, the message,
-// the metadata as fields, and a context line with severity, times and ID.
-// It retries on 5xx, 429 (Slack's rate limit, with Retry-After) and
-// transport errors; any other 4xx fails the alert at once.
-type SlackHandler struct{ q *queue }
-
-// NewSlackHandler starts the handler's sending goroutine, or returns the
-// *core.ConfigError of every bad field of cfg joined. Close stops it.
-func NewSlackHandler(cfg SlackConfig) (*SlackHandler, error) {
+// NewSlackHandler returns a Sender that posts every alert to a Slack
+// incoming webhook (a message with a plain-text fallback and blocks), or
+// the *core.ConfigError of every bad field of cfg joined.
+func NewSlackHandler(cfg SlackConfig) (*Sender, error) {
 	c := check.New("alert.SlackConfig.", configError)
 	checkURL(c, "WebhookURL", cfg.WebhookURL)
 	cfg.Delivery.check(c.Sub("Delivery"))
@@ -143,19 +136,5 @@ func NewSlackHandler(cfg SlackConfig) (*SlackHandler, error) {
 		}
 		return postJSON(ctx, client, cfg.WebhookURL, nil, body)
 	}
-	return &SlackHandler{newQueue("alert.SlackHandler", cfg.Delivery, send, client.CloseIdleConnections)}, nil
+	return &Sender{newQueue("alert.SlackHandler", cfg.Delivery, send, client.CloseIdleConnections)}, nil
 }
-
-// HandleAlert queues a for sending. It never blocks: when the queue is full
-// or the handler is closed the alert is dropped and counted.
-func (h *SlackHandler) HandleAlert(a Alert) { h.q.enqueue(a) }
-
-// Stats returns the handler's counters.
-func (h *SlackHandler) Stats() HandlerStats { return h.q.stats() }
-
-// Close stops accepting alerts and sends what is queued, retries included,
-// returning when that is done or ctx ends: then the send under way is
-// cancelled, the rest dropped, and the error wraps ctx.Err(). It also
-// closes the client's idle connections. Calling Close again returns nil at
-// once.
-func (h *SlackHandler) Close(ctx context.Context) error { return h.q.close(ctx) }

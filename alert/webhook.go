@@ -11,7 +11,7 @@ import (
 	"github.com/bulwark-go/bulwark/internal/check"
 )
 
-// WebhookConfig configures a WebhookHandler.
+// WebhookConfig configures the Sender NewWebhookHandler makes.
 type WebhookConfig struct {
 	// URL receives a POST per alert. Required: an absolute http or https
 	// URL. Errors never print its path or query.
@@ -27,7 +27,7 @@ type WebhookConfig struct {
 	Delivery DeliveryConfig
 }
 
-// webhookPayload is the JSON body a WebhookHandler posts, in the shape of
+// webhookPayload is the JSON body NewWebhookHandler's Sender posts, in the shape of
 // Prometheus Alertmanager's webhook so that existing receivers understand
 // it. It holds a single alert.
 type webhookPayload struct {
@@ -53,7 +53,7 @@ type webhookAlert struct {
 	Fingerprint  string            `json:"fingerprint"`
 }
 
-// newWebhookPayload returns the payload a WebhookHandler sends for a.
+// newWebhookPayload returns the payload NewWebhookHandler's Sender sends for a.
 func newWebhookPayload(receiver string, a Alert) webhookPayload {
 	status := "firing"
 	var ends time.Time
@@ -101,22 +101,15 @@ func newWebhookPayload(receiver string, a Alert) webhookPayload {
 	}
 }
 
-// WebhookHandler posts every alert as JSON to a URL, asynchronously: see
-// DeliveryConfig. The body has the shape of Prometheus Alertmanager's
-// webhook (version "4"), holding one alert: status "firing" or "resolved";
-// labels alertname (the MetaAlertName metadata, else "BulwarkAlert"),
-// severity (lower case) and endpoint when the alert has one; annotations
-// summary (Type.Message), description (Message) and the other metadata;
-// startsAt, endsAt (the zero time while firing) and fingerprint (the
-// alert's ID, also the groupKey).
-//
-// It retries on 5xx, 429 and transport errors, honouring Retry-After; any
-// other 4xx fails the alert at once.
-type WebhookHandler struct{ q *queue }
-
-// NewWebhookHandler starts the handler's sending goroutine, or returns the
-// *core.ConfigError of every bad field of cfg joined. Close stops it.
-func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
+// NewWebhookHandler returns a Sender that posts every alert as JSON to a
+// URL, or the *core.ConfigError of every bad field of cfg joined. The body
+// has the shape of Prometheus Alertmanager's webhook (version "4"),
+// holding one alert: status "firing" or "resolved"; labels alertname (the
+// MetaAlertName metadata, else "BulwarkAlert"), severity (lower case) and
+// endpoint when the alert has one; annotations summary (Type.Message),
+// description (Message) and the other metadata; startsAt, endsAt (the zero
+// time while firing) and fingerprint (the alert's ID, also the groupKey).
+func NewWebhookHandler(cfg WebhookConfig) (*Sender, error) {
 	c := check.New("alert.WebhookConfig.", configError)
 	checkURL(c, "URL", cfg.URL)
 	cfg.Delivery.check(c.Sub("Delivery"))
@@ -139,19 +132,5 @@ func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
 		}
 		return postJSON(ctx, client, cfg.URL, header, body)
 	}
-	return &WebhookHandler{newQueue("alert.WebhookHandler", cfg.Delivery, send, client.CloseIdleConnections)}, nil
+	return &Sender{newQueue("alert.WebhookHandler", cfg.Delivery, send, client.CloseIdleConnections)}, nil
 }
-
-// HandleAlert queues a for sending. It never blocks: when the queue is full
-// or the handler is closed the alert is dropped and counted.
-func (h *WebhookHandler) HandleAlert(a Alert) { h.q.enqueue(a) }
-
-// Stats returns the handler's counters.
-func (h *WebhookHandler) Stats() HandlerStats { return h.q.stats() }
-
-// Close stops accepting alerts and sends what is queued, retries included,
-// returning when that is done or ctx ends: then the send under way is
-// cancelled, the rest dropped, and the error wraps ctx.Err(). It also
-// closes the client's idle connections. Calling Close again returns nil at
-// once.
-func (h *WebhookHandler) Close(ctx context.Context) error { return h.q.close(ctx) }
