@@ -45,11 +45,12 @@ type AdaptiveConfig struct {
 	// it the limit falls whatever the baseline says, and the baseline
 	// never rises above it. Default 0: no such bound; otherwise 1ms to 1h.
 	MaxLatency time.Duration
-	// BaselineDecay is the time constant with which the baseline moves: it
-	// follows latencies near it, and a latency that stays high after the
-	// limit was cut (so it does not grow with concurrency). Latency that
-	// grows with concurrency never moves it. Default 10s; SampleWindow to
-	// 24h.
+	// BaselineDecay is the baseline's time constant: how fast it follows
+	// the service's latency where that moves on its own (windows near the
+	// baseline in which nothing was shed, or latency that stays high after
+	// a cut lowered concurrency). Latency that grows with concurrency never
+	// raises it. Default 10s (SampleWindow if that is longer);
+	// SampleWindow to 24h.
 	BaselineDecay time.Duration
 	// MaxQueueSize is how many calls of Acquire may wait for a slot when
 	// the limit is reached. Default 0: no queue, a call over the limit is
