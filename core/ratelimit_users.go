@@ -170,8 +170,8 @@ func (p *PerUserRateLimiter) Stats() RateLimitStats {
 
 // reconfigure applies a normalized configuration in place: users keep the
 // tokens they hold (up to the new Burst) and their counters. MaxUsers and
-// IdleTimeout take effect at once (a lower MaxUsers as users are evicted);
-// Shards keeps its first value.
+// IdleTimeout take effect at once (a lower MaxUsers as new users make
+// room, and never below one user per shard); Shards keeps its first value.
 func (p *PerUserRateLimiter) reconfigure(cfg PerUserRateLimitConfig) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -288,6 +288,7 @@ func (t *userTable[E, S, P]) setBounds(maxUsers int, idleTimeout int64) {
 		if i < maxUsers%n {
 			sh.limit++
 		}
+		sh.limit = max(sh.limit, 1)
 		sh.mu.Unlock()
 	}
 	t.maxUsers.Store(int64(maxUsers))
@@ -316,6 +317,9 @@ func (t *userTable[E, S, P]) insertLocked(sh *tableShard[P, S], user string, now
 	if len(sh.users) >= sh.limit {
 		if e = t.evictOne(sh, now); e == nil {
 			return nil
+		}
+		if len(sh.users) >= sh.limit {
+			t.evictOne(sh, now) // shrink toward a lowered bound
 		}
 	} else {
 		t.expire(sh, now, tableExpireSample)

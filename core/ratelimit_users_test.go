@@ -268,3 +268,22 @@ func BenchmarkPerUserRateLimitAllow(b *testing.B) {
 		}
 	})
 }
+
+// TestPerUserRateLimitLowerMaxUsers lowers MaxUsers on a full table and
+// checks that new users shrink it to the new bound.
+func TestPerUserRateLimitLowerMaxUsers(t *testing.T) {
+	l, clk := newTestPerUserLimiter(t, PerUserRateLimitConfig{RateLimit: RateLimitConfig{Rate: 10}, MaxUsers: 100, Shards: 1})
+	for i := range 100 {
+		_ = l.Allow("a" + strconv.Itoa(i))
+	}
+	cfg := l.cfg
+	cfg.MaxUsers = 10
+	l.reconfigure(cfg)
+	for i := range 100 {
+		clk.Advance(time.Second) // every bucket is full again
+		_ = l.Allow("b" + strconv.Itoa(i))
+	}
+	if st := l.Stats(); st.Users > 10 || st.MaxUsers != 10 {
+		t.Errorf("%d users tracked after lowering MaxUsers to %d", st.Users, st.MaxUsers)
+	}
+}
