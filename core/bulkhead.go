@@ -282,14 +282,6 @@ type bulkWaiter struct {
 	start      int64
 }
 
-var bulkWaiterPool = sync.Pool{
-	New: func() any { return &bulkWaiter{ready: make(chan struct{}, 1)} },
-}
-
-func putBulkWaiter(w *bulkWaiter) {
-	*w = bulkWaiter{ready: w.ready}
-	bulkWaiterPool.Put(w)
-}
 
 // bulkLimiter is the slot accounting and queue shared by Bulkhead and the
 // per-user bulkheads.
@@ -441,7 +433,9 @@ func (l *bulkLimiter) begin(ctx context.Context, wait bool) (*bulkStripe, *bulkW
 		l.rejected.Add(1)
 		return nil, nil, l.errFull.Load()
 	}
-	w := bulkWaiterPool.Get().(*bulkWaiter)
+	// Not pooled: a waiter's channel must belong to the goroutine's own
+	// testing/synctest bubble, and queueing is the slow path anyway.
+	w := &bulkWaiter{ready: make(chan struct{}, 1)}
 	w.start = l.clock.Nanotime()
 	l.push(w)
 	l.mu.Unlock()
@@ -456,7 +450,6 @@ func (l *bulkLimiter) wait(ctx context.Context, w *bulkWaiter) (*bulkStripe, err
 	case <-w.ready:
 		t.Stop()
 		s := w.granted
-		putBulkWaiter(w)
 		return s, nil
 	case <-t.C():
 		err = l.errTimeout.Load()
@@ -470,7 +463,6 @@ func (l *bulkLimiter) wait(ctx context.Context, w *bulkWaiter) (*bulkStripe, err
 		// every call has exactly one outcome.
 		l.mu.Unlock()
 		<-w.ready
-		putBulkWaiter(w)
 		return s, nil
 	}
 	l.remove(w)
@@ -481,7 +473,6 @@ func (l *bulkLimiter) wait(ctx context.Context, w *bulkWaiter) (*bulkStripe, err
 		l.cancelled.Add(1)
 	}
 	l.mu.Unlock()
-	putBulkWaiter(w)
 	return nil, err
 }
 

@@ -83,7 +83,7 @@ type deadlineWheel struct {
 // wheelStripe is one lock's worth of a wheel.
 type wheelStripe struct {
 	mu     sync.Mutex
-	slots  *[wheelSlots]*dlWatch // made on first use
+	slots  *[wheelSlots]*wheelEntry // made on first use
 	cursor int64                 // every slot up to this one has been expired
 	count  int                   // contexts held
 	_      [32]byte
@@ -122,10 +122,27 @@ func (w *deadlineWheel) withTimeout(parent context.Context, d time.Duration) con
 	return &deadlineCtx{parent: parent, w: w, when: when}
 }
 
+// wheelEntry is what the wheel holds: something due at a clock Nanotime,
+// and what to do then. It is embedded in what it stands for (a watched
+// context, an Alarm), so that putting it on the wheel allocates nothing.
+type wheelEntry struct {
+	when int64
+	fire func() // run by the wheel's goroutine once when is past
+	// The stripe it was put on (nil if never), and, under that stripe's
+	// lock, whether it is still on it, in which slot and list.
+	stripe     *wheelStripe
+	on         bool
+	slot       int64
+	prev, next *wheelEntry
+}
+
 // add puts x on the wheel, due when its context's deadline passes. Called
 // with x.mu held.
-func (w *deadlineWheel) add(x *dlWatch) {
-	w.stripes[rand.Uint32()&uint32(len(w.stripes)-1)].insert(x)
+func (w *deadlineWheel) add(x *dlWatch) { w.addEntry(&x.entry) }
+
+// addEntry puts e on the wheel and makes sure its goroutine runs.
+func (w *deadlineWheel) addEntry(e *wheelEntry) {
+	w.stripes[rand.Uint32()&uint32(len(w.stripes)-1)].insert(e)
 	// The count insert made and this load pair with the goroutine's store
 	// of running and its count of what is pending: either it sees x, or
 	// this sees it stopped and starts another.
@@ -137,15 +154,15 @@ func (w *deadlineWheel) add(x *dlWatch) {
 // insert links x into the slot its deadline falls in: the first slot that
 // starts at or after the deadline, which is expired once the clock has
 // reached its start, or the next one to expire if that one is past.
-func (st *wheelStripe) insert(x *dlWatch) {
-	slot := x.c.when >> wheelShift
-	if x.c.when&(1<<wheelShift-1) != 0 {
+func (st *wheelStripe) insert(x *wheelEntry) {
+	slot := x.when >> wheelShift
+	if x.when&(1<<wheelShift-1) != 0 {
 		slot++ // rounding up this way cannot overflow
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.slots == nil {
-		st.slots = new([wheelSlots]*dlWatch)
+		st.slots = new([wheelSlots]*wheelEntry)
 	}
 	slot = max(slot, st.cursor+1)
 	head := &st.slots[slot&wheelMask]
@@ -158,20 +175,27 @@ func (st *wheelStripe) insert(x *dlWatch) {
 }
 
 // remove takes x off the wheel if it is on it. Called with x.mu held.
-func (w *deadlineWheel) remove(x *dlWatch) {
-	st := x.stripe // set by add under x.mu, never changed
+func (w *deadlineWheel) remove(x *dlWatch) { removeEntry(&x.entry) }
+
+// removeEntry takes e off the wheel and reports whether it was on it: once
+// the wheel has taken it to fire, it is not. The caller serialises it with
+// the entry's insert.
+func removeEntry(e *wheelEntry) bool {
+	st := e.stripe // set by insert, changed only by a later insert
 	if st == nil {
-		return
+		return false
 	}
 	st.mu.Lock()
-	if x.on {
-		st.unlink(x)
+	defer st.mu.Unlock()
+	if !e.on {
+		return false
 	}
-	st.mu.Unlock()
+	st.unlink(e)
+	return true
 }
 
 // unlink takes x out of its slot's list. Called with st.mu held.
-func (st *wheelStripe) unlink(x *dlWatch) {
+func (st *wheelStripe) unlink(x *wheelEntry) {
 	if x.prev != nil {
 		x.prev.next = x.next
 	} else {
@@ -184,9 +208,9 @@ func (st *wheelStripe) unlink(x *dlWatch) {
 	st.count--
 }
 
-// collect unlinks every context due by the end of slot now into due, and
-// returns how many contexts the stripe still holds.
-func (st *wheelStripe) collect(now int64, due []*deadlineCtx) ([]*deadlineCtx, int) {
+// collect unlinks every entry due by the end of slot now into due, and
+// returns how many entries the stripe still holds.
+func (st *wheelStripe) collect(now int64, due []*wheelEntry) ([]*wheelEntry, int) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.count == 0 {
@@ -202,7 +226,7 @@ func (st *wheelStripe) collect(now int64, due []*deadlineCtx) ([]*deadlineCtx, i
 			next := x.next
 			if x.slot <= now {
 				st.unlink(x)
-				due = append(due, x.c)
+				due = append(due, x)
 			}
 			x = next
 		}
@@ -227,7 +251,7 @@ func (w *deadlineWheel) pending() int {
 // deadline has passed. It returns once nothing has been pending for
 // wheelIdleTicks ticks.
 func (w *deadlineWheel) run() {
-	var due []*deadlineCtx
+	var due []*wheelEntry
 	idle := 0
 	for {
 		now := w.clock.Nanotime()
@@ -238,8 +262,8 @@ func (w *deadlineWheel) run() {
 			due, n = w.stripes[i].collect(slot, due)
 			pending += n
 		}
-		for i, c := range due {
-			c.end(dlExpired)
+		for i, e := range due {
+			e.fire()
 			due[i] = nil
 		}
 		due = due[:0]
@@ -288,13 +312,7 @@ type dlWatch struct {
 	stopParent func() bool
 	afters     []*dlAfter
 
-	// The stripe of the wheel it was put on (nil if never), and, under
-	// that stripe's lock, whether it is still on it, in which slot and
-	// list.
-	stripe     *wheelStripe
-	on         bool
-	slot       int64
-	prev, next *dlWatch
+	entry wheelEntry // its place on the wheel
 }
 
 type dlAfter struct{ f func() }
@@ -351,6 +369,7 @@ func (c *deadlineCtx) Done() <-chan struct{} {
 		return closedDone
 	}
 	x := &dlWatch{done: make(chan struct{}), c: c}
+	x.entry.when, x.entry.fire = c.when, func() { c.end(dlExpired) }
 	if !c.watch.CompareAndSwap(nil, x) {
 		return c.watch.Load().done
 	}

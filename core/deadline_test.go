@@ -451,7 +451,7 @@ func TestWheelStripeProperties(t *testing.T) {
 		now := rapid.Int64Range(0, 1<<40).Draw(rt, "start")
 		st.cursor = now >> wheelShift
 		type entry struct {
-			x       *dlWatch
+			x       *wheelEntry
 			removed bool
 			expired bool
 		}
@@ -460,7 +460,7 @@ func TestWheelStripeProperties(t *testing.T) {
 			switch rapid.IntRange(0, 3).Draw(rt, "op") {
 			case 0, 1:
 				when := now + rapid.Int64Range(-int64(slotWidth), int64(3*wheelSlots)*int64(slotWidth)).Draw(rt, "in")
-				e := &entry{x: &dlWatch{c: &deadlineCtx{when: when}}}
+				e := &entry{x: &wheelEntry{when: when}}
 				st.insert(e.x)
 				live = append(live, e)
 			case 2:
@@ -477,7 +477,7 @@ func TestWheelStripeProperties(t *testing.T) {
 			case 3:
 				now += rapid.Int64Range(0, int64(2*wheelSlots)*int64(slotWidth)).Draw(rt, "advance")
 				due, left := st.collect(now>>wheelShift, nil)
-				got := map[*deadlineCtx]bool{}
+				got := map[*wheelEntry]bool{}
 				for _, c := range due {
 					if got[c] {
 						rt.Fatalf("expired twice in one collect")
@@ -491,12 +491,12 @@ func TestWheelStripeProperties(t *testing.T) {
 					}
 					slotStart := e.x.slot << wheelShift
 					due := now >= slotStart
-					if got[e.x.c] != due {
-						rt.Fatalf("entry due at %d (slot start %d), now %d: expired %v", e.x.c.when, slotStart, now, got[e.x.c])
+					if got[e.x] != due {
+						rt.Fatalf("entry due at %d (slot start %d), now %d: expired %v", e.x.when, slotStart, now, got[e.x])
 					}
 					if due {
-						if now < e.x.c.when {
-							rt.Fatalf("expired at %d before its deadline %d", now, e.x.c.when)
+						if now < e.x.when {
+							rt.Fatalf("expired at %d before its deadline %d", now, e.x.when)
 						}
 						e.expired = true
 					} else {
@@ -519,5 +519,52 @@ func TestDeadlineAllocations(t *testing.T) {
 		CancelTimeout(ctx)
 	}); a > 1 {
 		t.Errorf("WithTimeout and CancelTimeout allocate %v times, want 1", a)
+	}
+}
+
+// An alarm fires once its time has come on the Manager's clock, allocates
+// nothing, and a stopped one never fires.
+func TestAlarm(t *testing.T) {
+	clk := NewFakeClock(t0)
+	m, _ := NewManager(ManagerConfig{Clock: clk})
+	defer stopWheel(t, m.deadlines, clk)
+	fired := make(chan struct{}, 2)
+	f := func() { fired <- struct{}{} }
+	var a Alarm
+	m.SetAlarm(&a, 50*time.Millisecond, f)
+	clk.Advance(40 * time.Millisecond)
+	select {
+	case <-fired:
+		t.Fatal("fired early")
+	default:
+	}
+	for range 10 {
+		if !clk.WaitForTimers(1, time.Second) {
+			t.Fatal("the wheel is not ticking")
+		}
+		clk.Advance(5 * time.Millisecond)
+		select {
+		case <-fired:
+			if a.Stop() {
+				t.Fatal("Stop after firing reported true")
+			}
+			goto stopped
+		default:
+		}
+	}
+	t.Fatal("never fired")
+stopped:
+	m.SetAlarm(&a, time.Millisecond, f)
+	if !a.Stop() {
+		t.Fatal("Stop before firing reported false")
+	}
+	clk.Advance(time.Second)
+	if n := testing.AllocsPerRun(100, func() { m.SetAlarm(&a, time.Hour, f); a.Stop() }); n != 0 {
+		t.Fatalf("SetAlarm+Stop allocates %v times", n)
+	}
+	select {
+	case <-fired:
+		t.Fatal("a stopped alarm fired")
+	default:
 	}
 }

@@ -133,6 +133,7 @@ type Manager struct {
 	cfgMu     sync.Mutex
 	overrides map[string]EndpointConfig // merged with defaults and normalized; under cfgMu
 	perUser   *PerUserBulkhead
+	deadlines *deadlineWheel
 	endpoints registry[*Endpoint]
 	hooks     []func(*Endpoint) // changed and called under endpoints' write lock
 }
@@ -172,6 +173,10 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		return nil, err
 	}
 	m.endpoints.m.Max = cfg.MaxEndpoints
+	m.deadlines = systemDeadlines
+	if cfg.Clock != SystemClock() {
+		m.deadlines = newDeadlineWheel(cfg.Clock)
+	}
 	return m, nil
 }
 
