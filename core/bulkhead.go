@@ -282,7 +282,6 @@ type bulkWaiter struct {
 	start      int64
 }
 
-
 // bulkLimiter is the slot accounting and queue shared by Bulkhead and the
 // per-user bulkheads.
 type bulkLimiter struct {

@@ -84,8 +84,8 @@ type deadlineWheel struct {
 type wheelStripe struct {
 	mu     sync.Mutex
 	slots  *[wheelSlots]*wheelEntry // made on first use
-	cursor int64                 // every slot up to this one has been expired
-	count  int                   // contexts held
+	cursor int64                    // every slot up to this one has been expired
+	count  int                      // contexts held
 	_      [32]byte
 }
 

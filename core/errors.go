@@ -101,6 +101,9 @@ type ConfigError struct {
 }
 
 func (e *ConfigError) Error() string {
+	if e.Value == nil {
+		return fmt.Sprintf("bulwark: %s: %s", e.Field, e.Rule)
+	}
 	return fmt.Sprintf("bulwark: %s = %v is invalid: %s", e.Field, e.Value, e.Rule)
 }
 
