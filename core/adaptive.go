@@ -21,6 +21,9 @@ type AdaptiveConfig struct {
 	// Name is the endpoint the limiter guards, as refusals name it. A
 	// Manager sets it.
 	Name string
+	// Disabled turns the limiter off, for an endpoint whose Defaults give
+	// one.
+	Disabled bool
 	// MinLimit is the lowest the limit falls. Default 1; 1 to 1,000,000.
 	MinLimit int
 	// MaxLimit is the highest the limit rises. Default 1000; MinLimit to

@@ -18,6 +18,10 @@ type Endpoint struct {
 	bulkhead  atomic.Pointer[Bulkhead]
 	slo       atomic.Pointer[SLOTracker]
 	retry     atomic.Pointer[Retry]
+	rate      atomic.Pointer[RateLimiter]
+	adaptive  atomic.Pointer[AdaptiveLimiter]
+	timeout   atomic.Pointer[TimeoutConfig]
+	hedge     atomic.Pointer[hedger]
 	durations histogram
 
 	mu  sync.Mutex // serialises reconfiguration
@@ -61,6 +65,36 @@ func (e *Endpoint) apply(cfg EndpointConfig) {
 		t.burn = &sloBurn{endpoint: e.name, breaker: e.breaker, bus: e.m.bus, clock: e.m.clock}
 		e.slo.Store(t)
 	}
+	switch l := e.rate.Load(); {
+	case cfg.RateLimit == nil:
+		e.rate.Store(nil)
+	case l == nil:
+		c := *cfg.RateLimit
+		c.Name = e.name
+		e.rate.Store(newRateLimiter(c))
+	default:
+		l.reconfigure(*cfg.RateLimit)
+	}
+	switch l := e.adaptive.Load(); {
+	case cfg.Adaptive == nil || cfg.Adaptive.Disabled:
+		e.adaptive.Store(nil)
+	case l == nil:
+		c := *cfg.Adaptive
+		c.Name = e.name
+		e.adaptive.Store(newAdaptiveLimiter(c))
+	default:
+		l.reconfigure(*cfg.Adaptive)
+	}
+	if t := cfg.Timeout; t == nil || t.Disabled || t.Request == 0 && t.Attempt == 0 {
+		e.timeout.Store(nil)
+	} else {
+		e.timeout.Store(ptr(*t))
+	}
+	if h := cfg.Hedge; h == nil || h.Disabled {
+		e.hedge.Store(nil)
+	} else if old := e.hedge.Load(); old == nil || old.cfg != *h {
+		e.hedge.Store(newHedger(*h, e.m.clock))
+	}
 	rc := *cfg.Retry
 	rc.Breaker = e.breaker
 	var stats *retryStats
@@ -95,6 +129,20 @@ func (e *Endpoint) Config() EndpointConfig {
 	if c.Retry != nil {
 		c.Retry = ptr(*c.Retry)
 	}
+	if c.RateLimit != nil {
+		c.RateLimit = ptr(*c.RateLimit)
+	}
+	if c.Adaptive != nil {
+		a := *c.Adaptive
+		a.PriorityShares = append([]float64(nil), a.PriorityShares...)
+		c.Adaptive = &a
+	}
+	if c.Timeout != nil {
+		c.Timeout = ptr(*c.Timeout)
+	}
+	if c.Hedge != nil {
+		c.Hedge = ptr(*c.Hedge)
+	}
 	return c
 }
 
@@ -106,6 +154,22 @@ func (e *Endpoint) Breaker() *Breaker { return e.breaker }
 // Retry returns the endpoint's retry policy, which goes through its
 // breaker.
 func (e *Endpoint) Retry() *Retry { return e.retry.Load() }
+
+// RateLimiter returns the endpoint's rate limiter, or nil when it has none.
+func (e *Endpoint) RateLimiter() *RateLimiter { return e.rate.Load() }
+
+// Adaptive returns the endpoint's adaptive concurrency limiter, or nil
+// when it has none.
+func (e *Endpoint) Adaptive() *AdaptiveLimiter { return e.adaptive.Load() }
+
+// Timeout returns the endpoint's timeouts; the zero TimeoutConfig when it
+// has none.
+func (e *Endpoint) Timeout() TimeoutConfig {
+	if t := e.timeout.Load(); t != nil {
+		return *t
+	}
+	return TimeoutConfig{}
+}
 
 // Bulkhead returns the endpoint's bulkhead, or nil when it has none.
 func (e *Endpoint) Bulkhead() *Bulkhead { return e.bulkhead.Load() }

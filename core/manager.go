@@ -24,6 +24,9 @@ type ManagerConfig struct {
 	// PerUser, when set, gives every user a bulkhead of their own across
 	// all endpoints (see PerUser); nil means no per-user limits.
 	PerUser *PerUserConfig
+	// PerUserRateLimit, when set, gives every user a rate limit of their
+	// own across all endpoints (see PerUserRateLimiter).
+	PerUserRateLimit *PerUserRateLimitConfig
 	// MaxEndpoints bounds the endpoints the Manager tracks; past it,
 	// Endpoint returns ErrTooManyEndpoints. Default 1000; 1 to 100,000.
 	MaxEndpoints int
@@ -52,6 +55,19 @@ type EndpointConfig struct {
 	// Transport uses it); every endpoint has one, by default 3 attempts.
 	// Its Breaker and Clock are the Manager's to set.
 	Retry *RetryConfig
+	// RateLimit, when set, bounds the endpoint's calls per second. Its
+	// Name and Clock are the Manager's to set.
+	RateLimit *RateLimitConfig
+	// Adaptive, when set, bounds the endpoint's concurrent calls by a limit
+	// that follows their latency (see AdaptiveLimiter); it may replace the
+	// Bulkhead or come before it. Its Name and Clock are the Manager's to
+	// set.
+	Adaptive *AdaptiveConfig
+	// Timeout, when set, bounds how long the endpoint's calls may take.
+	Timeout *TimeoutConfig
+	// Hedge, when set, hedges an outbound endpoint's slow idempotent
+	// calls.
+	Hedge *HedgeConfig
 }
 
 // withPolicies returns, for each policy c sets, norm's version of it, and
@@ -70,6 +86,18 @@ func (c EndpointConfig) withPolicies(norm EndpointConfig) EndpointConfig {
 	if c.Retry != nil {
 		out.Retry = norm.Retry
 	}
+	if c.RateLimit != nil {
+		out.RateLimit = norm.RateLimit
+	}
+	if c.Adaptive != nil {
+		out.Adaptive = norm.Adaptive
+	}
+	if c.Timeout != nil {
+		out.Timeout = norm.Timeout
+	}
+	if c.Hedge != nil {
+		out.Hedge = norm.Hedge
+	}
 	return out
 }
 
@@ -86,6 +114,18 @@ func (c EndpointConfig) merged(d EndpointConfig) EndpointConfig {
 	}
 	if c.Retry == nil {
 		c.Retry = d.Retry
+	}
+	if c.RateLimit == nil {
+		c.RateLimit = d.RateLimit
+	}
+	if c.Adaptive == nil {
+		c.Adaptive = d.Adaptive
+	}
+	if c.Timeout == nil {
+		c.Timeout = d.Timeout
+	}
+	if c.Hedge == nil {
+		c.Hedge = d.Hedge
 	}
 	return c
 }
@@ -119,6 +159,26 @@ func (c EndpointConfig) normalize(ck *check.Checker, clock Clock, bus *events.Bu
 		slo = slo.normalize(ck.Sub("SLO"))
 		c.SLO = &slo
 	}
+	if c.RateLimit != nil {
+		rl := *c.RateLimit
+		rl.Clock = clock
+		rl = rl.normalize(ck.Sub("RateLimit"))
+		c.RateLimit = &rl
+	}
+	if c.Adaptive != nil {
+		a := *c.Adaptive
+		a.Clock = clock
+		a = a.normalize(ck.Sub("Adaptive"))
+		c.Adaptive = &a
+	}
+	if c.Timeout != nil {
+		t := c.Timeout.normalize(ck.Sub("Timeout"))
+		c.Timeout = &t
+	}
+	if c.Hedge != nil {
+		h := c.Hedge.normalize(ck.Sub("Hedge"))
+		c.Hedge = &h
+	}
 	return c
 }
 
@@ -133,6 +193,7 @@ type Manager struct {
 	cfgMu     sync.Mutex
 	overrides map[string]EndpointConfig // merged with defaults and normalized; under cfgMu
 	perUser   *PerUserBulkhead
+	userRate  *PerUserRateLimiter
 	deadlines *deadlineWheel
 	endpoints registry[*Endpoint]
 	hooks     []func(*Endpoint) // changed and called under endpoints' write lock
@@ -169,6 +230,14 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 			m.perUser = newPerUserBulkhead(pu)
 		}
 	}
+	if cfg.PerUserRateLimit != nil {
+		pr := *cfg.PerUserRateLimit
+		pr.Clock = cfg.Clock
+		pr = pr.normalize(c.Sub("PerUserRateLimit"))
+		if !c.Failed() {
+			m.userRate = newPerUserRateLimiter(pr)
+		}
+	}
 	if err := c.Err(); err != nil {
 		return nil, err
 	}
@@ -189,6 +258,10 @@ func (m *Manager) Bus() *events.Bus { return m.bus }
 // PerUser returns the per-user bulkhead shared by every endpoint, or nil
 // when ManagerConfig.PerUser is not set.
 func (m *Manager) PerUser() *PerUserBulkhead { return m.perUser }
+
+// PerUserRateLimiter returns the per-user rate limiter shared by every
+// endpoint, or nil when ManagerConfig.PerUserRateLimit is not set.
+func (m *Manager) PerUserRateLimiter() *PerUserRateLimiter { return m.userRate }
 
 // Endpoint returns the named endpoint, creating it on first use. It fails
 // with ErrInvalidEndpoint for a bad name and ErrTooManyEndpoints past the

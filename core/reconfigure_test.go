@@ -194,3 +194,87 @@ func TestApplyRemoteRenewalIsSilent(t *testing.T) {
 		t.Fatal("the renewed lease lapsed early")
 	}
 }
+
+// The newer policies come from the endpoint's configuration like the
+// others: present only where configured, inherited, turned off per
+// endpoint, kept across a reconfiguration.
+func TestEndpointPolicies(t *testing.T) {
+	clock := NewFakeClock(t0)
+	m, err := NewManager(ManagerConfig{
+		Clock: clock,
+		Defaults: EndpointConfig{
+			RateLimit: &RateLimitConfig{Rate: 10},
+			Timeout:   &TimeoutConfig{Request: time.Second},
+		},
+		Endpoints: map[string]EndpointConfig{
+			"out":  {Adaptive: &AdaptiveConfig{}, Hedge: &HedgeConfig{Delay: 20 * time.Millisecond}, Timeout: &TimeoutConfig{Attempt: 100 * time.Millisecond}},
+			"free": {RateLimit: &RateLimitConfig{Disabled: true}, Timeout: &TimeoutConfig{Disabled: true}},
+		},
+		PerUserRateLimit: &PerUserRateLimitConfig{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, out, free := mustEndpoint(t, m, "in"), mustEndpoint(t, m, "out"), mustEndpoint(t, m, "free")
+	if in.RateLimiter() == nil || in.Adaptive() != nil || in.Timeout().Request != time.Second || in.Timeout().Status != 503 {
+		t.Fatalf("in: rate %v adaptive %v timeout %+v", in.RateLimiter(), in.Adaptive(), in.Timeout())
+	}
+	if out.Adaptive() == nil || out.Timeout() != (TimeoutConfig{Attempt: 100 * time.Millisecond, Status: 503}) {
+		t.Fatalf("out: adaptive %v timeout %+v", out.Adaptive(), out.Timeout())
+	}
+	if d, ok := out.HedgeDelay(); !ok || d != 20*time.Millisecond {
+		t.Fatalf("out: hedge %v %v", d, ok)
+	}
+	if _, ok := in.HedgeDelay(); ok || in.Hedge() {
+		t.Fatal("in hedges without a HedgeConfig")
+	}
+	if err := free.RateLimiter().Allow(); err != nil || free.Timeout() != (TimeoutConfig{}) {
+		t.Fatalf("free: %v %+v", err, free.Timeout())
+	}
+	if m.PerUserRateLimiter() == nil {
+		t.Fatal("no per-user rate limiter")
+	}
+	rl := in.RateLimiter()
+	if err := m.Reconfigure("in", EndpointConfig{RateLimit: &RateLimitConfig{Rate: 20}, Adaptive: &AdaptiveConfig{}}); err != nil {
+		t.Fatal(err)
+	}
+	if in.RateLimiter() != rl || in.RateLimiter().Stats().Rate != 20 || in.Adaptive() == nil {
+		t.Fatalf("after Reconfigure: same limiter %v, rate %v, adaptive %v", in.RateLimiter() == rl, in.RateLimiter().Stats().Rate, in.Adaptive())
+	}
+	// The hedge budget: 10% of the calls counted.
+	out.breaker.Reset()
+	hedged := 0
+	for range 100 {
+		if _, ok := out.HedgeDelay(); ok && out.Hedge() {
+			hedged++
+		}
+	}
+	if hedged < 9 || hedged > 12 {
+		t.Fatalf("%d of 100 calls hedged, want about 10", hedged)
+	}
+	out.breaker.Trip("test")
+	if _, ok := out.HedgeDelay(); ok {
+		t.Fatal("hedging while the breaker is open")
+	}
+}
+
+// Without a fixed Delay, the hedge waits for the endpoint's recent 95th
+// percentile latency.
+func TestHedgeDelayFollowsRecentLatency(t *testing.T) {
+	clock := NewFakeClock(t0)
+	m, _ := NewManager(ManagerConfig{Clock: clock, Defaults: EndpointConfig{Hedge: &HedgeConfig{}}})
+	e := mustEndpoint(t, m, "out")
+	if d, _ := e.HedgeDelay(); d != 10*time.Millisecond {
+		t.Fatalf("with no latency yet: %v, want 10ms", d)
+	}
+	for i := range 100 {
+		d := 2 * time.Millisecond
+		if i%20 == 0 {
+			d = 200 * time.Millisecond
+		}
+		e.ObserveDuration(d)
+	}
+	if d, _ := e.HedgeDelay(); d != 5*time.Millisecond {
+		t.Fatalf("p95 of mostly 2ms calls: %v, want the 5ms bucket", d)
+	}
+}

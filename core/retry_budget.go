@@ -97,12 +97,18 @@ func NewRetryBudget(cfg RetryBudgetConfig) (*RetryBudget, error) {
 	if err := c.Err(); err != nil {
 		return nil, err
 	}
+	return newRetryBudget(cfg), nil
+}
+
+// newRetryBudget builds a budget from a configuration already checked (or
+// made by the package itself, with Clock set).
+func newRetryBudget(cfg RetryBudgetConfig) *RetryBudget {
 	return &RetryBudget{
 		cfg:     cfg,
 		clock:   cfg.Clock,
 		width:   uint64(cfg.Window / retryBudgetBucketsPerWindow),
 		reserve: cfg.MinRetriesPerSecond * cfg.Window.Seconds(),
-	}, nil
+	}
 }
 
 // Config returns the budget's configuration with defaults filled in.
