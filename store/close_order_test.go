@@ -128,7 +128,7 @@ func fileRecord(path, endpoint string) (core.Snapshot, bool) {
 	if err != nil {
 		return core.Snapshot{}, false
 	}
-	recs, err := decodeFile(data)
+	recs, _, err := decodeFile(data)
 	if err != nil {
 		return core.Snapshot{}, false
 	}

@@ -122,12 +122,13 @@ type FileStore struct {
 	stop chan struct{} // closed by Close
 	done chan struct{} // closed when the writer has returned
 
-	mu       sync.Mutex
-	pending  map[string]core.Snapshot // loaded records not yet applied to a breaker
-	attached map[string]*fileAttachment
-	closed   bool
-	loadErr  error
-	noSave   error // set when a bad file could not be moved aside
+	mu        sync.Mutex
+	pending   map[string]core.Snapshot // loaded records not yet applied to a breaker
+	attached  map[string]*fileAttachment
+	overrides map[string]Override // the settings overrides kept, by endpoint
+	closed    bool
+	loadErr   error
+	noSave    error // set when a bad file could not be moved aside
 
 	// Owned by the writer goroutine; finalErr is read after done closes.
 	last     []byte // bytes of the last file written or loaded
@@ -166,6 +167,7 @@ func NewFileStore(cfg FileConfig) (*FileStore, error) {
 		path: path, cfg: cfg, clock: cfg.Clock, log: cfg.Logger,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		pending: make(map[string]core.Snapshot), attached: make(map[string]*fileAttachment),
+		overrides: make(map[string]Override),
 	}
 	s.load()
 	go s.run()
@@ -190,12 +192,16 @@ func (s *FileStore) load() {
 		return
 	}
 	var recs []core.Snapshot
+	var ovs []Override
 	if err == nil {
-		recs, err = decodeFile(data)
+		recs, ovs, err = decodeFile(data)
 	}
 	if err == nil {
 		for _, r := range recs {
 			s.pending[r.Endpoint] = r
+		}
+		for _, o := range ovs {
+			s.overrides[o.Endpoint] = o
 		}
 		s.last = data
 		return
@@ -251,6 +257,50 @@ func (s *FileStore) moveAside() (string, error) {
 		return to, nil
 	}
 	return "", fmt.Errorf("no free name like %s", stamp)
+}
+
+// Overrides returns the settings overrides the store keeps, sorted by
+// endpoint: those NewFileStore loaded from the file, as SetOverride has
+// changed them since. Each has its document (Settings is never nil).
+func (s *FileStore) Overrides() []Override {
+	s.mu.Lock()
+	out := make([]Override, 0, len(s.overrides))
+	for _, o := range s.overrides {
+		out = append(out, cloneOverride(o))
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b Override) int { return strings.Compare(a.Endpoint, b.Endpoint) })
+	return out
+}
+
+// SetOverride keeps o, the latest settings override of its endpoint, in
+// place of the one kept before; with Settings nil it removes the
+// endpoint's override. Like a transition, it is saved by the next write
+// (coalesced, in the background) and by Close; it never waits for the
+// disk. The store keeps a copy of the document. An override it cannot
+// store (an invalid endpoint, a document that is not JSON of at most 64
+// KiB, an invalid instance ID, a version past 2^53) is logged and
+// dropped, and so is one given after Close.
+func (s *FileStore) SetOverride(o Override) {
+	if err := checkOverride(&o); err != nil {
+		s.log.Warn("bulwark: file store: settings override not kept", "path", s.path, "endpoint", o.Endpoint, "err", err)
+		return
+	}
+	o = cloneOverride(o)
+	o.At = clampFileTime(o.At)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.log.Warn("bulwark: file store: settings override after Close not kept", "path", s.path, "endpoint", o.Endpoint)
+		return
+	}
+	if o.Settings == nil {
+		delete(s.overrides, o.Endpoint)
+	} else {
+		s.overrides[o.Endpoint] = o
+	}
+	s.mu.Unlock()
+	s.markDirty()
 }
 
 // Attach restores b from the stored record of its endpoint, if there is one,
@@ -494,6 +544,10 @@ func (s *FileStore) saveOnce(final bool) error {
 			breakers = append(breakers, a.b)
 		}
 	}
+	ovs := make([]Override, 0, len(s.overrides))
+	for _, o := range s.overrides {
+		ovs = append(ovs, o) // never changed in place: SetOverride replaces
+	}
 	s.mu.Unlock()
 	now := s.clock.Now()
 	for _, b := range breakers {
@@ -503,7 +557,7 @@ func (s *FileStore) saveOnce(final bool) error {
 		}
 		recs = append(recs, storableSnapshot(snap))
 	}
-	data, err := encodeFile(recs)
+	data, err := encodeFile(recs, ovs...)
 	if err != nil {
 		return fmt.Errorf("bulwark: file store %s: encode: %w", s.path, err)
 	}

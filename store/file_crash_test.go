@@ -49,7 +49,7 @@ func TestFileStoreSurvivesSIGKILL(t *testing.T) {
 			t.Fatalf("run %d: %v", i, err)
 		}
 		everWritten = true
-		if _, err := decodeFile(data); err != nil {
+		if _, _, err := decodeFile(data); err != nil {
 			t.Fatalf("run %d: the file a kill left does not decode: %v\nwriter: %s", i, err, out)
 		}
 		if _, err := os.Stat(path + ".tmp"); err == nil {

@@ -77,7 +77,7 @@ func readFileRecords(t *testing.T, path string) map[string]core.Snapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := decodeFile(data)
+	recs, _, err := decodeFile(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestFileStoreCorruptFileIsMovedAside(t *testing.T) {
 				if err != nil {
 					return false
 				}
-				_, err = decodeFile(data)
+				_, _, err = decodeFile(data)
 				return err == nil
 			})
 			b.Trip("down")

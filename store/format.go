@@ -22,10 +22,11 @@ var ErrCorrupt = errors.New("corrupt state file")
 
 // The file format, described byte by byte in docs/state-file.md; its
 // tests pin that layout. Version 2 adds a component hold's owner and end
-// to every record; version 1 files still load.
+// to every record, version 3 the section of settings overrides after the
+// records; files of versions 1 and 2 still load.
 const (
 	fileMagic   = "BWKSTATE"
-	fileVersion = 2
+	fileVersion = 3
 
 	fileHeaderLen  = 16 // magic, version, reserved, record count
 	fileTrailerLen = 4  // CRC-32C
@@ -43,8 +44,13 @@ const (
 	// fileMaxEndpoint is the longest name core.ValidateEndpoint accepts.
 	fileMaxEndpoint = 256
 
-	// fileMaxRecords matches the most endpoints a Manager can track.
+	// fileMaxRecords matches the most endpoints a Manager can track, and
+	// bounds the overrides too.
 	fileMaxRecords = 1_000_000
+	// fileOverrideFixed is an override entry's length without its
+	// endpoint, instance and document: the three lengths, the version and
+	// the time.
+	fileOverrideFixed = 2 + 8 + 2 + 12 + 4
 	// fileMaxSize bounds what a load reads into memory.
 	fileMaxSize = 256 << 20
 
@@ -56,13 +62,15 @@ const (
 
 // fileLayout is what differs between the versions a build reads.
 type fileLayout struct {
-	fixed int  // a record's length without its variable-length fields
-	holds bool // records end with a hold's owner and end
+	fixed     int  // a record's length without its variable-length fields
+	holds     bool // records end with a hold's owner and end
+	overrides bool // the overrides section follows the records
 }
 
 var fileLayouts = map[uint16]fileLayout{
 	1: {fixed: fileRecordFixedV1},
 	2: {fixed: fileRecordFixed, holds: true},
+	3: {fixed: fileRecordFixed, holds: true, overrides: true},
 }
 
 func (l fileLayout) minRecord() int { return l.fixed + 1 }
@@ -185,15 +193,19 @@ func validateRecord(s *core.Snapshot) error {
 	return nil
 }
 
-// encodeFile returns the state file holding recs, which it sorts by
-// endpoint. Every record must be valid and the endpoints distinct.
-func encodeFile(recs []core.Snapshot) ([]byte, error) {
+// encodeFile returns the state file holding recs and ovs, which it sorts
+// by endpoint. Every record and override must be valid, and the endpoints
+// of each distinct; an override must have a document (a removal is not
+// stored).
+func encodeFile(recs []core.Snapshot, ovs ...Override) ([]byte, error) {
 	recs = slices.Clone(recs)
 	slices.SortFunc(recs, func(a, b core.Snapshot) int { return strings.Compare(a.Endpoint, b.Endpoint) })
-	if len(recs) > fileMaxRecords {
-		return nil, fmt.Errorf("%d records, more than the %d a file holds", len(recs), fileMaxRecords)
+	ovs = slices.Clone(ovs)
+	slices.SortFunc(ovs, func(a, b Override) int { return strings.Compare(a.Endpoint, b.Endpoint) })
+	if len(recs) > fileMaxRecords || len(ovs) > fileMaxRecords {
+		return nil, fmt.Errorf("%d records and %d overrides, more than the %d a file holds of each", len(recs), len(ovs), fileMaxRecords)
 	}
-	size := fileHeaderLen + fileTrailerLen
+	size := fileHeaderLen + 4 + fileTrailerLen
 	for i := range recs {
 		if err := validateRecord(&recs[i]); err != nil {
 			return nil, err
@@ -202,6 +214,15 @@ func encodeFile(recs []core.Snapshot) ([]byte, error) {
 			return nil, fmt.Errorf("endpoint %q appears twice", recs[i].Endpoint)
 		}
 		size += 4 + fileRecordFixed + len(recs[i].Endpoint) + len(recs[i].Reason) + len(recs[i].HeldBy)
+	}
+	for i := range ovs {
+		if err := validateFileOverride(&ovs[i]); err != nil {
+			return nil, err
+		}
+		if i > 0 && ovs[i].Endpoint == ovs[i-1].Endpoint {
+			return nil, fmt.Errorf("override of %q appears twice", ovs[i].Endpoint)
+		}
+		size += 4 + fileOverrideLen(&ovs[i])
 	}
 	if size > fileMaxSize {
 		return nil, fmt.Errorf("%d bytes, more than the %d a file may hold", size, fileMaxSize)
@@ -214,7 +235,43 @@ func encodeFile(recs []core.Snapshot) ([]byte, error) {
 	for i := range recs {
 		b = appendFileRecord(b, &recs[i])
 	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(ovs)))
+	for i := range ovs {
+		b = appendFileOverride(b, &ovs[i])
+	}
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, fileCRCTable)), nil
+}
+
+// validateFileOverride checks one override as the decoder does: a stored
+// override always has a document, and a time in the file's range.
+func validateFileOverride(o *Override) error {
+	if o.Settings == nil {
+		return fmt.Errorf("%q: an override without settings is a removal, not stored", o.Endpoint)
+	}
+	if err := checkOverride(o); err != nil {
+		return err
+	}
+	if !o.At.IsZero() && (o.At.Unix() < fileMinUnix || o.At.Unix() > fileMaxUnix) {
+		return fmt.Errorf("%q: override time %v out of range", o.Endpoint, o.At)
+	}
+	return nil
+}
+
+func fileOverrideLen(o *Override) int {
+	return fileOverrideFixed + len(o.Endpoint) + len(o.Instance) + len(o.Settings)
+}
+
+// appendFileOverride appends an override entry of version 3.
+func appendFileOverride(b []byte, o *Override) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(fileOverrideLen(o)))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(o.Endpoint)))
+	b = append(b, o.Endpoint...)
+	b = binary.BigEndian.AppendUint64(b, o.Version)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(o.Instance)))
+	b = append(b, o.Instance...)
+	b = appendFileTime(b, o.At)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(o.Settings)))
+	return append(b, o.Settings...)
 }
 
 // appendFileRecord appends a version 2 record.
@@ -246,63 +303,137 @@ func appendFileTime(b []byte, t time.Time) []byte {
 	return binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond()))
 }
 
-// decodeFile parses and validates a whole state file. Any defect is an
-// error matching ErrCorrupt; it never panics, and it allocates in
-// proportion to len(data) only.
-func decodeFile(data []byte) ([]core.Snapshot, error) {
+// decodeFile parses and validates a whole state file: its records and,
+// from version 3, its overrides. Any defect is an error matching
+// ErrCorrupt; it never panics, and it allocates in proportion to
+// len(data) only.
+func decodeFile(data []byte) ([]core.Snapshot, []Override, error) {
 	if len(data) > fileMaxSize {
-		return nil, corruptf("%d bytes, more than the %d a state file may hold", len(data), fileMaxSize)
+		return nil, nil, corruptf("%d bytes, more than the %d a state file may hold", len(data), fileMaxSize)
 	}
 	if len(data) < fileHeaderLen+fileTrailerLen {
 		if !bytes.HasPrefix([]byte(fileMagic), data[:min(len(data), len(fileMagic))]) {
-			return nil, corruptf("bad magic (not a Bulwark state file)")
+			return nil, nil, corruptf("bad magic (not a Bulwark state file)")
 		}
-		return nil, corruptf("truncated: %d bytes, a state file has at least %d", len(data), fileHeaderLen+fileTrailerLen)
+		return nil, nil, corruptf("truncated: %d bytes, a state file has at least %d", len(data), fileHeaderLen+fileTrailerLen)
 	}
 	if string(data[:len(fileMagic)]) != fileMagic {
-		return nil, corruptf("bad magic %q (not a Bulwark state file)", data[:len(fileMagic)])
+		return nil, nil, corruptf("bad magic %q (not a Bulwark state file)", data[:len(fileMagic)])
 	}
 	v := binary.BigEndian.Uint16(data[8:])
 	layout, ok := fileLayouts[v]
 	if !ok {
-		return nil, corruptf("format version %d, this build reads versions 1 to %d", v, fileVersion)
+		return nil, nil, corruptf("format version %d, this build reads versions 1 to %d", v, fileVersion)
 	}
 	body, sum := data[:len(data)-fileTrailerLen], binary.BigEndian.Uint32(data[len(data)-fileTrailerLen:])
 	if got := crc32.Checksum(body, fileCRCTable); got != sum {
-		return nil, corruptf("checksum mismatch: stored %08x, computed %08x (truncated or damaged)", sum, got)
+		return nil, nil, corruptf("checksum mismatch: stored %08x, computed %08x (truncated or damaged)", sum, got)
 	}
 	if r := binary.BigEndian.Uint16(data[10:]); r != 0 {
-		return nil, corruptf("reserved header field is %d, want 0", r)
+		return nil, nil, corruptf("reserved header field is %d, want 0", r)
 	}
 	n := binary.BigEndian.Uint32(data[12:])
 	if room := uint32((len(body) - fileHeaderLen) / (4 + layout.minRecord())); n > room || n > fileMaxRecords {
-		return nil, corruptf("record count %d does not fit in %d bytes", n, len(data))
+		return nil, nil, corruptf("record count %d does not fit in %d bytes", n, len(data))
 	}
 	recs := make([]core.Snapshot, 0, n)
 	rest := body[fileHeaderLen:]
 	for i := range int(n) {
 		if len(rest) < 4 {
-			return nil, corruptf("record %d: truncated length", i)
+			return nil, nil, corruptf("record %d: truncated length", i)
 		}
 		l := binary.BigEndian.Uint32(rest)
 		rest = rest[4:]
 		if l < uint32(layout.minRecord()) || l > uint32(layout.maxRecord()) || uint64(l) > uint64(len(rest)) {
-			return nil, corruptf("record %d: length %d out of bounds (%d to %d, %d bytes left)", i, l, layout.minRecord(), layout.maxRecord(), len(rest))
+			return nil, nil, corruptf("record %d: length %d out of bounds (%d to %d, %d bytes left)", i, l, layout.minRecord(), layout.maxRecord(), len(rest))
 		}
 		s, err := decodeFileRecord(rest[:l], layout)
 		if err != nil {
-			return nil, corruptf("record %d: %v", i, err)
+			return nil, nil, corruptf("record %d: %v", i, err)
 		}
 		if i > 0 && recs[i-1].Endpoint >= s.Endpoint {
-			return nil, corruptf("record %d: endpoint %q out of order or repeated", i, s.Endpoint)
+			return nil, nil, corruptf("record %d: endpoint %q out of order or repeated", i, s.Endpoint)
 		}
 		recs = append(recs, s)
 		rest = rest[l:]
 	}
-	if len(rest) != 0 {
-		return nil, corruptf("%d stray bytes after the last record", len(rest))
+	var ovs []Override
+	if layout.overrides {
+		var err error
+		if ovs, rest, err = decodeFileOverrides(rest); err != nil {
+			return nil, nil, err
+		}
 	}
-	return recs, nil
+	if len(rest) != 0 {
+		return nil, nil, corruptf("%d stray bytes after the last record", len(rest))
+	}
+	return recs, ovs, nil
+}
+
+// Bounds of an override entry's length.
+const (
+	fileMinOverride = fileOverrideFixed + 1 + 1
+	fileMaxOverride = fileOverrideFixed + fileMaxEndpoint + maxIDLen + maxSettingsLen
+)
+
+// decodeFileOverrides parses the overrides section at the start of rest
+// and returns what follows it.
+func decodeFileOverrides(rest []byte) ([]Override, []byte, error) {
+	if len(rest) < 4 {
+		return nil, nil, corruptf("truncated: no override count")
+	}
+	n := binary.BigEndian.Uint32(rest)
+	rest = rest[4:]
+	if room := uint32(len(rest) / (4 + fileMinOverride)); n > room || n > fileMaxRecords {
+		return nil, nil, corruptf("override count %d does not fit in %d bytes", n, len(rest))
+	}
+	var ovs []Override
+	if n > 0 {
+		ovs = make([]Override, 0, n)
+	}
+	for i := range int(n) {
+		if len(rest) < 4 {
+			return nil, nil, corruptf("override %d: truncated length", i)
+		}
+		l := binary.BigEndian.Uint32(rest)
+		rest = rest[4:]
+		if l < fileMinOverride || l > fileMaxOverride || uint64(l) > uint64(len(rest)) {
+			return nil, nil, corruptf("override %d: length %d out of bounds (%d to %d, %d bytes left)", i, l, fileMinOverride, fileMaxOverride, len(rest))
+		}
+		o, err := decodeFileOverride(rest[:l])
+		if err != nil {
+			return nil, nil, corruptf("override %d: %v", i, err)
+		}
+		if i > 0 && ovs[i-1].Endpoint >= o.Endpoint {
+			return nil, nil, corruptf("override %d: endpoint %q out of order or repeated", i, o.Endpoint)
+		}
+		ovs = append(ovs, o)
+		rest = rest[l:]
+	}
+	return ovs, rest, nil
+}
+
+// decodeFileOverride parses one override entry, which must fill r exactly.
+func decodeFileOverride(r []byte) (Override, error) {
+	d := fileDecoder{b: r}
+	var o Override
+	o.Endpoint = d.str(fileMaxEndpoint)
+	o.Version = d.u64()
+	o.Instance = d.str(maxIDLen)
+	o.At = d.time()
+	if n := d.u32(); d.err == nil {
+		if n < 1 || n > maxSettingsLen {
+			return o, fmt.Errorf("settings of %d bytes, 1 to %d allowed", n, maxSettingsLen)
+		}
+		o.Settings = bytes.Clone(d.take(int(n)))
+	}
+	if d.err != nil {
+		return o, d.err
+	}
+	if len(d.b) != 0 {
+		return o, fmt.Errorf("%d stray bytes at the end", len(d.b))
+	}
+	return o, validateFileOverride(&o)
 }
 
 // decodeFileRecord parses one record of the given layout, which must fill

@@ -42,9 +42,18 @@ func sampleFileRecords() []core.Snapshot {
 	return append(out[:4], held, out[4])
 }
 
-func mustEncodeFile(t testing.TB, recs []core.Snapshot) []byte {
+// sampleOverrides returns settings overrides: one shared, one made on
+// this instance alone (version 0, no instance, no time).
+func sampleOverrides() []Override {
+	return []Override{
+		{Endpoint: "GET /a", Settings: []byte(`{"breaker":{"failure_threshold":3}}`), Version: 7, Instance: "web-2", At: fileT0},
+		{Endpoint: "local only", Settings: []byte(`{"timeout":"2s"}`)},
+	}
+}
+
+func mustEncodeFile(t testing.TB, recs []core.Snapshot, ovs ...Override) []byte {
 	t.Helper()
-	b, err := encodeFile(recs)
+	b, err := encodeFile(recs, ovs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +73,7 @@ func fixFileCRC(b []byte) []byte {
 
 func TestFormatRoundTripEveryState(t *testing.T) {
 	recs := sampleFileRecords()
-	got, err := decodeFile(mustEncodeFile(t, recs))
+	got, _, err := decodeFile(mustEncodeFile(t, recs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,16 +94,35 @@ func TestFormatRoundTripEveryState(t *testing.T) {
 
 func TestFormatEmptyAndSorted(t *testing.T) {
 	b := mustEncodeFile(t, nil)
-	if len(b) != fileHeaderLen+fileTrailerLen || string(b[:8]) != "BWKSTATE" {
+	if len(b) != fileHeaderLen+4+fileTrailerLen || string(b[:8]) != "BWKSTATE" {
 		t.Fatalf("empty file % x", b)
 	}
-	if got, err := decodeFile(b); err != nil || len(got) != 0 {
-		t.Fatalf("empty: %v %v", got, err)
+	if got, ovs, err := decodeFile(b); err != nil || len(got) != 0 || len(ovs) != 0 {
+		t.Fatalf("empty: %v %v %v", got, ovs, err)
 	}
 	recs := sampleFileRecords()
 	rev := []core.Snapshot{recs[4], recs[2], recs[5], recs[0], recs[3], recs[1]}
-	if !bytes.Equal(mustEncodeFile(t, rev), mustEncodeFile(t, recs)) {
+	ovs := sampleOverrides()
+	if !bytes.Equal(mustEncodeFile(t, rev, ovs[1], ovs[0]), mustEncodeFile(t, recs, ovs...)) {
 		t.Fatal("encoding depends on record order")
+	}
+}
+
+func TestFormatOverridesRoundTrip(t *testing.T) {
+	recs, ovs := sampleFileRecords(), sampleOverrides()
+	gotRecs, gotOvs, err := decodeFile(mustEncodeFile(t, recs, ovs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gotRecs, recs) || !reflect.DeepEqual(gotOvs, ovs) {
+		t.Fatalf("round trip:\n got %+v\n     %+v\nwant %+v\n     %+v", gotRecs, gotOvs, recs, ovs)
+	}
+	// Overrides without records, and the largest document allowed.
+	big := Override{Endpoint: "big", Settings: []byte(`"` + strings.Repeat("x", maxSettingsLen-2) + `"`), Version: maxVersion,
+		Instance: strings.Repeat("i", maxIDLen), At: time.Unix(fileMaxUnix, 999_999_999).UTC()}
+	_, gotOvs, err = decodeFile(mustEncodeFile(t, nil, big))
+	if err != nil || len(gotOvs) != 1 || !reflect.DeepEqual(gotOvs[0], big) {
+		t.Fatalf("largest override: %v", err)
 	}
 }
 
@@ -102,8 +130,9 @@ func TestFormatLayout(t *testing.T) {
 	s := core.Snapshot{Endpoint: "e", State: core.ForcedOpen, Reason: "r", LastStateChange: time.Unix(1, 2),
 		HeldBy: "hh", HoldUntil: time.Unix(3, 4), ConsecutiveFailures: 5, ConsecutiveSuccesses: 6, TotalRequests: 9,
 		SuccessfulRequests: 1, FailedRequests: 8, RejectedRequests: 10, SlowRequests: 9}
-	b := mustEncodeFile(t, []core.Snapshot{s})
-	want := []byte("BWKSTATE\x00\x02\x00\x00\x00\x00\x00\x01")
+	o := Override{Endpoint: "o", Settings: []byte("{}"), Version: 258, Instance: "i", At: time.Unix(5, 6)}
+	b := mustEncodeFile(t, []core.Snapshot{s}, o)
+	want := []byte("BWKSTATE\x00\x03\x00\x00\x00\x00\x00\x01")
 	want = append(want, 0, 0, 0, 104, 3, 0, 0, 1, 'e', 0, 1, 'r')
 	want = append(want, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2) // last change
 	unset := int64(fileMinUnix)
@@ -112,10 +141,49 @@ func TestFormatLayout(t *testing.T) {
 	for _, n := range []byte{5, 6, 9, 1, 8, 10, 9} {
 		want = append(want, 0, 0, 0, 0, 0, 0, 0, n)
 	}
-	want = append(want, 0, 2, 'h', 'h', 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 4) // held by, hold until
+	want = append(want, 0, 2, 'h', 'h', 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 4)       // held by, hold until
+	want = append(want, 0, 0, 0, 1, 0, 0, 0, 32)                                  // one override of 32 bytes
+	want = append(want, 0, 1, 'o', 0, 0, 0, 0, 0, 0, 1, 2, 0, 1, 'i')             // endpoint, version, instance
+	want = append(want, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 6, 0, 0, 0, 2, '{', '}') // at, settings
 	want = binary.BigEndian.AppendUint32(want, crc32.Checksum(want, crc32.MakeTable(crc32.Castagnoli)))
 	if !bytes.Equal(b, want) {
 		t.Fatalf("layout:\n got % x\nwant % x", b, want)
+	}
+}
+
+// fileV2 is the version 2 encoding of recs, as the encoder of that version
+// wrote it: version 3 without the overrides section.
+func fileV2(recs ...core.Snapshot) []byte {
+	b, err := encodeFile(recs)
+	if err != nil {
+		panic(err)
+	}
+	b = b[:len(b)-4-fileTrailerLen] // no override count, no checksum
+	binary.BigEndian.PutUint16(b[8:], 2)
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, fileCRCTable))
+}
+
+// Files written before overrides were stored still load, record for
+// record, and are written back as version 3.
+func TestFormatVersion2StillLoads(t *testing.T) {
+	recs := sampleFileRecords()
+	v2 := fileV2(recs...)
+	got, ovs, err := decodeFile(v2)
+	if err != nil || !reflect.DeepEqual(got, recs) || ovs != nil {
+		t.Fatalf("version 2: %+v %+v %v", got, ovs, err)
+	}
+	if v3 := mustEncodeFile(t, got); binary.BigEndian.Uint16(v3[8:]) != 3 || !bytes.Equal(v3[10:len(v3)-8], v2[10:len(v2)-4]) {
+		t.Fatalf("re-encoded: % x", v3)
+	}
+	// A version 2 file has no overrides section, a version 3 file must.
+	withOvs := bytes.Clone(mustEncodeFile(t, recs, sampleOverrides()...))
+	binary.BigEndian.PutUint16(withOvs[8:], 2)
+	if _, _, err := decodeFile(fixFileCRC(withOvs)); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("overrides under version 2: %v", err)
+	}
+	binary.BigEndian.PutUint16(v2[8:], 3)
+	if _, _, err := decodeFile(fixFileCRC(v2)); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("no overrides section under version 3: %v", err)
 	}
 }
 
@@ -145,30 +213,32 @@ func TestFormatVersion1StillLoads(t *testing.T) {
 	if binary.BigEndian.Uint32(v1[fileHeaderLen:]) != uint32(fileRecordFixedV1+len(recs[0].Endpoint)+len(recs[0].Reason)) {
 		t.Fatal("the version 1 record is not its documented length")
 	}
-	got, err := decodeFile(v1)
+	got, _, err := decodeFile(v1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, recs) {
 		t.Fatalf("version 1:\n got %+v\nwant %+v", got, recs)
 	}
-	// Re-encoded, it is version 2 with the same records.
+	// Re-encoded, it is the current version with the same records.
 	v2 := mustEncodeFile(t, got)
-	if v := binary.BigEndian.Uint16(v2[8:]); v != 2 {
+	if v := binary.BigEndian.Uint16(v2[8:]); v != fileVersion {
 		t.Fatalf("re-encoded as version %d", v)
 	}
-	if again, err := decodeFile(v2); err != nil || !reflect.DeepEqual(again, recs) {
+	if again, _, err := decodeFile(v2); err != nil || !reflect.DeepEqual(again, recs) {
 		t.Fatalf("version 1 re-encoded: %+v, %v", again, err)
 	}
-	// A version 1 file cannot carry version 2 records, nor the reverse.
+	// A version 1 file cannot carry later records, nor the reverse.
 	mixed := bytes.Clone(mustEncodeFile(t, recs))
 	binary.BigEndian.PutUint16(mixed[8:], 1)
-	if _, err := decodeFile(fixFileCRC(mixed)); !errors.Is(err, ErrCorrupt) {
+	if _, _, err := decodeFile(fixFileCRC(mixed)); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("version 2 records under version 1: %v", err)
 	}
-	binary.BigEndian.PutUint16(v1[8:], 2)
-	if _, err := decodeFile(fixFileCRC(v1)); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("version 1 records under version 2: %v", err)
+	for _, v := range []uint16{2, 3} {
+		binary.BigEndian.PutUint16(v1[8:], v)
+		if _, _, err := decodeFile(fixFileCRC(v1)); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("version 1 records under version %d: %v", v, err)
+		}
 	}
 }
 
@@ -263,7 +333,7 @@ func TestFormatDecodeRejectsCorrupt(t *testing.T) {
 		"bad magic":        append([]byte("NOTSTATE"), good[8:]...),
 		"garbage":          bytes.Repeat([]byte{0xA5}, 300),
 		"text":             []byte("{\"state\":\"Open\"}\n"),
-		"version":          set(8, 0, 3),
+		"version":          set(8, 0, 4),
 		"version zero":     set(8, 0, 0),
 		"bad crc":          append(bytes.Clone(good[:len(good)-1]), good[len(good)-1]^1),
 		"flipped bit":      func() []byte { b := bytes.Clone(good); b[rec0+10] ^= 4; return b }(),
@@ -277,23 +347,27 @@ func TestFormatDecodeRejectsCorrupt(t *testing.T) {
 		"record too long":  set(fileHeaderLen, 0xff, 0xff, 0xff, 0xff),
 		"record too short": set(fileHeaderLen, 0, 0, 0, 3),
 		"stray byte":       fixFileCRC(append(bytes.Clone(good[:len(good)-4]), 0, 0, 0, 0, 0)),
-		"state":            set(rec0, 7),
-		"flags":            set(rec0+1, 1),
-		"name too long":    set(rec0+2, 0xff, 0xff),
-		"name empty":       oneRecord(func(s *core.Snapshot) { s.Endpoint = "" }),
-		"nsec":             oneRecord(func(s *core.Snapshot) { s.LastStateChange = time.Unix(0, 0); s.Reason = "" }),
-		"negative":         oneRecord(func(s *core.Snapshot) { s.RejectedRequests = -1 }),
-		"sum":              oneRecord(func(s *core.Snapshot) { s.FailedRequests++ }),
-		"slow":             oneRecord(func(s *core.Snapshot) { s.SlowRequests = s.TotalRequests + 1 }),
-		"open no until":    oneRecord(func(s *core.Snapshot) { s.State = core.Open }),
-		"closed w until":   oneRecord(func(s *core.Snapshot) { s.OpenUntil = fileT0 }),
-		"invalid name":     oneRecord(func(s *core.Snapshot) { s.Endpoint = "a\x00b" }),
-		"bad utf8 reason":  oneRecord(func(s *core.Snapshot) { s.Reason = "\xc3" }),
-		"time range":       oneRecord(func(s *core.Snapshot) { s.LastStateChange = time.Date(20000, 1, 1, 0, 0, 0, 0, time.UTC) }),
-		"held not forced":  oneRecord(func(s *core.Snapshot) { s.HeldBy, s.HoldUntil = "x", fileT0 }),
-		"owner no end":     oneRecord(func(s *core.Snapshot) { s.State, s.HeldBy = core.ForcedOpen, "x" }),
-		"end no owner":     oneRecord(func(s *core.Snapshot) { s.State, s.HoldUntil = core.ForcedOpen, fileT0 }),
-		"bad utf8 owner":   oneRecord(func(s *core.Snapshot) { s.State, s.HeldBy, s.HoldUntil = core.ForcedOpen, "\xc3", fileT0 }),
+		"no override count": func() []byte {
+			b := bytes.Clone(good[:len(good)-8])
+			return fixFileCRC(append(b, 0, 0, 0, 0))
+		}(),
+		"state":           set(rec0, 7),
+		"flags":           set(rec0+1, 1),
+		"name too long":   set(rec0+2, 0xff, 0xff),
+		"name empty":      oneRecord(func(s *core.Snapshot) { s.Endpoint = "" }),
+		"nsec":            oneRecord(func(s *core.Snapshot) { s.LastStateChange = time.Unix(0, 0); s.Reason = "" }),
+		"negative":        oneRecord(func(s *core.Snapshot) { s.RejectedRequests = -1 }),
+		"sum":             oneRecord(func(s *core.Snapshot) { s.FailedRequests++ }),
+		"slow":            oneRecord(func(s *core.Snapshot) { s.SlowRequests = s.TotalRequests + 1 }),
+		"open no until":   oneRecord(func(s *core.Snapshot) { s.State = core.Open }),
+		"closed w until":  oneRecord(func(s *core.Snapshot) { s.OpenUntil = fileT0 }),
+		"invalid name":    oneRecord(func(s *core.Snapshot) { s.Endpoint = "a\x00b" }),
+		"bad utf8 reason": oneRecord(func(s *core.Snapshot) { s.Reason = "\xc3" }),
+		"time range":      oneRecord(func(s *core.Snapshot) { s.LastStateChange = time.Date(20000, 1, 1, 0, 0, 0, 0, time.UTC) }),
+		"held not forced": oneRecord(func(s *core.Snapshot) { s.HeldBy, s.HoldUntil = "x", fileT0 }),
+		"owner no end":    oneRecord(func(s *core.Snapshot) { s.State, s.HeldBy = core.ForcedOpen, "x" }),
+		"end no owner":    oneRecord(func(s *core.Snapshot) { s.State, s.HoldUntil = core.ForcedOpen, fileT0 }),
+		"bad utf8 owner":  oneRecord(func(s *core.Snapshot) { s.State, s.HeldBy, s.HoldUntil = core.ForcedOpen, "\xc3", fileT0 }),
 		"owner too long": oneRecord(func(s *core.Snapshot) {
 			s.State, s.HeldBy, s.HoldUntil = core.ForcedOpen, strings.Repeat("x", fileMaxOwner+1), fileT0
 		}),
@@ -312,20 +386,72 @@ func TestFormatDecodeRejectsCorrupt(t *testing.T) {
 			return fixFileCRC(append(b, 0, 0, 0, 0))
 		}(),
 	}
+	// Overrides that the encoder would refuse, or a section out of shape.
+	oneOverride := func(f func(*Override)) []byte {
+		o := sampleOverrides()[0]
+		f(&o)
+		b := mustEncodeFile(t, nil)
+		b = append(b[:fileHeaderLen], 0, 0, 0, 1)
+		return fixFileCRC(append(appendFileOverride(b, &o), 0, 0, 0, 0))
+	}
+	withOvs := mustEncodeFile(t, nil, sampleOverrides()...)
+	ov0 := fileHeaderLen + 4 + 4 // the first override's body
+	setOv := func(off int, v ...byte) []byte {
+		b := bytes.Clone(withOvs)
+		copy(b[off:], v)
+		return fixFileCRC(b)
+	}
+	for name, b := range map[string][]byte{
+		"override count high":   setOv(fileHeaderLen, 0, 0, 0, 3),
+		"override count huge":   setOv(fileHeaderLen, 0xff, 0xff, 0xff, 0xff),
+		"override too long":     setOv(fileHeaderLen+4, 0, 1, 0, 0),
+		"override too short":    setOv(fileHeaderLen+4, 0, 0, 0, 5),
+		"override name long":    setOv(ov0, 0xff, 0xff),
+		"override no name":      oneOverride(func(o *Override) { o.Endpoint = "" }),
+		"override bad name":     oneOverride(func(o *Override) { o.Endpoint = "a\nb" }),
+		"override no settings":  oneOverride(func(o *Override) { o.Settings = nil }),
+		"override not json":     oneOverride(func(o *Override) { o.Settings = []byte("{oops") }),
+		"override bad utf8":     oneOverride(func(o *Override) { o.Settings = []byte("\"\xff\"") }),
+		"override two docs":     oneOverride(func(o *Override) { o.Settings = []byte("{} {}") }),
+		"override bad instance": oneOverride(func(o *Override) { o.Instance = "a b" }),
+		"override version":      oneOverride(func(o *Override) { o.Version = maxVersion + 1 }),
+		"override time":         oneOverride(func(o *Override) { o.At = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }),
+		"override settings long": oneOverride(func(o *Override) {
+			o.Settings = []byte(`"` + strings.Repeat("x", maxSettingsLen-1) + `"`)
+		}),
+		"overrides unsorted": func() []byte {
+			ovs := sampleOverrides()
+			b := append(bytes.Clone(withOvs[:fileHeaderLen]), 0, 0, 0, 2)
+			b = appendFileOverride(appendFileOverride(b, &ovs[1]), &ovs[0])
+			return fixFileCRC(append(b, 0, 0, 0, 0))
+		}(),
+		"overrides repeated": func() []byte {
+			ovs := sampleOverrides()
+			b := append(bytes.Clone(withOvs[:fileHeaderLen]), 0, 0, 0, 2)
+			b = appendFileOverride(appendFileOverride(b, &ovs[0]), &ovs[0])
+			return fixFileCRC(append(b, 0, 0, 0, 0))
+		}(),
+	} {
+		cases[name] = b
+	}
+	if _, _, err := decodeFile(oneOverride(func(*Override) {})); err != nil {
+		t.Fatalf("the override the corrupt cases start from does not decode: %v", err)
+	}
+
 	// Make the "nsec" case's first time field carry 10^9 nanoseconds.
 	nsec := cases["nsec"]
 	binary.BigEndian.PutUint32(nsec[fileHeaderLen+4+4+len("GET /a")+2+8:], 1e9)
 	cases["nsec"] = fixFileCRC(nsec)
 
 	for name, b := range cases {
-		got, err := decodeFile(b)
+		got, _, err := decodeFile(b)
 		if !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: got %v, %v; want ErrCorrupt", name, got, err)
 		}
 		t.Logf("%s: %v", name, err)
 	}
 	for n := range len(good) {
-		if _, err := decodeFile(good[:n]); !errors.Is(err, ErrCorrupt) {
+		if _, _, err := decodeFile(good[:n]); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("prefix of %d bytes: %v", n, err)
 		}
 	}
@@ -342,23 +468,30 @@ func FuzzDecode(f *testing.F) {
 		f.Add(mustEncodeFile(f, []core.Snapshot{r}))
 	}
 	f.Add(fileV1(recs[0], recs[1]))
+	f.Add(fileV2(recs[0], recs[1]))
+	f.Add(mustEncodeFile(f, recs[:2], sampleOverrides()...))
+	f.Add(mustEncodeFile(f, nil, sampleOverrides()[1]))
 	f.Add([]byte("BWKSTATE"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, in := range [][]byte{data, fixFileCRC(data)} {
-			got, err := decodeFile(in)
+			got, ovs, err := decodeFile(in)
 			if err != nil {
 				if !errors.Is(err, ErrCorrupt) {
 					t.Fatalf("error %v does not match ErrCorrupt", err)
 				}
 				continue
 			}
-			out, err := encodeFile(got)
+			out, err := encodeFile(got, ovs...)
 			if err != nil {
 				t.Fatalf("decoded records do not encode: %v", err)
 			}
-			if binary.BigEndian.Uint16(in[8:]) == 1 {
-				out = fileV1(got...) // an older version re-encodes as that version wrote it
+			// An older version re-encodes as that version wrote it.
+			switch binary.BigEndian.Uint16(in[8:]) {
+			case 1:
+				out = fileV1(got...)
+			case 2:
+				out = fileV2(got...)
 			}
 			if !bytes.Equal(out, in) {
 				t.Fatalf("round trip changed the bytes:\n in % x\nout % x", in, out)
@@ -368,7 +501,8 @@ func FuzzDecode(f *testing.F) {
 }
 
 // The examples in docs/state-file.md are what the encoders write: the
-// current version's first, then version 1's, which still loads.
+// current version's first, then those of versions 2 and 1, which still
+// load.
 func TestFormatDocumentedExample(t *testing.T) {
 	doc, err := os.ReadFile("../docs/state-file.md")
 	if err != nil {
@@ -390,23 +524,30 @@ func TestFormatDocumentedExample(t *testing.T) {
 		}
 		dumped = append(dumped, b...)
 	}
-	if len(dumps) != 2 {
-		t.Fatalf("%d hex dumps in the document, want 2 (versions 2 and 1)", len(dumps))
+	if len(dumps) != 3 {
+		t.Fatalf("%d hex dumps in the document, want 3 (versions 3, 2 and 1)", len(dumps))
+	}
+	closed := core.Snapshot{Endpoint: "api", State: core.Closed, Reason: "reset",
+		LastStateChange: time.Unix(1760000000, 0), TotalRequests: 4, SuccessfulRequests: 4}
+	override := Override{Endpoint: "api", Settings: []byte(`{"breaker":{"timeout":"5s"}}`), Version: 3,
+		Instance: "web-2", At: time.Unix(1760000000, 250000000).UTC()}
+	if want := mustEncodeFile(t, []core.Snapshot{closed}, override); !bytes.Equal(dumps[0], want) {
+		t.Fatalf("the documented example is\n% x\nthe encoder writes\n% x", dumps[0], want)
 	}
 	held := core.Snapshot{Endpoint: "db", State: core.ForcedOpen, Reason: "held by health ping: down",
 		LastStateChange: time.Unix(1760000000, 0), HeldBy: "health ping", HoldUntil: time.Unix(1760000095, 0),
 		TotalRequests: 10, SuccessfulRequests: 5, FailedRequests: 5, RejectedRequests: 2, SlowRequests: 1}
-	if want := mustEncodeFile(t, []core.Snapshot{held}); !bytes.Equal(dumps[0], want) {
-		t.Fatalf("the documented example is\n% x\nthe encoder writes\n% x", dumps[0], want)
+	if want := fileV2(held); !bytes.Equal(dumps[1], want) {
+		t.Fatalf("the documented version 2 example is\n% x\nversion 2 writes\n% x", dumps[1], want)
 	}
 	open := core.Snapshot{Endpoint: "api", State: core.Open, Reason: "down",
 		LastStateChange: time.Unix(1760000000, 0), OpenUntil: time.Unix(1760000030, 500000000),
 		ConsecutiveFailures: 5, TotalRequests: 10, SuccessfulRequests: 5, FailedRequests: 5, RejectedRequests: 2, SlowRequests: 1}
-	if want := fileV1(open); !bytes.Equal(dumps[1], want) {
-		t.Fatalf("the documented version 1 example is\n% x\nversion 1 writes\n% x", dumps[1], want)
+	if want := fileV1(open); !bytes.Equal(dumps[2], want) {
+		t.Fatalf("the documented version 1 example is\n% x\nversion 1 writes\n% x", dumps[2], want)
 	}
-	got, err := decodeFile(dumps[1])
-	want, _ := decodeFile(mustEncodeFile(t, []core.Snapshot{open}))
+	got, _, err := decodeFile(dumps[2])
+	want, _, _ := decodeFile(mustEncodeFile(t, []core.Snapshot{open}))
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("the version 1 example decodes to %+v, %v; want %+v", got, err, want)
 	}

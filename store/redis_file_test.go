@@ -43,7 +43,7 @@ func savedState(path, endpoint string) (core.State, bool) {
 	if err != nil {
 		return 0, false
 	}
-	recs, err := decodeFile(data)
+	recs, _, err := decodeFile(data)
 	if err != nil {
 		return 0, false
 	}
