@@ -76,6 +76,34 @@
 // repository describes it byte by byte, and how files of older versions
 // load.
 //
+// # Settings changed at runtime
+//
+// Both stores keep the documents that describe runtime changes of an
+// endpoint's settings (Override), without reading them: whoever makes the
+// changes gives their meaning. FileStore.SetOverride keeps one in the
+// file, saved like a transition, and FileStore.Overrides lists them after
+// a restart. RedisStore.PutOverride shares one with the cluster under the
+// next version; every other instance's RedisConfig.OnOverride hears of it
+// within milliseconds, or within one SyncInterval if the message was lost,
+// in version order, never an older change after a newer one; and
+// RedisStore.Overrides lists the cluster's, for an instance that starts:
+//
+//	shared, err := store.NewRedisStore(store.RedisConfig{
+//		Client:     client,
+//		OnOverride: func(o store.Override) { apply(o); files.SetOverride(o) },
+//	})
+//	...
+//	list, err := shared.Overrides(ctx) // the cluster's, at start
+//	...
+//	o, err := shared.PutOverride(ctx, store.Override{Endpoint: "api", Settings: doc})
+//	if err != nil {
+//		return err // errors.Is(err, store.ErrRedisUnavailable): not shared
+//	}
+//	apply(o)
+//	files.SetOverride(o)
+//
+// A shared change has no TTL: it outlives restarts of every instance.
+//
 // # Shared state
 //
 // A RedisStore shares transitions (decided by a compare-and-set, applied by

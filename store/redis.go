@@ -77,6 +77,17 @@ type RedisConfig struct {
 	// pauses between repeated reports. Default core.SystemClock(). Times
 	// shared with other instances are the breakers' and Redis's own.
 	Clock core.Clock
+	// OnOverride is called, from the store's goroutine, for every settings
+	// override another instance made (PutOverride there), Settings nil for
+	// a removal: within milliseconds by pub/sub, and within one
+	// SyncInterval for the endpoints this store follows if the message is
+	// lost or the store was away. Changes of one endpoint come in version
+	// order, and never one older than a change seen before (by
+	// PutOverride or Overrides too); this instance's own PutOverride does
+	// not come back. It must return quickly and must not call the store's
+	// methods that wait for its goroutine (PutOverride, ForceOpen, Reset,
+	// Disable, Close). Default nil: changes are not delivered.
+	OnOverride func(Override)
 }
 
 // check fills in the defaults and reports every bad field.
@@ -143,6 +154,10 @@ func (c *RedisConfig) check() error {
 //     out proposes ForcedOpen to HalfOpen, which one instance wins: within
 //     the lease and one SyncInterval of the owner's last renewal. An
 //     operator's hold (ForceOpen) never lapses.
+//   - Settings changed at runtime (PutOverride) are kept in Redis without
+//     a TTL, under a version per endpoint, and reach every other
+//     instance's RedisConfig.OnOverride within milliseconds, or within
+//     one SyncInterval when a message is lost; Overrides lists them.
 //
 // The request path never waits for Redis: breakers are only observed and
 // updated from the store's own goroutines. When Redis is unreachable the
@@ -156,7 +171,7 @@ func (c *RedisConfig) check() error {
 //
 // # Keys and channel
 //
-// Each endpoint has three keys sharing the hash tag {prefix:endpoint}, so
+// Each endpoint has four keys sharing the hash tag {prefix:endpoint}, so
 // that in Redis Cluster they sit in one slot; the endpoint is
 // percent-encoded outside [A-Za-z0-9._~/-], so no name can break the tag:
 //
@@ -168,6 +183,11 @@ func (c *RedisConfig) check() error {
 //	{bulwark:api}:window  hash: instance ID -> "total failed slow pushed_ms version"
 //	{bulwark:api}:probes  hash: version (the half-open round),
 //	                      "i:" instance ID -> "slots active_ms lease_ms"
+//	{bulwark:api}:settings hash: version, settings (an override's document;
+//	                      "" once undone), instance, at (Unix ms); no TTL
+//
+// and the set "bulwark:settings", in a slot of its own, names the endpoints
+// that have a settings hash, for RedisStore.Overrides to list.
 //
 // Winning transitions, and renewals of a component's hold, are published
 // as JSON on the channel "bulwark:transitions" (held_by and hold_until only
@@ -178,6 +198,12 @@ func (c *RedisConfig) check() error {
 //	{"endpoint":"db","version":9,"state":"ForcedOpen","old_state":"Closed","open_until":0,
 //	 "held_by":"health db-ping","hold_until":1760000095000,"reason":"...","origin":"web-2",
 //	 "updated":1760000000000}
+//
+// Settings overrides are published on the channel "bulwark:settings"
+// (settings "" for a removal):
+//
+//	{"endpoint":"api","version":3,"instance":"web-1","at":1760000000000,
+//	 "settings":"{\"breaker\":{\"failure_threshold\":3}}"}
 //
 // Everything read back, messages included, is validated; a malformed value
 // is reported (a StoreStatus error event and a warning) and ignored, and
@@ -200,15 +226,21 @@ type RedisStore struct {
 	closing   chan struct{} // closed by Close: the worker finishes and returns
 	wg        sync.WaitGroup
 
+	settingsChannel string // where settings overrides are published
+
 	healthy  atomic.Bool   // Redis answered the last call
 	rounds   atomic.Uint64 // completed sync rounds
 	ticks    atomic.Uint64 // sync intervals handled, with Redis or without
 	attempts atomic.Uint64 // reconnection attempts
 
 	wake   chan struct{}      // local changes or new endpoints are queued
-	remote chan []byte        // transition messages from the subscriber
+	remote chan remoteMessage // messages from the subscriber
 	resync chan struct{}      // the subscription had a gap
 	admin  chan *adminRequest // cluster-wide controls
+	calls  chan *workerCall   // other work for the worker (PutOverride)
+
+	setMu    sync.Mutex
+	setKnown map[string]uint64 // highest settings version seen per endpoint
 
 	mu     sync.Mutex
 	closed bool
@@ -275,12 +307,16 @@ func NewRedisStore(cfg RedisConfig) (*RedisStore, error) {
 		log:     cfg.Logger.With("component", "bulwark/store.redis", "instance", cfg.InstanceID),
 		channel: cfg.KeyPrefix + ":transitions",
 		wake:    make(chan struct{}, 1),
-		remote:  make(chan []byte, 256),
+		remote:  make(chan remoteMessage, 256),
 		resync:  make(chan struct{}, 1),
 		admin:   make(chan *adminRequest),
-		closing: make(chan struct{}),
-		eps:     make(map[string]*redisEndpoint),
-		holds:   make(map[*redisEndpoint]bool),
+		calls:   make(chan *workerCall),
+
+		settingsChannel: cfg.KeyPrefix + ":settings",
+		setKnown:        make(map[string]uint64),
+		closing:         make(chan struct{}),
+		eps:             make(map[string]*redisEndpoint),
+		holds:           make(map[*redisEndpoint]bool),
 	}
 	bus := cfg.Bus
 	if bus == nil {
@@ -297,6 +333,10 @@ func NewRedisStore(cfg RedisConfig) (*RedisStore, error) {
 	go s.subscribe()
 	return s, nil
 }
+
+// redisNow is the time by Redis's clock, as well as this instance can
+// tell.
+func (s *RedisStore) redisNow() time.Time { return s.clock.Now() }
 
 // InstanceID returns the ID this instance has in the shared state.
 func (s *RedisStore) InstanceID() string { return s.cfg.InstanceID }

@@ -237,3 +237,82 @@ func FuzzParseClaimReply(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeSettingsMessage: no panic; an accepted message is a valid
+// override (a valid document, or none for a removal) that survives a
+// round trip.
+func FuzzDecodeSettingsMessage(f *testing.F) {
+	f.Add([]byte(`{"endpoint":"api","version":3,"instance":"web-1","at":1760000000000,"settings":"{\"timeout\":\"1s\"}"}`))
+	f.Add([]byte(`{"endpoint":"a\/b","version":1,"instance":"x","at":5,"settings":""}`))
+	f.Add([]byte(`{"endpoint":"api","version":1,"instance":"x","at":5,"settings":"{oops"}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		o, err := decodeSettingsMessage(payload, fuzzNow)
+		if err != nil {
+			if !errors.Is(err, errMalformed) {
+				t.Fatalf("error %v does not match errMalformed", err)
+			}
+			return
+		}
+		if err := checkOverride(&o); err != nil || o.Version < 1 || !validID(o.Instance) || o.At.IsZero() {
+			t.Fatalf("accepted an invalid override %+v: %v", o, err)
+		}
+		back, err := json.Marshal(wireSettings{Endpoint: o.Endpoint, Version: int64(o.Version), Instance: o.Instance,
+			At: o.At.UnixMilli(), Settings: string(o.Settings)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o2, err := decodeSettingsMessage(back, fuzzNow)
+		if err != nil || o2.Endpoint != o.Endpoint || o2.Version != o.Version || string(o2.Settings) != string(o.Settings) ||
+			(o2.Settings == nil) != (o.Settings == nil) || !o2.At.Equal(o.At) {
+			t.Fatalf("round trip: %+v -> %s -> %+v %v", o, back, o2, err)
+		}
+	})
+}
+
+// FuzzParseSettingsHash: no panic; only valid overrides are accepted.
+func FuzzParseSettingsHash(f *testing.F) {
+	f.Add(replyBytes([]any{"3", `{"a":1}`, "web-1", "1760000000000"}))
+	f.Add(replyBytes([]any{"4", "", "web-1", "1760000000000"}))
+	f.Add([]byte("a\x04"))
+	f.Add(replyBytes([]any{"x", "{}", "a b", "-1"}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, _ := replyFrom(data, 0)
+		vals, _ := v.([]any)
+		for i, x := range vals {
+			if _, ok := x.(float64); ok {
+				vals[i] = nil // HMGET's missing field
+			}
+		}
+		o, ok, err := parseSettingsHash("api", vals, fuzzNow)
+		switch {
+		case err != nil:
+			if !errors.Is(err, errMalformed) {
+				t.Fatalf("error %v does not match errMalformed", err)
+			}
+		case ok:
+			if err := checkOverride(&o); err != nil || o.Version < 1 || !validID(o.Instance) || o.At.IsZero() {
+				t.Fatalf("accepted an invalid override %+v: %v", o, err)
+			}
+		}
+	})
+}
+
+// FuzzParsePutReply: no panic; a version from 1 to 2^53 and a time.
+func FuzzParsePutReply(f *testing.F) {
+	f.Add(replyBytes([]any{3, 1760000000000}))
+	f.Add(replyBytes([]any{0, 1}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, _ := replyFrom(data, 0)
+		ver, at, err := parsePutReply(v, fuzzNow)
+		if err != nil {
+			if !errors.Is(err, errMalformed) {
+				t.Fatalf("error %v does not match errMalformed", err)
+			}
+			return
+		}
+		if ver < 1 || ver > maxVersion || at.UnixMilli() < 1 {
+			t.Fatalf("accepted %d %v", ver, at)
+		}
+	})
+}

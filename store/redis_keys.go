@@ -16,20 +16,24 @@ const (
 	maxOpenAhead   = 8 * 24 * time.Hour  // longest believable open time (core caps it at 7 days)
 	maxVersion     = 1 << 53             // versions are Lua numbers in the scripts
 	maxWindowField = 10_000              // instances' entries read per window
+	// maxSettingsMessageLen bounds a settings message: the document,
+	// escaped as a JSON string (at most doubling it), and the rest.
+	maxSettingsMessageLen = 2*maxSettingsLen + 1<<10
 )
 
 // redisKeys are one endpoint's keys. All share the hash tag
 // {prefix:endpoint}, so in Redis Cluster they live in one slot and one
 // script can touch them together.
 type redisKeys struct {
-	state  string // hash: version, state, old_state, open_until (Unix ms), held_by, hold_until (Unix ms), reason, origin, updated (Unix ms), window_epoch
-	window string // hash: instance ID -> "total failed slow pushed_ms version"
-	probes string // hash: version, "i:" instance ID -> "slots active_ms lease_ms"
+	state    string // hash: version, state, old_state, open_until (Unix ms), held_by, hold_until (Unix ms), reason, origin, updated (Unix ms), window_epoch
+	window   string // hash: instance ID -> "total failed slow pushed_ms version"
+	probes   string // hash: version, "i:" instance ID -> "slots active_ms lease_ms"
+	settings string // hash: version, settings (the document; "" once removed), instance, at (Unix ms); no TTL
 }
 
 func newRedisKeys(prefix, endpoint string) redisKeys {
 	tag := "{" + prefix + ":" + escapeEndpoint(endpoint) + "}"
-	return redisKeys{state: tag + ":state", window: tag + ":window", probes: tag + ":probes"}
+	return redisKeys{state: tag + ":state", window: tag + ":window", probes: tag + ":probes", settings: tag + ":settings"}
 }
 
 // escapeEndpoint percent-encodes every byte outside [A-Za-z0-9._~/-], '%'

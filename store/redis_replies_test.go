@@ -262,3 +262,75 @@ func TestParseClaimReply(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeSettingsMessage(t *testing.T) {
+	now := time.Now()
+	good := func() map[string]any {
+		return map[string]any{"endpoint": "api", "version": 3, "instance": "web-1", "at": now.UnixMilli(), "settings": `{"a":1}`}
+	}
+	o, err := decodeSettingsMessage(message(good()), now)
+	if err != nil || o.Endpoint != "api" || o.Version != 3 || o.Instance != "web-1" || string(o.Settings) != `{"a":1}` || o.At.UnixMilli() != now.UnixMilli() {
+		t.Fatalf("good message: %+v %v", o, err)
+	}
+	m := good()
+	m["settings"] = ""
+	if o, err := decodeSettingsMessage(message(m), now); err != nil || o.Settings != nil {
+		t.Fatalf("removal: %+v %v", o, err)
+	}
+	for name, change := range map[string]func(m map[string]any){
+		"unknown field":  func(m map[string]any) { m["extra"] = 1 },
+		"zero version":   func(m map[string]any) { m["version"] = 0 },
+		"huge version":   func(m map[string]any) { m["version"] = int64(1) << 60 },
+		"string version": func(m map[string]any) { m["version"] = "3" },
+		"bad endpoint":   func(m map[string]any) { m["endpoint"] = "" },
+		"bad instance":   func(m map[string]any) { m["instance"] = "a b" },
+		"no time":        func(m map[string]any) { delete(m, "at") },
+		"future time":    func(m map[string]any) { m["at"] = now.Add(30 * 24 * time.Hour).UnixMilli() },
+		"not json":       func(m map[string]any) { m["settings"] = "{oops" },
+		"two documents":  func(m map[string]any) { m["settings"] = "1 2" },
+		"settings a map": func(m map[string]any) { m["settings"] = map[string]any{} },
+	} {
+		m := good()
+		change(m)
+		if o, err := decodeSettingsMessage(message(m), now); !errors.Is(err, errMalformed) {
+			t.Errorf("%s: accepted as %+v (%v)", name, o, err)
+		}
+	}
+	for _, raw := range []string{"", "null", "[]", `{"endpoint":"api"} x`, strings.Repeat(" ", maxSettingsMessageLen+1)} {
+		if _, err := decodeSettingsMessage([]byte(raw), now); !errors.Is(err, errMalformed) {
+			t.Errorf("%q: %v", raw, err)
+		}
+	}
+}
+
+func TestParseSettingsHash(t *testing.T) {
+	now := time.Now()
+	ms := fmt.Sprint(now.UnixMilli())
+	o, ok, err := parseSettingsHash("api", []any{"7", `{"a":1}`, "b", ms}, now)
+	if err != nil || !ok || o.Version != 7 || string(o.Settings) != `{"a":1}` || o.Instance != "b" {
+		t.Fatalf("good hash: %+v %v %v", o, ok, err)
+	}
+	if o, ok, err := parseSettingsHash("api", []any{"8", "", "b", ms}, now); err != nil || !ok || o.Settings != nil {
+		t.Fatalf("removed: %+v %v %v", o, ok, err)
+	}
+	if _, ok, err := parseSettingsHash("api", []any{nil, nil, nil, nil}, now); ok || err != nil {
+		t.Fatalf("absent: %v %v", ok, err)
+	}
+	for name, vals := range map[string][]any{
+		"missing field":   {"7", nil, "b", ms},
+		"short":           {"7", "{}", "b"},
+		"bad version":     {"7x", "{}", "b", ms},
+		"version 0":       {"0", "{}", "b", ms},
+		"bad instance":    {"7", "{}", "", ms},
+		"bad time":        {"7", "{}", "b", "soon"},
+		"not json":        {"7", "{", "b", ms},
+		"not a string":    {int64(7), "{}", "b", ms},
+		"too long a doc":  {"7", `"` + strings.Repeat("x", maxSettingsLen) + `"`, "b", ms},
+		"negative time":   {"7", "{}", "b", "-1"},
+		"version too big": {fmt.Sprint(int64(maxVersion) + 1), "{}", "b", ms},
+	} {
+		if o, _, err := parseSettingsHash("api", vals, now); !errors.Is(err, errMalformed) {
+			t.Errorf("%s: accepted as %+v (%v)", name, o, err)
+		}
+	}
+}

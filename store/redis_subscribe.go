@@ -6,14 +6,21 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// subscribe follows the transition channel, reconnecting with backoff.
+// remoteMessage is a message from one of the store's channels.
+type remoteMessage struct {
+	settings bool // from the settings channel, not the transitions one
+	payload  []byte
+}
+
+// subscribe follows the transition and settings channels, reconnecting
+// with backoff.
 // After every (re)subscription it asks the worker for a full sync, since
 // pub/sub delivers nothing that was sent while it was away.
 func (s *RedisStore) subscribe() {
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
-		ps := s.client.Subscribe(s.subCtx, s.channel)
+		ps := s.client.Subscribe(s.subCtx, s.channel, s.settingsChannel)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -74,7 +81,7 @@ func (s *RedisStore) receive(ps *redis.PubSub) (subscribed bool) {
 			}
 		case *redis.Message:
 			select {
-			case s.remote <- []byte(m.Payload):
+			case s.remote <- remoteMessage{settings: m.Channel == s.settingsChannel, payload: []byte(m.Payload)}:
 			default:
 				// The worker is behind: drop, and let a sync catch up.
 				select {

@@ -31,6 +31,7 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 	syncs := make([]*redis.Cmd, len(eps))
 	claims := make([]*redis.Cmd, len(eps))
 	wants := make([]int, len(eps))
+	setVers := make([]*redis.StringCmd, len(eps))
 	for attempt := 0; ; attempt++ {
 		pipe := s.client.Pipeline()
 		for i, ep := range eps {
@@ -43,6 +44,7 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 			syncs[i] = syncScript.EvalSha(ctx, pipe, []string{ep.keys.state, ep.keys.window},
 				s.cfg.InstanceID, total, failed, slow, ep.version,
 				cfg.RollingWindow.Milliseconds(), s.cfg.TTL.Milliseconds(), maxWindowField, force)
+			setVers[i] = pipe.HGet(ctx, ep.keys.settings, "version")
 			claims[i], wants[i] = nil, 0
 			if want, ok := s.probeWant(ep); ok {
 				wants[i] = want
@@ -106,6 +108,21 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 			ep.rep.setRemoteWindow(r.others.total, r.others.failed, r.others.slow)
 		}
 	}
+	var newer []*redisEndpoint
+	for i, ep := range eps {
+		v, err := parseSettingsVersion(setVers[i].Result())
+		switch {
+		case err != nil && isConnErr(err):
+			return err
+		case err != nil:
+			s.report(ep, "settings version in "+ep.keys.settings, err)
+		case v > s.knownSettings(ep.name):
+			newer = append(newer, ep)
+		}
+	}
+	if err := s.fetchSettings(ctx, newer); err != nil {
+		return err
+	}
 	for _, ep := range eps {
 		if s.ctx.Err() != nil || !s.healthy.Load() {
 			break
@@ -113,6 +130,37 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 		s.shareRenewal(ep)
 	}
 	s.rounds.Add(1)
+	return nil
+}
+
+// fetchSettings reads the settings hashes of eps, whose versions moved
+// past what this store has seen, and delivers the changes.
+func (s *RedisStore) fetchSettings(ctx context.Context, eps []*redisEndpoint) error {
+	if len(eps) == 0 {
+		return nil
+	}
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(eps))
+	for i, ep := range eps {
+		cmds[i] = pipe.HMGet(ctx, ep.keys.settings, settingsFields...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && isConnErr(err) {
+		return err
+	}
+	for i, ep := range eps {
+		vals, err := cmds[i].Result()
+		var o Override
+		var ok bool
+		if err == nil {
+			o, ok, err = parseSettingsHash(ep.name, vals, s.redisNow())
+		}
+		switch {
+		case err != nil:
+			s.report(ep, "settings in "+ep.keys.settings+" ignored", err)
+		case ok:
+			s.deliverOverride(o)
+		}
+	}
 	return nil
 }
 

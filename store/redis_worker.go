@@ -27,9 +27,15 @@ func (s *RedisStore) run() {
 		case <-s.wake:
 			s.drain()
 		case msg := <-s.remote:
-			s.onMessage(msg)
+			if msg.settings {
+				s.onSettingsMessage(msg.payload)
+			} else {
+				s.onMessage(msg.payload)
+			}
 		case r := <-s.admin:
 			r.reply <- s.doControl(r)
+		case c := <-s.calls:
+			c.reply <- c.f()
 		case <-s.resync:
 			if s.healthy.Load() {
 				s.syncOrDegrade(s.loaded())
