@@ -513,3 +513,11 @@ func (*keyProbe) Deadline() (time.Time, bool) { return time.Time{}, false }
 func (*keyProbe) Done() <-chan struct{}       { return closedDone }
 func (*keyProbe) Err() error                  { return context.Canceled }
 func (p *keyProbe) Value(key any) any         { p.key = key; return nil }
+
+// Watched reports whether something asked for the context's Done channel
+// (or derived a context from it) while it lived: only then does it hold a
+// place on the wheel, which ending it gives back. The HTTP Transport asks,
+// to end only such contexts when a response body is closed.
+func (c *deadlineCtx) Watched() bool {
+	return c.watch.Load() != nil && c.state.Load() == dlWatched
+}

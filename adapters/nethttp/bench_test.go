@@ -1,11 +1,13 @@
 package nethttp
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bulwark-go/bulwark/core"
 )
@@ -103,6 +105,66 @@ func BenchmarkTransportBare(b *testing.B) { roundTripBench(b, memTransport{}) }
 // over the in-memory transport.
 func BenchmarkTransport(b *testing.B) {
 	m, err := core.NewManager(core.ManagerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, err := NewTransport(TransportConfig{Manager: m, Base: memTransport{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	roundTripBench(b, tr)
+}
+
+// serveBenchOwn is serveBench with requests of each goroutine's own, for
+// middleware that gives a request its deadline in place.
+func serveBenchOwn(b *testing.B, h http.Handler) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		reqs := benchRequests(16)
+		i := 0
+		for pb.Next() {
+			i++
+			h.ServeHTTP(httptest.NewRecorder(), reqs[i%len(reqs)])
+		}
+	})
+}
+
+// BenchmarkMiddlewareTimeoutBare is BenchmarkMiddlewareBare with each
+// goroutine's own requests, the baseline of BenchmarkMiddlewareTimeout.
+func BenchmarkMiddlewareTimeoutBare(b *testing.B) { serveBenchOwn(b, okHandler) }
+
+// BenchmarkMiddlewareTimeout is the handler behind an endpoint timeout of
+// 1s that it never reaches (and the endpoint's breaker).
+func BenchmarkMiddlewareTimeout(b *testing.B) {
+	m, err := core.NewManager(core.ManagerConfig{Defaults: core.EndpointConfig{Timeout: &core.TimeoutConfig{Request: time.Second}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mw, err := Middleware(Config{Manager: m})
+	if err != nil {
+		b.Fatal(err)
+	}
+	serveBenchOwn(b, mw(okHandler))
+}
+
+// BenchmarkContextWithTimeout is what a deadline costs with the standard
+// library, for comparison.
+func BenchmarkContextWithTimeout(b *testing.B) {
+	b.ReportAllocs()
+	parent := context.Background()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_, cancel := context.WithTimeout(parent, time.Second)
+			cancel()
+		}
+	})
+}
+
+// BenchmarkTransportHedge is a hedging endpoint whose calls are answered
+// before the hedge delay.
+func BenchmarkTransportHedge(b *testing.B) {
+	m, err := core.NewManager(core.ManagerConfig{Defaults: core.EndpointConfig{Hedge: &core.HedgeConfig{Delay: time.Second}}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -21,11 +21,15 @@ func bulkheadReason(err error) string {
 
 // Rejection describes a request refused by a policy.
 type Rejection struct {
-	// Reason names the refusal: "circuit_open" (the breaker, 503),
-	// "bulkhead_full" or "bulkhead_timeout" (the endpoint's bulkhead, 503),
-	// "user_limit" (the per-user bulkhead: the user is over their limit or
-	// there is no room for another user, 429) or "invalid_user" (a user key
-	// too long or not UTF-8, 400).
+	// Reason names the refusal: "rate_limited" (the user's or the
+	// endpoint's rate limit, 429, with RateLimit-Policy and RateLimit
+	// headers), "user_limit" (the per-user bulkhead: the user is over their
+	// limit or there is no room for another user, 429), "invalid_user" (a
+	// user key too long or not UTF-8, 400), "concurrency_limit" (the
+	// endpoint's adaptive limit, 503), "bulkhead_full" or
+	// "bulkhead_timeout" (the endpoint's bulkhead, 503), "circuit_open"
+	// (the breaker, 503), or "timeout" (the handler did not answer before
+	// its deadline; the endpoint's TimeoutConfig.Status).
 	Reason string
 	// Endpoint is the endpoint key.
 	Endpoint string
@@ -47,18 +51,26 @@ func (r Rejection) retryAfterSeconds() int {
 }
 
 // WriteRejection is the default rejection writer: the status, a Retry-After
-// header and a small JSON body such as
+// header (and for a rate limit the RateLimit header of the IETF httpapi
+// draft, with RateLimit-Policy set by the middleware) and a small JSON body
+// such as
 //
 //	{"error":"circuit_open","endpoint":"GET /users/{id}","retry_after_seconds":12}
 //
-// During an outage every request takes this path, so it allocates nothing.
+// with its Content-Length, so that a client has the whole answer even
+// while a timed-out handler is still running. During an outage every
+// request takes this path, so it allocates nothing.
 func WriteRejection(w http.ResponseWriter, _ *http.Request, rej Rejection) {
 	secs := rej.retryAfterSeconds()
 	h := w.Header()
 	h["Retry-After"] = retryAfterValue(secs)
 	h["Content-Type"] = jsonContentType
 	h["Cache-Control"] = noStore
-	w.WriteHeader(rej.Status)
+	if rej.Reason == "rate_limited" {
+		if p := h["Ratelimit-Policy"]; len(p) > 0 {
+			h["Ratelimit"] = rateLimitValue(p[0], secs)
+		}
+	}
 	bp := bodyPool.Get().(*[]byte)
 	b := append((*bp)[:0], `{"error":`...)
 	b = appendJSONString(b, rej.Reason)
@@ -67,30 +79,36 @@ func WriteRejection(w http.ResponseWriter, _ *http.Request, rej Rejection) {
 	b = append(b, `,"retry_after_seconds":`...)
 	b = strconv.AppendInt(b, int64(secs), 10)
 	b = append(b, "}\n"...)
+	h["Content-Length"] = smallInt(len(b))
+	w.WriteHeader(rej.Status)
 	_, _ = w.Write(b)
 	*bp = b
 	bodyPool.Put(bp)
+}
+
+// smallInts are the header values of small numbers, made once.
+var smallInts = func() (v [1024][]string) {
+	for i := range v {
+		v[i] = []string{strconv.Itoa(i)}
+	}
+	return v
+}()
+
+func smallInt(n int) []string {
+	if n >= 0 && n < len(smallInts) {
+		return smallInts[n]
+	}
+	return []string{strconv.Itoa(n)}
 }
 
 // Header values shared by every rejection; net/http only reads them.
 var (
 	jsonContentType = []string{"application/json"}
 	noStore         = []string{"no-store"}
-	retryAfters     = func() (v [301][]string) {
-		for i := range v {
-			v[i] = []string{strconv.Itoa(i)}
-		}
-		return v
-	}()
-	bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+	bodyPool        = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 )
 
-func retryAfterValue(secs int) []string {
-	if secs >= 0 && secs < len(retryAfters) {
-		return retryAfters[secs]
-	}
-	return []string{strconv.Itoa(secs)}
-}
+func retryAfterValue(secs int) []string { return smallInt(secs) }
 
 // appendJSONString appends s as a JSON string. Endpoint names are valid
 // UTF-8 (the Manager checks them), so only quotes, backslashes and control

@@ -12,7 +12,6 @@ import (
 
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/internal/check"
-	"github.com/bulwark-go/bulwark/internal/retryafter"
 )
 
 // defaultMaxReplayBody is how much of a request body without GetBody the
@@ -24,8 +23,8 @@ const defaultMaxReplayBody = 1 << 20
 const drainLimit = 64 << 10
 
 // TransportConfig configures a Transport. Only Manager is required; the
-// policies (breaker, retry, bulkhead) come from the Manager's
-// configuration of each endpoint.
+// policies (rate limit, adaptive limit, bulkhead, breaker, retry, timeouts,
+// hedging) come from the Manager's configuration of each endpoint.
 type TransportConfig struct {
 	// Base sends the requests. Nil means http.DefaultTransport.
 	Base http.RoundTripper
@@ -38,24 +37,35 @@ type TransportConfig struct {
 	// (with its port, if any); a name of your own is better, since a port
 	// may change between restarts and saved state is found by name.
 	EndpointKey func(*http.Request) string
-	// RetryAllMethods retries requests of any method. By default only
-	// idempotent ones are: GET, HEAD, OPTIONS, TRACE, PUT, DELETE and those
-	// with an Idempotency-Key header.
+	// RetryAllMethods retries (and hedges) requests of any method. By
+	// default only idempotent ones are: GET, HEAD, OPTIONS, TRACE, PUT,
+	// DELETE and those with an Idempotency-Key header.
 	RetryAllMethods bool
 	// MaxReplayBody is how much of a body without GetBody is buffered for
 	// retries; a longer body is sent once, not retried. Default 1 MiB;
 	// -1 never buffers.
 	MaxReplayBody int64
+	// Priority gives a request's priority for an endpoint's adaptive
+	// limit. Nil means every request alike.
+	Priority func(*http.Request) int
+	// Fallback, when set, answers a request that a policy refused (err is
+	// a *core.RejectedError, nothing was sent) or that failed (a transport
+	// error, a timeout, or resp a failing status after the retries) instead:
+	// it returns a response of its own (a cached or default one) or nil
+	// and the error to keep it. resp, when not nil, is the last failing
+	// response; the Fallback owns its body.
+	Fallback func(req *http.Request, resp *http.Response, err error) (*http.Response, error)
 	// Observer, when set, hears what the policies did to each request.
 	Observer Observer
 }
 
 // Transport is an http.RoundTripper that sends each request through its
-// endpoint's policies: the bulkhead, if the endpoint has one, then the
-// endpoint's retry policy, whose every attempt asks the breaker first.
-// Transport errors, 5xx and 429 are failures; Retry-After is honoured. An
-// open breaker fails the request at once with its *core.RejectedError,
-// without touching the network.
+// endpoint's policies: the rate limit, the adaptive limit and the bulkhead
+// if the endpoint has them, then its retry policy, whose every attempt
+// asks the breaker first and may be hedged. Transport errors, timeouts,
+// 5xx and 429 are failures; Retry-After is honoured. A refusal fails the
+// request at once with a *core.RejectedError, without touching the
+// network.
 type Transport struct {
 	cfg  TransportConfig
 	base http.RoundTripper
@@ -87,15 +97,15 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 	return t, nil
 }
 
-// isNil reports whether rt holds a nil pointer, func, map, chan or slice:
-// a typed nil that would panic on the first request.
-func isNil(rt http.RoundTripper) bool {
-	if rt == nil {
+// isNil reports whether v is an interface holding a nil pointer, map,
+// func, channel or slice: a typed nil that would panic on the first request.
+func isNil(v any) bool {
+	if v == nil {
 		return false
 	}
-	switch v := reflect.ValueOf(rt); v.Kind() {
-	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Chan, reflect.Slice, reflect.Interface:
-		return v.IsNil()
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan, reflect.Slice, reflect.Interface:
+		return rv.IsNil()
 	}
 	return false
 }
@@ -119,6 +129,18 @@ func (e *statusError) Retryable() bool { return e.code != http.StatusNotImplemen
 // RetryAfter returns the wait the response's Retry-After asked for.
 func (e *statusError) RetryAfter() (time.Duration, bool) { return e.retryAfter, e.hasAfter }
 
+// errAttemptTimeout is an attempt that ran out of its own time while the
+// request still had some: a failure, and worth another attempt.
+var errAttemptTimeout = &attemptTimeoutError{}
+
+type attemptTimeoutError struct{}
+
+func (*attemptTimeoutError) Error() string   { return "nethttp: the attempt timed out" }
+func (*attemptTimeoutError) Retryable() bool { return true }
+
+// Is makes the error a deadline too, for callers testing for one.
+func (*attemptTimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
 func (t *Transport) endpoint(r *http.Request) string {
 	if t.cfg.EndpointKey != nil {
 		return t.cfg.EndpointKey(r)
@@ -137,9 +159,10 @@ func (t *Transport) mayRetry(r *http.Request) bool {
 	return false
 }
 
-// RoundTrip sends req through its endpoint's policies, retrying when that
-// is safe. The response of the last attempt is returned as is, 5xx
-// included; every discarded response body is drained and closed.
+// RoundTrip sends req through its endpoint's policies, retrying and
+// hedging when that is safe. The response of the last attempt is returned
+// as is, 5xx included; every discarded response body is drained and
+// closed.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ep, err := t.cfg.Manager.Endpoint(t.endpoint(req))
 	if err != nil {
@@ -147,14 +170,49 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// rather than fail traffic because of bookkeeping.
 		return t.base.RoundTrip(req)
 	}
+	if rl := ep.RateLimiter(); rl != nil {
+		if err := rl.Allow(); err != nil {
+			return t.refused(req, ep, "rate_limited", err)
+		}
+	}
+	if al := ep.Adaptive(); al != nil {
+		prio := 0
+		if t.cfg.Priority != nil {
+			prio = t.cfg.Priority(req)
+		}
+		p, err := al.Acquire(req.Context(), prio)
+		if err != nil {
+			return t.refused(req, ep, "concurrency_limit", err)
+		}
+		start := t.cfg.Manager.Clock().Nanotime()
+		resp, err := t.guarded(req, ep)
+		o := core.Success
+		if err != nil {
+			o = ep.Breaker().Config().Classifier(err)
+		} else if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+			o = core.Failure
+		}
+		p.Done(o, time.Duration(t.cfg.Manager.Clock().Nanotime()-start))
+		return resp, err
+	}
+	return t.guarded(req, ep)
+}
+
+// guarded sends req through the endpoint's bulkhead, deadline, breaker,
+// retries and hedges, and its fallback.
+func (t *Transport) guarded(req *http.Request, ep *core.Endpoint) (*http.Response, error) {
 	if bh := ep.Bulkhead(); bh != nil {
 		g, err := bh.Acquire(req.Context())
 		if err != nil {
-			closeBody(req)
-			t.rejected(req, ep, bulkheadReason(err), err)
-			return nil, err
+			return t.refused(req, ep, bulkheadReason(err), err)
 		}
 		defer g.Release()
+	}
+	to := ep.Timeout()
+	if to.Request > 0 {
+		ctx := t.cfg.Manager.WithTimeout(req.Context(), to.Request)
+		defer core.CancelTimeout(ctx)
+		req = req.WithContext(ctx)
 	}
 	obs := t.cfg.Observer
 	var before core.State
@@ -168,94 +226,65 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = &r2
 		retry = t.bufferBody(req)
 	}
-	a := attempt{t: t, req: req, ep: ep}
+	a := getAttempt(t, req, ep, to.Attempt, retry)
+	var err error
 	if retry {
-		err = ep.Retry().Do(req.Context(), a.run)
+		err = ep.Retry().Do(req.Context(), a.runFn)
 	} else {
-		err = ep.Breaker().Execute(req.Context(), a.run)
+		err = ep.Breaker().Execute(req.Context(), a.runFn)
 	}
+	n, last := a.n, a.last
+	a.release()
 	if obs != nil {
 		if after := ep.Breaker().State(); after != before {
 			obs.Transition(req.Context(), ep.Name(), before, after)
 		}
-		if a.n == 0 && rejected(err) {
-			t.rejected(req, ep, "circuit_open", err)
+		if n == 0 && rejected(err) {
+			t.observeRefusal(req, ep, "circuit_open", err)
 		}
 	}
-	if a.n == 0 {
+	if n == 0 {
 		closeBody(req) // no attempt took the body: closing it is ours to do
 	}
-	if a.last != nil {
-		// Attempts ran out on a failing status: that response is the answer.
-		// When the breaker opened or the context ended, the error says so.
+	if last != nil {
+		// Attempts ran out on a failing status: that response is the answer
+		// (or the fallback's). When the breaker opened or the context
+		// ended, the error says so.
 		var se *statusError
-		if err == nil || errors.As(err, &se) && !rejected(err) && req.Context().Err() == nil {
-			return a.last, nil
+		if err == nil {
+			return last, nil
 		}
-		discard(a.last)
+		if errors.As(err, &se) && !rejected(err) && req.Context().Err() == nil {
+			return t.fallback(req, last, err)
+		}
+		discard(last)
 	}
 	if err == nil {
 		err = errors.New("nethttp: no response") // unreachable: run sets last on success
 	}
-	return nil, err
+	return t.fallback(req, nil, err)
 }
 
-// attempt is one request's state across its attempts.
-type attempt struct {
-	t    *Transport
-	req  *http.Request
-	ep   *core.Endpoint
-	n    int
-	end  int64 // Clock.Nanotime at the end of the last attempt
-	last *http.Response
+// refused answers a request a policy refused before any attempt.
+func (t *Transport) refused(req *http.Request, ep *core.Endpoint, reason string, err error) (*http.Response, error) {
+	closeBody(req)
+	t.observeRefusal(req, ep, reason, err)
+	return t.fallback(req, nil, err)
 }
 
-func (a *attempt) run(ctx context.Context) error {
-	if a.last != nil {
-		discard(a.last)
-		a.last = nil
-	}
-	req := a.req
-	if a.n > 0 {
-		req = a.req.Clone(ctx)
-		if a.req.GetBody != nil {
-			body, err := a.req.GetBody()
-			if err != nil {
-				return err
-			}
-			req.Body = body
+// fallback lets the Fallback answer a refused or failed request.
+func (t *Transport) fallback(req *http.Request, resp *http.Response, err error) (*http.Response, error) {
+	if t.cfg.Fallback == nil {
+		if resp != nil {
+			return resp, nil
 		}
+		return nil, err
 	}
-	a.n++
-	clock := a.t.cfg.Manager.Clock()
-	start := clock.Nanotime()
-	obs := a.t.cfg.Observer
-	if obs != nil {
-		var wait time.Duration
-		if a.n > 1 {
-			wait = time.Duration(start - a.end)
-		}
-		obs.Attempt(ctx, a.ep.Name(), a.n, wait)
-	}
-	resp, err := a.t.base.RoundTrip(req)
-	a.end = clock.Nanotime()
-	d := time.Duration(a.end - start)
-	a.ep.ObserveDuration(d)
-	if err == nil {
-		a.last = resp
-		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-			ra, ok := retryafter.Parse(resp.Header.Get("Retry-After"), clock.Now())
-			err = &statusError{code: resp.StatusCode, retryAfter: ra, hasAfter: ok}
-		}
-	}
-	if obs != nil {
-		obs.Done(ctx, a.ep.Name(), a.ep.Breaker().Config().Classifier(err), d)
-	}
-	return err
+	return t.cfg.Fallback(req, resp, err)
 }
 
-// rejected tells the Observer of a request a policy refused.
-func (t *Transport) rejected(req *http.Request, ep *core.Endpoint, reason string, err error) {
+// observeRefusal tells the Observer of a request a policy refused.
+func (t *Transport) observeRefusal(req *http.Request, ep *core.Endpoint, reason string, err error) {
 	if t.cfg.Observer == nil {
 		return
 	}
@@ -265,6 +294,9 @@ func (t *Transport) rejected(req *http.Request, ep *core.Endpoint, reason string
 	}
 	t.cfg.Observer.Rejected(req.Context(), rej)
 }
+
+// bufferBody reads up to MaxReplayBody of a body without GetBody so that it
+// can be replayed. It reports false when the body is longer (it is then sent
 
 // bufferBody reads up to MaxReplayBody of a body without GetBody so that it
 // can be replayed. It reports false when the body is longer (it is then sent
@@ -282,10 +314,6 @@ func (t *Transport) bufferBody(req *http.Request) bool {
 	req.Body = io.NopCloser(bytes.NewReader(buf))
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
 	return true
-}
-
-func rejected(err error) bool {
-	return errors.Is(err, core.ErrOpen) || errors.Is(err, core.ErrTooManyProbes)
 }
 
 type readCloser struct {
