@@ -580,3 +580,62 @@ func GoPath(goPath string) string {
 	}
 	return out
 }
+
+// Encode turns a config struct (or a pointer to one) back into the tree a
+// file would hold: the keys Decode accepts, durations as "15s", nil
+// pointers and empty maps left out. Decode(Encode(v)) gives v again, for
+// the fields a file can set.
+func Encode(v any, skip Skip) map[string]any {
+	d := decoder{skip: skip}
+	out, _ := d.encode(reflect.ValueOf(v)).(map[string]any)
+	return out
+}
+
+func (d *decoder) encode(v reflect.Value) any {
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil
+		}
+		v = v.Elem()
+	}
+	t := v.Type()
+	if t == durationType {
+		return time.Duration(v.Int()).String()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		fields, _ := d.fields(t)
+		m := make(map[string]any, len(fields))
+		for k, idx := range fields {
+			f := v.FieldByIndex(idx)
+			if f.Kind() == reflect.Pointer && f.IsNil() || f.Kind() == reflect.Map && f.Len() == 0 || f.Kind() == reflect.Slice && f.IsNil() {
+				continue
+			}
+			m[k] = d.encode(f)
+		}
+		return m
+	case reflect.Map:
+		m := make(map[string]any, v.Len())
+		for _, k := range v.MapKeys() {
+			m[k.String()] = d.encode(v.MapIndex(k))
+		}
+		return m
+	case reflect.Slice:
+		l := make([]any, v.Len())
+		for i := range l {
+			l[i] = d.encode(v.Index(i))
+		}
+		return l
+	case reflect.String:
+		return v.String()
+	case reflect.Bool:
+		return v.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return v.Int()
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return int64(v.Uint())
+	case reflect.Float32, reflect.Float64:
+		return v.Float()
+	}
+	return nil
+}

@@ -131,3 +131,24 @@ func FuzzParseAndDecode(f *testing.F) {
 		_ = Decode(tree, &c, skip)
 	})
 }
+
+func TestEncodeRoundTrips(t *testing.T) {
+	in := outerConfig{
+		Enabled:   true,
+		Inner:     &innerConfig{FailureThreshold: 3, Timeout: 15 * time.Second, Rate: 0.5, Name: "not in files"},
+		Endpoints: map[string]innerConfig{"GET /x": {Timeout: time.Millisecond}},
+		Origins:   []string{"a"},
+	}
+	tree := Encode(&in, skip)
+	if _, ok := tree["inner"].(map[string]any)["name"]; ok {
+		t.Fatal("a skipped field was encoded")
+	}
+	var out outerConfig
+	if err := Decode(tree, &out, skip); err != nil {
+		t.Fatal(err)
+	}
+	in.Inner.Name = ""
+	if !reflect.DeepEqual(in, out) {
+		t.Fatalf("round trip: %+v != %+v", out, in)
+	}
+}
