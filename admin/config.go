@@ -112,12 +112,12 @@ type Settings interface {
 	// configuration file's section for it would give them (JSON), and
 	// where they came from: "default", "file" or "runtime".
 	EndpointSettings(endpoint string) (settings json.RawMessage, source string)
-	// Override changes the endpoint's settings with patch, a JSON object
+	// Reconfigure changes the endpoint's settings with patch, a JSON object
 	// shaped like the file's section for an endpoint; only the keys it
 	// gives change.
-	Override(ctx context.Context, endpoint string, patch []byte) error
-	// ClearOverride returns the endpoint to the file's settings.
-	ClearOverride(ctx context.Context, endpoint string) error
+	Reconfigure(ctx context.Context, endpoint string, patch []byte) error
+	// ResetConfig returns the endpoint to the file's settings.
+	ResetConfig(ctx context.Context, endpoint string) error
 }
 
 // Limits of the handler that callers do not set.

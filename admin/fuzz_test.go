@@ -80,7 +80,7 @@ func FuzzPaths(f *testing.F) {
 }
 
 // FuzzSettingsBody feeds arbitrary bodies to PUT …/config/{endpoint}: no
-// panic, always JSON, and only a JSON object reaches Settings.Override.
+// panic, always JSON, and only a JSON object reaches Settings.Reconfigure.
 func FuzzSettingsBody(f *testing.F) {
 	for _, s := range []string{
 		`{"breaker":{"failure_threshold":10}}`, `{"breaker":{"timeout":"30s"}}`, `{"breaker":{"failure_threshold":0}}`,
@@ -105,7 +105,7 @@ func FuzzSettingsBody(f *testing.F) {
 		var obj map[string]json.RawMessage
 		isObject := len(body) <= 64<<10 && json.Unmarshal([]byte(body), &obj) == nil && obj != nil
 		if called != isObject {
-			t.Fatalf("body %q: Override called %v", body, called)
+			t.Fatalf("body %q: Reconfigure called %v", body, called)
 		}
 		switch rec.Code {
 		case http.StatusOK, http.StatusBadRequest, http.StatusRequestEntityTooLarge:

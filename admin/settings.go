@@ -61,9 +61,9 @@ func (h *Handler) serveSettings(w http.ResponseWriter, r *http.Request, escaped 
 			return
 		}
 		action = "override"
-		err = h.cfg.Settings.Override(r.Context(), name, patch)
+		err = h.cfg.Settings.Reconfigure(r.Context(), name, patch)
 	} else {
-		err = h.cfg.Settings.ClearOverride(r.Context(), name)
+		err = h.cfg.Settings.ResetConfig(r.Context(), name)
 	}
 	switch {
 	case errors.Is(err, core.ErrInvalidConfig):

@@ -28,8 +28,8 @@ type fakeSettings struct {
 
 	mu      sync.Mutex
 	runtime map[string]breakerSection
-	fail    error    // returned by Override and ClearOverride when set
-	patches []string // every patch Override was given
+	fail    error    // returned by Reconfigure and ResetConfig when set
+	patches []string // every patch Reconfigure was given
 }
 
 type breakerSection struct {
@@ -54,7 +54,7 @@ func (s *fakeSettings) EndpointSettings(endpoint string) (json.RawMessage, strin
 	return b, src
 }
 
-func (s *fakeSettings) Override(_ context.Context, endpoint string, patch []byte) error {
+func (s *fakeSettings) Reconfigure(_ context.Context, endpoint string, patch []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.patches = append(s.patches, string(patch))
@@ -101,7 +101,7 @@ func (s *fakeSettings) Override(_ context.Context, endpoint string, patch []byte
 	return nil
 }
 
-func (s *fakeSettings) ClearOverride(_ context.Context, endpoint string) error {
+func (s *fakeSettings) ResetConfig(_ context.Context, endpoint string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {
@@ -153,7 +153,7 @@ func TestSettingsChange(t *testing.T) {
 			t.Fatalf("status: %s %q", es.Settings, es.SettingsSource)
 		}
 
-		// A patch goes to Override as it was sent, and the answer shows the result.
+		// A patch goes to Reconfigure as it was sent, and the answer shows the result.
 		patch := `{"breaker":{"failure_threshold":10}}`
 		r := serve(t, h, "PUT", cfgURL, testToken, " "+patch+"\n", "Content-Type", "application/json")
 		if r.code != 200 {
@@ -165,7 +165,7 @@ func TestSettingsChange(t *testing.T) {
 			t.Fatalf("PUT answer: %s", r.body)
 		}
 		if !slices.Equal(s.patches, []string{patch}) {
-			t.Fatalf("Override got %q", s.patches)
+			t.Fatalf("Reconfigure got %q", s.patches)
 		}
 		serve(t, h, "GET", statusURL, testToken, "").json(t, &es)
 		if string(es.Settings) != string(res.Settings) || es.SettingsSource != "runtime" {
@@ -227,7 +227,7 @@ func TestSettingsRefused(t *testing.T) {
 		t.Fatalf("a refused patch changed the settings: %s", src)
 	}
 
-	// Bodies that are not one JSON object never reach Override.
+	// Bodies that are not one JSON object never reach Reconfigure.
 	before := s.calls()
 	cases := []struct {
 		body, want string
@@ -257,7 +257,7 @@ func TestSettingsRefused(t *testing.T) {
 		t.Errorf("bad endpoint name: %d", r.code)
 	}
 	if n := s.calls(); n != before {
-		t.Fatalf("Override was called %d times for bad bodies", n-before)
+		t.Fatalf("Reconfigure was called %d times for bad bodies", n-before)
 	}
 
 	// Any other failure is a 503.
@@ -341,5 +341,5 @@ type brokenSettings struct{}
 func (brokenSettings) EndpointSettings(string) (json.RawMessage, string) {
 	return json.RawMessage(`{"breaker":`), "file"
 }
-func (brokenSettings) Override(context.Context, string, []byte) error { return nil }
-func (brokenSettings) ClearOverride(context.Context, string) error    { return nil }
+func (brokenSettings) Reconfigure(context.Context, string, []byte) error { return nil }
+func (brokenSettings) ResetConfig(context.Context, string) error    { return nil }
