@@ -57,7 +57,7 @@ func TestLoadConfigErrors(t *testing.T) {
 			[]string{"b.yaml: defaults.breaker.timeout", "b.yaml: defaults.breaker.half_open_max_requests"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseConfig(tc.file, []byte(tc.src))
+			_, err := ParseConfig(tc.file, []byte(tc.src))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -87,7 +87,7 @@ func FuzzLoadConfig(f *testing.F) {
 	f.Add("b.json", `{"endpoints": {"x": {"breaker": {"timeout": "1s"}}}}`)
 	f.Add("b.yaml", "defaults: &a {breaker: *a}")
 	f.Fuzz(func(t *testing.T, name, src string) {
-		cfg, err := parseConfig(name, []byte(src))
+		cfg, err := ParseConfig(name, []byte(src))
 		if err != nil {
 			var ce *core.ConfigError
 			if !errors.As(err, &ce) {

@@ -14,7 +14,7 @@
 //	r.Use(mw)
 //	r.Mount("/admin", kit.Admin())
 //	r.Handle("/metrics", kit.Metrics())
-//	quotes, err := kit.Transport("quotes", nil) // an outbound dependency, by name
+//	quotes, err := kit.Transport("quotes", nethttp.TransportConfig{}) // an outbound dependency, by name
 //
 // New makes each part in the order that is right (alerts listen before
 // saved state is restored; stores restore it before any request; health

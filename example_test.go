@@ -13,6 +13,7 @@ import (
 
 	"github.com/bulwark-go/bulwark"
 	bulwarkchi "github.com/bulwark-go/bulwark/adapters/chi"
+	"github.com/bulwark-go/bulwark/adapters/nethttp"
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/store"
 )
@@ -39,7 +40,7 @@ func Example() {
 	r.Mount("/admin", kit.Admin())
 	r.Handle("/metrics", kit.Metrics())
 	r.With(mw).Get("/users/{id}", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "user", chi.URLParam(r, "id")) })
-	quotes, err := kit.Transport("quotes", nil) // &http.Client{Transport: quotes} calls the quote service
+	quotes, err := kit.Transport("quotes", nethttp.TransportConfig{}) // &http.Client{Transport: quotes} calls the quote service
 	if err != nil {
 		log.Fatal(err)
 	}

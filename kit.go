@@ -285,17 +285,17 @@ func (k *Kit) HTTP() nethttp.Config { return k.http }
 func (k *Kit) Middleware() func(http.Handler) http.Handler { return k.mw }
 
 // Transport returns an http.RoundTripper that sends requests through the
-// policies of the endpoint named endpoint (one name for a dependency, as
-// Config.Endpoints knows it: a host and port may change between restarts),
-// with base sending them; nil base means http.DefaultTransport.
-func (k *Kit) Transport(endpoint string, base http.RoundTripper) (http.RoundTripper, error) {
+// policies of the endpoint named endpoint: one name for a dependency, as
+// Config.Endpoints knows it (a host and port may change between restarts).
+// cfg gives the rest (Base, Fallback, …); its Manager, EndpointKey and
+// Observer are the kit's to set.
+func (k *Kit) Transport(endpoint string, cfg nethttp.TransportConfig) (http.RoundTripper, error) {
 	if err := core.ValidateEndpoint(endpoint); err != nil {
 		return nil, err
 	}
-	return nethttp.NewTransport(nethttp.TransportConfig{
-		Base: base, Manager: k.manager,
-		EndpointKey: func(*http.Request) string { return endpoint },
-	})
+	cfg.Manager, cfg.Observer = k.manager, k.http.Observer
+	cfg.EndpointKey = func(*http.Request) string { return endpoint }
+	return nethttp.NewTransport(cfg)
 }
 
 // Admin returns the admin handler: status, control, runtime settings, the

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark-go/bulwark/adapters/nethttp"
 	"github.com/bulwark-go/bulwark/admin"
 	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
@@ -100,7 +101,7 @@ func TestNewBuildsEveryPart(t *testing.T) {
 		t.Fatalf("admin status: %d %s", rec.Code, rec.Body)
 	}
 	// The Transport goes through its named endpoint.
-	tr, err := k.Transport("deps:db", nil)
+	tr, err := k.Transport("deps:db", nethttp.TransportConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestNewBuildsEveryPart(t *testing.T) {
 	if e, _ := k.Manager().Lookup("deps:db"); e.Breaker().Snapshot().TotalRequests != 1 {
 		t.Fatal("the transport's call did not reach its endpoint")
 	}
-	if _, err := k.Transport("", nil); err == nil {
+	if _, err := k.Transport("", nethttp.TransportConfig{}); err == nil {
 		t.Fatal("an empty endpoint name was accepted")
 	}
 }
@@ -149,7 +150,7 @@ func TestNewConfigErrors(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	// From a file: the file's name and path.
-	loaded, err := parseConfig("b.yaml", []byte("per_user: {max_users: 10}\nadmin: {token: short}"))
+	loaded, err := ParseConfig("b.yaml", []byte("per_user: {max_users: 10}\nadmin: {token: short}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func TestNewConfigErrors(t *testing.T) {
 // keeps its state and counts, status says where the settings come from,
 // the feed hears of it, and ResetConfig undoes it.
 func TestReconfigure(t *testing.T) {
-	cfg, err := parseConfig("b.yaml", []byte(`
+	cfg, err := ParseConfig("b.yaml", []byte(`
 defaults: {breaker: {failure_threshold: 5}}
 endpoints: {"GET /x": {breaker: {failure_threshold: 4, timeout: 30s}}}
 `))

@@ -33,11 +33,13 @@ func LoadConfig(path string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("bulwark: %w", err)
 	}
-	return parseConfig(filepath.Base(path), data)
+	return ParseConfig(filepath.Base(path), data)
 }
 
-// parseConfig decodes a file's bytes; name is the file's, for messages.
-func parseConfig(name string, data []byte) (Config, error) {
+// ParseConfig reads a configuration from data, as LoadConfig reads a file
+// (an embedded default, say); name is the file's, for the format (".json"
+// or YAML) and for error messages.
+func ParseConfig(name string, data []byte) (Config, error) {
 	cfg := Config{source: name}
 	tree, err := filecfg.Parse(name, data)
 	if err != nil {

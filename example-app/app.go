@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"path"
 	"strconv"
 	"sync"
 	"time"
@@ -33,9 +35,10 @@ func (a *api) routes(r chi.Router) {
 	r.Get("/api/reports/{kind}", a.report)
 }
 
-// quote calls the upstream through the breaker-guarded transport. While the
-// upstream's breaker is open it serves the last good quote, marked stale,
-// instead of failing: the inbound route stays healthy.
+// quote calls the upstream through Bulwark's transport. When the call is
+// refused (the upstream's breaker is open) or fails, the transport's
+// fallback (staleQuote) serves the last good quote, marked stale, instead:
+// the inbound route stays healthy.
 func (a *api) quote(w http.ResponseWriter, r *http.Request) {
 	symbol := chi.URLParam(r, "symbol")
 	if len(symbol) == 0 || len(symbol) > 12 {
@@ -47,15 +50,6 @@ func (a *api) quote(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var rejected *core.RejectedError
 		if errors.As(err, &rejected) {
-			a.mu.Lock()
-			cached, ok := a.cache[symbol]
-			a.mu.Unlock()
-			if ok {
-				w.Header().Set("X-Fallback", "stale-quote")
-				w.Header().Set("Content-Type", "application/json")
-				_, _ = w.Write(cached)
-				return
-			}
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(rejected.RetryAfter().Seconds()+0.5))))
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "quote service unavailable"})
 			return
@@ -69,11 +63,36 @@ func (a *api) quote(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadGateway, map[string]string{"error": "quote service answered " + resp.Status})
 		return
 	}
-	a.mu.Lock()
-	a.cache[symbol] = body
-	a.mu.Unlock()
+	if stale := resp.Header.Get("X-Fallback"); stale != "" {
+		w.Header().Set("X-Fallback", stale)
+	} else {
+		a.mu.Lock()
+		a.cache[symbol] = body
+		a.mu.Unlock()
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(body)
+}
+
+// staleQuote is the quote transport's fallback: for a refused or failed
+// call it answers with the last good quote of the symbol, if there is one,
+// and keeps the error otherwise.
+func (a *api) staleQuote(req *http.Request, resp *http.Response, err error) (*http.Response, error) {
+	symbol := path.Base(req.URL.Path)
+	a.mu.Lock()
+	cached, ok := a.cache[symbol]
+	a.mu.Unlock()
+	if !ok {
+		if resp != nil {
+			return resp, nil
+		}
+		return nil, err
+	}
+	if resp != nil {
+		resp.Body.Close()
+	}
+	h := http.Header{"Content-Type": {"application/json"}, "X-Fallback": {"stale-quote"}}
+	return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Header: h, Body: io.NopCloser(bytes.NewReader(cached)), Request: req}, nil
 }
 
 func (a *api) user(w http.ResponseWriter, r *http.Request) {

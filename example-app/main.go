@@ -16,6 +16,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -33,28 +34,24 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/bulwark-go/bulwark"
 	bulwarkchi "github.com/bulwark-go/bulwark/adapters/chi"
 	"github.com/bulwark-go/bulwark/adapters/nethttp"
-	"github.com/bulwark-go/bulwark/admin"
-	"github.com/bulwark-go/bulwark/alert"
-	"github.com/bulwark-go/bulwark/core"
-	"github.com/bulwark-go/bulwark/health"
-	"github.com/bulwark-go/bulwark/metrics"
-	"github.com/bulwark-go/bulwark/store"
 )
-
-// The RedisStore is the admin handler's cluster controller: control actions
-// on the dashboard apply to every instance.
-var _ admin.ClusterController = (*store.RedisStore)(nil)
 
 // upstreamEndpoint names the outbound breaker: one name whatever port the
 // upstream gets, so that saved state finds it again after a restart.
 const upstreamEndpoint = "upstream:quotes"
 
+// defaultConfig is the configuration the app runs on without -config.
+//
+//go:embed bulwark.example.yaml
+var defaultConfig []byte
+
 type options struct {
+	config   string
 	addr     string
 	dataDir  string
 	redisURL string
@@ -72,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("example-app", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.StringVar(&o.config, "config", os.Getenv("BULWARK_CONFIG"), "Bulwark configuration file, YAML or JSON; empty runs on the embedded bulwark.example.yaml (env BULWARK_CONFIG)")
 	fs.StringVar(&o.addr, "addr", envOr("ADDR", "localhost:8080"), "address to listen on (env ADDR)")
 	fs.StringVar(&o.dataDir, "data", envOr("DATA_DIR", filepath.Join(os.TempDir(), "bulwark-example")), "folder for saved breaker state (env DATA_DIR)")
 	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "share breaker state through this Redis, e.g. redis://localhost:6379/0 (env REDIS_URL)")
@@ -194,174 +192,66 @@ func serve(o options, stdout io.Writer, log *slog.Logger) error {
 type stack struct {
 	handler   http.Handler
 	stateFile string
-	closers   []func(context.Context) error // in order
+	close     func(context.Context) error
 }
 
-func (s *stack) close(ctx context.Context) error {
-	var errs []error
-	for _, c := range s.closers {
-		errs = append(errs, c(ctx))
-	}
-	return errors.Join(errs...)
-}
-
-// fullStack wires every Bulwark feature around the API.
+// fullStack serves the API behind every Bulwark feature: the kit builds
+// them from the configuration, and the flags fill in what only they know.
 func fullStack(up *upstream, o options, log *slog.Logger) (*stack, error) {
-	s := &stack{stateFile: filepath.Join(o.dataDir, "breakers.state")}
-	m, err := core.NewManager(core.ManagerConfig{
-		Defaults: core.EndpointConfig{
-			Breaker: &core.BreakerConfig{
-				FailureThreshold:      5,
-				Timeout:               15 * time.Second,
-				MinRequestsForRate:    20,
-				SlowCallDuration:      400 * time.Millisecond,
-				SlowCallRateThreshold: 80,
-				OpenBackoffMultiplier: 1.5,
-				MaxOpenDuration:       time.Minute,
-			},
-			Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 16, MaxQueueSize: 8, QueueTimeout: 500 * time.Millisecond},
-			SLO:      &core.SLOConfig{TargetSuccessRate: 0.99, Window: 5 * time.Minute},
-		},
-		Endpoints: map[string]core.EndpointConfig{
-			upstreamEndpoint: {Retry: &core.RetryConfig{MaxAttempts: 3, InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second}},
-		},
-		PerUser: &core.PerUserConfig{
-			Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 4, MaxQueueSize: 2, QueueTimeout: 200 * time.Millisecond},
-			MaxUsers: 1000,
-		},
-	})
+	cfg, err := loadConfig(o.config)
 	if err != nil {
 		return nil, err
 	}
-
-	// Persistence first, so saved state is back before any request.
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	files, err := store.NewFileStore(store.FileConfig{Path: s.stateFile, Interval: 5 * time.Second, Logger: log})
-	if err != nil {
-		return nil, err
+	if cfg.Store.File != nil && cfg.Store.File.Path == "" {
+		cfg.Store.File.Path = filepath.Join(o.dataDir, "breakers.state")
 	}
-	if err := files.LoadErr(); err != nil {
-		log.Warn("saved state not loaded; starting fresh", "err", err)
-	}
-	if err := files.AttachManager(m); err != nil {
-		return nil, err
-	}
-
-	// Shared state, when asked for.
-	var cluster admin.ClusterController
-	var shared *store.RedisStore
 	if o.redisURL != "" {
-		ropts, _ := redis.ParseURL(o.redisURL) // checked by parseFlags
-		shared, err = store.NewRedisStore(store.RedisConfig{Client: redis.NewClient(ropts), Logger: log})
-		if err != nil {
-			return nil, err
-		}
-		if err := shared.AttachManager(m); err != nil {
-			return nil, err
-		}
-		cluster = shared
+		cfg.Store.Redis = &bulwark.RedisConfig{URL: o.redisURL}
 	}
-
-	// Alerts to the log: raised from the bus, once per cluster transition
-	// when state is shared.
-	logAlerts, err := alert.NewLogHandler(alert.LogConfig{Logger: log})
-	if err != nil {
-		return nil, err
+	if h := cfg.Endpoints[upstreamEndpoint].Health; h != nil && h.URL == "" {
+		h.URL = up.url + "/healthz"
 	}
-	alerts, err := alert.NewManager(alert.ManagerConfig{
-		Bus:           m.Bus(),
-		ClusterAlerts: shared != nil,
-		Handlers:      []alert.Handler{logAlerts},
-		Logger:        log,
-	})
-	if err != nil {
-		return nil, err
-	}
-
-	// Outbound: the upstream behind a breaker with retry.
-	transport, err := nethttp.NewTransport(nethttp.TransportConfig{
-		Manager:     m,
-		EndpointKey: func(*http.Request) string { return upstreamEndpoint },
-	})
-	if err != nil {
-		return nil, err
-	}
-
-	// Health checks on the upstream feed its breaker.
-	monitor, err := health.NewMonitor(health.MonitorConfig{Manager: m, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	probe, err := health.NewHTTPProbe(health.HTTPProbeConfig{URL: up.url + "/healthz", Timeout: time.Second})
-	if err != nil {
-		return nil, err
-	}
-	if err := monitor.Watch(upstreamEndpoint, probe, health.WatchConfig{Interval: 2 * time.Second, FailureThreshold: 3, SuccessThreshold: 2}); err != nil {
-		return nil, err
-	}
-
-	// Metrics and the admin handler.
+	cfg.Admin.Token = o.token
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	collector, err := metrics.New(metrics.Config{Manager: m})
+	cfg.Registerer, cfg.Logger = reg, log
+	kit, err := bulwark.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	reg.MustRegister(collector)
-	adm, err := admin.New(admin.Config{
-		Manager:    m,
-		Prefix:     "/admin",
-		Token:      o.token,
-		PublicRead: true,
-		Cluster:    cluster,
-		Alerts:     alerts,
-		Health:     monitor,
-	})
+	a := &api{upstream: up, token: o.token, cache: map[string][]byte{}}
+	quotes, err := kit.Transport(upstreamEndpoint, nethttp.TransportConfig{Fallback: a.staleQuote})
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, kit.Close(context.Background()))
 	}
-
-	guard, err := bulwarkchi.Middleware(nethttp.Config{
-		Manager: m,
-		UserKey: nethttp.UserFromHeader("X-User"),
-	})
+	a.quotes = &http.Client{Transport: quotes, Timeout: 5 * time.Second}
+	guard, err := bulwarkchi.Middleware(kit.HTTP())
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, kit.Close(context.Background()))
 	}
-	a := &api{quotes: &http.Client{Transport: transport, Timeout: 5 * time.Second}, upstream: up, token: o.token, cache: map[string][]byte{}}
 	r := chi.NewRouter()
 	r.Group(func(r chi.Router) {
 		r.Use(guard)
 		a.routes(r)
 	})
 	r.Post("/demo/upstream", a.setUpstreamMode)
-	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	r.Mount("/admin", adm)
-	r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/admin/", http.StatusFound) })
-	s.handler = r
+	r.Handle("/metrics", kit.Metrics())
+	r.Mount(cfg.Admin.Prefix, kit.Admin())
+	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, cfg.Admin.Prefix+"/", http.StatusFound)
+	})
+	return &stack{handler: r, stateFile: cfg.Store.File.Path, close: kit.Close}, nil
+}
 
-	// Closed after the server drained, in this order: the shared store
-	// first, so that nothing this instance does while stopping reaches the
-	// cluster; then the monitor, which hands back the breakers it forced
-	// open (a new process could not tell its own hold from an operator's);
-	// then the file store, which saves the final state.
-	s.closers = []func(context.Context) error{
-		adm.Close,
-		func(ctx context.Context) error {
-			if shared == nil {
-				return nil
-			}
-			return shared.Close(ctx)
-		},
-		monitor.Close,
-		files.Close,
-		func(ctx context.Context) error {
-			return errors.Join(alerts.Close(ctx), logAlerts.Close(ctx)) // the manager first: its last alerts reach the log
-		},
+// loadConfig reads the -config file, or the embedded default.
+func loadConfig(path string) (bulwark.Config, error) {
+	if path != "" {
+		return bulwark.LoadConfig(path)
 	}
-	return s, nil
+	return bulwark.ParseConfig("bulwark.example.yaml", defaultConfig)
 }
 
 // bareStack serves the same API with no Bulwark at all.
@@ -369,7 +259,7 @@ func bareStack(up *upstream, o options) (*stack, error) {
 	a := &api{quotes: &http.Client{Timeout: 5 * time.Second}, upstream: up, token: o.token, cache: map[string][]byte{}}
 	r := chi.NewRouter()
 	a.routes(r)
-	return &stack{handler: r, stateFile: "(none: -bare)"}, nil
+	return &stack{handler: r, stateFile: "(none: -bare)", close: func(context.Context) error { return nil }}, nil
 }
 
 func randomToken() string {
