@@ -342,4 +342,4 @@ func (brokenSettings) EndpointSettings(string) (json.RawMessage, string) {
 	return json.RawMessage(`{"breaker":`), "file"
 }
 func (brokenSettings) Reconfigure(context.Context, string, []byte) error { return nil }
-func (brokenSettings) ResetConfig(context.Context, string) error    { return nil }
+func (brokenSettings) ResetConfig(context.Context, string) error         { return nil }
