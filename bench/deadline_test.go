@@ -12,11 +12,15 @@ import (
 )
 
 // BenchmarkDeadline runs a trivial function under a 1s timeout, from every
-// CPU at once: Bulwark's WithTimeout, context.WithTimeout, and
+// CPU at once: a Bulwark Manager's WithTimeout, context.WithTimeout, and
 // failsafe-go's timeout policy. The "-done" runs also ask the context for
 // its Done channel, as a call that selects on it does (an HTTP client, a
 // database driver).
 func BenchmarkDeadline(b *testing.B) {
+	m, err := core.NewManager(core.ManagerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	parent := context.Background()
 	trivial := func(ctx context.Context) error { return ctx.Err() }
 	trivialDone := func(ctx context.Context) error {
@@ -32,7 +36,7 @@ func BenchmarkDeadline(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				ctx := core.WithTimeout(parent, time.Second)
+				ctx := m.WithTimeout(parent, time.Second)
 				err := trivial(ctx)
 				core.CancelTimeout(ctx)
 				if err != nil {
@@ -72,7 +76,7 @@ func BenchmarkDeadline(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				ctx := core.WithTimeout(parent, time.Second)
+				ctx := m.WithTimeout(parent, time.Second)
 				err := trivialDone(ctx)
 				core.CancelTimeout(ctx)
 				if err != nil {

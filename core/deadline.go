@@ -11,32 +11,7 @@ import (
 	"time"
 )
 
-// WithTimeout returns a copy of parent that ends d from now, with
-// context.DeadlineExceeded, or when parent ends, with parent's error. It is
-// what context.WithTimeout does at a fraction of the cost, for the request
-// path: it makes no runtime timer and allocates once.
-//
-// The deadline is coarse: Err reports it to the millisecond, and the Done
-// channel is closed within about 5ms of it, by a wheel of deadlines shared
-// by the whole process, whose one goroutine runs only while some context it
-// holds has a pending deadline and someone waits on that context's Done.
-// The context costs nothing more until something calls its Done (or
-// derives a cancelable context from it): only then is the channel made and
-// the context put on the wheel, and only then does it follow parent's end
-// by itself (before that, Err checks parent when called).
-//
-// Call CancelTimeout(ctx) once the work it bounds is done, as the cancel
-// function of context.WithTimeout is called: that ends the context with
-// context.Canceled and takes it off the wheel. A context never cancelled
-// holds what it took only until its deadline.
-//
-// context.Cause of the context is its Err, or parent's cause when it ended
-// because parent did.
-func WithTimeout(parent context.Context, d time.Duration) context.Context {
-	return systemDeadlines.withTimeout(parent, d)
-}
-
-// CancelTimeout ends ctx, a context WithTimeout returned, with
+// CancelTimeout ends ctx, a context (*Manager).WithTimeout returned, with
 // context.Canceled (context.DeadlineExceeded once its deadline has
 // passed), and releases what it holds. Later calls, and calls for any
 // other context, do nothing.
@@ -59,7 +34,8 @@ const (
 	maxWheelStripes = 16
 )
 
-// systemDeadlines is the wheel on SystemClock that WithTimeout uses.
+// systemDeadlines is the wheel on SystemClock that every Manager on
+// SystemClock shares.
 var systemDeadlines = newDeadlineWheel(SystemClock())
 
 // deadlineWheel cancels the contexts it holds when their deadline passes:
@@ -108,7 +84,7 @@ func newDeadlineWheel(clock Clock) *deadlineWheel {
 	return w
 }
 
-// withTimeout is WithTimeout on w's clock.
+// withTimeout is (*Manager).WithTimeout on w's clock.
 func (w *deadlineWheel) withTimeout(parent context.Context, d time.Duration) context.Context {
 	if parent == nil {
 		parent = context.Background()

@@ -9,11 +9,12 @@ import (
 // BenchmarkDeadline makes a 1s deadline and cancels it at once, from every
 // CPU at once.
 func BenchmarkDeadline(b *testing.B) {
+	m := newBenchManager(b)
 	parent := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			ctx := WithTimeout(parent, time.Second)
+			ctx := m.WithTimeout(parent, time.Second)
 			CancelTimeout(ctx)
 		}
 	})
@@ -22,11 +23,12 @@ func BenchmarkDeadline(b *testing.B) {
 // BenchmarkDeadlineDone also waits on the context's Done, which puts it
 // on the wheel and makes its channel.
 func BenchmarkDeadlineDone(b *testing.B) {
+	m := newBenchManager(b)
 	parent := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			ctx := WithTimeout(parent, time.Second)
+			ctx := m.WithTimeout(parent, time.Second)
 			select {
 			case <-ctx.Done():
 				b.Error("done")
@@ -48,4 +50,14 @@ func BenchmarkContextWithTimeout(b *testing.B) {
 			cancel()
 		}
 	})
+}
+
+// newBenchManager returns a Manager on SystemClock: its deadlines are the
+// process's shared wheel.
+func newBenchManager(tb testing.TB) *Manager {
+	m, err := NewManager(ManagerConfig{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
 }

@@ -9,7 +9,11 @@ import (
 	"github.com/bulwark-go/bulwark/core"
 )
 
-func ExampleWithTimeout() {
+func ExampleManager_WithTimeout() {
+	m, err := core.NewManager(core.ManagerConfig{})
+	if err != nil {
+		panic(err)
+	}
 	handle := func(ctx context.Context) error {
 		select {
 		case <-time.After(time.Second): // the work: too slow
@@ -18,9 +22,9 @@ func ExampleWithTimeout() {
 			return ctx.Err()
 		}
 	}
-	ctx := core.WithTimeout(context.Background(), 20*time.Millisecond)
+	ctx := m.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer core.CancelTimeout(ctx)
-	err := handle(ctx)
+	err = handle(ctx)
 	fmt.Println(errors.Is(err, context.DeadlineExceeded))
 	// Output: true
 }

@@ -379,11 +379,16 @@ func TestDeadlineStress(t *testing.T) {
 	}
 }
 
-// TestDeadlineSystemWheelStops uses WithTimeout on the system clock for
-// real and checks that the shared wheel's goroutine stops once idle.
+// TestDeadlineSystemWheelStops uses a Manager's WithTimeout on the system
+// clock for real and checks that the shared wheel's goroutine stops once
+// idle.
 func TestDeadlineSystemWheelStops(t *testing.T) {
-	ctx := WithTimeout(context.Background(), 20*time.Millisecond)
-	other := WithTimeout(context.Background(), time.Hour)
+	m := newBenchManager(t)
+	if m.deadlines != systemDeadlines {
+		t.Fatal("a Manager on SystemClock has a wheel of its own")
+	}
+	ctx := m.WithTimeout(context.Background(), 20*time.Millisecond)
+	other := m.WithTimeout(context.Background(), time.Hour)
 	_ = other.Done()
 	waitClosed(t, ctx.Done(), "system wheel")
 	if err := ctx.Err(); err != context.DeadlineExceeded {
@@ -512,9 +517,10 @@ func TestWheelStripeProperties(t *testing.T) {
 }
 
 func TestDeadlineAllocations(t *testing.T) {
+	m := newBenchManager(t)
 	parent := context.Background()
 	if a := testing.AllocsPerRun(1000, func() {
-		ctx := WithTimeout(parent, time.Second)
+		ctx := m.WithTimeout(parent, time.Second)
 		_ = ctx.Err()
 		CancelTimeout(ctx)
 	}); a > 1 {
