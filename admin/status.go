@@ -80,10 +80,10 @@ type bulkheadStatus struct {
 	QueueWaitSeconds float64 `json:"queue_wait_seconds"`
 }
 
-func bulkheadStatusOf(b *core.Bulkhead) bulkheadStatus {
+func bulkheadStatusOf(e *core.Endpoint, b *core.Bulkhead) bulkheadStatus {
 	s := b.Stats()
 	return bulkheadStatus{
-		Endpoint: b.Name(), Active: s.Active, Queued: s.Queued,
+		Endpoint: e.Name(), Active: s.Active, Queued: s.Queued,
 		MaxConcurrent: s.MaxConcurrent, MaxQueue: s.MaxQueue,
 		Total: s.Total, Admitted: s.Admitted, Rejected: s.Rejected,
 		TimedOut: s.TimedOut, Cancelled: s.Cancelled,
@@ -171,7 +171,7 @@ func (h *Handler) status(seq uint64) status {
 	}
 	for _, e := range eps {
 		if bh := e.Bulkhead(); bh != nil {
-			st.Bulkheads = append(st.Bulkheads, bulkheadStatusOf(bh))
+			st.Bulkheads = append(st.Bulkheads, bulkheadStatusOf(e, bh))
 		}
 		if t := e.SLO(); t != nil {
 			st.SLOs = append(st.SLOs, sloStatusOf(e, t))
@@ -209,7 +209,7 @@ func (h *Handler) endpointStatus(name string, seq uint64) (endpointStatus, bool)
 	}
 	if e, ok := h.cfg.Manager.Lookup(name); ok {
 		if bh := e.Bulkhead(); bh != nil {
-			s := bulkheadStatusOf(bh)
+			s := bulkheadStatusOf(e, bh)
 			es.Bulkhead = &s
 		}
 		if t := e.SLO(); t != nil {

@@ -174,12 +174,6 @@ func newBulkRejections(cfg BulkheadConfig) [2]*RejectedError {
 	}
 }
 
-// Name returns the endpoint the bulkhead guards.
-func (b *Bulkhead) Name() string { return b.name }
-
-// Config returns the configuration in effect, defaults filled in.
-func (b *Bulkhead) Config() BulkheadConfig { return *b.cfg.Load() }
-
 // Acquire takes a slot. When every slot is taken it waits in the queue until
 // a slot is handed to it, QueueTimeout passes or ctx ends (ctx.Err()); when
 // the queue is full too it fails at once. Both refusals are a

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -98,21 +99,21 @@ func TestBulkheadDefaults(t *testing.T) {
 	clock := fakeClock()
 	b := newTestBulkhead(t, BulkheadConfig{}, clock)
 	want := BulkheadConfig{Name: "api", MaxConcurrentRequests: 100, MaxQueueSize: 10, QueueTimeout: 5 * time.Second, RetryAfter: time.Second, Clock: clock}
-	if got := b.Config(); got != want {
-		t.Fatalf("Config() = %+v, want %+v", got, want)
+	if got := *b.cfg.Load(); got != want {
+		t.Fatalf("config %+v, want %+v", got, want)
 	}
-	if b.Name() != "api" {
-		t.Fatalf("Name() = %q", b.Name())
+	if b.name != "api" {
+		t.Fatalf("name %q", b.name)
 	}
 	st := b.Stats()
 	if st.MaxConcurrent != 100 || st.MaxQueue != 10 {
 		t.Fatalf("Stats capacities = %d/%d, want 100/10", st.MaxConcurrent, st.MaxQueue)
 	}
-	if b, _ := NewBulkhead(BulkheadConfig{}); b.Config().Clock != SystemClock() || b.Name() != "" {
-		t.Fatalf("a lone bulkhead: %+v", b.Config())
+	if b, _ := NewBulkhead(BulkheadConfig{}); b.cfg.Load().Clock != SystemClock() || b.name != "" {
+		t.Fatalf("a lone bulkhead: %+v", *b.cfg.Load())
 	}
-	if b, _ := NewBulkhead(BulkheadConfig{MaxQueueSize: NoQueue}); b.Config().MaxQueueSize != NoQueue || b.Stats().MaxQueue != 0 {
-		t.Fatalf("NoQueue: %+v, %+v", b.Config(), b.Stats())
+	if b, _ := NewBulkhead(BulkheadConfig{MaxQueueSize: NoQueue}); b.cfg.Load().MaxQueueSize != NoQueue || b.Stats().MaxQueue != 0 {
+		t.Fatalf("NoQueue: %+v, %+v", *b.cfg.Load(), b.Stats())
 	}
 }
 
@@ -132,8 +133,8 @@ func TestBulkheadRejectionIsARejectedError(t *testing.T) {
 	if re.Endpoint != "api" || re.RetryAfter() != 3*time.Second || !re.Until.IsZero() || err.Error() != "bulkhead is full: api" {
 		t.Fatalf("rejection %+v (%q), RetryAfter %v", re, err, re.RetryAfter())
 	}
-	if errors.Unwrap(err) != ErrBulkheadFull {
-		t.Fatalf("Unwrap = %v", errors.Unwrap(err))
+	if wrapped := fmt.Errorf("call: %w", err); !errors.Is(wrapped, ErrBulkheadFull) || errors.Is(wrapped, ErrBulkheadTimeout) {
+		t.Fatalf("a wrapped rejection %v does not match ErrBulkheadFull alone", wrapped)
 	}
 	// The same value every time: refusing allocates nothing.
 	if _, again := b.TryAcquire(); again != err {

@@ -196,21 +196,6 @@ func (f *FakeClock) Timers() int {
 	return len(f.timers)
 }
 
-// NextTimer returns how long until the earliest waiting timer fires, and
-// false when none is waiting.
-func (f *FakeClock) NextTimer() (time.Duration, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.timers) == 0 {
-		return 0, false
-	}
-	next := f.timers[0].at
-	for _, t := range f.timers[1:] {
-		next = min(next, t.at)
-	}
-	return time.Duration(next - f.nanos.Load()), true
-}
-
 // WaitForTimers blocks until at least n timers are waiting, so that a test
 // can advance time only after the code under test has started to wait. It
 // gives up after the real-time limit and reports whether n was reached.

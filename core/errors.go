@@ -75,9 +75,6 @@ func (e *RejectedError) Is(target error) bool {
 	return target == e.kind || (target == ErrOpen && e.kind == ErrForcedOpen)
 }
 
-// Unwrap returns the sentinel.
-func (e *RejectedError) Unwrap() error { return e.kind }
-
 // RetryAfter returns how long to wait before calling again: the time left
 // until Until, or for a rejection without one the policy's suggestion (0
 // when it has none, as for a breaker held open).

@@ -79,7 +79,7 @@ func ExampleNewPerUserBulkhead() {
 	fmt.Println("no user:", status(""))
 
 	st, _ := p.UserStats("alice")
-	fmt.Printf("alice: total=%d rejected=%d; users tracked: %d\n", st.Total, st.Rejected, p.Users())
+	fmt.Printf("alice: total=%d rejected=%d; users tracked: %d\n", st.Total, st.Rejected, p.Stats().Users)
 	// Output:
 	// alice: 429
 	// bob: 200

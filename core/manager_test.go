@@ -43,16 +43,16 @@ func TestManagerEndpointsWithDefaultsAndOverrides(t *testing.T) {
 	if again := mustEndpoint(t, m, "GET /users/{id}"); again != a {
 		t.Fatal("a second Endpoint made a new endpoint")
 	}
-	if a.Name() != "GET /users/{id}" || a.Breaker().Name() != a.Name() || a.Bulkhead().Name() != a.Name() {
-		t.Fatalf("names %q %q %q", a.Name(), a.Breaker().Name(), a.Bulkhead().Name())
+	if a.Name() != "GET /users/{id}" || a.Breaker().Name() != a.Name() || a.Bulkhead().name != a.Name() {
+		t.Fatalf("names %q %q %q", a.Name(), a.Breaker().Name(), a.Bulkhead().name)
 	}
 	if c := a.Breaker().Config(); c.FailureThreshold != 3 || c.Timeout != 10*time.Second || c.Clock != clock || c.Bus != m.Bus() {
 		t.Fatalf("default breaker %+v", c)
 	}
-	if c := a.Bulkhead().Config(); c.MaxConcurrentRequests != 7 || c.Clock != clock {
+	if c := a.Bulkhead().cfg.Load(); c.MaxConcurrentRequests != 7 || c.Clock != clock {
 		t.Fatalf("default bulkhead %+v", c)
 	}
-	if c := a.SLO().Config(); c.TargetSuccessRate != 0.9 || c.Clock != clock {
+	if c := a.SLO().cfg; c.TargetSuccessRate != 0.9 || c.Clock != clock {
 		t.Fatalf("default SLO %+v", c)
 	}
 
@@ -60,14 +60,14 @@ func TestManagerEndpointsWithDefaultsAndOverrides(t *testing.T) {
 	if c := slow.Breaker().Config(); c.Timeout != 5*time.Second || c.FailureThreshold != 5 {
 		t.Fatalf("override breaker %+v: want Timeout 5s and the built-in FailureThreshold 5, not the Defaults' 3", c)
 	}
-	if slow.Bulkhead().Config().MaxConcurrentRequests != 7 || slow.SLO().Config().TargetSuccessRate != 0.9 {
+	if slow.Bulkhead().cfg.Load().MaxConcurrentRequests != 7 || slow.SLO().cfg.TargetSuccessRate != 0.9 {
 		t.Fatal("an override's nil policies did not inherit Defaults")
 	}
 	up := mustEndpoint(t, m, "POST /upload")
 	if c := up.Breaker().Config(); c.FailureThreshold != 3 || c.Timeout != 10*time.Second {
 		t.Fatalf("inherited breaker %+v", c)
 	}
-	if up.Bulkhead().Config().MaxConcurrentRequests != 2 || up.SLO().Config().TargetSuccessRate != 0.999 {
+	if up.Bulkhead().cfg.Load().MaxConcurrentRequests != 2 || up.SLO().cfg.TargetSuccessRate != 0.999 {
 		t.Fatal("override bulkhead or SLO not applied")
 	}
 	if up.Bulkhead() == a.Bulkhead() || up.SLO() == a.SLO() || up.Breaker() == a.Breaker() {
@@ -92,7 +92,7 @@ func TestManagerEndpointsWithDefaultsAndOverrides(t *testing.T) {
 	}
 	// Every endpoint's retry goes through its own breaker, on the
 	// Manager's clock.
-	if rc := a.Retry().Config(); rc.Breaker != a.Breaker() || rc.Clock != clock || rc.MaxAttempts != 3 {
+	if rc := a.Retry().cfg; rc.Breaker != a.Breaker() || rc.Clock != clock || rc.MaxAttempts != 3 {
 		t.Fatalf("retry %+v", rc)
 	}
 }
@@ -148,7 +148,7 @@ func TestEndpointConfigIsACopy(t *testing.T) {
 			t.Fatalf("%s: changing a returned Config changed the Manager: %+v %+v %+v %+v", e.Name(), *c.Breaker, *c.Bulkhead, *c.SLO, *c.Retry)
 		}
 	}
-	if b.Bulkhead().Config().MaxConcurrentRequests != 7 || b.SLO().Config().TargetSuccessRate != 0.9 {
+	if b.Bulkhead().cfg.Load().MaxConcurrentRequests != 7 || b.SLO().cfg.TargetSuccessRate != 0.9 {
 		t.Fatal("a later endpoint got the changed config")
 	}
 }
@@ -245,7 +245,7 @@ func TestManagerPerUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := m.PerUser()
-	if p == nil || p.Config().MaxUsers != 8 || p.Config().Clock != clock || p.Config().Bulkhead.Clock != clock {
+	if p == nil || p.cfg.MaxUsers != 8 || p.cfg.Clock != clock || p.cfg.Bulkhead.Clock != clock {
 		t.Fatalf("PerUser %+v", p)
 	}
 	held, err := p.TryAcquire("alice")

@@ -76,7 +76,7 @@ func (cfg PerUserConfig) normalize(c *check.Checker) PerUserConfig {
 // users rarely meet. A user already tracked costs no allocation to acquire
 // and release. Users with nothing held or queued are evicted lazily: when a
 // new user needs room (expired users first, else the least recently used of
-// a sample), a little on every insert, and on Sweep. No goroutine is
+// a sample), and a few expired ones on every insert. No goroutine is
 // needed. A user holding or waiting for a slot is never evicted.
 //
 // User IDs are never put in errors and must never become metric labels
@@ -150,9 +150,6 @@ func newPerUserBulkhead(cfg PerUserConfig) *PerUserBulkhead {
 	}
 	return p
 }
-
-// Config returns the configuration in effect, defaults filled in.
-func (p *PerUserBulkhead) Config() PerUserConfig { return p.cfg }
 
 func (p *PerUserBulkhead) shard(user string) *userShard {
 	return &p.shards[maphash.String(p.seed, user)&p.mask]
@@ -354,21 +351,6 @@ func (l *bulkLimiter) drainInto(st *BulkheadStats) {
 	st.Total += admitted + rejected + timedOut + cancelled
 }
 
-// Sweep evicts every user idle for at least IdleTimeout and returns how many
-// it evicted. Calling it is optional: idle users are also evicted as new
-// users need room. It locks one shard at a time.
-func (p *PerUserBulkhead) Sweep() int {
-	now := p.clock.Nanotime()
-	n := 0
-	for i := range p.shards {
-		sh := &p.shards[i]
-		sh.mu.Lock()
-		n += p.expire(sh, now, -1)
-		sh.mu.Unlock()
-	}
-	return n
-}
-
 // RemoveUser stops tracking user and reports whether it did. A user that
 // holds or waits for a slot is left alone (false): its slots must still be
 // released into its own bulkhead; it becomes evictable once idle. The
@@ -396,18 +378,6 @@ func (p *PerUserBulkhead) UserStats(user string) (BulkheadStats, bool) {
 		return BulkheadStats{}, false
 	}
 	return e.lim.stats(), true
-}
-
-// Users returns how many users are tracked now.
-func (p *PerUserBulkhead) Users() int {
-	n := 0
-	for i := range p.shards {
-		sh := &p.shards[i]
-		sh.mu.RLock()
-		n += len(sh.users)
-		sh.mu.RUnlock()
-	}
-	return n
 }
 
 // PerUserStats is a snapshot of a PerUserBulkhead as a whole.

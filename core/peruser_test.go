@@ -24,6 +24,21 @@ func newTestPerUser(t testing.TB, cfg PerUserConfig, clock Clock) *PerUserBulkhe
 	return p
 }
 
+// sweep evicts every user idle for at least IdleTimeout, one shard at a
+// time, and returns how many it evicted: what eviction on insert does to a
+// sample of a shard, done to all of them.
+func sweep(p *PerUserBulkhead) int {
+	now := p.clock.Nanotime()
+	n := 0
+	for i := range p.shards {
+		sh := &p.shards[i]
+		sh.mu.Lock()
+		n += p.expire(sh, now, -1)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
 func mustUser(t *testing.T, p *PerUserBulkhead, user string) Guard {
 	t.Helper()
 	g, err := p.TryAcquire(user)
@@ -70,13 +85,13 @@ func TestPerUserConfigNamesTheField(t *testing.T) {
 	}
 	clock := fakeClock()
 	p := newTestPerUser(t, PerUserConfig{MaxUsers: 3}, clock)
-	c := p.Config()
+	c := p.cfg
 	if c.Shards != 2 || c.TopN != 20 || c.IdleTimeout != 5*time.Minute || c.Bulkhead.MaxConcurrentRequests != 100 ||
 		c.Bulkhead.MaxQueueSize != 10 || c.Bulkhead.QueueTimeout != 5*time.Second || c.Bulkhead.RetryAfter != time.Second ||
 		c.Clock != clock || c.Bulkhead.Clock != clock {
-		t.Fatalf("Config() = %+v", c)
+		t.Fatalf("config %+v", c)
 	}
-	if c := newTestPerUser(t, PerUserConfig{}, clock).Config(); c.MaxUsers != 10_000 || c.Shards != 64 {
+	if c := newTestPerUser(t, PerUserConfig{}, clock).cfg; c.MaxUsers != 10_000 || c.Shards != 64 {
 		t.Fatalf("defaults %+v", c)
 	}
 }
@@ -146,8 +161,8 @@ func TestPerUserInvalidUserID(t *testing.T) {
 	}
 	g := mustUser(t, p, strings.Repeat("x", maxUserIDLen))
 	g.Release()
-	if p.Users() != 1 {
-		t.Fatalf("Users() = %d", p.Users())
+	if p.Stats().Users != 1 {
+		t.Fatalf("%d users tracked", p.Stats().Users)
 	}
 }
 
@@ -240,15 +255,15 @@ func TestPerUserIdleSweep(t *testing.T) {
 	qHeld.Release() // hands the slot to the waiter, which may still hold it
 
 	clock.Advance(59 * time.Second)
-	if n := p.Sweep(); n != 0 {
-		t.Fatalf("Sweep before IdleTimeout evicted %d", n)
+	if n := sweep(p); n != 0 {
+		t.Fatalf("sweep before IdleTimeout evicted %d", n)
 	}
 	clock.Advance(time.Second)
-	if n := p.Sweep(); n != 10 {
-		t.Fatalf("Sweep evicted %d, want the 10 idle users", n)
+	if n := sweep(p); n != 10 {
+		t.Fatalf("sweep evicted %d, want the 10 idle users", n)
 	}
-	if p.Users() != 1 {
-		t.Fatalf("Users() = %d, want only the busy one", p.Users())
+	if p.Stats().Users != 1 {
+		t.Fatalf("%d users tracked, want only the busy one", p.Stats().Users)
 	}
 	busy.Release()
 	if err := <-qDone; err != nil {
@@ -256,12 +271,12 @@ func TestPerUserIdleSweep(t *testing.T) {
 	}
 	// Idle time runs from the last release.
 	clock.Advance(59 * time.Second)
-	if n := p.Sweep(); n != 0 {
+	if n := sweep(p); n != 0 {
 		t.Fatalf("evicted %d users released under IdleTimeout ago", n)
 	}
 	clock.Advance(time.Second)
-	if n := p.Sweep(); n != 1 || p.Users() != 0 {
-		t.Fatalf("Sweep evicted %d, %d users left", n, p.Users())
+	if n := sweep(p); n != 1 || p.Stats().Users != 0 {
+		t.Fatalf("sweep evicted %d, %d users left", n, p.Stats().Users)
 	}
 	st := p.Stats()
 	if st.Evicted != 11 || st.All.Admitted != 11 || st.All.Total != 11 {
@@ -329,7 +344,7 @@ func TestPerUserDisabled(t *testing.T) {
 		}
 		defer g.Release()
 	}
-	if p.Users() != 0 {
+	if p.Stats().Users != 0 {
 		t.Fatal("a disabled per-user bulkhead tracked users")
 	}
 }
@@ -417,7 +432,7 @@ func TestPerUserStress(t *testing.T) {
 				g.Release()
 				switch i % 97 {
 				case 0:
-					p.Sweep()
+					sweep(p)
 				case 1:
 					p.RemoveUser(id)
 				case 2:
@@ -451,7 +466,7 @@ func TestPerUserFlood(t *testing.T) {
 		n = 100_000
 	}
 	p := newTestPerUser(t, PerUserConfig{}, SystemClock())
-	maxUsers := p.Config().MaxUsers
+	maxUsers := p.cfg.MaxUsers
 
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -473,7 +488,7 @@ func TestPerUserFlood(t *testing.T) {
 				}
 				g.Release()
 				if i%100_000 == 0 {
-					if u := p.Users(); u > maxUsers {
+					if u := p.Stats().Users; u > maxUsers {
 						t.Errorf("after %d users: %d tracked, max %d", i, u, maxUsers)
 					}
 				}
@@ -484,7 +499,7 @@ func TestPerUserFlood(t *testing.T) {
 
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	users := p.Users()
+	users := p.Stats().Users
 	grew := int64(after.HeapInuse) - int64(before.HeapInuse)
 	t.Logf("%d distinct users: %d tracked (max %d), %d evicted, %d refused; HeapInuse %+.1f MiB (%.1f MiB -> %.1f MiB)",
 		n, users, maxUsers, p.Stats().Evicted, tooMany.Load(),
@@ -538,7 +553,7 @@ func BenchmarkPerUserBulkheadAcquireRelease(b *testing.B) {
 		}
 	})
 	b.StopTimer()
-	if n := p.Users(); n != users {
+	if n := p.Stats().Users; n != users {
 		b.Fatalf("%d users tracked, want %d", n, users)
 	}
 }

@@ -214,9 +214,6 @@ func newRetry(cfg RetryConfig, stats *retryStats) *Retry {
 	}}
 }
 
-// Config returns the configuration with every default filled in.
-func (r *Retry) Config() RetryConfig { return r.cfg }
-
 // Stats returns the counts so far.
 func (r *Retry) Stats() RetryStats {
 	s := r.stats
@@ -254,13 +251,6 @@ func (r *Retry) Stats() RetryStats {
 // retrying. fn receives ctx unchanged.
 func (r *Retry) Do(ctx context.Context, fn func(ctx context.Context) error) error {
 	return r.do(ctx, r.cfg.Breaker, fn)
-}
-
-// DoWithBreaker is Do with b in place of RetryConfig.Breaker; a nil b runs
-// without one. It suits a caller that picks the breaker per call (per host,
-// say) and shares one Retry.
-func (r *Retry) DoWithBreaker(ctx context.Context, b *Breaker, fn func(ctx context.Context) error) error {
-	return r.do(ctx, b, fn)
 }
 
 // do is kept small: the first attempt costs a context check, one atomic

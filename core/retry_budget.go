@@ -78,15 +78,6 @@ type RetryBudget struct {
 	// bits), so that a stale bucket is recognised and reset without a lock.
 	first   [retryBudgetBuckets]atomic.Uint64
 	retries [retryBudgetBuckets]atomic.Uint64
-	denied  atomic.Uint64
-}
-
-// RetryBudgetStats is what a RetryBudget counted over its window.
-type RetryBudgetStats struct {
-	FirstAttempts uint64 // first attempts in the window
-	Retries       uint64 // retries in the window
-	Allowed       uint64 // retries the window allows in all
-	Denied        uint64 // retries refused since the budget was made
 }
 
 // NewRetryBudget returns a budget, or every field of cfg that is out of
@@ -111,9 +102,6 @@ func newRetryBudget(cfg RetryBudgetConfig) *RetryBudget {
 	}
 }
 
-// Config returns the budget's configuration with defaults filled in.
-func (b *RetryBudget) Config() RetryBudgetConfig { return b.cfg }
-
 // epoch returns the current bucket number.
 func (b *RetryBudget) epoch() uint64 { return uint64(max(b.clock.Nanotime(), 0)) / b.width }
 
@@ -129,7 +117,6 @@ func (b *RetryBudget) tryRetry() bool {
 	e := b.epoch()
 	first, retries := b.sums(e)
 	if float64(retries)+1 > b.reserve+b.cfg.Ratio*float64(first) {
-		b.denied.Add(1)
 		return false
 	}
 	addPacked(&b.retries[e%retryBudgetBuckets], e)
@@ -143,17 +130,6 @@ func (b *RetryBudget) sums(e uint64) (first, retries uint64) {
 		retries += packedCount(b.retries[x%retryBudgetBuckets].Load(), x)
 	}
 	return first, retries
-}
-
-// Stats returns the counts over the current window.
-func (b *RetryBudget) Stats() RetryBudgetStats {
-	first, retries := b.sums(b.epoch())
-	return RetryBudgetStats{
-		FirstAttempts: first,
-		Retries:       retries,
-		Allowed:       uint64(b.reserve + b.cfg.Ratio*float64(first)),
-		Denied:        b.denied.Load(),
-	}
 }
 
 // addPacked adds one to the count of a packed epoch/count word, first

@@ -100,20 +100,20 @@ func TestRetryConfigNamesTheField(t *testing.T) {
 
 func TestRetryDefaults(t *testing.T) {
 	r := newTestRetry(t, RetryConfig{}, newFake())
-	c := r.Config()
+	c := r.cfg
 	if c.MaxAttempts != 3 || c.InitialBackoff != 100*time.Millisecond || c.MaxBackoff != 30*time.Second ||
 		c.BackoffMultiplier != 2 || c.JitterFactor != 0.1 || c.Retryable == nil {
 		t.Fatalf("defaults = %+v", c)
 	}
-	if c := newTestRetry(t, RetryConfig{NoJitter: true}, newFake()).Config(); c.JitterFactor != 0 {
+	if c := newTestRetry(t, RetryConfig{NoJitter: true}, newFake()).cfg; c.JitterFactor != 0 {
 		t.Fatalf("NoJitter left JitterFactor %v", c.JitterFactor)
 	}
 	// MaxBackoff defaults to InitialBackoff when that is longer than 30s.
-	if c := newTestRetry(t, RetryConfig{InitialBackoff: time.Minute}, newFake()).Config(); c.MaxBackoff != time.Minute {
+	if c := newTestRetry(t, RetryConfig{InitialBackoff: time.Minute}, newFake()).cfg; c.MaxBackoff != time.Minute {
 		t.Fatalf("MaxBackoff = %v, want InitialBackoff", c.MaxBackoff)
 	}
-	if c, _ := NewRetry(RetryConfig{}); c.Config().Clock != SystemClock() || c.Config().Breaker != nil {
-		t.Fatalf("Clock/Breaker defaults %+v", c.Config())
+	if r, _ := NewRetry(RetryConfig{}); r.cfg.Clock != SystemClock() || r.cfg.Breaker != nil {
+		t.Fatalf("Clock/Breaker defaults %+v", r.cfg)
 	}
 }
 
@@ -364,26 +364,6 @@ func TestDefaultRetryableAsksTheError(t *testing.T) {
 	}
 }
 
-// DoWithBreaker uses the breaker given, not the configured one; nil runs
-// without one.
-func TestRetryDoWithBreaker(t *testing.T) {
-	clock := newFake()
-	configured := newRetryBreaker(t, BreakerConfig{}, clock)
-	configured.ForceOpen("down")
-	r := newTestRetry(t, RetryConfig{Breaker: configured}, clock)
-	other := newRetryBreaker(t, BreakerConfig{}, clock)
-	ok := func(context.Context) error { return nil }
-	if err := r.DoWithBreaker(t.Context(), other, ok); err != nil || other.Snapshot().TotalRequests != 1 {
-		t.Fatalf("DoWithBreaker(other) = %v", err)
-	}
-	if err := r.DoWithBreaker(t.Context(), nil, ok); err != nil {
-		t.Fatalf("DoWithBreaker(nil) = %v", err)
-	}
-	if err := r.Do(t.Context(), ok); !errors.Is(err, ErrForcedOpen) {
-		t.Fatalf("Do through the configured breaker = %v", err)
-	}
-}
-
 func TestRetryNilFunc(t *testing.T) {
 	r := newTestRetry(t, RetryConfig{}, newFake())
 	if err := r.Do(t.Context(), nil); err == nil {
@@ -405,7 +385,7 @@ func TestRetryBreakerRecordsAttempts(t *testing.T) {
 	clock := newFake()
 	b := newRetryBreaker(t, BreakerConfig{}, clock)
 	r := newTestRetry(t, RetryConfig{NoJitter: true, Breaker: b}, clock)
-	if r.Config().Breaker != b {
+	if r.cfg.Breaker != b {
 		t.Fatal("RetryConfig.Breaker was not kept")
 	}
 	var calls atomic.Int64
@@ -424,9 +404,9 @@ func TestRetryBreakerRejectsFirstAttempt(t *testing.T) {
 	clock := newFake()
 	b := newRetryBreaker(t, BreakerConfig{}, clock)
 	b.ForceOpen("maintenance")
-	r := newTestRetry(t, RetryConfig{}, clock)
+	r := newTestRetry(t, RetryConfig{Breaker: b}, clock)
 	var calls atomic.Int64
-	err := r.DoWithBreaker(t.Context(), b, failN(0, &calls))
+	err := r.Do(t.Context(), failN(0, &calls))
 	var rej *RejectedError
 	if !errors.As(err, &rej) || !errors.Is(err, ErrOpen) || calls.Load() != 0 {
 		t.Fatalf("Do = %v after %d calls, want the rejection and no call", err, calls.Load())
@@ -529,14 +509,14 @@ func TestRetryBudget(t *testing.T) {
 	if st.Retries != 5 || st.BudgetDenied != 5 || calls.Load() != 15 {
 		t.Fatalf("calls %d, stats %+v", calls.Load(), st)
 	}
-	if bs := budget.Stats(); bs.FirstAttempts != 10 || bs.Retries != 5 || bs.Allowed != 5 || bs.Denied != 5 {
-		t.Fatalf("budget stats %+v", bs)
+	if bs := budgetStats(budget); bs.firstAttempts != 10 || bs.retries != 5 || bs.allowed != 5 {
+		t.Fatalf("budget counts %+v", bs)
 	}
 
 	// Once the window has passed, the spent retries are forgotten; so are
 	// the first attempts that earned them.
 	clock.Advance(10 * time.Second)
-	if bs := budget.Stats(); bs.FirstAttempts != 0 || bs.Retries != 0 {
+	if bs := budgetStats(budget); bs.firstAttempts != 0 || bs.retries != 0 {
 		t.Fatalf("after the window: %+v", bs)
 	}
 	calls.Store(0)
@@ -597,13 +577,21 @@ func TestRetryBudgetConfigNamesTheField(t *testing.T) {
 		}
 	}
 	b, _ := NewRetryBudget(RetryBudgetConfig{})
-	if c := b.Config(); c.Ratio != 0.2 || c.MinRetriesPerSecond != 10 || c.Window != 10*time.Second || c.Clock != SystemClock() {
+	if c := b.cfg; c.Ratio != 0.2 || c.MinRetriesPerSecond != 10 || c.Window != 10*time.Second || c.Clock != SystemClock() {
 		t.Fatalf("defaults %+v", c)
 	}
 	b, _ = NewRetryBudget(RetryBudgetConfig{NoMinRetries: true})
-	if c := b.Config(); c.MinRetriesPerSecond != 0 {
+	if c := b.cfg; c.MinRetriesPerSecond != 0 {
 		t.Fatalf("NoMinRetries left a floor of %v", c.MinRetriesPerSecond)
 	}
+}
+
+// budgetCounts is what a RetryBudget counted over its window.
+type budgetCounts struct{ firstAttempts, retries, allowed uint64 }
+
+func budgetStats(b *RetryBudget) budgetCounts {
+	first, retries := b.sums(b.epoch())
+	return budgetCounts{first, retries, uint64(b.reserve + b.cfg.Ratio*float64(first))}
 }
 
 func TestRetryBudgetConcurrent(t *testing.T) {
@@ -630,8 +618,8 @@ func TestRetryBudgetConcurrent(t *testing.T) {
 	if got := allowed.Load(); got < 790 || got > 800+workers {
 		t.Fatalf("%d retries allowed, want about 800", got)
 	}
-	if bs := budget.Stats(); bs.FirstAttempts != workers*per {
-		t.Fatalf("counted %d first attempts, want %d", bs.FirstAttempts, workers*per)
+	if bs := budgetStats(budget); bs.firstAttempts != workers*per {
+		t.Fatalf("counted %d first attempts, want %d", bs.firstAttempts, workers*per)
 	}
 }
 

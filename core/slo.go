@@ -217,9 +217,6 @@ func newSLOTracker(cfg SLOConfig) *SLOTracker {
 	}
 }
 
-// Config returns the configuration with every default filled in.
-func (t *SLOTracker) Config() SLOConfig { return t.cfg }
-
 func (t *SLOTracker) epoch() uint64 { return uint64(max(t.clock.Nanotime(), 0)) / t.width }
 
 // Record counts one call: success true for a call that met the objective.
@@ -316,14 +313,6 @@ func (t *SLOTracker) read() SLOStatus {
 		s.Endpoint = t.burn.endpoint
 	}
 	return s
-}
-
-// Reset forgets every recorded call.
-func (t *SLOTracker) Reset() {
-	for i := range t.ring {
-		t.ring[i].ok.Store(0)
-		t.ring[i].failed.Store(0)
-	}
 }
 
 func successRate(total, failed uint64) float64 {

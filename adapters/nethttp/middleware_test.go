@@ -390,7 +390,7 @@ func TestBulkheadOnlyWhereConfigured(t *testing.T) {
 	open, _ := m.Lookup("GET /open")
 	limited, _ := m.Lookup("GET /limited")
 	if open.Bulkhead() != nil || open.Config().Bulkhead != nil {
-		t.Errorf("an endpoint configured without a bulkhead has one: %+v", open.Bulkhead().Config())
+		t.Errorf("an endpoint configured without a bulkhead has one: %+v", open.Config().Bulkhead)
 	}
 	if limited.Bulkhead() == nil {
 		t.Fatal("the endpoint configured with a bulkhead has none")

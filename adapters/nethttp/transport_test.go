@@ -57,7 +57,7 @@ func newUpstream(t *testing.T, script ...int) *upstream {
 
 type transportFixture struct {
 	m     *core.Manager
-	clock *core.FakeClock
+	clock *timerClock
 	tr    *Transport
 	c     *http.Client
 }
@@ -78,7 +78,7 @@ func newTransport(t *testing.T, defaults core.EndpointConfig, cfg TransportConfi
 
 func newTransportWith(t *testing.T, mcfg core.ManagerConfig, cfg TransportConfig) *transportFixture {
 	t.Helper()
-	clock := core.NewFakeClock(time.Now())
+	clock := &timerClock{FakeClock: core.NewFakeClock(time.Now()), due: map[*trackedTimer]int64{}}
 	mcfg.Clock = clock
 	m, err := core.NewManager(mcfg)
 	if err != nil {
@@ -98,6 +98,56 @@ func newTransportWith(t *testing.T, mcfg core.ManagerConfig, cfg TransportConfig
 		}
 	})
 	return &transportFixture{m: m, clock: clock, tr: tr, c: &http.Client{Transport: tr}}
+}
+
+// timerClock is a FakeClock that remembers when each of its timers is due,
+// so that a test can advance it exactly to the next one.
+type timerClock struct {
+	*core.FakeClock
+	mu  sync.Mutex
+	due map[*trackedTimer]int64 // pending timers, by the Nanotime they fire at
+}
+
+type trackedTimer struct {
+	core.Timer
+	clock *timerClock
+}
+
+func (c *timerClock) NewTimer(d time.Duration) core.Timer {
+	at := c.Nanotime() + int64(d)
+	t := &trackedTimer{Timer: c.FakeClock.NewTimer(d), clock: c}
+	if d > 0 {
+		c.mu.Lock()
+		c.due[t] = at
+		c.mu.Unlock()
+	}
+	return t
+}
+
+func (t *trackedTimer) Stop() bool {
+	t.clock.mu.Lock()
+	delete(t.clock.due, t)
+	t.clock.mu.Unlock()
+	return t.Timer.Stop()
+}
+
+// next returns how long until the earliest pending timer fires, and false
+// when none is pending.
+func (c *timerClock) next() (time.Duration, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.Nanotime()
+	var next int64
+	ok := false
+	for t, at := range c.due {
+		switch {
+		case at <= now: // fired
+			delete(c.due, t)
+		case !ok || at < next:
+			next, ok = at, true
+		}
+	}
+	return time.Duration(next - now), ok
 }
 
 // host returns the endpoint key the Transport gives requests to u.
@@ -127,8 +177,10 @@ func (f *transportFixture) do(t *testing.T, req *http.Request) (*http.Response, 
 			return r.resp, r.err, waits
 		default:
 		}
-		if f.clock.WaitForTimers(1, 20*time.Millisecond) {
-			d, _ := f.clock.NextTimer()
+		if !f.clock.WaitForTimers(1, 20*time.Millisecond) {
+			continue
+		}
+		if d, ok := f.clock.next(); ok {
 			waits = append(waits, d)
 			f.clock.Advance(d)
 		}

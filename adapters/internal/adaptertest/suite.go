@@ -185,7 +185,7 @@ func bulkheadOnlyWhereConfigured(t *testing.T, a Adapter) {
 	}
 	for _, ep := range []string{a.Endpoints.Fail, a.Endpoints.Slow} {
 		if bh := f.Endpoint(ep).Bulkhead(); bh != nil {
-			t.Errorf("%s has a bulkhead (%+v); its configuration gives none", ep, bh.Config())
+			t.Errorf("%s has a bulkhead (%+v); its configuration gives none", ep, bh.Stats())
 		}
 	}
 	for ep, slots := range map[string]int{a.Endpoints.Users: 2, a.Endpoints.Panic: 100} {
