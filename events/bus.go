@@ -53,13 +53,6 @@ func (b *Bus) Publish(e Event) {
 	b.mu.RUnlock()
 }
 
-// Subscribers returns the number of live subscriptions.
-func (b *Bus) Subscribers() int {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return len(b.subs)
-}
-
 func (b *Bus) remove(s *Subscription) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
