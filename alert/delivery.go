@@ -58,23 +58,6 @@ func (d *DeliveryConfig) check(c *check.Checker) {
 	c.Duration("MaxRetryAfter", &d.MaxRetryAfter, time.Minute, time.Millisecond, 24*time.Hour)
 }
 
-// SenderStats counts what a log, webhook or Slack handler did.
-type SenderStats struct {
-	// Sent counts alerts delivered.
-	Sent uint64 `json:"sent"`
-	// Failed counts alerts given up on after trying: attempts exhausted, a
-	// permanent error (a 4xx other than 429), or cut off by Close's
-	// deadline.
-	Failed uint64 `json:"failed"`
-	// Dropped counts alerts never tried: the queue was full, the handler
-	// was closed, or they were still queued when Close's deadline passed.
-	Dropped uint64 `json:"dropped"`
-	// Retried counts retry attempts (not alerts).
-	Retried uint64 `json:"retried"`
-	// Queued is the number of alerts waiting now.
-	Queued int `json:"queued"`
-}
-
 // permanentError marks a send failure that retrying cannot fix.
 type permanentError struct{ err error }
 
@@ -106,6 +89,10 @@ type queue struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
+	// Alerts delivered; given up on after trying (attempts exhausted, a
+	// permanent error, or cut off by Close's deadline); never tried (the
+	// queue was full or closed, or they were still queued when Close's
+	// deadline passed); and retry attempts.
 	sent, failed, dropped, retried atomic.Uint64
 	owed                           atomic.Int64 // queued or being sent
 }
@@ -137,16 +124,6 @@ func (q *queue) enqueue(a Alert) {
 	default:
 		q.owed.Add(-1)
 		q.dropped.Add(1)
-	}
-}
-
-func (q *queue) stats() SenderStats {
-	return SenderStats{
-		Sent:    q.sent.Load(),
-		Failed:  q.failed.Load(),
-		Dropped: q.dropped.Load(),
-		Retried: q.retried.Load(),
-		Queued:  len(q.ch),
 	}
 }
 
@@ -233,9 +210,6 @@ type Sender struct{ q *queue }
 // HandleAlert queues a for sending; when the queue is full it is dropped
 // and counted.
 func (s *Sender) HandleAlert(a Alert) { s.q.enqueue(a) }
-
-// Stats returns the sender's counters.
-func (s *Sender) Stats() SenderStats { return s.q.stats() }
 
 // Close sends what is queued, within ctx, and stops the sender's
 // goroutine. Alerts still queued when ctx ends are counted as dropped and

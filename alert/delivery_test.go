@@ -36,6 +36,20 @@ type request struct {
 	payload webhookPayload
 }
 
+// senderStats is what a sender counted.
+type senderStats struct {
+	Sent, Failed, Dropped, Retried uint64
+	Queued                         int
+}
+
+func statsOf(s *Sender) senderStats {
+	q := s.q
+	return senderStats{
+		Sent: q.sent.Load(), Failed: q.failed.Load(), Dropped: q.dropped.Load(), Retried: q.retried.Load(),
+		Queued: len(q.ch),
+	}
+}
+
 func (rx *receiver) client() *http.Client { return &http.Client{Transport: rx} }
 
 func (rx *receiver) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -159,7 +173,7 @@ func TestWebhookRetryAndOrder(t *testing.T) {
 		if want := []string{a1.ID + "/firing", a2.ID + "/firing", a1.ID + "/resolved"}; strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Fatalf("accepted %v\nwant     %v", got, want)
 		}
-		if st := h.Stats(); st.Sent != 3 || st.Retried != 4 || st.Failed != 0 || st.Dropped != 0 || st.Queued != 0 {
+		if st := statsOf(h); st.Sent != 3 || st.Retried != 4 || st.Failed != 0 || st.Dropped != 0 || st.Queued != 0 {
 			t.Fatalf("stats %+v", st)
 		}
 		if ct := reqs[0].header.Get("Content-Type"); ct != "application/json" || reqs[0].header.Get("User-Agent") != userAgent {
@@ -212,7 +226,7 @@ func TestWebhookNoRetryOn4xx(t *testing.T) {
 		if err := h.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if st := h.Stats(); st.Failed != 2 || st.Sent != 1 || st.Retried != 0 {
+		if st := statsOf(h); st.Failed != 2 || st.Sent != 1 || st.Retried != 0 {
 			t.Fatalf("stats %+v", st)
 		}
 		if d := time.Since(start); d != 0 {
@@ -234,7 +248,7 @@ func TestWebhookAttemptsExhausted(t *testing.T) {
 		if err := h.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if st := h.Stats(); st.Failed != 1 || st.Retried != 2 || st.Sent != 1 {
+		if st := statsOf(h); st.Failed != 1 || st.Retried != 2 || st.Sent != 1 {
 			t.Fatalf("stats %+v", st)
 		}
 		if reqs := rx.all(); len(reqs) != 4 || reqs[3].payload.Alerts[0].Fingerprint != "b" {
@@ -261,7 +275,7 @@ func TestWebhookSendTimeout(t *testing.T) {
 				t.Fatalf("attempt lasted %v, want the 50ms timeout", d)
 			}
 		}
-		if st := h.Stats(); st.Failed != 1 || st.Sent != 0 || st.Retried != 1 {
+		if st := statsOf(h); st.Failed != 1 || st.Sent != 0 || st.Retried != 1 {
 			t.Fatalf("stats %+v", st)
 		}
 	})
@@ -291,7 +305,7 @@ func TestWebhookHungNeverBlocks(t *testing.T) {
 		if len(sub.C()) != 11 {
 			t.Fatalf("bus got %d alerts, want 11", len(sub.C()))
 		}
-		if st := h.Stats(); st.Dropped != 8 || st.Queued != 2 {
+		if st := statsOf(h); st.Dropped != 8 || st.Queued != 2 {
 			t.Fatalf("stats %+v, want 8 dropped and 2 queued", st)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -301,11 +315,11 @@ func TestWebhookHungNeverBlocks(t *testing.T) {
 			t.Fatalf("Close = %v after %v, want the deadline after 5s", err, time.Since(start))
 		}
 		synctest.Wait() // the goroutine ends once the request is cancelled
-		if st := h.Stats(); st.Failed != 1 || st.Dropped != 10 || st.Sent != 0 || st.Queued != 0 {
+		if st := statsOf(h); st.Failed != 1 || st.Dropped != 10 || st.Sent != 0 || st.Queued != 0 {
 			t.Fatalf("after Close: %+v", st)
 		}
 		h.HandleAlert(Alert{ID: "late"})
-		if h.Stats().Dropped != 11 {
+		if statsOf(h).Dropped != 11 {
 			t.Fatal("alert after Close not counted as dropped")
 		}
 		if err := h.Close(ctx); err != nil {
@@ -379,7 +393,7 @@ func TestSlackHandler(t *testing.T) {
 		if err := h.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if st := h.Stats(); st.Sent != 1 || st.Retried != 1 {
+		if st := statsOf(h); st.Sent != 1 || st.Retried != 1 {
 			t.Fatalf("stats %+v", st)
 		}
 		reqs := rx.all()
@@ -447,7 +461,7 @@ func TestLogHandler(t *testing.T) {
 		if !strings.Contains(lines[0], `"metadata":{"endpoint":"api"}`) {
 			t.Errorf("metadata missing: %s", lines[0])
 		}
-		if st := h.Stats(); st.Sent != 3 {
+		if st := statsOf(h); st.Sent != 3 {
 			t.Fatalf("stats %+v", st)
 		}
 	})
@@ -468,7 +482,7 @@ func TestLogHandlerCloseDeadline(t *testing.T) {
 		}
 		close(release)
 		synctest.Wait()
-		if st := h.Stats(); st.Sent != 1 || st.Dropped != 1 {
+		if st := statsOf(h); st.Sent != 1 || st.Dropped != 1 {
 			t.Fatalf("stats %+v", st)
 		}
 	})
@@ -541,7 +555,7 @@ func TestWebhookDeadEndpoint(t *testing.T) {
 	if err := h.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if st := h.Stats(); st.Failed != 1 || st.Retried != 1 {
+	if st := statsOf(h); st.Failed != 1 || st.Retried != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 	if err := postJSON(ctx, http.DefaultClient, url, nil, []byte("{}")); err == nil || strings.Contains(err.Error(), "SECRET") {
@@ -562,7 +576,7 @@ func TestHandlerCloseIdle(t *testing.T) {
 		if err := h.Close(ctx); err != nil {
 			t.Fatalf("Close of an idle handler = %v", err)
 		}
-		if st := h.Stats(); st.Sent != 1 || st.Dropped != 0 {
+		if st := statsOf(h); st.Sent != 1 || st.Dropped != 0 {
 			t.Fatalf("stats %+v", st)
 		}
 	})

@@ -364,7 +364,6 @@ func (m *Manager) updateRing(a Alert) {
 	}
 }
 
-
 func (m *Manager) isActive(id string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
