@@ -218,8 +218,10 @@ func (h *Handler) endpointStatus(name string, seq uint64) (endpointStatus, bool)
 		}
 	}
 	if h.cfg.Health != nil {
-		if s, ok := h.cfg.Health.Status(name); ok {
-			es.Health, found = append(es.Health, s), true
+		for _, s := range h.cfg.Health.Statuses() {
+			if s.Endpoint == name {
+				es.Health, found = append(es.Health, s), true
+			}
 		}
 	}
 	if h.cfg.Alerts != nil {

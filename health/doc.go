@@ -22,7 +22,7 @@
 //
 // Every check is bounded by a timeout (5s unless the probe's config says
 // otherwise) and returns a Result with its latency and, when it failed,
-// the error. Monitor.Status and Monitor.Statuses report the last result,
-// the consecutive counts and a bounded history as a Status, which encodes
-// to JSON as it is.
+// the error. Monitor.Statuses reports, for every watched endpoint, the last
+// result, the consecutive counts and a bounded history as a Status, which
+// encodes to JSON as it is.
 package health

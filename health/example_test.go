@@ -54,12 +54,13 @@ func ExampleMonitor() {
 	next()
 	fmt.Println(breaker.State())
 	next()
-	st, _ := mon.Status("orders")
-	fmt.Println(breaker.State(), "healthy:", st.Healthy)
+	for _, st := range mon.Statuses() { // one per watched endpoint
+		fmt.Println(breaker.State(), st.Endpoint, "healthy:", st.Healthy)
+	}
 	// Output:
 	// ForcedOpen - held by health db: health check db failed 3 times: connection refused
 	// ForcedOpen
-	// HalfOpen healthy: true
+	// HalfOpen orders healthy: true
 }
 
 // Watch an HTTP health endpoint every 30 seconds and let it drive the

@@ -235,17 +235,6 @@ func (m *Monitor) Close(ctx context.Context) error {
 	return err
 }
 
-// Status returns the state of one watched endpoint.
-func (m *Monitor) Status(endpoint string) (Status, bool) {
-	m.mu.Lock()
-	w, ok := m.watches[endpoint]
-	m.mu.Unlock()
-	if !ok {
-		return Status{}, false
-	}
-	return w.status(), true
-}
-
 // Statuses returns the state of every watched endpoint, sorted by
 // endpoint.
 func (m *Monitor) Statuses() []Status {

@@ -88,9 +88,20 @@ func (f *fixture) watch(endpoint string, p health.Probe, cfg health.WatchConfig)
 	synctest.Wait() // the first check, which runs at once
 }
 
+// statusOf returns the status of one watched endpoint, and false when it is
+// not watched.
+func statusOf(mon *health.Monitor, endpoint string) (health.Status, bool) {
+	for _, st := range mon.Statuses() {
+		if st.Endpoint == endpoint {
+			return st, true
+		}
+	}
+	return health.Status{}, false
+}
+
 func (f *fixture) status(endpoint string) health.Status {
 	f.t.Helper()
-	st, ok := f.mon.Status(endpoint)
+	st, ok := statusOf(f.mon, endpoint)
 	if !ok {
 		f.t.Fatalf("%s is not watched", endpoint)
 	}
@@ -261,7 +272,7 @@ func TestMonitorUnwatchReleases(t *testing.T) {
 		if f.mon.Unwatch("svc") {
 			t.Fatal("second Unwatch reported success")
 		}
-		if _, ok := f.mon.Status("svc"); ok {
+		if _, ok := statusOf(f.mon, "svc"); ok {
 			t.Fatal("status of an unwatched endpoint")
 		}
 		calls := chk.calls.Load()
@@ -455,7 +466,7 @@ func TestMonitorListenerMayReadStatus(t *testing.T) {
 		b := f.breaker("svc")
 		seen := make(chan bool, 4)
 		cancel := b.OnStateChange(func(events.StateChange) {
-			st, _ := f.mon.Status("svc")
+			st, _ := statusOf(f.mon, "svc")
 			seen <- st.Healthy
 		})
 		defer cancel()
@@ -491,7 +502,7 @@ func TestMonitorFakeClock(t *testing.T) {
 	if !clock.WaitForTimers(1, 10*time.Second) {
 		t.Fatal("the monitor never waited for its next check")
 	}
-	st, _ := mon.Status("svc")
+	st, _ := statusOf(mon, "svc")
 	if st.Checks != 4 || !st.Last.Time.Equal(clock.Now()) {
 		t.Fatalf("status %+v at %v", st, clock.Now())
 	}

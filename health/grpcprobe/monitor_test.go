@@ -49,8 +49,8 @@ func TestMonitorGRPC(t *testing.T) {
 	}
 	tick := func() { t.Helper(); settle(); clock.Advance(every); settle() }
 	settle()
-	if st, _ := mon.Status("api-service"); !st.Healthy {
-		t.Fatalf("serving server unhealthy: %+v", st.Last)
+	if st := mon.Statuses(); len(st) != 1 || st[0].Endpoint != "api-service" || !st[0].Healthy {
+		t.Fatalf("serving server: statuses %+v", st)
 	}
 
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
