@@ -19,9 +19,16 @@ import (
 type Config struct {
 	// Manager supplies each endpoint's policies. Required.
 	Manager *core.Manager
-	// EndpointKey names a request's endpoint. Nil means RoutePattern (the
-	// router adapters use their router's route pattern). An empty key lets
-	// the request through unguarded.
+	// EndpointKey names a request's endpoint; an empty key lets the
+	// request through unguarded. Nil means the pattern net/http's ServeMux
+	// matched (r.Pattern), with the method in front when the pattern has
+	// none, e.g. "GET /users/{id}"; a non-standard method reads "OTHER".
+	// With no pattern known the key is empty, because keying endpoints by
+	// raw paths would let any client create unbounded state. ServeMux sets
+	// r.Pattern only for the handler it routes to, so wrap each route's
+	// handler, or key the whole mux with MuxPattern. The keys are cached,
+	// so that keying a request allocates nothing. The router adapters key
+	// by their router's route pattern instead.
 	EndpointKey func(*http.Request) string
 	// UserKey names a request's user for the Manager's per-user bulkhead
 	// and rate limit (UserFromHeader, UserFromContext); a request with an

@@ -6,20 +6,6 @@ import (
 	"github.com/bulwark-go/bulwark/internal/endpointkey"
 )
 
-// RoutePattern is the default endpoint key: the pattern net/http's ServeMux
-// matched (r.Pattern), with the method in front when the pattern has none,
-// e.g. "GET /users/{id}"; a non-standard method reads "OTHER". It is empty
-// when no pattern is known — the request then passes unguarded, because
-// keying endpoints by raw paths would let any client create unbounded
-// state.
-//
-// ServeMux sets r.Pattern only for the handler it routes to, so wrap each
-// route's handler, or key the whole mux with MuxPattern.
-//
-// The middleware's default key is this one with its results cached, so
-// that keying a request allocates nothing.
-func RoutePattern(r *http.Request) string { return endpointkey.WithMethod(r.Method, r.Pattern) }
-
 // MuxPattern returns an endpoint key function for middleware that wraps a
 // whole ServeMux: it asks mux which pattern the request would match.
 func MuxPattern(mux *http.ServeMux) func(*http.Request) string {

@@ -517,7 +517,14 @@ func TestSLORecordsRequestsThatRan(t *testing.T) {
 	}
 }
 
-func TestRoutePatternKeys(t *testing.T) {
+// The default endpoint key is the ServeMux pattern with the method in
+// front.
+func TestDefaultEndpointKey(t *testing.T) {
+	m, _ := newManager(t, core.ManagerConfig{})
+	g, err := NewGuard(Config{Manager: m})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct{ method, pattern, want string }{
 		{"GET", "GET /users/{id}", "GET /users/{id}"},
 		{"POST", "/upload", "POST /upload"},
@@ -528,7 +535,7 @@ func TestRoutePatternKeys(t *testing.T) {
 	} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Method, r.Pattern = c.method, c.pattern
-		if got := RoutePattern(r); got != c.want {
+		if got := g.cfg.EndpointKey(r); got != c.want {
 			t.Errorf("%s %q: %q", c.method, c.pattern, got)
 		}
 	}
