@@ -20,11 +20,6 @@ func Middleware(cfg nethttp.Config) (func(http.Handler) http.Handler, error) {
 	return nethttp.Middleware(cfg)
 }
 
-// Endpoint returns the endpoint key of a request served by a chi router:
-// the route pattern it matches, with the method in front, such as
-// "GET /users/{id}". It is empty outside chi and when no route matches.
-func Endpoint(r *http.Request) string { return endpointkey.WithMethod(route(r)) }
-
 // route returns the request's method and route pattern; the pattern is
 // empty when no route matches.
 func route(r *http.Request) (method, pattern string) {

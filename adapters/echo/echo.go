@@ -42,12 +42,6 @@ func Middleware(cfg nethttp.Config) (echo.MiddlewareFunc, error) {
 	}, nil
 }
 
-// Endpoint returns the endpoint key of a request echo has routed: its route
-// path with the method in front, such as "GET /users/:id". It is empty when
-// no route matches the path and method, and for methods outside echo's
-// standard set.
-func Endpoint(c echo.Context) string { return endpointkey.WithMethod(route(c)) }
-
 // route returns the request's method and route path; the path is empty
 // when the request is not to be guarded.
 func route(c echo.Context) (method, path string) {

@@ -40,10 +40,3 @@ func Middleware(cfg nethttp.Config) (gin.HandlerFunc, error) {
 		t.Finish(c.Writer.Status(), false)
 	}, nil
 }
-
-// Endpoint returns the endpoint key of a request gin has routed: its full
-// route path with the method in front, such as "GET /users/:id". It is
-// empty when no route matches.
-func Endpoint(c *gin.Context) string {
-	return endpointkey.WithMethod(c.Request.Method, c.FullPath())
-}
