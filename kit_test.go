@@ -166,8 +166,10 @@ func TestNewConfigErrors(t *testing.T) {
 // the feed hears of it, and ResetConfig undoes it.
 func TestReconfigure(t *testing.T) {
 	cfg, err := ParseConfig("b.yaml", []byte(`
-defaults: {breaker: {failure_threshold: 5}}
-endpoints: {"GET /x": {breaker: {failure_threshold: 4, timeout: 30s}}}
+defaults: {breaker: {failure_threshold: 5, timeout: 20s}}
+endpoints:
+  "GET /x": {breaker: {failure_threshold: 4, timeout: 30s}}
+  "GET /z": {bulkhead: {max_concurrent_requests: 3}}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -216,6 +218,14 @@ endpoints: {"GET /x": {breaker: {failure_threshold: 4, timeout: 30s}}}
 	}
 	if _, src := k.EndpointSettings("GET /x"); src != "file" || b.Config().FailureThreshold != 4 {
 		t.Fatalf("after ResetConfig: %s, threshold %d", src, b.Config().FailureThreshold)
+	}
+	// A policy the endpoint's section leaves out is changed from the
+	// defaults' section, not from zero.
+	if err := k.Reconfigure(context.Background(), "GET /z", []byte(`{"breaker": {"failure_threshold": 8}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if c := mustBreaker(t, k, "GET /z").Config(); c.FailureThreshold != 8 || c.Timeout != 20*time.Second {
+		t.Fatalf("GET /z after the patch: threshold %d, timeout %v (the defaults' 20s must stay)", c.FailureThreshold, c.Timeout)
 	}
 	if _, src := k.EndpointSettings("GET /other"); src != "default" {
 		t.Fatalf("an endpoint the file does not name: %s", src)

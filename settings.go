@@ -215,9 +215,33 @@ func (s *settings) effective(endpoint string, tree map[string]any) (EndpointConf
 	if _, ok := tree["health"]; ok {
 		return EndpointConfig{}, &core.ConfigError{Field: endpointPath(endpoint, "health"), Rule: "cannot change while running: restart with a new configuration"}
 	}
+	// A policy the endpoint's section leaves out runs on the defaults'
+	// section, so a change to one of its keys starts from there.
+	base := map[string]any{}
+	for k, v := range s.k.cfg.section(endpoint) {
+		base[k] = v
+	}
+	defaults := s.k.cfg.defaultsSection()
+	for k := range tree {
+		if _, ok := base[k]; !ok && defaults[k] != nil {
+			base[k] = defaults[k]
+		}
+	}
 	var ec EndpointConfig
-	err := filecfg.Decode(filecfg.Merge(s.k.cfg.section(endpoint), tree), &ec, skip)
+	err := filecfg.Decode(filecfg.Merge(base, tree), &ec, skip)
 	return ec, patchErrors(endpoint, err)
+}
+
+// defaultsSection returns the defaults section of the configuration as a
+// file holds it.
+func (cfg *Config) defaultsSection() map[string]any {
+	if cfg.tree != nil {
+		if d, ok := cfg.tree["defaults"].(map[string]any); ok {
+			return d
+		}
+		return map[string]any{}
+	}
+	return filecfg.Encode(&cfg.Defaults, skip)
 }
 
 // section returns the endpoint's section of the configuration as a file

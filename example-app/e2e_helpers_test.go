@@ -269,6 +269,8 @@ type breakerView struct {
 	LastStateChange   time.Time `json:"last_state_change"`
 	OpenUntil         time.Time `json:"open_until"`
 	RetryAfterSeconds int64     `json:"retry_after_seconds"`
+	HeldBy            string    `json:"held_by"`
+	TotalRequests     int64     `json:"total_requests"`
 }
 
 // breaker reads one breaker from GET /admin/status/{endpoint}.
@@ -341,20 +343,6 @@ func (a *app) metric(series string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// eventually polls cond every interval until it holds, and returns how long
-// that took; past timeout it fails the test with what.
-func eventually(t *testing.T, timeout, interval time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > timeout {
-			t.Fatalf("not within %v: %s", timeout, what)
-		}
-		time.Sleep(interval)
-	}
-	return time.Since(start)
 }
 
 // feedMsg is the part of a feed message the tests read.

@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/bulwark-go/bulwark/internal/wait"
 	"net/http"
 	"strings"
 	"sync"
@@ -75,7 +76,7 @@ func tripAndRestart(t *testing.T) (raced string) {
 	// consecutive failures open the breaker: two requests should do.
 	requests := 0
 	var b breakerView
-	eventually(t, 5*time.Second, 0, "the quote requests open the outbound breaker", func() bool {
+	wait.For(t, 5*time.Second, "the quote requests open the outbound breaker", func() bool {
 		requests++
 		code, _, body := first.get("/api/quotes/ACME")
 		// 502 while the upstream's failures get through, 503 once the
@@ -180,7 +181,7 @@ func TestEndToEndSharedStateAcrossInstances(t *testing.T) {
 	bothSubscribed := func(when string) {
 		t.Helper()
 		const channel = "bulwark:transitions"
-		eventually(t, 30*time.Second, 20*time.Millisecond, "both instances subscribed to "+channel+" "+when, func() bool {
+		wait.For(t, 30*time.Second, "both instances subscribed to "+channel+" "+when, func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
 			n, err := rdb.PubSubNumSub(ctx, channel).Result()
@@ -226,7 +227,7 @@ func TestEndToEndSharedStateAcrossInstances(t *testing.T) {
 	a.setUpstream("failing")
 	requests := 0
 	var tripped breakerView
-	eventually(t, 5*time.Second, 0, "quote requests open A's outbound breaker", func() bool {
+	wait.For(t, 5*time.Second, "quote requests open A's outbound breaker", func() bool {
 		requests++
 		if code, _, body := a.get("/api/quotes/ACME"); code != http.StatusBadGateway && code != http.StatusServiceUnavailable {
 			t.Fatalf("A: GET /api/quotes/ACME on a failing upstream: %d %s", code, body)
@@ -269,7 +270,7 @@ func TestEndToEndSharedStateAcrossInstances(t *testing.T) {
 	// Serve through an outage of a couple of seconds, long enough for the
 	// stores' reconnection attempts to back off.
 	const outage = 2 * time.Second
-	eventually(t, 10*time.Second, 10*time.Millisecond, "100 requests to each instance and a 2s outage", func() bool {
+	wait.For(t, 10*time.Second, "100 requests to each instance and a 2s outage", func() bool {
 		return serving.minCount() >= 100 && time.Since(killed) >= outage
 	})
 
@@ -313,7 +314,7 @@ func TestEndToEndSharedStateAcrossInstances(t *testing.T) {
 func seenOn(t *testing.T, x *app, what string, match func(breakerView) bool) (time.Time, breakerView) {
 	t.Helper()
 	var v breakerView
-	eventually(t, 5*time.Second, 2*time.Millisecond, x.name+": breaker "+what, func() bool {
+	wait.For(t, 5*time.Second, x.name+": breaker "+what, func() bool {
 		v = x.breakerInStatus(upstreamBreaker)
 		return match(v)
 	})
