@@ -220,7 +220,7 @@ func (k *Kit) watch() error {
 			continue
 		}
 		if k.monitor == nil {
-			if k.monitor, err = health.NewMonitor(health.MonitorConfig{Manager: k.manager, Clock: k.cfg.Clock, Logger: k.log}); err != nil {
+			if k.monitor, err = health.NewMonitor(health.MonitorConfig{Manager: k.manager, Clock: k.cfg.Clock, Logger: k.log, Instance: k.instance()}); err != nil {
 				return err
 			}
 		}
@@ -230,6 +230,15 @@ func (k *Kit) watch() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// instance names this process for the health monitor when breaker state
+// is shared, so that instances leave each other's holds alone.
+func (k *Kit) instance() string {
+	if k.shared == nil {
+		return ""
+	}
+	return k.shared.InstanceID()
 }
 
 // probe makes the check h describes.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/health/internal/probeconf"
@@ -25,6 +26,16 @@ type MonitorConfig struct {
 	// Logger reports the breakers the monitor forces open and releases.
 	// Default slog.Default().
 	Logger *slog.Logger
+	// Instance names this process among those sharing breaker state, as
+	// the Redis store's InstanceID does. The monitor's holds are then
+	// owned by "health <probe>@<instance>", so that the monitors of other
+	// instances leave them alone: an instance whose checks pass does not
+	// release a hold that another instance's failing checks keep, and a
+	// dead instance's hold ends when its lease lapses. Empty: holds are
+	// owned by "health <probe>", which a monitor started again on the same
+	// state file takes over. At most 128 bytes, no spaces or control
+	// characters.
+	Instance string
 }
 
 // WatchConfig says how one endpoint is watched. The zero value takes every
@@ -119,9 +130,10 @@ type Status struct {
 // Each watched endpoint has one goroutine, started by Watch and ended by
 // Unwatch or Close.
 type Monitor struct {
-	manager *core.Manager
-	clock   core.Clock
-	log     *slog.Logger
+	manager  *core.Manager
+	clock    core.Clock
+	log      *slog.Logger
+	instance string
 
 	mu      sync.Mutex
 	closed  bool
@@ -136,10 +148,13 @@ func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 	if cfg.Clock != nil {
 		probeconf.Required(c, "Clock", cfg.Clock)
 	}
+	if !validInstance(cfg.Instance) {
+		c.Fail("Instance", cfg.Instance, "must be at most 128 bytes with no spaces or control characters")
+	}
 	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	m := &Monitor{manager: cfg.Manager, clock: cfg.Clock, log: cfg.Logger, watches: make(map[string]*watch)}
+	m := &Monitor{manager: cfg.Manager, clock: cfg.Clock, log: cfg.Logger, instance: cfg.Instance, watches: make(map[string]*watch)}
 	if m.clock == nil {
 		m.clock = core.SystemClock()
 	}
@@ -174,12 +189,32 @@ func (m *Monitor) Watch(endpoint string, p Probe, cfg WatchConfig) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watch{
 		endpoint: endpoint, probe: p, cfg: cfg, clock: m.clock, log: m.log,
-		hold: hold{breaker: b, owner: "health " + p.Name(), lease: 3*cfg.Interval + cfg.Timeout}, ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		hold: hold{breaker: b, owner: m.owner(p), lease: 3*cfg.Interval + cfg.Timeout}, ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		history: make([]Result, 0, cfg.History),
 	}
 	m.watches[endpoint] = w
 	go w.run()
 	return nil
+}
+
+// owner names the holds of p's watch.
+func (m *Monitor) owner(p Probe) string {
+	if m.instance == "" {
+		return "health " + p.Name()
+	}
+	return "health " + p.Name() + "@" + m.instance
+}
+
+func validInstance(s string) bool {
+	if len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || unicode.IsSpace(r) || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // Unwatch stops checking endpoint: it cancels a check in flight, waits for

@@ -536,3 +536,59 @@ func TestStatusJSON(t *testing.T) {
 		t.Fatalf("round trip %+v", back)
 	}
 }
+
+// Monitors of two instances sharing a breaker: the one whose checks fail
+// holds it under its own name, and the other, whose checks pass, leaves
+// that hold alone.
+func TestMonitorInstancesLeaveEachOthersHolds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		monitor := func(instance string) *health.Monitor {
+			m, err := health.NewMonitor(health.MonitorConfig{Manager: f.mgr, Logger: quiet, Instance: instance})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = m.Close(context.Background()) })
+			return m
+		}
+		a, b := monitor("pod-a"), monitor("pod-b")
+		const every = time.Second
+		failing := &switchChecker{err: errors.New("connection refused")}
+		if err := a.Watch("db", custom(t, "db-ping", failing), health.WatchConfig{Interval: every}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Watch("db", custom(t, "db-ping", okChecker), health.WatchConfig{Interval: every}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		tick(every)
+		tick(every)
+		br := f.breaker("db")
+		if s := br.Snapshot(); s.State != core.ForcedOpen || s.HeldBy != "health db-ping@pod-a" {
+			t.Fatalf("after 3 failed checks on pod-a: %s held by %q", s.State, s.HeldBy)
+		}
+		for range 5 {
+			tick(every)
+		}
+		if s := br.Snapshot(); s.State != core.ForcedOpen || s.HeldBy != "health db-ping@pod-a" {
+			t.Fatalf("pod-b's passing checks changed pod-a's hold: %s held by %q", s.State, s.HeldBy)
+		}
+		// pod-a's checks pass again: its own monitor releases.
+		failing.set(nil)
+		tick(every)
+		tick(every)
+		if s := br.Snapshot(); s.State != core.HalfOpen {
+			t.Fatalf("after pod-a's checks passed twice: %s", s.State)
+		}
+	})
+}
+
+func TestMonitorInstanceRefused(t *testing.T) {
+	mgr, _ := core.NewManager(core.ManagerConfig{})
+	for _, bad := range []string{"pod a", "pod\n", strings.Repeat("x", 129)} {
+		_, err := health.NewMonitor(health.MonitorConfig{Manager: mgr, Instance: bad})
+		if !errors.Is(err, core.ErrInvalidConfig) || !strings.Contains(err.Error(), "Instance") {
+			t.Fatalf("Instance %q: %v", bad, err)
+		}
+	}
+}
