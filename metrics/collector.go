@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
@@ -32,6 +34,9 @@ type Collector struct {
 		sloSuccess, sloBudget, sloBurn                                       *prometheus.Desc
 		puUsers, puRejected                                                  *prometheus.Desc
 		retryCalls, retryRetries, retryExhausted, retryAborted               *prometheus.Desc
+		rlAllowed, rlRefused, rlRate                                         *prometheus.Desc
+		purlAllowed, purlRefused, purlUsers                                  *prometheus.Desc
+		alLimit, alActive, alQueued, alAdmitted, alShed, alBase, alRecent    *prometheus.Desc
 	}
 }
 
@@ -80,6 +85,19 @@ func New(cfg Config) (*Collector, error) {
 	dd.retryRetries = d("retry_retries_total", "Attempts after the first.", ep...)
 	dd.retryExhausted = d("retry_exhausted_total", "Calls that failed on their last allowed attempt.", ep...)
 	dd.retryAborted = d("retry_aborted_by_breaker_total", "Calls whose retries stopped because the breaker rejected the next attempt.", ep...)
+	dd.rlAllowed = d("rate_limit_requests_allowed_total", "Requests the endpoint's rate limit let through.", ep...)
+	dd.rlRefused = d("rate_limit_requests_refused_total", "Requests the endpoint's rate limit refused (429).", ep...)
+	dd.rlRate = d("rate_limit_rate", "Requests per second the endpoint's rate limit allows now: the configured rate, or this instance's share of a limit shared across instances.", ep...)
+	dd.purlAllowed = d("per_user_rate_limit_requests_allowed_total", "Requests the per-user rate limit let through, over every user.")
+	dd.purlRefused = d("per_user_rate_limit_requests_refused_total", "Requests the per-user rate limit refused: user over their rate, or the user table full.")
+	dd.purlUsers = d("per_user_rate_limit_tracked_users", "Users the per-user rate limit tracks now.")
+	dd.alLimit = d("adaptive_limit", "The endpoint's adaptive concurrency limit now.", ep...)
+	dd.alActive = d("adaptive_limit_active_requests", "Requests the adaptive limit admitted that have not finished.", ep...)
+	dd.alQueued = d("adaptive_limit_queued_requests", "Requests waiting for the adaptive limit to admit them.", ep...)
+	dd.alAdmitted = d("adaptive_limit_admitted_total", "Requests the adaptive limit admitted.", ep...)
+	dd.alShed = d("adaptive_limit_shed_total", "Requests the adaptive limit refused (503), by priority level (0 most important).", "endpoint", "priority")
+	dd.alBase = d("adaptive_limit_baseline_latency_seconds", "The latency the adaptive limit takes as healthy (0 before its first sample window).", ep...)
+	dd.alRecent = d("adaptive_limit_recent_latency_seconds", "The mean latency of the adaptive limit's last sample window.", ep...)
 	return col, nil
 }
 
@@ -138,6 +156,24 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(ch, dd.sloBurn, s.LongBurnRate, ep, "long")
 			gauge(ch, dd.sloBurn, s.ShortBurnRate, ep, "short")
 		}
+		if rl := e.RateLimiter(); rl != nil {
+			s := rl.Stats()
+			counter(ch, dd.rlAllowed, float64(s.Allowed), ep)
+			counter(ch, dd.rlRefused, float64(s.Refused), ep)
+			gauge(ch, dd.rlRate, s.Rate, ep)
+		}
+		if al := e.Adaptive(); al != nil {
+			s := al.Stats()
+			gauge(ch, dd.alLimit, float64(s.Limit), ep)
+			gauge(ch, dd.alActive, float64(s.InFlight), ep)
+			gauge(ch, dd.alQueued, float64(s.Queued), ep)
+			counter(ch, dd.alAdmitted, float64(s.Admitted), ep)
+			for lv, n := range s.Shed {
+				counter(ch, dd.alShed, float64(n), ep, strconv.Itoa(lv))
+			}
+			gauge(ch, dd.alBase, s.Baseline.Seconds(), ep)
+			gauge(ch, dd.alRecent, s.Recent.Seconds(), ep)
+		}
 		// Only endpoints called through the Transport use their retry
 		// policy; inbound routes would export zeros.
 		if s := e.Retry().Stats(); s.Calls > 0 {
@@ -151,6 +187,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		s := p.Stats()
 		gauge(ch, dd.puUsers, float64(s.Users))
 		counter(ch, dd.puRejected, float64(s.All.Rejected+s.All.TimedOut+s.TooManyUsers))
+	}
+	if p := c.cfg.Manager.PerUserRateLimiter(); p != nil {
+		s := p.Stats()
+		counter(ch, dd.purlAllowed, float64(s.Allowed))
+		counter(ch, dd.purlRefused, float64(s.Refused+s.TooManyUsers))
+		gauge(ch, dd.purlUsers, float64(s.Users))
 	}
 }
 

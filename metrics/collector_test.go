@@ -318,8 +318,10 @@ app_retry_retries_total{endpoint="search"} 1
 // registry can check them before the first scrape.
 func TestDescribeCoversCollect(t *testing.T) {
 	m := newManager(t, core.ManagerConfig{
-		Defaults: core.EndpointConfig{Bulkhead: &core.BulkheadConfig{}, SLO: &core.SLOConfig{}},
-		PerUser:  &core.PerUserConfig{},
+		Defaults: core.EndpointConfig{Bulkhead: &core.BulkheadConfig{}, SLO: &core.SLOConfig{},
+			RateLimit: &core.RateLimitConfig{}, Adaptive: &core.AdaptiveConfig{}},
+		PerUser:          &core.PerUserConfig{},
+		PerUserRateLimit: &core.PerUserRateLimitConfig{},
 	})
 	c, err := New(Config{Manager: m})
 	if err != nil {
@@ -348,4 +350,71 @@ func TestDescribeCoversCollect(t *testing.T) {
 	if len(seen) != len(described) {
 		t.Errorf("%d of %d described metrics collected with every policy in use", len(seen), len(described))
 	}
+}
+
+func TestRateLimitAndAdaptiveMetrics(t *testing.T) {
+	m := newManager(t, core.ManagerConfig{
+		Endpoints: map[string]core.EndpointConfig{
+			"GET /search": {
+				RateLimit: &core.RateLimitConfig{Rate: 2, Burst: 2},
+				Adaptive:  &core.AdaptiveConfig{MinLimit: 1, MaxLimit: 1, InitialLimit: 1},
+			},
+		},
+		PerUserRateLimit: &core.PerUserRateLimitConfig{RateLimit: core.RateLimitConfig{Rate: 1, Burst: 1}},
+	})
+	c, reg := register(t, Config{Manager: m})
+	e := endpoint(t, m, "GET /search")
+	for range 3 {
+		_ = e.RateLimiter().Allow() // 2 allowed, 1 refused
+	}
+	p, err := e.Adaptive().TryAcquire(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Adaptive().TryAcquire(0); err == nil {
+		t.Fatal("a second call got past a limit of 1")
+	}
+	u := m.PerUserRateLimiter()
+	_, _, _ = u.Allow("alice"), u.Allow("alice"), u.Allow("bob") // alice's second is refused
+
+	want := `
+# HELP adaptive_limit The endpoint's adaptive concurrency limit now.
+# TYPE adaptive_limit gauge
+adaptive_limit{endpoint="GET /search"} 1
+# HELP adaptive_limit_active_requests Requests the adaptive limit admitted that have not finished.
+# TYPE adaptive_limit_active_requests gauge
+adaptive_limit_active_requests{endpoint="GET /search"} 1
+# HELP adaptive_limit_admitted_total Requests the adaptive limit admitted.
+# TYPE adaptive_limit_admitted_total counter
+adaptive_limit_admitted_total{endpoint="GET /search"} 1
+# HELP adaptive_limit_shed_total Requests the adaptive limit refused (503), by priority level (0 most important).
+# TYPE adaptive_limit_shed_total counter
+adaptive_limit_shed_total{endpoint="GET /search",priority="0"} 1
+# HELP per_user_rate_limit_requests_allowed_total Requests the per-user rate limit let through, over every user.
+# TYPE per_user_rate_limit_requests_allowed_total counter
+per_user_rate_limit_requests_allowed_total 2
+# HELP per_user_rate_limit_requests_refused_total Requests the per-user rate limit refused: user over their rate, or the user table full.
+# TYPE per_user_rate_limit_requests_refused_total counter
+per_user_rate_limit_requests_refused_total 1
+# HELP per_user_rate_limit_tracked_users Users the per-user rate limit tracks now.
+# TYPE per_user_rate_limit_tracked_users gauge
+per_user_rate_limit_tracked_users 2
+# HELP rate_limit_rate Requests per second the endpoint's rate limit allows now: the configured rate, or this instance's share of a limit shared across instances.
+# TYPE rate_limit_rate gauge
+rate_limit_rate{endpoint="GET /search"} 2
+# HELP rate_limit_requests_allowed_total Requests the endpoint's rate limit let through.
+# TYPE rate_limit_requests_allowed_total counter
+rate_limit_requests_allowed_total{endpoint="GET /search"} 2
+# HELP rate_limit_requests_refused_total Requests the endpoint's rate limit refused (429).
+# TYPE rate_limit_requests_refused_total counter
+rate_limit_requests_refused_total{endpoint="GET /search"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "adaptive_limit", "adaptive_limit_active_requests",
+		"adaptive_limit_admitted_total", "adaptive_limit_shed_total", "per_user_rate_limit_requests_allowed_total",
+		"per_user_rate_limit_requests_refused_total", "per_user_rate_limit_tracked_users", "rate_limit_rate",
+		"rate_limit_requests_allowed_total", "rate_limit_requests_refused_total"); err != nil {
+		t.Fatal(err)
+	}
+	p.Done(core.Success, time.Millisecond)
+	lint(t, c)
 }
