@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/url"
 	"slices"
@@ -255,7 +256,7 @@ func TestStatusShape(t *testing.T) {
 		if r.code != 200 || !strings.HasPrefix(r.hdr.Get("Content-Type"), "application/json") {
 			t.Fatalf("status %d %s: %s", r.code, r.hdr.Get("Content-Type"), r.body)
 		}
-		if got, want := keys(t, r.body), []string{"alerts", "breakers", "bulkheads", "generated_at", "health", "per_user", "seq", "slos"}; !slices.Equal(got, want) {
+		if got, want := keys(t, r.body), []string{"adaptive_limits", "alerts", "breakers", "bulkheads", "generated_at", "health", "per_user", "per_user_rate_limit", "rate_limits", "seq", "slos"}; !slices.Equal(got, want) {
 			t.Fatalf("top-level keys %v, want %v", got, want)
 		}
 		var st statusBody
@@ -336,6 +337,61 @@ func TestStatusWithoutOptionalParts(t *testing.T) {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("status lacks %s: %s", want, r.body)
 		}
+	}
+}
+
+// Rate limits and adaptive limits are in the status, per endpoint and in
+// the full list, with the per-user rate limit's totals (and no user).
+func TestStatusRateAndAdaptiveLimits(t *testing.T) {
+	m, err := core.NewManager(core.ManagerConfig{
+		Clock: core.NewFakeClock(seedTime),
+		Endpoints: map[string]core.EndpointConfig{"GET /search": {
+			RateLimit: &core.RateLimitConfig{Rate: 5, Burst: 2},
+			Adaptive:  &core.AdaptiveConfig{MinLimit: 1, MaxLimit: 1, InitialLimit: 1},
+		}},
+		PerUserRateLimit: &core.PerUserRateLimitConfig{RateLimit: core.RateLimitConfig{Rate: 1, Burst: 1}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := newHandler(t, admin.Config{Manager: m})
+	e, _ := m.Endpoint("GET /search")
+	for range 3 {
+		_ = e.RateLimiter().Allow()
+	}
+	p, _ := e.Adaptive().TryAcquire(0)
+	defer p.Done(core.Success, 0)
+	_, _ = e.Adaptive().TryAcquire(0)
+	_, _ = m.PerUserRateLimiter().Allow("alice"), m.PerUserRateLimiter().Allow("alice")
+
+	var st struct {
+		RateLimits     []map[string]any `json:"rate_limits"`
+		AdaptiveLimits []map[string]any `json:"adaptive_limits"`
+		UserRateLimit  map[string]any   `json:"per_user_rate_limit"`
+	}
+	r := serve(t, h, "GET", "/status", "", "")
+	r.json(t, &st)
+	if len(st.RateLimits) != 1 || st.RateLimits[0]["endpoint"] != "GET /search" || st.RateLimits[0]["allowed"] != 2.0 ||
+		st.RateLimits[0]["refused"] != 1.0 || st.RateLimits[0]["rate"] != 5.0 {
+		t.Errorf("rate_limits: %v", st.RateLimits)
+	}
+	if len(st.AdaptiveLimits) != 1 || st.AdaptiveLimits[0]["limit"] != 1.0 || st.AdaptiveLimits[0]["in_flight"] != 1.0 ||
+		fmt.Sprint(st.AdaptiveLimits[0]["shed"]) != "[1]" {
+		t.Errorf("adaptive_limits: %v", st.AdaptiveLimits)
+	}
+	if u := st.UserRateLimit; u == nil || u["allowed"] != 1.0 || u["refused"] != 1.0 || u["users"] != 1.0 {
+		t.Errorf("per_user_rate_limit: %v", u)
+	}
+	if strings.Contains(string(r.body), "alice") {
+		t.Errorf("a user ID in the status: %s", r.body)
+	}
+	var es struct {
+		RateLimit map[string]any `json:"rate_limit"`
+		Adaptive  map[string]any `json:"adaptive_limit"`
+	}
+	serve(t, h, "GET", "/status/"+url.PathEscape("GET /search"), "", "").json(t, &es)
+	if es.RateLimit["refused"] != 1.0 || es.Adaptive["admitted"] != 1.0 {
+		t.Errorf("endpoint status: rate_limit %v, adaptive_limit %v", es.RateLimit, es.Adaptive)
 	}
 }
 

@@ -29,21 +29,29 @@ type status struct {
 	// PerUser is the Manager's per-user bulkhead; null without one.
 	PerUser *perUserStatus   `json:"per_user"`
 	SLOs    []core.SLOStatus `json:"slos"`
-	Health  []health.Status  `json:"health"`
-	Alerts  []alert.Alert    `json:"alerts"`
+	// RateLimits and AdaptiveLimits are the endpoints' rate limits and
+	// adaptive concurrency limits; UserRateLimit the per-user rate limit,
+	// null without one.
+	RateLimits     []rateLimitStatus `json:"rate_limits"`
+	AdaptiveLimits []adaptiveStatus  `json:"adaptive_limits"`
+	UserRateLimit  *rateLimitStatus  `json:"per_user_rate_limit"`
+	Health         []health.Status   `json:"health"`
+	Alerts         []alert.Alert     `json:"alerts"`
 }
 
 // endpointStatus is the body of GET …/status/{endpoint}: everything known
 // about one endpoint. Parts the endpoint does not have are null (or empty
 // lists).
 type endpointStatus struct {
-	Endpoint    string          `json:"endpoint"`
-	Seq         uint64          `json:"seq"`
-	GeneratedAt time.Time       `json:"generated_at"`
-	Breaker     *breakerStatus  `json:"breaker"`
-	Bulkhead    *bulkheadStatus `json:"bulkhead"`
-	SLO         *core.SLOStatus `json:"slo"`
-	Health      []health.Status `json:"health"`
+	Endpoint    string           `json:"endpoint"`
+	Seq         uint64           `json:"seq"`
+	GeneratedAt time.Time        `json:"generated_at"`
+	Breaker     *breakerStatus   `json:"breaker"`
+	Bulkhead    *bulkheadStatus  `json:"bulkhead"`
+	SLO         *core.SLOStatus  `json:"slo"`
+	RateLimit   *rateLimitStatus `json:"rate_limit"`
+	Adaptive    *adaptiveStatus  `json:"adaptive_limit"`
+	Health      []health.Status  `json:"health"`
 	// Alerts are the active alerts whose "endpoint" metadata names it.
 	Alerts []alert.Alert `json:"alerts"`
 	// Settings and SettingsSource are the endpoint's settings in effect
@@ -90,6 +98,56 @@ func bulkheadStatusOf(e *core.Endpoint, b *core.Bulkhead) bulkheadStatus {
 		QueueWaitSeconds: s.QueueTime.Sum.Seconds(),
 	}
 }
+
+// rateLimitStatus is a rate limit's counters and the rate in force.
+type rateLimitStatus struct {
+	Endpoint string `json:"endpoint,omitempty"`
+	Allowed  uint64 `json:"allowed"`
+	Refused  uint64 `json:"refused"`
+	// Rate (calls/s) and Burst in force: the configured ones, or this
+	// instance's share when the limit is shared across instances.
+	Rate  float64 `json:"rate"`
+	Burst float64 `json:"burst"`
+	// Tokens is how many calls would pass at once now (endpoint limits).
+	Tokens float64 `json:"tokens"`
+	// Users, MaxUsers and TooManyUsers describe the per-user limit's
+	// table.
+	Users        int    `json:"users,omitempty"`
+	MaxUsers     int    `json:"max_users,omitempty"`
+	TooManyUsers uint64 `json:"too_many_users,omitempty"`
+}
+
+func rateLimitStatusOf(name string, s core.RateLimitStats) rateLimitStatus {
+	return rateLimitStatus{
+		Endpoint: name, Allowed: s.Allowed, Refused: s.Refused, Rate: s.Rate, Burst: s.Burst, Tokens: s.Tokens,
+		Users: s.Users, MaxUsers: s.MaxUsers, TooManyUsers: s.TooManyUsers,
+	}
+}
+
+// adaptiveStatus is an adaptive concurrency limit's state.
+type adaptiveStatus struct {
+	Endpoint string `json:"endpoint"`
+	Limit    int    `json:"limit"`
+	InFlight int    `json:"in_flight"`
+	Queued   int    `json:"queued"`
+	Admitted uint64 `json:"admitted"`
+	// Shed counts refusals by priority level (0 the most important).
+	Shed []uint64 `json:"shed"`
+	// BaselineMS is the latency taken as healthy, RecentMS the last sample
+	// window's mean.
+	BaselineMS float64 `json:"baseline_ms"`
+	RecentMS   float64 `json:"recent_ms"`
+}
+
+func adaptiveStatusOf(name string, l *core.AdaptiveLimiter) adaptiveStatus {
+	s := l.Stats()
+	return adaptiveStatus{
+		Endpoint: name, Limit: s.Limit, InFlight: s.InFlight, Queued: s.Queued, Admitted: s.Admitted,
+		Shed: nonNil(s.Shed), BaselineMS: ms(s.Baseline), RecentMS: ms(s.Recent),
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // perUserStatus is the per-user bulkhead: totals over its users and the
 // busiest few. User IDs appear here and nowhere else.
@@ -158,13 +216,15 @@ func (h *Handler) status(seq uint64) status {
 	bs := h.breakers()
 	eps := h.cfg.Manager.Endpoints()
 	st := status{
-		Seq:         seq,
-		GeneratedAt: h.clock.Now().UTC(),
-		Breakers:    make([]breakerStatus, 0, len(bs)),
-		Bulkheads:   []bulkheadStatus{},
-		SLOs:        []core.SLOStatus{},
-		Health:      []health.Status{},
-		Alerts:      []alert.Alert{},
+		Seq:            seq,
+		GeneratedAt:    h.clock.Now().UTC(),
+		Breakers:       make([]breakerStatus, 0, len(bs)),
+		Bulkheads:      []bulkheadStatus{},
+		SLOs:           []core.SLOStatus{},
+		RateLimits:     []rateLimitStatus{},
+		AdaptiveLimits: []adaptiveStatus{},
+		Health:         []health.Status{},
+		Alerts:         []alert.Alert{},
 	}
 	for _, b := range bs {
 		st.Breakers = append(st.Breakers, breakerStatusOf(b))
@@ -176,9 +236,19 @@ func (h *Handler) status(seq uint64) status {
 		if t := e.SLO(); t != nil {
 			st.SLOs = append(st.SLOs, sloStatusOf(e, t))
 		}
+		if rl := e.RateLimiter(); rl != nil {
+			st.RateLimits = append(st.RateLimits, rateLimitStatusOf(e.Name(), rl.Stats()))
+		}
+		if al := e.Adaptive(); al != nil {
+			st.AdaptiveLimits = append(st.AdaptiveLimits, adaptiveStatusOf(e.Name(), al))
+		}
 	}
 	if p := h.cfg.Manager.PerUser(); p != nil {
 		st.PerUser = perUserStatusOf(p, h.cfg.TopUsers)
+	}
+	if p := h.cfg.Manager.PerUserRateLimiter(); p != nil {
+		s := rateLimitStatusOf("", p.Stats())
+		st.UserRateLimit = &s
 	}
 	if h.cfg.Health != nil {
 		st.Health = nonNil(h.cfg.Health.Statuses())
@@ -215,6 +285,14 @@ func (h *Handler) endpointStatus(name string, seq uint64) (endpointStatus, bool)
 		if t := e.SLO(); t != nil {
 			s := sloStatusOf(e, t)
 			es.SLO = &s
+		}
+		if rl := e.RateLimiter(); rl != nil {
+			s := rateLimitStatusOf(name, rl.Stats())
+			es.RateLimit = &s
+		}
+		if al := e.Adaptive(); al != nil {
+			s := adaptiveStatusOf(name, al)
+			es.Adaptive = &s
 		}
 	}
 	if h.cfg.Health != nil {
