@@ -414,7 +414,7 @@ func (p *AdaptivePermit) Done(o Outcome, latency time.Duration) {
 	if o == Ignored || latency <= 0 || p.epoch != l.epoch.Load() {
 		return
 	}
-	if o == Failure && int64(latency) < l.baseline.Load()/2 {
+	if o.failed() && int64(latency) < l.baseline.Load()/2 {
 		return
 	}
 	u := min(int64(latency)/accUnit, accMaxSample)

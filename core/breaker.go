@@ -35,6 +35,7 @@ type Breaker struct {
 	_          cacheLinePad
 	rejected   atomic.Int64
 	_          cacheLinePad
+	timeouts   atomic.Int64 // calls reported as Timeout; rare, so it shares a line
 
 	// probes packs the half-open round (high bits) with the probes admitted
 	// in it (low probeBits bits), so a probe is admitted only in the round
@@ -257,7 +258,10 @@ func (p Permit) Report(o Outcome, d time.Duration) {
 		return
 	}
 	cfg := b.cfg.Load()
-	failed := o == Failure
+	failed := o.failed()
+	if o == Timeout {
+		b.timeouts.Add(1)
+	}
 	slow := cfg.SlowCallDuration > 0 && d >= cfg.SlowCallDuration
 	now := b.clock.Nanotime()
 	b.window.record(now, failed, slow)
@@ -329,7 +333,7 @@ func (b *Breaker) probeResult(round uint64, o Outcome, slot bool) {
 		if slot {
 			b.probes.Add(^uint64(0)) // hand the slot back
 		}
-	case Failure:
+	case Failure, Timeout:
 		b.setStateLocked(Open, "probe failed in half-open")
 	case Success:
 		b.consecSucc++
@@ -381,7 +385,7 @@ func (b *Breaker) RecordFailure() { b.record(Failure) }
 
 func (b *Breaker) record(o Outcome) {
 	if b.State() == HalfOpen {
-		b.window.record(b.clock.Nanotime(), o == Failure, false)
+		b.window.record(b.clock.Nanotime(), o.failed(), false)
 		b.probeResult(b.probes.Load()>>probeBits, o, false)
 		return
 	}

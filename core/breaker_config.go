@@ -81,14 +81,16 @@ type BreakerConfig struct {
 }
 
 // DefaultClassifier counts nil as Success, a cancelled context as Ignored
-// (the caller gave up; the dependency did not fail) and any other error,
-// including a deadline, as Failure.
+// (the caller gave up; the dependency did not fail), a deadline as Timeout
+// (a failure, counted apart) and any other error as Failure.
 func DefaultClassifier(err error) Outcome {
 	switch {
 	case err == nil:
 		return Success
 	case errors.Is(err, context.Canceled):
 		return Ignored
+	case errors.Is(err, context.DeadlineExceeded):
+		return Timeout
 	}
 	return Failure
 }

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -742,5 +743,32 @@ func TestApplyRemote(t *testing.T) {
 		if _, err := b.Allow(); !errors.Is(err, ErrTooManyProbes) {
 			t.Fatalf("SetProbeLimit(%d): a 4th probe: %v", n, err)
 		}
+	}
+}
+
+// A timeout is a failure that is also counted apart, in every state's
+// path: Closed (toward opening) and HalfOpen (the probe fails).
+func TestTimeoutOutcome(t *testing.T) {
+	b, clk, _ := newTestBreaker(t, BreakerConfig{FailureThreshold: 2, Timeout: time.Second})
+	if got := DefaultClassifier(context.DeadlineExceeded); got != Timeout {
+		t.Fatalf("DefaultClassifier(DeadlineExceeded) = %v", got)
+	}
+	if got := DefaultClassifier(fmt.Errorf("call: %w", context.DeadlineExceeded)); got != Timeout || Timeout.String() != "timeout" {
+		t.Fatalf("a wrapped deadline: %v", got)
+	}
+	_ = b.Execute(context.Background(), func(context.Context) error { return context.DeadlineExceeded })
+	p, _ := b.Allow()
+	p.Report(Timeout, 0)
+	if s := b.Snapshot(); s.State != Open || s.Timeouts != 2 || s.FailedRequests != 2 || s.WindowFailures != 2 {
+		t.Fatalf("after two timeouts: %s, timeouts %d, failed %d, window failures %d", s.State, s.Timeouts, s.FailedRequests, s.WindowFailures)
+	}
+	clk.Advance(time.Second)
+	p, err := b.Allow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Report(Timeout, 0)
+	if s := b.Snapshot(); s.State != Open || s.Timeouts != 3 {
+		t.Fatalf("a half-open probe that timed out: %s, timeouts %d", s.State, s.Timeouts)
 	}
 }

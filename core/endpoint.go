@@ -15,14 +15,16 @@ type Endpoint struct {
 	breaker *Breaker
 	// The policies that reconfiguration replaces, each read with one
 	// atomic load.
-	bulkhead  atomic.Pointer[Bulkhead]
-	slo       atomic.Pointer[SLOTracker]
-	retry     atomic.Pointer[Retry]
-	rate      atomic.Pointer[RateLimiter]
-	adaptive  atomic.Pointer[AdaptiveLimiter]
-	timeout   atomic.Pointer[TimeoutConfig]
-	hedge     atomic.Pointer[hedger]
+	bulkhead atomic.Pointer[Bulkhead]
+	slo      atomic.Pointer[SLOTracker]
+	retry    atomic.Pointer[Retry]
+	rate     atomic.Pointer[RateLimiter]
+	adaptive atomic.Pointer[AdaptiveLimiter]
+	timeout  atomic.Pointer[TimeoutConfig]
+	hedge    atomic.Pointer[hedger]
+
 	durations histogram
+	hedges    atomic.Uint64 // hedged attempts Hedge allowed, across reconfigurations
 
 	mu  sync.Mutex // serialises reconfiguration
 	cfg atomic.Pointer[EndpointConfig]

@@ -77,8 +77,15 @@ func (e *Endpoint) HedgeDelay() (time.Duration, bool) {
 // meanwhile.
 func (e *Endpoint) Hedge() bool {
 	h := e.hedge.Load()
-	return h != nil && e.breaker.State() == Closed && h.budget.tryRetry()
+	if h == nil || e.breaker.State() != Closed || !h.budget.tryRetry() {
+		return false
+	}
+	e.hedges.Add(1)
+	return true
 }
+
+// Hedges returns how many hedged attempts Hedge has allowed.
+func (e *Endpoint) Hedges() uint64 { return e.hedges.Load() }
 
 // recentP95 reads the 95th percentile of the latency observed since the
 // start of the current window, by the upper bound of its bucket.

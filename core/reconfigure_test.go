@@ -278,3 +278,27 @@ func TestHedgeDelayFollowsRecentLatency(t *testing.T) {
 		t.Fatalf("p95 of mostly 2ms calls: %v, want the 5ms bucket", d)
 	}
 }
+
+// Hedges counts the hedged attempts Hedge allowed, through a
+// reconfiguration, and none once the breaker left Closed.
+func TestHedgesCounted(t *testing.T) {
+	m, _ := NewManager(ManagerConfig{Clock: NewFakeClock(t0), Defaults: EndpointConfig{Hedge: &HedgeConfig{Delay: time.Millisecond, MaxRatio: 1}}})
+	e := mustEndpoint(t, m, "out")
+	for range 3 {
+		if _, ok := e.HedgeDelay(); !ok || !e.Hedge() {
+			t.Fatal("a hedge refused within the budget")
+		}
+	}
+	if err := m.Reconfigure("out", EndpointConfig{Hedge: &HedgeConfig{Delay: 2 * time.Millisecond, MaxRatio: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	e.HedgeDelay()
+	e.Hedge()
+	e.Breaker().Trip("test")
+	if e.Hedge() {
+		t.Fatal("hedged with the breaker open")
+	}
+	if n := e.Hedges(); n != 4 {
+		t.Fatalf("Hedges() = %d, want 4", n)
+	}
+}

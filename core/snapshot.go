@@ -30,6 +30,9 @@ type Snapshot struct {
 	FailedRequests     int64 `json:"failed_requests"`
 	RejectedRequests   int64 `json:"rejected_requests"`
 	SlowRequests       int64 `json:"slow_requests"`
+	// Timeouts counts the failed calls that ran out of time (reported as
+	// Timeout), since the breaker was made in this process.
+	Timeouts int64 `json:"timeouts"`
 
 	// The rolling window, including other instances' share when shared.
 	WindowRequests int64   `json:"window_requests"`
@@ -82,6 +85,7 @@ func (b *Breaker) Snapshot() Snapshot {
 	s.TotalRequests, s.FailedRequests, s.SlowRequests = life.total, life.failed, life.slow
 	s.SuccessfulRequests = life.total - life.failed
 	s.RejectedRequests = b.rejected.Load()
+	s.Timeouts = b.timeouts.Load()
 	s.WindowRequests, s.WindowFailures, s.WindowSlow = win.total, win.failed, win.slow
 	s.FailureRate, s.SlowCallRate = percent(win.failed, win.total), percent(win.slow, win.total)
 	return s

@@ -25,7 +25,15 @@ const (
 	// Ignored is neither: the call is forgotten (a cancelled request, say),
 	// and a half-open probe slot it held is handed back.
 	Ignored
+	// Timeout is a failure because the call ran out of its time: it counts
+	// toward opening exactly as Failure does, and is also counted apart
+	// (Snapshot.Timeouts), so that slow dependencies can be told from
+	// broken ones.
+	Timeout
 )
+
+// failed reports whether the outcome counts toward opening.
+func (o Outcome) failed() bool { return o == Failure || o == Timeout }
 
 // String names the outcome.
 func (o Outcome) String() string {
@@ -36,6 +44,8 @@ func (o Outcome) String() string {
 		return "failure"
 	case Ignored:
 		return "ignored"
+	case Timeout:
+		return "timeout"
 	}
 	return "unknown"
 }

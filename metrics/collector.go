@@ -35,6 +35,7 @@ type Collector struct {
 		puUsers, puRejected                                                  *prometheus.Desc
 		retryCalls, retryRetries, retryExhausted, retryAborted               *prometheus.Desc
 		rlAllowed, rlRefused, rlRate                                         *prometheus.Desc
+		timeouts, hedges                                                     *prometheus.Desc
 		purlAllowed, purlRefused, purlUsers                                  *prometheus.Desc
 		alLimit, alActive, alQueued, alAdmitted, alShed, alBase, alRecent    *prometheus.Desc
 	}
@@ -68,6 +69,8 @@ func New(cfg Config) (*Collector, error) {
 	dd.successful = d("circuit_breaker_requests_successful_total", "Requests the breaker let through that succeeded.", ep...)
 	dd.failed = d("circuit_breaker_requests_failed_total", "Requests the breaker let through that failed.", ep...)
 	dd.rejected = d("circuit_breaker_requests_rejected_total", "Requests the breaker refused.", ep...)
+	dd.timeouts = d("circuit_breaker_requests_timeout_total", "Requests the breaker let through that ran out of their time (also counted in circuit_breaker_requests_failed_total).", ep...)
+	dd.hedges = d("hedge_requests_total", "Hedged attempts sent: a second attempt of a call that had not answered within the hedge delay.", ep...)
 	dd.transitions = d("circuit_breaker_state_transitions_total", "State transitions by from and to state.", "endpoint", "from", "to")
 	dd.duration = d("circuit_breaker_request_duration_seconds", "Duration of requests through the endpoint, measured by the HTTP middleware and transport.", ep...)
 	dd.bhActive = d("bulkhead_active_requests", "Requests holding a bulkhead slot now.", ep...)
@@ -132,6 +135,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, dd.successful, float64(s.SuccessfulRequests), ep)
 		counter(ch, dd.failed, float64(s.FailedRequests), ep)
 		counter(ch, dd.rejected, float64(s.RejectedRequests), ep)
+		counter(ch, dd.timeouts, float64(s.Timeouts), ep)
+		if n := e.Hedges(); n > 0 || e.Config().Hedge != nil {
+			counter(ch, dd.hedges, float64(n), ep)
+		}
 		for from, row := range s.Transitions {
 			for to, n := range row {
 				if n > 0 {

@@ -319,7 +319,7 @@ app_retry_retries_total{endpoint="search"} 1
 func TestDescribeCoversCollect(t *testing.T) {
 	m := newManager(t, core.ManagerConfig{
 		Defaults: core.EndpointConfig{Bulkhead: &core.BulkheadConfig{}, SLO: &core.SLOConfig{},
-			RateLimit: &core.RateLimitConfig{}, Adaptive: &core.AdaptiveConfig{}},
+			RateLimit: &core.RateLimitConfig{}, Adaptive: &core.AdaptiveConfig{}, Hedge: &core.HedgeConfig{}},
 		PerUser:          &core.PerUserConfig{},
 		PerUserRateLimit: &core.PerUserRateLimitConfig{},
 	})
@@ -416,5 +416,38 @@ rate_limit_requests_refused_total{endpoint="GET /search"} 1
 		t.Fatal(err)
 	}
 	p.Done(core.Success, time.Millisecond)
+	lint(t, c)
+}
+
+func TestTimeoutAndHedgeMetrics(t *testing.T) {
+	m := newManager(t, core.ManagerConfig{Endpoints: map[string]core.EndpointConfig{
+		"quotes": {Hedge: &core.HedgeConfig{Delay: time.Millisecond, MaxRatio: 1}},
+	}})
+	c, reg := register(t, Config{Manager: m})
+	q := endpoint(t, m, "quotes")
+	endpoint(t, m, "GET /x") // no hedge policy: no hedge series
+	p, _ := q.Breaker().Allow()
+	p.Report(core.Timeout, time.Second)
+	p, _ = q.Breaker().Allow()
+	p.Report(core.Failure, 0)
+	q.HedgeDelay()
+	q.Hedge()
+	want := `
+# HELP circuit_breaker_requests_failed_total Requests the breaker let through that failed.
+# TYPE circuit_breaker_requests_failed_total counter
+circuit_breaker_requests_failed_total{endpoint="GET /x"} 0
+circuit_breaker_requests_failed_total{endpoint="quotes"} 2
+# HELP circuit_breaker_requests_timeout_total Requests the breaker let through that ran out of their time (also counted in circuit_breaker_requests_failed_total).
+# TYPE circuit_breaker_requests_timeout_total counter
+circuit_breaker_requests_timeout_total{endpoint="GET /x"} 0
+circuit_breaker_requests_timeout_total{endpoint="quotes"} 1
+# HELP hedge_requests_total Hedged attempts sent: a second attempt of a call that had not answered within the hedge delay.
+# TYPE hedge_requests_total counter
+hedge_requests_total{endpoint="quotes"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "circuit_breaker_requests_failed_total",
+		"circuit_breaker_requests_timeout_total", "hedge_requests_total"); err != nil {
+		t.Fatal(err)
+	}
 	lint(t, c)
 }

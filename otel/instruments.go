@@ -73,6 +73,7 @@ type instruments struct {
 	alQueued               metric.Int64ObservableUpDownCounter
 	alAdmitted             metric.Int64ObservableCounter
 	alBaseline, alRecent   metric.Float64ObservableGauge
+	timeouts, hedges       metric.Int64ObservableCounter
 }
 
 func (in *instruments) create(m metric.Meter) error {
@@ -141,6 +142,8 @@ func (in *instruments) create(m metric.Meter) error {
 	in.alAdmitted = i64c("bulwark.adaptive_limit.admitted", "{request}", "Requests the adaptive limit admitted.")
 	in.alBaseline = f64g("bulwark.adaptive_limit.baseline_latency", "s", "The latency the adaptive limit takes as healthy (reported from its first sample window on).")
 	in.alRecent = f64g("bulwark.adaptive_limit.recent_latency", "s", "Mean latency of the adaptive limit's last sample window.")
+	in.timeouts = i64c("bulwark.timeouts", "{call}", "Calls the breaker let through that ran out of their time (also counted as failures in bulwark.circuit_breaker.calls).")
+	in.hedges = i64c("bulwark.hedges", "{attempt}", "Hedged attempts sent: a second attempt of a call that had not answered within the hedge delay.")
 	return errors.Join(errs...)
 }
 
@@ -152,6 +155,7 @@ func (in *instruments) observables() []metric.Observable {
 		in.retryCalls, in.retryRetries, in.retryGiveUps,
 		in.rlAllowed, in.rlRate, in.purlAllowed, in.purlUsers,
 		in.alLimit, in.alActive, in.alQueued, in.alAdmitted, in.alBaseline, in.alRecent,
+		in.timeouts, in.hedges,
 	}
 }
 
@@ -290,8 +294,10 @@ func (t *Telemetry) collect(_ context.Context, o metric.Observer) error {
 				o.ObserveFloat64(in.alRecent, st.Recent.Seconds(), s.ep)
 			}
 		}
-		// Timeouts and hedges get their instruments here, read the same
-		// way, once core counts what they did.
+		o.ObserveInt64(in.timeouts, b.Timeouts, s.ep)
+		if n := e.Hedges(); n > 0 || e.Config().Hedge != nil {
+			o.ObserveInt64(in.hedges, i64(n), s.ep)
+		}
 	}
 	if p := t.m.PerUser(); p != nil {
 		st := p.Stats()

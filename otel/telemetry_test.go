@@ -191,8 +191,9 @@ func usedManager(t *testing.T) (*core.Manager, *Telemetry, *sdkmetric.ManualRead
 	m := newManager(t, core.ManagerConfig{
 		Clock: clock,
 		Endpoints: map[string]core.EndpointConfig{
-			"GET /x":      {Bulkhead: &one, SLO: &core.SLOConfig{ErrorBudgetPercent: 20}, RateLimit: &core.RateLimitConfig{Rate: 1, Burst: 1}},
-			"payments":    {Breaker: &core.BreakerConfig{FailureThreshold: 2}, Retry: &core.RetryConfig{MaxAttempts: 3, Delay: noWait}},
+			"GET /x": {Bulkhead: &one, SLO: &core.SLOConfig{ErrorBudgetPercent: 20}, RateLimit: &core.RateLimitConfig{Rate: 1, Burst: 1}},
+			"payments": {Breaker: &core.BreakerConfig{FailureThreshold: 2}, Retry: &core.RetryConfig{MaxAttempts: 3, Delay: noWait},
+				Hedge: &core.HedgeConfig{Delay: time.Millisecond}},
 			"POST /batch": {Adaptive: &core.AdaptiveConfig{MinLimit: 1, MaxLimit: 1, SampleWindow: time.Millisecond}},
 		},
 		PerUser:          &core.PerUserConfig{Bulkhead: one},

@@ -329,7 +329,10 @@ func (t *Ticket) Finish(status int, panicked bool) {
 		status = t.writer.Status()
 	}
 	o := core.Failure
-	if !panicked && !timedOut {
+	switch {
+	case timedOut:
+		o = core.Timeout
+	case !panicked:
 		o = g.cfg.Classify(status)
 	}
 	end := t.writer.hijacked

@@ -164,8 +164,8 @@ func TestTimeoutAnswersForASilentHandler(t *testing.T) {
 		t.Fatalf("a write after the timeout: %v", err)
 	}
 	srv.Close() // waits for the handler to return
-	if s := mustEndpoint(t, m, "GET /").Breaker().Snapshot(); s.FailedRequests != 1 {
-		t.Fatalf("breaker: %+v", s)
+	if s := mustEndpoint(t, m, "GET /").Breaker().Snapshot(); s.FailedRequests != 1 || s.Timeouts != 1 {
+		t.Fatalf("breaker: %+v, want one failure, a timeout", s)
 	}
 }
 
@@ -285,8 +285,12 @@ func TestTransportTimeouts(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("took %v", d)
 	}
-	if s := mustEndpoint(t, m, strings.TrimPrefix(url, "http://")).Retry().Stats(); s.Attempts < 2 || s.Attempts > 4 {
+	e := mustEndpoint(t, m, strings.TrimPrefix(url, "http://"))
+	if s := e.Retry().Stats(); s.Attempts < 2 || s.Attempts > 4 {
 		t.Fatalf("%d attempts in 120ms of 50ms attempts", s.Attempts)
+	}
+	if s := e.Breaker().Snapshot(); s.Timeouts < 2 || s.Timeouts != s.FailedRequests {
+		t.Fatalf("every attempt timed out, but the breaker counts %d timeouts of %d failures", s.Timeouts, s.FailedRequests)
 	}
 }
 
@@ -326,6 +330,9 @@ func TestTransportHedgeWins(t *testing.T) {
 	s := mustEndpoint(t, m, strings.TrimPrefix(url, "http://")).Breaker().Snapshot()
 	if s.TotalRequests != 1 || s.FailedRequests != 0 {
 		t.Fatalf("one call, hedged, is one success: %+v", s)
+	}
+	if n := mustEndpoint(t, m, strings.TrimPrefix(url, "http://")).Hedges(); n != 1 {
+		t.Fatalf("Hedges() = %d, want 1", n)
 	}
 }
 
