@@ -25,6 +25,7 @@ const (
 	keyRetryReason   = attribute.Key("bulwark.retry.reason")
 	keyAttempt       = attribute.Key("bulwark.retry.attempt")
 	keyWait          = attribute.Key("bulwark.retry.wait")
+	keyHedgeDelay    = attribute.Key("bulwark.hedge.delay")
 )
 
 // stateNames are the bulwark.circuit_breaker.state values, indexed by

@@ -14,6 +14,7 @@ import (
 const (
 	eventRejection  = "bulwark.rejection"
 	eventAttempt    = "bulwark.attempt"
+	eventHedge      = "bulwark.hedge"
 	eventTransition = "bulwark.circuit_breaker.transition"
 )
 
@@ -50,10 +51,15 @@ func (o observer) Rejected(ctx context.Context, rej nethttp.Rejection) {
 }
 
 // Attempt adds a bulwark.attempt event with the attempt's number and the
-// wait before it, in seconds.
+// wait before it, in seconds; for a hedged copy (n = 0), a bulwark.hedge
+// event with the hedge delay.
 func (o observer) Attempt(ctx context.Context, endpoint string, n int, wait time.Duration) {
 	span, ok := o.span(ctx)
 	if !ok {
+		return
+	}
+	if n == 0 {
+		span.AddEvent(eventHedge, trace.WithAttributes(keyEndpoint.String(endpoint), keyHedgeDelay.Float64(wait.Seconds())))
 		return
 	}
 	span.AddEvent(eventAttempt, trace.WithAttributes(keyEndpoint.String(endpoint), keyAttempt.Int(n), keyWait.Float64(wait.Seconds())))

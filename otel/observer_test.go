@@ -304,3 +304,58 @@ func TestExemplars(t *testing.T) {
 		}
 	}
 }
+
+// A hedged copy is a bulwark.hedge event on the caller's span, with its
+// delay, and bulwark.hedges counts it.
+func TestHedgeEventOnTheCallersSpan(t *testing.T) {
+	var calls atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			select { // the first attempt is slow: the hedge answers first
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	m := newManager(t, core.ManagerConfig{Endpoints: map[string]core.EndpointConfig{
+		"upstream": {Hedge: &core.HedgeConfig{Delay: 20 * time.Millisecond, MaxRatio: 1}},
+	}})
+	tel, r := newTelemetry(t, Config{Manager: m})
+	rt, err := nethttp.NewTransport(nethttp.TransportConfig{
+		Manager: m, Base: srv.Client().Transport, Observer: tel.Observer(),
+		EndpointKey: func(*http.Request) string { return "upstream" },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newTracing()
+	ctx, span := tr.tracer.Start(context.Background(), "checkout")
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	span.End()
+	var hedge *sdktrace.Event
+	for _, e := range span.(sdktrace.ReadOnlySpan).Events() {
+		if e.Name == "bulwark.hedge" {
+			hedge = &e
+		}
+	}
+	if hedge == nil {
+		t.Fatalf("events %q, want a bulwark.hedge", events(span.(sdktrace.ReadOnlySpan)))
+	}
+	a := attribute.NewSet(hedge.Attributes...)
+	d, _ := a.Value(keyHedgeDelay)
+	ep, _ := a.Value(keyEndpoint)
+	if d.AsFloat64() != 0.02 || ep.AsString() != "upstream" {
+		t.Fatalf("hedge event %v", hedge.Attributes)
+	}
+	compareLines(t, lines(collect(t, r), "bulwark.hedges"), `
+		bulwark.hedges{bulwark.endpoint=upstream} 1
+	`)
+}

@@ -36,6 +36,7 @@ type attempt struct {
 	over  bool
 	race  *hedgeRace
 	ctx1  context.Context // the attempt's own context, cancelled when a hedge wins
+	delay time.Duration   // the hedge delay of the attempt in flight
 	reuse bool            // no alarm function can still touch the attempt
 }
 
@@ -136,7 +137,7 @@ func (a *attempt) send(ctx context.Context, req *http.Request, delay time.Durati
 	req1 := req.WithContext(ctx1)
 	if hedge {
 		a.mu.Lock()
-		a.ctx1, a.over = ctx1, false
+		a.ctx1, a.over, a.delay = ctx1, false, delay
 		a.mu.Unlock()
 		m.SetAlarm(&a.alarm, delay, a.fire)
 	}
@@ -178,7 +179,7 @@ func (a *attempt) hedge() {
 	}
 	r := &hedgeRace{ctx1: a.ctx1}
 	a.race = r
-	req, parent := a.req, a.req.Context()
+	req, parent, delay := a.req, a.req.Context(), a.delay
 	m, base, ep, obs := a.t.cfg.Manager, a.t.base, a.ep, a.t.cfg.Observer
 	limit := a.timeout
 	if limit <= 0 {
@@ -199,7 +200,7 @@ func (a *attempt) hedge() {
 			req2.Body = body
 		}
 		if obs != nil {
-			obs.Attempt(parent, ep.Name(), 0, 0) // attempt 0: a hedge
+			obs.Attempt(parent, ep.Name(), 0, delay) // attempt 0: a hedge
 		}
 		resp, err := base.RoundTrip(req2)
 		r.offer(resp, err)

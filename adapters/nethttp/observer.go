@@ -16,7 +16,8 @@ type Observer interface {
 	Rejected(ctx context.Context, rej Rejection)
 	// Attempt is told that the Transport is sending attempt n (1 for the
 	// first) of a request to endpoint, wait after the previous attempt
-	// ended (0 for the first).
+	// ended (0 for the first); or, with n = 0, a hedged copy of the attempt
+	// in flight, sent wait (the hedge delay) after that attempt started.
 	Attempt(ctx context.Context, endpoint string, n int, wait time.Duration)
 	// Done is told of a call's end: its outcome for the endpoint's
 	// policies and how long it took (one attempt, outbound).
