@@ -14,6 +14,7 @@ import (
 	"github.com/bulwark-go/bulwark/health"
 	"github.com/bulwark-go/bulwark/internal/filecfg"
 	"github.com/bulwark-go/bulwark/metrics"
+	bulwarkotel "github.com/bulwark-go/bulwark/otel"
 	"github.com/bulwark-go/bulwark/store"
 )
 
@@ -40,6 +41,10 @@ type Config struct {
 	// core.PerUserConfig); requests are told apart by UserHeader or
 	// UserKey.
 	PerUser *core.PerUserConfig
+	// PerUserRateLimit, when set, gives every user a rate limit of their
+	// own (see core.PerUserRateLimitConfig); users are told apart as for
+	// PerUser.
+	PerUserRateLimit *core.PerUserRateLimitConfig
 	// MaxEndpoints bounds the endpoints tracked. Default 1000.
 	MaxEndpoints int
 	// UserHeader names the request header that carries the user's ID, for
@@ -57,6 +62,14 @@ type Config struct {
 	// Metrics configures the Prometheus collector; its Manager is the
 	// kit's to set.
 	Metrics metrics.Config
+	// OTel, when set, reports the endpoints through OpenTelemetry as well
+	// (package bulwarkotel): instruments through its MeterProvider (nil:
+	// the global one) and events on each request's current span (through
+	// the global TracerProvider's spans, as the application makes them). In
+	// a file, "otel: true" turns it on with the defaults, and a section
+	// ("otel: {exemplars: true}") sets its options. Its Manager is the
+	// kit's to set.
+	OTel *bulwarkotel.Config
 
 	// UserKey names a request's user (code only; see nethttp.UserFromHeader
 	// and nethttp.UserFromContext). It wins over UserHeader.

@@ -22,6 +22,7 @@ import (
 	"github.com/bulwark-go/bulwark/health"
 	"github.com/bulwark-go/bulwark/health/grpcprobe"
 	"github.com/bulwark-go/bulwark/metrics"
+	bulwarkotel "github.com/bulwark-go/bulwark/otel"
 	"github.com/bulwark-go/bulwark/store"
 )
 
@@ -40,6 +41,7 @@ type Kit struct {
 	sinks   []interface{ Close(context.Context) error } // alert handlers the kit made
 	monitor *health.Monitor
 	gather  prometheus.Gatherer
+	tel     *bulwarkotel.Telemetry
 	admin   *admin.Handler
 	mw      func(http.Handler) http.Handler
 
@@ -170,6 +172,13 @@ func (k *Kit) build() error {
 	if err := reg.Register(col); err != nil {
 		return fmt.Errorf("bulwark: metrics: %w", err)
 	}
+	if cfg.OTel != nil {
+		oc := *cfg.OTel
+		oc.Manager = m
+		if k.tel, err = bulwarkotel.New(oc); err != nil {
+			return prefixErrors("bulwark.Config.OTel.", "bulwarkotel.Config.", err)
+		}
+	}
 	ac := cfg.Admin
 	ac.Manager, ac.Health, ac.Alerts, ac.Settings, ac.Logger = m, k.monitor, k.alerts, k, k.log
 	if k.shared != nil {
@@ -183,9 +192,12 @@ func (k *Kit) build() error {
 	if k.http.UserKey == nil && cfg.UserHeader != "" {
 		k.http.UserKey = nethttp.UserFromHeader(cfg.UserHeader)
 	}
+	if k.tel != nil {
+		k.http.Observer = k.tel.Observer()
+	}
 	if k.mw, err = nethttp.Middleware(k.http); err != nil {
-		if cfg.PerUser != nil && k.http.UserKey == nil {
-			return &core.ConfigError{Field: "bulwark.Config.UserHeader", Value: "", Rule: "is required with PerUser (or set UserKey in code): it names the header that carries the user's ID"}
+		if (cfg.PerUser != nil || cfg.PerUserRateLimit != nil) && k.http.UserKey == nil {
+			return &core.ConfigError{Field: "bulwark.Config.UserHeader", Rule: "is required with PerUser or PerUserRateLimit (or set UserKey in code): it names the header that carries the user's ID"}
 		}
 		return err
 	}
@@ -195,7 +207,8 @@ func (k *Kit) build() error {
 // managerConfig is the core part of cfg.
 func (cfg *Config) managerConfig() core.ManagerConfig {
 	mc := core.ManagerConfig{
-		Defaults: cfg.Defaults, PerUser: cfg.PerUser, MaxEndpoints: cfg.MaxEndpoints, Clock: cfg.Clock,
+		Defaults: cfg.Defaults, PerUser: cfg.PerUser, PerUserRateLimit: cfg.PerUserRateLimit,
+		MaxEndpoints: cfg.MaxEndpoints, Clock: cfg.Clock,
 		Endpoints: make(map[string]core.EndpointConfig, len(cfg.Endpoints)),
 	}
 	for name, e := range cfg.Endpoints {
@@ -337,6 +350,7 @@ func (k *Kit) Close(ctx context.Context) error {
 			}
 		}
 		add(k.admin)
+		add(k.tel)
 		add(k.monitor)
 		add(k.shared)
 		add(k.files)

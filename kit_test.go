@@ -319,3 +319,30 @@ func TestReconfigureAcrossInstances(t *testing.T) {
 		return mustBreaker(t, b, "GET /x").Config().FailureThreshold == 5
 	})
 }
+
+// The per-user rate limit comes from the file, and needs to know who the
+// user is.
+func TestPerUserRateLimitFromTheFile(t *testing.T) {
+	cfg, err := ParseConfig("b.yaml", []byte("user_header: X-User\nper_user_rate_limit: {rate_limit: {rate: 1, burst: 1}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newKit(t, cfg)
+	mux := http.NewServeMux()
+	mux.Handle("GET /x", k.Middleware()(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	codes := []int{}
+	for range 2 {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/x", nil)
+		req.Header.Set("X-User", "alice")
+		mux.ServeHTTP(rec, req)
+		codes = append(codes, rec.Code)
+	}
+	if codes[0] != 200 || codes[1] != 429 {
+		t.Fatalf("alice's two requests at 1/s: %v, want 200 then 429", codes)
+	}
+	cfg.UserHeader = ""
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "b.yaml: user_header: is required with PerUser or PerUserRateLimit") {
+		t.Fatalf("per-user rate limit without a user header: %v", err)
+	}
+}

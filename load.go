@@ -14,7 +14,8 @@ import (
 // LoadConfig reads a configuration file: YAML, or JSON when its name ends
 // in ".json". Its keys are Config's fields in snake_case (a "defaults"
 // section, per-endpoint sections under "endpoints" that override it,
-// "per_user", "store", "alerts", "admin", "metrics"), durations are
+// "per_user", "per_user_rate_limit", "store", "alerts", "admin", "metrics",
+// "otel"), durations are
 // strings such as "15s", and ${NAME} anywhere in a value is replaced by the
 // environment variable NAME (one that is not set is an error, so that a
 // secret is never silently empty; "$${" writes "${").
@@ -51,6 +52,14 @@ func ParseConfig(name string, data []byte) (Config, error) {
 	}
 	if err := filecfg.Expand(m, nil); err != nil {
 		return Config{}, cfg.fileErrors(err)
+	}
+	// "otel: true" is the section with every default; false, none.
+	if on, ok := m["otel"].(bool); ok {
+		if on {
+			m["otel"] = map[string]any{}
+		} else {
+			delete(m, "otel")
+		}
 	}
 	// Keys that could not be decoded are left at their zero value, and the
 	// policies are checked anyway, so that one pass reports every problem:

@@ -255,10 +255,11 @@ func plainKey(s string) bool {
 
 // SnakeCase spells a Go field name as a file key: FailureThreshold →
 // failure_threshold, MaxOpenDuration → max_open_duration, TTL → ttl,
-// InstanceID → instance_id.
+// InstanceID → instance_id; OTel, as OpenTelemetry spells itself, is one
+// word: otel.
 func SnakeCase(name string) string {
 	var b strings.Builder
-	rs := []rune(name)
+	rs := []rune(strings.ReplaceAll(name, "OTel", "Otel"))
 	for i, r := range rs {
 		if unicode.IsUpper(r) {
 			if i > 0 && (unicode.IsLower(rs[i-1]) || unicode.IsDigit(rs[i-1]) || i+1 < len(rs) && unicode.IsLower(rs[i+1])) {

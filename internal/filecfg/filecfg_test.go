@@ -97,7 +97,7 @@ func TestDecodeReportsEveryProblem(t *testing.T) {
 
 func TestSnakeCaseAndGoPath(t *testing.T) {
 	for in, want := range map[string]string{
-		"FailureThreshold": "failure_threshold", "TTL": "ttl", "InstanceID": "instance_id",
+		"FailureThreshold": "failure_threshold", "TTL": "ttl", "InstanceID": "instance_id", "OTel": "otel", "OTelConfig": "otel_config",
 		"SLO": "slo", "MaxOpenDuration": "max_open_duration", "HTTPProbe": "http_probe",
 	} {
 		if got := SnakeCase(in); got != want {
