@@ -148,6 +148,21 @@ func BenchmarkMiddlewareTimeout(b *testing.B) {
 	serveBenchOwn(b, mw(okHandler))
 }
 
+// BenchmarkMiddlewareNoTimeout is BenchmarkMiddlewareTimeout without the
+// timeout: the endpoint's breaker alone, on requests of each goroutine's
+// own, so that the difference is what the deadline costs.
+func BenchmarkMiddlewareNoTimeout(b *testing.B) {
+	m, err := core.NewManager(core.ManagerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mw, err := Middleware(Config{Manager: m})
+	if err != nil {
+		b.Fatal(err)
+	}
+	serveBenchOwn(b, mw(okHandler))
+}
+
 // BenchmarkContextWithTimeout is what a deadline costs with the standard
 // library, for comparison.
 func BenchmarkContextWithTimeout(b *testing.B) {

@@ -250,11 +250,12 @@ func (t *Transport) guarded(req *http.Request, ep *core.Endpoint) (*http.Respons
 		// Attempts ran out on a failing status: that response is the answer
 		// (or the fallback's). When the breaker opened or the context
 		// ended, the error says so.
-		var se *statusError
 		if err == nil {
 			return last, nil
 		}
-		if errors.As(err, &se) && !rejected(err) && req.Context().Err() == nil {
+		// AsType, not As: As would move its target to the heap, one
+		// allocation per call.
+		if _, ok := errors.AsType[*statusError](err); ok && !rejected(err) && req.Context().Err() == nil {
 			return t.fallback(req, last, err)
 		}
 		discard(last)
