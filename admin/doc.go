@@ -96,8 +96,8 @@
 // feed sends a snapshot, {"type":"snapshot","seq":N,...} with the fields
 // of GET …/status, then every event from the Manager's bus (and from
 // breakers given to MonitorBreaker), and a fresh snapshot every
-// Config.SnapshotInterval (2s by default). A breaker transition is the
-// seed's JSON with "type" and "seq" added:
+// Config.SnapshotInterval (2s by default). A breaker transition is an
+// events.StateChange's JSON with "type" and "seq" added:
 //
 //	{"endpoint":"api-service","old_state":"Closed","new_state":"Open",
 //	 "timestamp":"2025-10-08T12:00:00Z","reason":"Failure threshold exceeded",

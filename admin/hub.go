@@ -478,7 +478,7 @@ func (n *hub) monitoredBreakers() []*core.Breaker {
 }
 
 // encodeEvent is e's JSON object with "type" and "seq" appended, so that a
-// StateChange keeps the seed's fields as they are. An event whose form has
+// StateChange keeps its own fields as they are, first. An event whose form has
 // its own "type" keeps it, unless it is empty or null: then it becomes the
 // EventType, so that every message names its kind.
 func encodeEvent(seq uint64, e events.Event) ([]byte, error) {

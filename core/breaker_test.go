@@ -71,7 +71,7 @@ func transitions(sub *events.Subscription) []string {
 	}
 }
 
-func TestDefaultsAreTheSeeds(t *testing.T) {
+func TestDefaults(t *testing.T) {
 	b, err := NewBreaker(BreakerConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestDefaultsAreTheSeeds(t *testing.T) {
 	if d.Disabled || d.FailureThreshold != 5 || d.SuccessThreshold != 2 || d.Timeout != 60*time.Second ||
 		d.HalfOpenMaxRequests != 3 || d.FailureRateThreshold != 50 || d.MinRequestsForRate != 10 ||
 		d.RollingWindow != 10*time.Second {
-		t.Fatalf("defaults differ from the seed: %+v", d)
+		t.Fatalf("defaults differ from the documented ones: %+v", d)
 	}
 	// The defaults documented on the fields.
 	if d.WindowBuckets != 10 || d.SlowCallDuration != 0 || d.SlowCallRateThreshold != 100 ||

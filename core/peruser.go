@@ -68,8 +68,7 @@ func (cfg PerUserConfig) normalize(c *check.Checker) PerUserConfig {
 }
 
 // PerUserBulkhead gives every user a bulkhead of their own, so that one user
-// cannot take every slot of a service (the seed's PerUserBulkhead). It is
-// safe for concurrent use.
+// cannot take every slot of a service. It is safe for concurrent use.
 //
 // Users are tracked in a table bounded by MaxUsers and split into shards by
 // a hash of the user ID, each with its own lock, so calls for different

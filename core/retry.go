@@ -12,7 +12,7 @@ import (
 	"github.com/bulwark-go/bulwark/internal/check"
 )
 
-// RetryConfig configures a Retry (the seed's RetryConfig). The zero value is
+// RetryConfig configures a Retry. The zero value is
 // the default policy: 3 attempts, waits of 100ms, 200ms, 400ms, … up to 30s,
 // each spread ±10% at random. Every zero field takes the default written
 // beside it.
@@ -134,8 +134,8 @@ func (cfg RetryConfig) normalize(c *check.Checker) RetryConfig {
 }
 
 // Retry runs a function again when it fails, with exponential backoff and
-// jitter; with a circuit breaker attached it is the seed's
-// CircuitBreakerAwareRetry. It is safe for concurrent use and holds no
+// jitter; with a circuit breaker attached (RetryConfig.Breaker) it stops
+// as soon as the breaker refuses. It is safe for concurrent use and holds no
 // per-call state. Make one with NewRetry; the zero value is not usable.
 //
 // With a breaker, every attempt asks the breaker first and reports its
@@ -234,7 +234,7 @@ func (r *Retry) Stats() RetryStats {
 }
 
 // Do runs fn until it succeeds, fails with an error that Retryable refuses,
-// or runs out of attempts, waiting between attempts (the seed's execute). It
+// or runs out of attempts, waiting between attempts. It
 // returns nil on success and otherwise the last attempt's error, except:
 //
 //   - ctx is already done: ctx.Err(), and fn never runs;
