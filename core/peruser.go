@@ -56,15 +56,23 @@ func (cfg PerUserConfig) normalize(c *check.Checker) PerUserConfig {
 	c.Int("MaxUsers", &cfg.MaxUsers, 10_000, 1, 100_000_000)
 	c.Duration("IdleTimeout", &cfg.IdleTimeout, 5*time.Minute, time.Millisecond, 24*time.Hour)
 	c.Int("TopN", &cfg.TopN, 20, 1, 10_000)
-	if s := cfg.Shards; s == 0 {
-		cfg.Shards = 64
-	} else if s < 1 || s > 1<<16 || s&(s-1) != 0 {
-		c.Fail("Shards", s, "must be a power of two between 1 and 65536 (0 means the default, 64)")
-	}
-	for cfg.Shards > 1 && cfg.MaxUsers > 0 && cfg.Shards > cfg.MaxUsers {
-		cfg.Shards /= 2
-	}
+	cfg.Shards = userShards(c, cfg.Shards, cfg.MaxUsers)
 	return cfg
+}
+
+// userShards checks a per-user table's shard count (a power of two;
+// default 64) and halves it until no shard is left without a user's room.
+func userShards(c *check.Checker, shards, maxUsers int) int {
+	if shards == 0 {
+		shards = 64
+	} else if shards < 1 || shards > 1<<16 || shards&(shards-1) != 0 {
+		c.Fail("Shards", shards, "must be a power of two between 1 and 65536 (0 means the default, 64)")
+		return shards
+	}
+	for shards > 1 && maxUsers > 0 && shards > maxUsers {
+		shards /= 2
+	}
+	return shards
 }
 
 // PerUserBulkhead gives every user a bulkhead of their own, so that one user

@@ -48,14 +48,7 @@ func (cfg PerUserRateLimitConfig) normalize(c *check.Checker) PerUserRateLimitCo
 	cfg.RateLimit = cfg.RateLimit.normalize(c.Sub("RateLimit"))
 	c.Int("MaxUsers", &cfg.MaxUsers, 10_000, 1, 100_000_000)
 	c.Duration("IdleTimeout", &cfg.IdleTimeout, 5*time.Minute, time.Millisecond, 24*time.Hour)
-	if s := cfg.Shards; s == 0 {
-		cfg.Shards = 64
-	} else if s < 1 || s > 1<<16 || s&(s-1) != 0 {
-		c.Fail("Shards", s, "must be a power of two between 1 and 65536 (0 means the default, 64)")
-	}
-	for cfg.Shards > 1 && cfg.MaxUsers > 0 && cfg.Shards > cfg.MaxUsers {
-		cfg.Shards /= 2
-	}
+	cfg.Shards = userShards(c, cfg.Shards, cfg.MaxUsers)
 	return cfg
 }
 
