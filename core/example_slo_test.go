@@ -22,12 +22,14 @@ func ExampleSLOTracker() {
 	for i := range 200 {
 		tracker.Record(i%100 != 0) // 2 failures in 200 calls
 	}
-	fmt.Printf("success rate %.2f%%, budget left %.0f%%, violated %v\n",
-		100*tracker.SuccessRate(), 100*tracker.ErrorBudgetRemaining(), tracker.Violated())
+	show := func() {
+		s := tracker.Status()
+		fmt.Printf("success rate %.2f%%, budget left %.0f%%, violated %v\n",
+			100*s.SuccessRate, 100*s.ErrorBudgetRemaining, s.Violated)
+	}
+	show()
 	tracker.Record(false)
-	s := tracker.Status()
-	fmt.Printf("success rate %.2f%%, budget left %.0f%%, violated %v\n",
-		100*s.SuccessRate, 100*s.ErrorBudgetRemaining, s.Violated)
+	show()
 	// Output:
 	// success rate 99.00%, budget left 0%, violated false
 	// success rate 98.51%, budget left -49%, violated true

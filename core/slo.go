@@ -248,28 +248,6 @@ func (t *SLOTracker) sum(e, n uint64) (total, failed uint64) {
 	return total, failed
 }
 
-// SuccessRate returns the share of calls in the window that succeeded, or 1
-// when there were none.
-func (t *SLOTracker) SuccessRate() float64 {
-	total, failed := t.sum(t.epoch(), t.window)
-	return successRate(total, failed)
-}
-
-// ErrorBudgetRemaining returns the share of the window's error budget left,
-// as a ratio: 1 with no failures, 0 when the failures used it up, and
-// negative when they overspent it (−1 means twice the budget failed).
-func (t *SLOTracker) ErrorBudgetRemaining() float64 {
-	total, failed := t.sum(t.epoch(), t.window)
-	return t.budgetRemaining(total, failed)
-}
-
-// Violated reports whether the success rate over the window is below the
-// target. An empty window is not violated.
-func (t *SLOTracker) Violated() bool {
-	total, failed := t.sum(t.epoch(), t.window)
-	return successRate(total, failed) < t.cfg.TargetSuccessRate
-}
-
 // Status returns every reading at once, from one pass over the buckets.
 // For an endpoint's tracker it applies a change of the burn rule too, so
 // that a burn is seen to clear even when no calls come in.

@@ -117,7 +117,7 @@ func TestSLOConfigDefaults(t *testing.T) {
 func TestSLOTrackerRates(t *testing.T) {
 	clock := newFake()
 	tr := newTestTracker(t, SLOConfig{}, clock)
-	if s := tr.Status(); tr.SuccessRate() != 1 || tr.ErrorBudgetRemaining() != 1 || tr.Violated() ||
+	if s := tr.Status(); s.Violated ||
 		s.LongBurnRate != 0 || s.ShortBurnRate != 0 || s.ErrorBudgetRemaining != 1 || s.SuccessRate != 1 || s.Burning || s.Endpoint != "" {
 		t.Fatalf("an empty tracker must read as healthy: %+v", s)
 	}
@@ -125,30 +125,29 @@ func TestSLOTrackerRates(t *testing.T) {
 		tr.Record(true)
 	}
 	tr.Record(false)
-	if !near(tr.SuccessRate(), 0.99) || tr.Violated() {
-		t.Fatalf("99/100: rate %v violated %v", tr.SuccessRate(), tr.Violated())
+	if s := tr.Status(); !near(s.SuccessRate, 0.99) || s.Violated {
+		t.Fatalf("99/100: rate %v violated %v", s.SuccessRate, s.Violated)
 	}
-	if r := tr.ErrorBudgetRemaining(); math.Abs(r) > 1e-6 {
+	if r := tr.Status().ErrorBudgetRemaining; math.Abs(r) > 1e-6 {
 		t.Fatalf("budget remaining %v, want 0 (exactly spent)", r)
 	}
 	tr.Record(false)
 	// 2 of 101 failed: about twice the budget, so about −0.98 of it is
 	// left.
-	if r := tr.ErrorBudgetRemaining(); r > -0.97 || r < -0.99 || !tr.Violated() {
-		t.Fatalf("overspent: remaining %v, violated %v", r, tr.Violated())
+	if s := tr.Status(); s.ErrorBudgetRemaining > -0.97 || s.ErrorBudgetRemaining < -0.99 || !s.Violated {
+		t.Fatalf("overspent: remaining %v, violated %v", s.ErrorBudgetRemaining, s.Violated)
 	}
 	s := tr.Status()
 	if math.Abs(s.ShortBurnRate-2/1.01) > 1e-6 || math.Abs(s.LongBurnRate-2/1.01) > 1e-6 {
 		t.Fatalf("burn rates %v %v", s.LongBurnRate, s.ShortBurnRate)
 	}
-	if s.Total != 101 || s.Failed != 2 || s.LongEvents != 101 || !s.Violated || s.Target != 0.99 ||
-		s.ErrorBudgetRemaining != tr.ErrorBudgetRemaining() || s.SuccessRate != tr.SuccessRate() {
+	if s.Total != 101 || s.Failed != 2 || s.LongEvents != 101 || !s.Violated || s.Target != 0.99 {
 		t.Fatalf("status %+v", s)
 	}
 
 	// The window slides: after Window, everything is forgotten.
 	clock.Advance(5 * time.Minute)
-	if tr.SuccessRate() != 1 || tr.Status().Total != 0 {
+	if s := tr.Status(); s.SuccessRate != 1 || s.Total != 0 {
 		t.Fatalf("after the window: %+v", tr.Status())
 	}
 }
@@ -241,8 +240,8 @@ func TestSLOErrorBudgetRemainingIsARatio(t *testing.T) {
 		for i := range 1000 {
 			tr.Record(i >= c.failed)
 		}
-		if got, st := tr.ErrorBudgetRemaining(), tr.Status(); !near(got, c.want) || !near(st.ErrorBudgetRemaining, c.want) {
-			t.Errorf("%d of 1000 failed on a 1%% budget: remaining %v (status %v), want %v", c.failed, got, st.ErrorBudgetRemaining, c.want)
+		if got := tr.Status().ErrorBudgetRemaining; !near(got, c.want) {
+			t.Errorf("%d of 1000 failed on a 1%% budget: remaining %v, want %v", c.failed, got, c.want)
 		}
 	}
 }
