@@ -101,7 +101,13 @@ func TestEndToEndHandlerPastItsTimeout(t *testing.T) {
 // An upstream with a slow tail (every twentieth call takes 200ms, the
 // rest 2ms) through the Transport, with and without hedging: hedging cuts
 // the p99 to at most a third, for at most 10% more requests.
+//
+// Latency is what it measures, so it runs without the race detector, which
+// slows the fast calls past the hedge delay.
 func TestEndToEndHedgingCutsTheTail(t *testing.T) {
+	if raceEnabled {
+		t.Skip("measures latency: run without -race")
+	}
 	var served atomic.Int64
 	upstream := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d := 2 * time.Millisecond
