@@ -204,31 +204,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	exe := chromium(t)
 	s := newScene(t)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1440, 900),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	// The first Run starts the browser, and its context is the browser's:
-	// no timeout on it. Later steps get deadlines of their own.
-	if err := chromedp.Do(ctx, chromedp.Navigate(s.srv.URL+"/admin/")); err != nil {
-		t.Fatalf("navigate: %v", err)
-	}
+	ctx, stop := browser(t, exe, 1440, 900)
+	defer stop()
 	step := func(what string, a chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
@@ -269,6 +246,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		return v
 	}
 	row := func(endpoint string) string { return `tr[data-endpoint="` + endpoint + `"]` }
+
+	step("open the page", chromedp.Navigate(s.srv.URL+"/admin/"))
 
 	// A token is configured, so the page asks for it before showing data.
 	step("the page asks for the token", chromedp.Poll[chromedp.Void](
@@ -391,5 +370,5 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		t.Logf("wrote %s", doc)
 	}
-	cancel() // close the browser before the leak check
+	stop() // close the browser before the leak check
 }
