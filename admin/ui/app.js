@@ -946,6 +946,42 @@
     list.replaceChildren(frag);
   }
 
+  // The form's text fields: name, label, attributes; the effect's radio
+  // buttons come between the first three and the rest.
+  var FAULT_FIELDS = [
+    ['endpoint', 'Endpoint', { required: '', list: 'endpoint-names', placeholder: 'GET /users/{id}' }, 'wide'],
+    ['percent', 'Share of calls (%)', { type: 'number', min: '0.01', max: '100', step: 'any', value: '10', required: '' }],
+    ['duration', 'Duration', { placeholder: 'default' }],
+    ['latency', 'Added latency', { placeholder: 'e.g. 200ms' }],
+    ['latency_max', 'Up to (optional)', { placeholder: 'e.g. 800ms' }],
+    ['header', 'Only calls with header', { placeholder: 'X-Chaos' }],
+    ['header_value', 'Header value', {}],
+    ['user', 'Only calls of user', {}],
+    ['reason', 'Reason', { maxlength: '256', placeholder: 'game day' }]
+  ];
+
+  (function buildFaultForm() {
+    var form = $('fault-form');
+    var effect = form.querySelector('fieldset.effect');
+    FAULT_FIELDS.forEach(function (f, i) {
+      var id = 'fault-' + f[0].replace('_', '-');
+      var box = el('div', 'field' + (f[3] ? ' ' + f[3] : ''));
+      var label = el('label', '', f[1]);
+      label.htmlFor = id;
+      var input = el('input');
+      input.id = id;
+      input.name = f[0];
+      input.spellcheck = false;
+      input.setAttribute('aria-describedby', id + '-error');
+      Object.keys(f[2]).forEach(function (k) { input.setAttribute(k, f[2][k]); });
+      var err = el('span', 'field-error');
+      err.id = id + '-error';
+      err.dataset.for = f[0];
+      box.append(label, input, err);
+      form.insertBefore(box, i < 3 ? effect : $('fault-error'));
+    });
+  })();
+
   function fillEndpointNames(names) {
     var dl = $('endpoint-names');
     if (dl.dataset.names === names.join('\n')) return;
