@@ -91,15 +91,6 @@ func historyFixture(t *testing.T, cfg admin.Config) (*admin.Handler, *core.Manag
 	return h, m, clock
 }
 
-func endpoint(t testing.TB, m *core.Manager, name string) *core.Endpoint {
-	t.Helper()
-	e, err := m.Endpoint(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
 // Rate, failure share and p99 are the interval's, from the counters'
 // deltas; the state series shows a trip and its end.
 func TestHistoryMath(t *testing.T) {

@@ -376,6 +376,44 @@ func browser(t *testing.T, exe string, width, height int) (context.Context, cont
 	return ctx, func() { cancel(); cancelAlloc() }
 }
 
+// runStep runs one action in the browser, with a deadline of its own.
+func runStep(t *testing.T, ctx context.Context, what string, a chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(sctx, a); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// capture takes a screenshot of the whole page. With BULWARK_SCREENSHOTS
+// set, it writes it there under name: BULWARK_SCREENSHOTS=docs writes to
+// the module's docs folder (a relative folder is the module's).
+func capture(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
+	defer scancel()
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if len(png) < 8 || string(png[1:4]) != "PNG" {
+		t.Fatal("the screenshot is not a PNG")
+	}
+	dir := os.Getenv("BULWARK_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join("..", dir)
+	}
+	out := filepath.Join(dir, name)
+	if err := os.WriteFile(out, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s (%d bytes)", out, len(png))
+}
+
 // sparkCounts reads, per endpoint card, how many points each sparkline
 // draws and how many samples the state band covers.
 const sparkCounts = `JSON.stringify(Object.fromEntries(Array.from(document.querySelectorAll('#trends article.trend')).map(a => {
@@ -420,11 +458,7 @@ func TestDashboardTrendsInBrowser(t *testing.T) {
 
 	step := func(what string, a chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
-		defer scancel()
-		if _, err := chromedp.Run(sctx, a); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+		runStep(t, ctx, what, a)
 	}
 	eval := func(expr string) string {
 		t.Helper()
@@ -565,26 +599,7 @@ func TestDashboardTrendsInBrowser(t *testing.T) {
 		if w := eval(`String(document.documentElement.scrollWidth)`); w != fmt.Sprint(width) {
 			t.Errorf("at %dpx the page is %spx wide", width, w)
 		}
-		sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
-		defer scancel()
-		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot: %v", err)
-		}
-		if len(png) < 8 || string(png[1:4]) != "PNG" {
-			t.Fatal("the screenshot is not a PNG")
-		}
-		// BULWARK_SCREENSHOTS=docs writes them to the module's docs folder.
-		if dir := os.Getenv("BULWARK_SCREENSHOTS"); dir != "" {
-			if !filepath.IsAbs(dir) {
-				dir = filepath.Join("..", dir)
-			}
-			out := filepath.Join(dir, name)
-			if err := os.WriteFile(out, png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("wrote %s", out)
-		}
+		capture(t, ctx, name)
 	}
 	shot(1440, "dashboard-1440.png")
 	shot(390, "dashboard-390.png")
