@@ -203,7 +203,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	exe := chromium(t)
 	s := newScene(t)
 
-	ctx, stop := browser(t, exe, 1440, 900)
+	ctx, stop := browser(t, exe, 1440, 900, s.srv.URL+"/admin/", nil)
 	defer stop()
 	step := func(what string, a chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -241,8 +241,6 @@ func TestDashboardInBrowser(t *testing.T) {
 		return v
 	}
 	row := func(endpoint string) string { return `tr[data-endpoint="` + endpoint + `"]` }
-
-	step("open the page", chromedp.Navigate(s.srv.URL+"/admin/"))
 
 	// A token is configured, so the page asks for it before showing data.
 	step("the page asks for the token", chromedp.Poll[chromedp.Void](

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -345,10 +346,11 @@ func (ff *fakeFaults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// browser starts a headless Chromium at the given window size. The first
-// action (a blank page) has started it; later steps get deadlines of their
-// own.
-func browser(t *testing.T, exe string, width, height int) (context.Context, context.CancelFunc) {
+// browser starts a headless Chromium at the given window size on the page
+// at url. That first action's context is the browser's, so it has no
+// deadline; later steps get deadlines of their own. ready is called once
+// the browser runs, before the page loads.
+func browser(t *testing.T, exe string, width, height int, url string, ready func(context.Context)) (context.Context, context.CancelFunc) {
 	t.Helper()
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(exe),
@@ -368,12 +370,15 @@ func browser(t *testing.T, exe string, width, height int) (context.Context, cont
 		chromedp.WindowSize(width, height),
 	)
 	ctx, cancel := chromedp.NewContext(allocCtx)
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		cancel()
-		cancelAlloc()
-		t.Fatalf("start the browser: %v", err)
+	stop := func() { cancel(); cancelAlloc() }
+	if ready != nil {
+		ready(ctx)
 	}
-	return ctx, func() { cancel(); cancelAlloc() }
+	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitReady(chromedp.ID("conn"))); err != nil {
+		stop()
+		t.Fatalf("open %s: %v", url, err)
+	}
+	return ctx, stop
 }
 
 // runStep runs one action in the browser, with a deadline of its own.
@@ -430,9 +435,6 @@ const sparkCounts = `JSON.stringify(Object.fromEntries(Array.from(document.query
 func TestDashboardTrendsInBrowser(t *testing.T) {
 	exe := chromium(t)
 	s := newTrendScene(t)
-	ctx, stop := browser(t, exe, 1440, 900)
-	defer stop()
-
 	// Every console error and uncaught exception of the page. Failed
 	// requests the test provokes (a refused experiment) are the network's
 	// log entries, not the page's.
@@ -441,7 +443,9 @@ func TestDashboardTrendsInBrowser(t *testing.T) {
 		problems  []string
 	)
 	consoleDone := make(chan struct{})
-	messages := chromedp.Console(ctx)
+	var messages iter.Seq2[chromedp.ConsoleMessage, error]
+	ctx, stop := browser(t, exe, 1440, 900, s.srv.URL+"/admin/", func(ctx context.Context) { messages = chromedp.Console(ctx) })
+	defer stop()
 	go func() {
 		defer close(consoleDone)
 		for m, err := range messages {
@@ -472,7 +476,6 @@ func TestDashboardTrendsInBrowser(t *testing.T) {
 	}
 	js := func(expr string) chromedp.Action[chromedp.Void] { return chromedp.Poll[chromedp.Void](expr) }
 
-	step("open the page", chromedp.Navigate(s.srv.URL+"/admin/"))
 	step("enter the token", chromedp.SendKeys(chromedp.ID("token-input"), testToken))
 	step("submit it", chromedp.Click(chromedp.ID("token-use")))
 	step("the connection is live", js(`document.getElementById('conn').dataset.state === 'live'`))
