@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -204,38 +203,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	exe := chromium(t)
 	s := newScene(t)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1440, 900),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	// The first Run starts the browser, and its context is the browser's:
-	// no timeout on it. Later steps get deadlines of their own.
-	if err := chromedp.Do(ctx, chromedp.Navigate(s.srv.URL+"/admin/")); err != nil {
-		t.Fatalf("navigate: %v", err)
-	}
+	ctx, stop := browser(t, exe, 1440, 900, s.srv.URL+"/admin/", nil)
+	defer stop()
 	step := func(what string, a chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
-		defer scancel()
-		if _, err := chromedp.Run(sctx, a); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+		runStep(t, ctx, what, a)
 	}
 	// clickRow clicks a button in a table row. The row may be re-rendered
 	// between finding the button and clicking it; then the click is tried
@@ -355,7 +327,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// Rates come from successive snapshots.
 	step("request rates", chromedp.Poll[chromedp.Void](`document.getElementById('sum-rps').textContent !== '–'`))
-	if os.Getenv("BULWARK_SCREENSHOT") == "1" {
+	if os.Getenv("BULWARK_SCREENSHOTS") != "" {
 		time.Sleep(2500 * time.Millisecond) // steadier rates for the picture
 	}
 	// The click scrolled the row into view; put the table back for the picture.
@@ -367,29 +339,6 @@ func TestDashboardInBrowser(t *testing.T) {
 	step("the connection is still live", chromedp.Poll[chromedp.Void](`document.getElementById('conn').dataset.state === 'live'`))
 	step("let the toast fade", chromedp.Poll[chromedp.Void](`document.getElementById('toast').hidden`, chromedp.WithPollingTimeout(10*time.Second)))
 
-	sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
-	defer scancel()
-	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	if len(png) < 8 || string(png[1:4]) != "PNG" {
-		t.Fatal("the screenshot is not a PNG")
-	}
-	out := filepath.Join(t.TempDir(), "dashboard.png")
-	if err := os.WriteFile(out, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s (%d bytes)", out, len(png))
-	if os.Getenv("BULWARK_SCREENSHOT") == "1" {
-		doc := filepath.Join("..", "docs", "dashboard.png")
-		if err := os.MkdirAll(filepath.Dir(doc), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(doc, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s", doc)
-	}
-	cancel() // close the browser before the leak check
+	capture(t, ctx, "dashboard.png")
+	stop() // close the browser before the leak check
 }

@@ -42,6 +42,7 @@
 //	GET    …/                     the dashboard page (…/ui/app.js, …/ui/app.css)
 //	GET    …/status               everything, as JSON
 //	GET    …/status/{endpoint}    one endpoint, with its settings; the name URL-escaped ("GET%20%2Fusers%2F%7Bid%7D")
+//	GET    …/history[?endpoint=E] the last 15 minutes of each endpoint, sampled every Config.SnapshotInterval
 //	GET    …/events[?since=N]     {"seq":N,"events":[...]}: the last Config.EventHistory feed messages
 //	GET    …/ws                   the WebSocket feed
 //	POST   …/breakers/{endpoint}  {"action":"force_open|close|reset|disable","reason":"..."}
@@ -53,7 +54,26 @@
 // core.SLOStatus whose "error_budget_remaining" is a ratio (1 is the whole
 // budget), each health check a health.Status, and "per_user" is the
 // Manager's per-user bulkhead (null without one) with its busiest
-// Config.TopUsers users, the only place user IDs appear.
+// Config.TopUsers users, the only place user IDs appear. With a
+// shared-state store that lists its members, "cluster" holds the
+// instances it last reported: {"instances":[{"id","last_seen","healthy",
+// "self","shares":{endpoint: share of the window}}]}.
+//
+// # History
+//
+// GET …/history gives, per endpoint, one sample every
+// Config.SnapshotInterval over the last 15 minutes (at most 900 samples;
+// fewer minutes when the interval is under a second): the request rate,
+// the share of failed requests in percent and the 99th percentile latency
+// of the interval, the breaker's state at the sample and the injected
+// failures. Fault experiments seen on the bus are spans, "end" null while
+// they run. ?endpoint= keeps one endpoint. It follows the status's read
+// rule.
+//
+//	{"interval_ms":2000,"window_seconds":900,
+//	 "endpoints":{"GET /x":{"t":[unix_ms...],"rate":[...],"failure_pct":[...],
+//	   "p99_ms":[...],"state":["Closed",...],"injected":[...]}},
+//	 "faults":[{"id":"...","endpoint":"GET /x","start":unix_ms,"end":null}]}
 //
 // # Runtime settings
 //
@@ -96,7 +116,8 @@
 // feed sends a snapshot, {"type":"snapshot","seq":N,...} with the fields
 // of GET …/status, then every event from the Manager's bus (and from
 // breakers given to MonitorBreaker), and a fresh snapshot every
-// Config.SnapshotInterval (2s by default). A breaker transition is an
+// Config.SnapshotInterval (2s by default) whose "sample" holds each
+// endpoint's newest history sample. A breaker transition is an
 // events.StateChange's JSON with "type" and "seq" added:
 //
 //	{"endpoint":"api-service","old_state":"Closed","new_state":"Open",

@@ -14,3 +14,6 @@ func Feeds(h *Handler) int {
 	defer h.hub.mu.Unlock()
 	return len(h.hub.feeds)
 }
+
+// SampleHistory takes one history sample now, as the snapshot tick does.
+func SampleHistory(h *Handler) { h.history.sample() }

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/events"
 )
 
 // Handler is the admin http.Handler: JSON status, control, runtime
@@ -23,8 +24,11 @@ type Handler struct {
 	cfg   Config
 	clock core.Clock
 	hub   *hub
-	token [sha256.Size]byte // hash of cfg.Token, compared in constant time
-	log   *slog.Logger
+	// history and cluster are fed by the hub's goroutine.
+	history *history
+	cluster cluster
+	token   [sha256.Size]byte // hash of cfg.Token, compared in constant time
+	log     *slog.Logger
 }
 
 // New returns a Handler for cfg, or an error naming every bad field, each
@@ -38,7 +42,13 @@ func New(cfg Config) (*Handler, error) {
 	if c.Token != "" {
 		h.token = sha256.Sum256([]byte(c.Token))
 	}
+	h.history = newHistory(c.Manager, c.SnapshotInterval)
 	h.hub = newHub(c.Manager.Bus(), c, h.snapshotMessage)
+	h.hub.onTick = h.history.sample
+	h.hub.onEvent = func(e events.Event) {
+		h.history.observe(e)
+		h.cluster.observe(e)
+	}
 	h.hub.start()
 	return h, nil
 }
@@ -103,6 +113,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rest == "status":
 		if h.allow(w, r, http.MethodGet) && h.authorizeRead(w, r) {
 			writeJSON(w, http.StatusOK, h.status(h.hub.lastSeq()))
+		}
+	case rest == "history":
+		if h.allow(w, r, http.MethodGet) && h.authorizeRead(w, r) {
+			h.serveHistory(w, r)
 		}
 	case strings.HasPrefix(rest, "status/"):
 		if h.allow(w, r, http.MethodGet) && h.authorizeRead(w, r) {
@@ -172,7 +186,7 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, methods ...strin
 }
 
 func (h *Handler) notFound(w http.ResponseWriter) {
-	writeError(w, http.StatusNotFound, "no such admin route; see GET status, status/{endpoint}, events, ws, POST breakers/{endpoint} and PUT or DELETE config/{endpoint}")
+	writeError(w, http.StatusNotFound, "no such admin route; see GET status, status/{endpoint}, history, events, ws, POST breakers/{endpoint} and PUT or DELETE config/{endpoint}")
 }
 
 // endpointName decodes and validates an endpoint name taken from the path.
@@ -326,6 +340,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 func (h *Handler) snapshotMessage(seq uint64) []byte {
 	st := h.status(seq)
 	st.Type = typeSnapshot
+	st.Sample = h.history.latest()
 	b, err := json.Marshal(st)
 	if err != nil {
 		h.log.Error("admin: encoding a feed snapshot failed", "err", err)

@@ -50,6 +50,11 @@ type hub struct {
 	// Periodic snapshots for the feed clients.
 	snapshot      func(seq uint64) []byte
 	snapshotEvery time.Duration
+	// Set before start, when wanted: onTick runs at every snapshot tick
+	// before the snapshot is built, onEvent on every bus event before it
+	// is published. Both run on the hub goroutine.
+	onTick  func()
+	onEvent func(events.Event)
 
 	mu        sync.Mutex
 	subs      map[*subscriber]struct{}
@@ -190,10 +195,16 @@ func (n *hub) run() {
 				busC = nil
 				continue
 			}
+			if n.onEvent != nil {
+				n.onEvent(e)
+			}
 			n.publish(e, n.busGap())
 		case e := <-n.extra:
 			n.publish(e, n.extraGap())
 		case <-tick.C:
+			if n.onTick != nil {
+				n.onTick()
+			}
 			n.broadcastSnapshot()
 		}
 	}

@@ -102,14 +102,20 @@ func newFixture(t testing.TB, cfg admin.Config) *fixture {
 	return f
 }
 
-// breaker returns the Manager's breaker for name, making the endpoint.
-func breaker(t testing.TB, m *core.Manager, name string) *core.Breaker {
+// endpoint returns the Manager's endpoint name, making it.
+func endpoint(t testing.TB, m *core.Manager, name string) *core.Endpoint {
 	t.Helper()
 	e, err := m.Endpoint(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e.Breaker()
+	return e
+}
+
+// breaker returns the Manager's breaker for name, making the endpoint.
+func breaker(t testing.TB, m *core.Manager, name string) *core.Breaker {
+	t.Helper()
+	return endpoint(t, m, name).Breaker()
 }
 
 func (f *fixture) breaker(t testing.TB, name string) *core.Breaker { return breaker(t, f.m, name) }

@@ -37,6 +37,12 @@ type status struct {
 	UserRateLimit  *rateLimitStatus  `json:"per_user_rate_limit"`
 	Health         []health.Status   `json:"health"`
 	Alerts         []alert.Alert     `json:"alerts"`
+	// Cluster lists the instances sharing a store's state, as the store
+	// last published them; absent without such a store.
+	Cluster *clusterStatus `json:"cluster,omitempty"`
+	// Sample is every endpoint's newest history point, on the feed only:
+	// the page appends it to the series GET …/history gave.
+	Sample map[string]historyPoint `json:"sample,omitempty"`
 }
 
 // endpointStatus is the body of GET …/status/{endpoint}: everything known
@@ -256,6 +262,7 @@ func (h *Handler) status(seq uint64) status {
 	if h.cfg.Alerts != nil {
 		st.Alerts = nonNil(h.cfg.Alerts.Active())
 	}
+	st.Cluster = h.cluster.status()
 	return st
 }
 

@@ -31,6 +31,21 @@ type StoreStatus struct {
 	Endpoint  string    `json:"endpoint,omitempty"`
 	Error     string    `json:"error,omitempty"`
 	Timestamp time.Time `json:"timestamp"` // UTC
+	// Instances lists the instances sharing the store's state, with
+	// status "members"; absent otherwise.
+	Instances []Instance `json:"instances,omitempty"`
+}
+
+// Instance is one instance sharing a store's state, as a StoreStatus
+// lists it.
+type Instance struct {
+	ID       string    `json:"id"`
+	LastSeen time.Time `json:"last_seen"`
+	Healthy  bool      `json:"healthy"` // seen within 3 sync intervals
+	Self     bool      `json:"self,omitempty"`
+	// Shares maps endpoint → this instance's share (0..1) of the endpoint's
+	// window requests.
+	Shares map[string]float64 `json:"shares,omitempty"`
 }
 
 // EventType returns TypeStoreStatus.

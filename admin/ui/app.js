@@ -25,6 +25,12 @@
   var countdownTimer = 0;
   var failures = 0;
   var settings = { endpoint: '', dirty: false, available: false }; // the editor's endpoint
+  // The sampled series of GET history, extended by each snapshot's sample.
+  var hist = { loaded: false, intervalMs: 0, windowMs: 900000, maxPoints: 900, series: new Map(), faults: [] };
+  var recentSamples = [];   // the last few snapshot samples, re-applied after a history load
+  // Fault experiments from GET faults: available is false when the service has no such route.
+  var faults = { available: null, enabled: false, list: [], loadedAt: 0, note: '' };
+  var faultsTimer = 0;
 
   var $ = function (id) { return document.getElementById(id); };
 
@@ -74,6 +80,8 @@
       setConn('live', 'Live');
       banner('');
       loadHistory();
+      loadSeries();
+      loadFaults();
     };
     sock.onmessage = function (e) {
       var msg;
@@ -126,12 +134,16 @@
       .then(function (h) {
         if (!h || !Array.isArray(h.events)) return;
         var seen = new Set(events.map(function (e) { return e.seq; }));
-        h.events.forEach(function (e) { if (!seen.has(e.seq)) events.push(e); });
+        h.events.forEach(function (e) { if (!seen.has(e.seq) && listed(e)) events.push(e); });
         events.sort(function (a, b) { return (b.seq || 0) - (a.seq || 0); });
         if (events.length > MAX_EVENTS) events.length = MAX_EVENTS;
         render();
       }).catch(function () {});
   }
+
+  // listed says whether an event belongs in the list: a store's periodic
+  // list of members is news for the cluster panel only.
+  function listed(e) { return !(e.type === 'store_status' && e.status === 'members'); }
 
   function authHeaders() {
     var h = {};
@@ -150,11 +162,20 @@
       if (lastSeq && msg.seq > lastSeq + 1) missed += msg.seq - lastSeq - 1;
       lastSeq = Math.max(lastSeq, msg.seq);
     }
-    events.unshift(msg);
+    if (listed(msg)) events.unshift(msg);
     if (events.length > MAX_EVENTS) events.length = MAX_EVENTS;
     if (msg.type === 'state_change') applyStateChange(msg);
     if (msg.type === 'alert') applyAlert(msg);
     if (msg.type === 'config_change' && msg.endpoint === settings.endpoint && !settings.dirty) refreshEndpoint(msg.endpoint);
+    if (msg.type === 'store_status' && Array.isArray(msg.instances) && msg.instances.length && status) {
+      status.cluster = { instances: msg.instances.slice().sort(function (a, b) { return a.id < b.id ? -1 : a.id > b.id ? 1 : 0; }) };
+    }
+    if (msg.type === 'fault_start' || msg.type === 'fault_end') {
+      noteFault(msg);
+      renderTrends();
+      clearTimeout(faultsTimer);
+      faultsTimer = setTimeout(loadFaults, 200);
+    }
     render();
   }
 
@@ -174,7 +195,13 @@
     serverNow = at;
     receivedAt = performance.now();
     lastSeq = Math.max(lastSeq, s.seq || 0);
+    if (s.sample) {
+      recentSamples.push(s.sample);
+      if (recentSamples.length > 5) recentSamples.shift();
+      appendSample(s.sample);
+    }
     render();
+    renderTrends();
   }
 
   function applyStateChange(e) {
@@ -302,7 +329,7 @@
       tdState.appendChild(badge);
       tr.appendChild(tdState);
 
-      var r = rates.get(name);
+      var r = currentRate(name);
       if (r !== undefined) rps += r;
       tr.appendChild(el('td', 'num', b ? fmtRate(r) : '–'));
       var fr = el('td', 'num rate' + (b && b.failure_rate >= 25 ? ' high' : ''), b ? pct(b.failure_rate) : '–');
@@ -386,7 +413,7 @@
     setSum('sum-endpoints', names.length, false);
     setSum('sum-open', open, true);
     setSum('sum-halfopen', half, true);
-    $('sum-rps').textContent = prevTotals && rates.size ? fmtRate(rps) : '–';
+    $('sum-rps').textContent = (prevTotals && rates.size) || hist.series.size ? fmtRate(rps) : '–';
     setSum('sum-alerts', (status.alerts || []).length, true);
     setSum('sum-slo', violated, true);
     $('updated').textContent = 'updated ' + clock(serverNow);
@@ -399,6 +426,9 @@
     renderAlerts();
     renderHealth();
     renderUsers();
+    renderCluster();
+    renderFaults();
+    fillEndpointNames(names);
   }
 
   function clock(t) { return new Date(t).toLocaleTimeString([], { hour12: false }); }
@@ -432,6 +462,10 @@
         row.appendChild(el('span', 'sev ' + e.severity, e.resolved ? 'resolved' : e.severity));
       } else if (e.type === 'slo_burn') {
         row.appendChild(el('span', 'sev ' + (e.burning ? 'Critical' : 'Info'), e.burning ? 'burning' : 'recovered'));
+      } else if (e.type === 'fault_start') {
+        row.appendChild(el('span', 'sev Warning', 'injecting ' + e.percent + '%'));
+      } else if (e.type === 'fault_end') {
+        row.appendChild(el('span', 'sev Info', 'ended' + (e.injected ? ' · ' + e.injected + ' injected' : '')));
       } else if (e.type === 'config_change') {
         row.appendChild(el('span', 'sev Info', e.source === 'runtime' ? 'changed' : 'back to ' + (e.source || 'file')));
       }
@@ -519,7 +553,7 @@
     box.replaceChildren(frag);
   }
 
-  // Only the countdowns move between messages.
+  // Only the countdowns and the ages move between messages.
   setInterval(function () {
     if (!status) return;
     document.querySelectorAll('.countdown').forEach(function (c) {
@@ -527,7 +561,537 @@
       var ms = b ? remainingMs(b) : null;
       c.textContent = ms === null ? '–' : fmtCountdown(ms);
     });
+    var due = false;
+    document.querySelectorAll('.fault-countdown').forEach(function (c) {
+      var ms = faultRemainingMs(c.dataset.id);
+      c.textContent = ms === null ? '–' : ms > 0 ? 'ends in ' + fmtCountdown(ms) : 'ending…';
+      if (ms !== null && ms <= 0) due = true;
+    });
+    if (due && performance.now() - faults.loadedAt > 3000) loadFaults();
+    document.querySelectorAll('[data-seen]').forEach(function (c) {
+      c.textContent = 'seen ' + ago(nowServer() - Date.parse(c.dataset.seen));
+    });
   }, 250);
+
+  function nowServer() { return serverNow + (performance.now() - receivedAt); }
+
+  function ago(ms) {
+    var s = Math.max(0, Math.round(ms / 1000));
+    if (s < 2) return 'just now';
+    if (s < 90) return s + 's ago';
+    if (s < 5400) return Math.round(s / 60) + 'm ago';
+    return Math.round(s / 3600) + 'h ago';
+  }
+
+  function fmtSpan(ms) {
+    var s = Math.round(ms / 1000);
+    if (s < 90) return s + 's';
+    return Math.round(s / 60) + 'm';
+  }
+
+  // ---- history: sparklines and state bands ------------------------------
+
+  var SERIES = ['rate', 'failure_pct', 'p99_ms', 'state', 'injected'];
+  var MAX_SPANS = 256;
+  // The SVG namespace, from the logo: the page names no URL but its own.
+  var SVG = document.querySelector('svg.logo').namespaceURI;
+  var SPARK_W = 300, SPARK_H = 34, BAND_H = 12;
+
+  function loadSeries() {
+    fetch(base + 'history', { headers: authHeaders(), cache: 'no-store' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (h) {
+        if (!h || !h.endpoints) return;
+        hist.intervalMs = h.interval_ms;
+        hist.windowMs = h.window_seconds * 1000;
+        hist.maxPoints = Math.max(1, Math.round(hist.windowMs / Math.max(1, h.interval_ms)));
+        var m = new Map();
+        Object.keys(h.endpoints).forEach(function (name) {
+          var src = h.endpoints[name];
+          var c = { t: (src.t || []).slice() };
+          SERIES.forEach(function (k) { c[k] = (src[k] || []).slice(); });
+          m.set(name, c);
+        });
+        hist.series = m;
+        hist.faults = (h.faults || []).slice(-MAX_SPANS);
+        hist.loaded = true;
+        // Samples that came on the feed while the history was on its way.
+        recentSamples.forEach(appendSample);
+        render();
+        renderTrends();
+      }).catch(function () {});
+  }
+
+  // appendSample adds a snapshot's newest samples to the series, keeping
+  // as many points as the server does.
+  function appendSample(sample) {
+    if (!hist.loaded) return;
+    Object.keys(sample).forEach(function (name) {
+      var p = sample[name];
+      var s = hist.series.get(name);
+      if (!s) {
+        s = { t: [] };
+        SERIES.forEach(function (k) { s[k] = []; });
+        hist.series.set(name, s);
+      }
+      if (s.t.length && p.t <= s.t[s.t.length - 1]) return;
+      s.t.push(p.t);
+      SERIES.forEach(function (k) { s[k].push(p[k]); });
+      while (s.t.length > hist.maxPoints) {
+        s.t.shift();
+        SERIES.forEach(function (k) { s[k].shift(); });
+      }
+    });
+  }
+
+  function noteFault(e) {
+    var at = Date.parse(e.timestamp) || nowServer();
+    var open = hist.faults.find(function (f) { return f.id === e.id && f.end === null; });
+    if (e.type === 'fault_start' && !open) hist.faults.push({ id: e.id, endpoint: e.endpoint, start: at, end: null });
+    else if (e.type === 'fault_end' && open) open.end = at;
+    else if (e.type === 'fault_end') hist.faults.push({ id: e.id, endpoint: e.endpoint, start: at, end: at });
+    if (hist.faults.length > MAX_SPANS) hist.faults.splice(0, hist.faults.length - MAX_SPANS);
+  }
+
+  // currentRate is an endpoint's request rate: the newest sample's, or
+  // else the one the snapshots give.
+  function currentRate(name) {
+    var s = hist.series.get(name);
+    if (s && s.t.length) return s.rate[s.rate.length - 1];
+    return rates.get(name);
+  }
+
+  function svgEl(tag, attrs, title) {
+    var e = document.createElementNS(SVG, tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (title) {
+      var t = document.createElementNS(SVG, 'title');
+      t.textContent = title;
+      e.appendChild(t);
+    }
+    return e;
+  }
+
+  function fmtPct(v) { return v === undefined ? '–' : (v >= 10 ? v.toFixed(0) : v.toFixed(1)) + '%'; }
+  function fmtMs(v) { return v === undefined ? '–' : v >= 1000 ? (v / 1000).toFixed(2) + ' s' : v.toFixed(v >= 100 ? 0 : 1) + ' ms'; }
+
+  var SPARKS = [
+    ['rate', 'Req/s', 'Request rate', fmtRate],
+    ['failure_pct', 'Failures', 'Failed requests', fmtPct],
+    ['p99_ms', 'p99', 'p99 latency', fmtMs]
+  ];
+
+  // The time range the trends show: the window, or less when the
+  // history is younger, ending at the newest sample.
+  function trendRange() {
+    var x1 = 0, first = Infinity;
+    hist.series.forEach(function (s) {
+      if (!s.t.length) return;
+      x1 = Math.max(x1, s.t[s.t.length - 1]);
+      first = Math.min(first, s.t[0]);
+    });
+    if (!x1) return null;
+    var x0 = Math.max(x1 - hist.windowMs, first - hist.intervalMs);
+    return { x0: x0, x1: x1, x: function (t) { return (t - x0) / Math.max(1, x1 - x0) * SPARK_W; } };
+  }
+
+  function faultsOn(name, range) {
+    return hist.faults.filter(function (f) {
+      return f.endpoint === name && (f.end === null || f.end >= range.x0) && f.start <= range.x1;
+    });
+  }
+
+  function faultRect(f, range, h) {
+    var a = range.x(Math.max(f.start, range.x0));
+    var b = range.x(f.end === null ? range.x1 : Math.min(f.end, range.x1));
+    return svgEl('rect', { 'class': 'fault', x: a.toFixed(1), y: 0, width: Math.max(1.5, b - a).toFixed(1), height: h, 'data-fault': f.id },
+      'fault ' + f.id + ': ' + clock(f.start) + ' – ' + (f.end === null ? 'running' : clock(f.end)));
+  }
+
+  function sparkline(s, key, label, fmt, range, spans) {
+    var vals = s[key];
+    var n = vals.length;
+    var top = 0;
+    vals.forEach(function (v) { top = Math.max(top, v || 0); });
+    if (key === 'failure_pct') top = Math.max(top, 5);
+    top = top > 0 ? top * 1.15 : 1;
+    var svg = svgEl('svg', {
+      'class': 'spark s-' + key, viewBox: '0 0 ' + SPARK_W + ' ' + SPARK_H, preserveAspectRatio: 'none',
+      role: 'img', 'aria-label': label + ', ' + n + ' samples, now ' + fmt(vals[n - 1]) + ', highest ' + fmt(top / 1.15),
+      'data-series': key, 'data-points': String(n)
+    });
+    spans.forEach(function (f) { svg.appendChild(faultRect(f, range, SPARK_H)); });
+    var pts = [];
+    for (var i = 0; i < n; i++) {
+      pts.push(range.x(s.t[i]).toFixed(1) + ',' + (SPARK_H - 2 - (vals[i] || 0) / top * (SPARK_H - 4)).toFixed(1));
+    }
+    if (n) {
+      var x0 = range.x(s.t[0]).toFixed(1), xn = range.x(s.t[n - 1]).toFixed(1);
+      svg.appendChild(svgEl('polygon', { 'class': 'area', points: x0 + ',' + SPARK_H + ' ' + pts.join(' ') + ' ' + xn + ',' + SPARK_H }));
+      svg.appendChild(svgEl('polyline', { 'class': 'line', points: pts.join(' '), 'vector-effect': 'non-scaling-stroke' }));
+    }
+    return svg;
+  }
+
+  // stateBand draws the breaker's state over time: the state at each
+  // sample covers the interval that ends there. Ticks on top mark samples
+  // with injected failures, and stripes the fault experiments.
+  function stateBand(s, range, spans) {
+    var svg = svgEl('svg', {
+      'class': 'band', viewBox: '0 0 ' + SPARK_W + ' ' + BAND_H, preserveAspectRatio: 'none',
+      role: 'img', 'data-series': 'state', 'data-points': String(s.state.length)
+    });
+    var segs = [];
+    for (var i = 0; i < s.state.length; i++) {
+      var from = i ? s.t[i - 1] : Math.max(range.x0, s.t[0] - hist.intervalMs);
+      var last = segs[segs.length - 1];
+      if (last && last.state === s.state[i]) last.to = s.t[i];
+      else segs.push({ state: s.state[i], from: from, to: s.t[i] });
+    }
+    segs.forEach(function (g) {
+      var a = range.x(g.from), b = range.x(g.to);
+      svg.appendChild(svgEl('rect', { 'class': 'seg s-' + g.state, x: a.toFixed(1), y: 3, width: Math.max(1, b - a).toFixed(1), height: BAND_H - 3, 'data-state': g.state },
+        stateLabel(g.state) + ' ' + clock(g.from) + ' – ' + clock(g.to)));
+    });
+    spans.forEach(function (f) {
+      var r = faultRect(f, range, 3);
+      svg.appendChild(r);
+    });
+    for (var j = 0; j < s.injected.length; j++) {
+      if (s.injected[j] > 0) {
+        svg.appendChild(svgEl('rect', { 'class': 'inj', x: (range.x(s.t[j]) - 1).toFixed(1), y: 0, width: 2, height: BAND_H, 'data-injected': String(s.injected[j]) },
+          s.injected[j] + ' injected failures by ' + clock(s.t[j])));
+      }
+    }
+    svg.setAttribute('aria-label', 'Breaker state: ' + segs.map(function (g) { return stateLabel(g.state); }).join(', then ') +
+      (spans.length ? '; ' + spans.length + ' fault experiment' + (spans.length === 1 ? '' : 's') : ''));
+    return svg;
+  }
+
+  function renderTrends() {
+    if (!hist.loaded) return;
+    var box = $('trends');
+    var range = trendRange();
+    var names = Array.from(hist.series.keys()).sort();
+    var frag = document.createDocumentFragment();
+    names.forEach(function (name) {
+      var s = hist.series.get(name);
+      var card = el('article', 'trend');
+      card.dataset.endpoint = name;
+      var head = el('header');
+      var ep = el('span', 'ep', name);
+      ep.title = name;
+      head.appendChild(ep);
+      var st = s.state[s.state.length - 1];
+      if (st) head.appendChild(el('span', 'badge ' + st, stateLabel(st)));
+      card.appendChild(head);
+      if (!range || !s.t.length) {
+        card.appendChild(el('p', 'dim', 'No samples yet.'));
+        frag.appendChild(card);
+        return;
+      }
+      var spans = faultsOn(name, range);
+      SPARKS.forEach(function (k) {
+        var row = el('div', 'spark-row');
+        row.appendChild(el('span', 'spark-label', k[1]));
+        row.appendChild(sparkline(s, k[0], k[2], k[3], range, spans));
+        // Without calls in the last interval there is no share or latency to show.
+        var idle = k[0] !== 'rate' && !s.rate[s.rate.length - 1];
+        row.appendChild(el('span', 'spark-value', idle ? '–' : k[3](s[k[0]][s[k[0]].length - 1])));
+        card.appendChild(row);
+      });
+      var bandRow = el('div', 'spark-row band-row');
+      bandRow.appendChild(el('span', 'spark-label', 'State'));
+      bandRow.appendChild(stateBand(s, range, spans));
+      var inj = s.injected.reduce(function (a, b) { return a + (b || 0); }, 0);
+      var note = el('span', 'spark-value' + (spans.length || inj ? ' faulty' : ''), spans.length ? spans.length + ' fault' + (spans.length === 1 ? '' : 's') : '');
+      if (inj) note.textContent += (note.textContent ? ' · ' : '') + inj + ' inj.';
+      bandRow.appendChild(note);
+      card.appendChild(bandRow);
+      var axis = el('div', 'axis');
+      axis.appendChild(el('span', '', '−' + fmtSpan(range.x1 - range.x0)));
+      axis.appendChild(el('span', '', clock(range.x1)));
+      card.appendChild(axis);
+      frag.appendChild(card);
+    });
+    if (!names.length) frag.appendChild(el('p', 'empty', 'No endpoints yet: they appear on their first request.'));
+    box.replaceChildren(frag);
+    $('trends-meta').textContent = hist.intervalMs ? 'a sample every ' + fmtSpan(hist.intervalMs) + (range ? ' · ' + fmtSpan(range.x1 - range.x0) + ' shown' : '') : '';
+  }
+
+  // ---- cluster ----------------------------------------------------------
+
+  function renderCluster() {
+    var list = $('cluster');
+    var inst = (status.cluster && status.cluster.instances) || [];
+    var frag = document.createDocumentFragment();
+    inst.forEach(function (i) {
+      var li = el('li', 'instance' + (i.self ? ' self' : ''));
+      li.dataset.instance = i.id;
+      var row = el('div', 'row1');
+      var dot = el('span', 'hdot ' + (i.healthy ? 'ok' : 'fail'));
+      dot.setAttribute('role', 'img');
+      dot.setAttribute('aria-label', i.healthy ? 'healthy' : 'not seen lately');
+      dot.title = i.healthy ? 'healthy: seen within 3 sync intervals' : 'not seen within 3 sync intervals';
+      row.appendChild(dot);
+      row.appendChild(el('span', 'mono id', i.id));
+      if (i.self) row.appendChild(el('span', 'self-mark', 'this instance'));
+      var seen = el('span', 'seen', 'seen ' + ago(nowServer() - Date.parse(i.last_seen)));
+      seen.dataset.seen = i.last_seen;
+      seen.title = i.last_seen;
+      row.appendChild(seen);
+      li.appendChild(row);
+      var shares = Object.keys(i.shares || {}).sort();
+      if (shares.length) {
+        var ul = el('ul', 'shares');
+        ul.setAttribute('aria-label', 'Share of each endpoint\'s window');
+        shares.slice(0, 12).forEach(function (ep) {
+          var sh = el('li');
+          sh.dataset.endpoint = ep;
+          var n = el('span', 'ep', ep);
+          n.title = ep;
+          sh.appendChild(n);
+          sh.appendChild(bar(i.shares[ep], '', Math.round(i.shares[ep] * 100) + '%'));
+          ul.appendChild(sh);
+        });
+        if (shares.length > 12) ul.appendChild(el('li', 'dim', 'and ' + (shares.length - 12) + ' more'));
+        li.appendChild(ul);
+      }
+      frag.appendChild(li);
+    });
+    if (!inst.length) frag.appendChild(el('li', 'empty', 'No shared-state store: this instance runs alone.'));
+    list.replaceChildren(frag);
+    var healthy = inst.filter(function (i) { return i.healthy; }).length;
+    $('cluster-meta').textContent = inst.length ? inst.length + ' instance' + (inst.length === 1 ? '' : 's') + ' · ' + healthy + ' healthy' : '';
+  }
+
+  // ---- fault injection --------------------------------------------------
+
+  function loadFaults() {
+    fetch(base + 'faults', { headers: authHeaders(), cache: 'no-store' }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        faults.loadedAt = performance.now();
+        if (r.status === 404) {
+          faults.available = false;
+          faults.note = 'Fault injection is not available on this service.';
+        } else if (r.ok) {
+          faults.available = true;
+          faults.enabled = !!body.enabled;
+          faults.list = Array.isArray(body.faults) ? body.faults : [];
+          faults.list.forEach(function (f) { f.endsAt = faults.loadedAt + (f.remaining_seconds || 0) * 1000; });
+          faults.note = faults.enabled ? '' : 'Fault injection is off: set core.ManagerConfig.Faults to turn it on.';
+          faults.limits = faults.enabled ? 'default ' + (body.default_duration || '?') + ' · at most ' + (body.max_duration || '?') : '';
+        } else return; // 401 and the like: the banner says why
+        renderFaults();
+      });
+    }).catch(function () {});
+  }
+
+  function faultRemainingMs(id) {
+    var f = faults.list.find(function (x) { return x.id === id; });
+    return f ? Math.max(0, f.endsAt - performance.now()) : null;
+  }
+
+  function faultEffect(f) {
+    var parts = [];
+    if (f.status) parts.push('status ' + f.status);
+    if (f.abort) parts.push('abort');
+    if (f.latency) parts.push('+' + f.latency + (f.latency_max ? '–' + f.latency_max : ''));
+    return (parts.join(', ') || 'no effect') + ' on ' + f.percent + '%';
+  }
+
+  function renderFaults() {
+    var usable = faults.available !== false && faults.enabled;
+    var off = $('faults-off');
+    off.hidden = usable || faults.available === null;
+    off.textContent = faults.note;
+    $('faults-meta').textContent = faults.limits || '';
+    $('fault-form').hidden = faults.available === false;
+    $('fault-start').disabled = !usable || !token;
+    $('faults-locked').hidden = !usable || !!token;
+    var list = $('faults');
+    var frag = document.createDocumentFragment();
+    faults.list.forEach(function (f) {
+      var li = el('li');
+      li.dataset.id = f.id;
+      var row = el('div', 'row1');
+      row.appendChild(el('span', 'ep', f.endpoint));
+      row.appendChild(el('span', 'sev Warning', faultEffect(f)));
+      var cd = el('span', 'fault-countdown countdown');
+      cd.dataset.id = f.id;
+      var ms = faultRemainingMs(f.id);
+      cd.textContent = ms > 0 ? 'ends in ' + fmtCountdown(ms) : 'ending…';
+      cd.title = 'ends ' + f.ends;
+      row.appendChild(cd);
+      if (token) {
+        var stop = el('button', 'plain danger', 'Stop');
+        stop.type = 'button';
+        stop.dataset.action = 'stop-fault';
+        stop.setAttribute('aria-label', 'Stop fault experiment ' + f.id + ' on ' + f.endpoint);
+        stop.addEventListener('click', function () { stopFault(f, stop); });
+        row.appendChild(stop);
+      }
+      li.appendChild(row);
+      // The filter's values are not shown: a user ID stays out of the page.
+      var what = [];
+      if (f.header) what.push('only with header ' + f.header);
+      if (f.user) what.push('only for one user');
+      what.push((f.injected || 0) + ' injected here');
+      if (f.origin) what.push('started on ' + f.origin);
+      if (f.reason) what.push(f.reason);
+      li.appendChild(el('div', 'why', what.join(' · ')));
+      frag.appendChild(li);
+    });
+    if (!faults.list.length) frag.appendChild(el('li', 'empty', 'No experiments running.'));
+    list.replaceChildren(frag);
+  }
+
+  // The form's text fields: name, label, attributes; the effect's radio
+  // buttons come between the first three and the rest.
+  var FAULT_FIELDS = [
+    ['endpoint', 'Endpoint', { required: '', list: 'endpoint-names', placeholder: 'GET /users/{id}' }, 'wide'],
+    ['percent', 'Share of calls (%)', { type: 'number', min: '0.01', max: '100', step: 'any', value: '10', required: '' }],
+    ['duration', 'Duration', { placeholder: 'default' }],
+    ['latency', 'Added latency', { placeholder: 'e.g. 200ms' }],
+    ['latency_max', 'Up to (optional)', { placeholder: 'e.g. 800ms' }],
+    ['header', 'Only calls with header', { placeholder: 'X-Chaos' }],
+    ['header_value', 'Header value', {}],
+    ['user', 'Only calls of user', {}],
+    ['reason', 'Reason', { maxlength: '256', placeholder: 'game day' }]
+  ];
+
+  (function buildFaultForm() {
+    var form = $('fault-form');
+    var effect = form.querySelector('fieldset.effect');
+    FAULT_FIELDS.forEach(function (f, i) {
+      var id = 'fault-' + f[0].replace('_', '-');
+      var box = el('div', 'field' + (f[3] ? ' ' + f[3] : ''));
+      var label = el('label', '', f[1]);
+      label.htmlFor = id;
+      var input = el('input');
+      input.id = id;
+      input.name = f[0];
+      input.spellcheck = false;
+      input.setAttribute('aria-describedby', id + '-error');
+      Object.keys(f[2]).forEach(function (k) { input.setAttribute(k, f[2][k]); });
+      var err = el('span', 'field-error');
+      err.id = id + '-error';
+      err.dataset.for = f[0];
+      box.append(label, input, err);
+      form.insertBefore(box, i < 3 ? effect : $('fault-error'));
+    });
+  })();
+
+  function fillEndpointNames(names) {
+    var dl = $('endpoint-names');
+    if (dl.dataset.names === names.join('\n')) return;
+    dl.dataset.names = names.join('\n');
+    dl.replaceChildren.apply(dl, names.map(function (n) { var o = el('option'); o.value = n; return o; }));
+  }
+
+  // fieldKey turns a problem's field ("core.Fault.LatencyMax", say) into
+  // the form's name for it ("latency_max").
+  function fieldKey(field) {
+    var last = String(field || '').split('.').pop().replace(/\[.*\]$/, '');
+    return last.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+  }
+
+  function clearFaultErrors() {
+    document.querySelectorAll('#fault-form .field-error').forEach(function (e) { e.textContent = ''; });
+    document.querySelectorAll('#fault-form [aria-invalid]').forEach(function (e) { e.removeAttribute('aria-invalid'); });
+    $('fault-error').hidden = true;
+    $('fault-error').replaceChildren();
+  }
+
+  // faultErrors shows each problem beside its field, and the rest above
+  // the button.
+  function faultErrors(text, problems) {
+    clearFaultErrors();
+    var rest = [];
+    (problems && problems.length ? problems : [{ message: text }]).forEach(function (p) {
+      var key = p.field ? fieldKey(p.field) : '';
+      var slot = key && Array.from(document.querySelectorAll('#fault-form .field-error')).find(function (e) {
+        return e.dataset.for.split(' ').indexOf(key) >= 0;
+      });
+      if (slot) {
+        slot.textContent = p.rule || p.message;
+        slot.title = p.message;
+        var input = document.querySelector('#fault-form [name="' + key + '"]') || document.querySelector('#fault-form [aria-describedby="' + slot.id + '"]');
+        if (input) input.setAttribute('aria-invalid', 'true');
+      } else rest.push(p.message || text);
+    });
+    if (rest.length) {
+      var box = $('fault-error');
+      box.appendChild(el('strong', '', 'Not started: '));
+      box.appendChild(document.createTextNode(rest.join('; ')));
+      box.hidden = false;
+    }
+  }
+
+  function faultBody() {
+    var f = $('fault-form');
+    var v = function (n) { return f.elements[n].value.trim(); };
+    var effect = f.querySelector('input[name="effect"]:checked').value;
+    return {
+      endpoint: v('endpoint'), percent: Number(v('percent')),
+      status: effect === 'status' ? Number(v('status')) : 0, abort: effect === 'abort',
+      latency: v('latency'), latency_max: v('latency_max'),
+      header: v('header'), header_value: v('header_value'), user: v('user'),
+      duration: v('duration'), reason: v('reason')
+    };
+  }
+
+  // checkFault finds the mistakes the page can see before asking.
+  function checkFault(b) {
+    var ps = [];
+    if (!b.endpoint) ps.push({ field: 'endpoint', rule: 'is required', message: 'endpoint is required' });
+    if (!(b.percent > 0 && b.percent <= 100)) ps.push({ field: 'percent', rule: 'must be above 0 and at most 100', message: 'percent must be above 0 and at most 100' });
+    if (b.status && !(b.status >= 400 && b.status <= 599)) ps.push({ field: 'status', rule: 'must be 400 to 599', message: 'status must be 400 to 599' });
+    if (!b.status && !b.abort && !b.latency) ps.push({ field: 'latency', rule: 'give a latency, or choose a status or abort', message: 'the experiment needs an effect' });
+    if (!b.header !== !b.header_value) ps.push({ field: b.header ? 'header_value' : 'header', rule: 'header and value go together', message: 'header and header value go together' });
+    return ps;
+  }
+
+  $('fault-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var b = faultBody();
+    var ps = checkFault(b);
+    if (ps.length) {
+      faultErrors('', ps);
+      return;
+    }
+    var headers = authHeaders();
+    headers['Content-Type'] = 'application/json';
+    var btn = $('fault-start');
+    btn.disabled = true;
+    fetch(base + 'faults', { method: 'POST', headers: headers, cache: 'no-store', body: JSON.stringify(b) })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (res) {
+          if (!r.ok) {
+            faultErrors(res.error || ('HTTP ' + r.status), res.problems);
+            return;
+          }
+          clearFaultErrors();
+          toast(b.endpoint + ': fault experiment ' + res.id + ' started');
+          loadFaults();
+        });
+      })
+      .catch(function (err) { faultErrors(err.message); })
+      .finally(renderFaults);
+  });
+
+  function stopFault(f, btn) {
+    btn.disabled = true;
+    fetch(base + 'faults/' + encodeURIComponent(f.id), { method: 'DELETE', headers: authHeaders(), cache: 'no-store' })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (res) {
+          if (!r.ok) throw new Error(res.error || ('HTTP ' + r.status));
+          toast(f.endpoint + ': fault experiment ' + f.id + ' stopped');
+        });
+      })
+      .catch(function (err) { toast(f.endpoint + ': ' + err.message, true); btn.disabled = false; })
+      .finally(loadFaults);
+  }
 
   // ---- control ----------------------------------------------------------
 
