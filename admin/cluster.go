@@ -29,22 +29,25 @@ type clusterStatus struct {
 	Instances []events.Instance `json:"instances"`
 }
 
-// observe keeps the instances of a StoreStatus that lists them.
-func (c *cluster) observe(e events.Event) {
+// observe keeps the instances of a StoreStatus that lists them, and
+// reports whether e was such a list: the store publishes one every few
+// seconds, which the snapshots carry, so it is not an event of the feed
+// or of GET …/events.
+func (c *cluster) observe(e events.Event) bool {
 	var s events.StoreStatus
 	switch v := e.(type) {
 	case events.StoreStatus:
 		s = v
 	case *events.StoreStatus:
 		if v == nil {
-			return
+			return false
 		}
 		s = *v
 	default:
-		return
+		return false
 	}
 	if len(s.Instances) == 0 {
-		return
+		return false
 	}
 	list := slices.Clone(s.Instances)
 	slices.SortFunc(list, func(a, b events.Instance) int { return strings.Compare(a.ID, b.ID) })
@@ -55,6 +58,7 @@ func (c *cluster) observe(e events.Event) {
 	c.mu.Lock()
 	c.latest = &clusterStatus{Instances: list}
 	c.mu.Unlock()
+	return true
 }
 
 // boundedShares copies shares, keeping the first maxClusterShares

@@ -45,9 +45,9 @@ func New(cfg Config) (*Handler, error) {
 	h.history = newHistory(c.Manager, c.SnapshotInterval)
 	h.hub = newHub(c.Manager.Bus(), c, h.snapshotMessage)
 	h.hub.onTick = h.history.sample
-	h.hub.onEvent = func(e events.Event) {
+	h.hub.onEvent = func(e events.Event) bool {
 		h.history.observe(e)
-		h.cluster.observe(e)
+		return h.cluster.observe(e)
 	}
 	h.hub.start()
 	return h, nil

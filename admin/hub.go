@@ -54,7 +54,7 @@ type hub struct {
 	// before the snapshot is built, onEvent on every bus event before it
 	// is published. Both run on the hub goroutine.
 	onTick  func()
-	onEvent func(events.Event)
+	onEvent func(events.Event) (consumed bool)
 
 	mu        sync.Mutex
 	subs      map[*subscriber]struct{}
@@ -195,8 +195,8 @@ func (n *hub) run() {
 				busC = nil
 				continue
 			}
-			if n.onEvent != nil {
-				n.onEvent(e)
+			if n.onEvent != nil && n.onEvent(e) {
+				continue // taken into the snapshots, not news of its own
 			}
 			n.publish(e, n.busGap())
 		case e := <-n.extra:
