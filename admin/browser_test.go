@@ -60,7 +60,8 @@ func newScene(t *testing.T) *scene {
 			"GET /users/{id}": {Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 50, MaxQueueSize: 10}, SLO: slo},
 			"POST /orders":    {Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 20, MaxQueueSize: 10}, SLO: slo},
 			"GET /checkout":   {Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 40, MaxQueueSize: 10}, SLO: slo},
-			"GET /reports":    {SLO: slo},
+			"GET /reports": {SLO: slo, RateLimit: &core.RateLimitConfig{Rate: 50, Burst: 50},
+				Adaptive: &core.AdaptiveConfig{MinLimit: 4, MaxLimit: 40, InitialLimit: 8}},
 		},
 		PerUser: &core.PerUserConfig{Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 10, MaxQueueSize: core.NoQueue}},
 	})
@@ -88,6 +89,16 @@ func newScene(t *testing.T) *scene {
 			}
 			guards = append(guards, g)
 		}
+	}
+	for range 3 {
+		p, err := ep("GET /reports").Adaptive().TryAcquire(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Done(core.Success, time.Millisecond) })
+	}
+	for range 52 {
+		_ = ep("GET /reports").RateLimiter().Allow() // 50 allowed, 2 refused
 	}
 	for user, held := range map[string]int{"acme-corp": 10, "globex-ci": 7, "user-48213": 4, "initech": 3, "user-10077": 2} {
 		for range held {
@@ -281,6 +292,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	step("the health check holds GET /inventory open", chromedp.WaitVisible(chromedp.CSS(row("GET /inventory")+` .hold`)))
 	if got := text(row("GET /inventory") + " .hold"); !strings.HasPrefix(got, "held by health tcp://inventory-db:5432 until ") {
 		t.Fatalf("hold shows %q", got)
+	}
+	// The adaptive limit's load and the rate limit in force.
+	if got := text(row("GET /reports") + " td.limits"); !strings.Contains(got, "3/8") || !strings.Contains(got, "50.0/s · 2 refused") {
+		t.Fatalf("GET /reports' limits show %q", got)
 	}
 	// The error budget is a ratio in the JSON and a percentage on the page.
 	if got := text(row("GET /reports") + " td.slo small"); got != "50% left" {

@@ -299,6 +299,8 @@
     var brk = byEndpoint(status.breakers);
     var bhs = byEndpoint(status.bulkheads);
     var slos = byEndpoint(status.slos);
+    var rls = byEndpoint(status.rate_limits);
+    var als = byEndpoint(status.adaptive_limits);
     var hc = byEndpoint(status.health);
     var names = endpoints();
     var body = $('endpoints');
@@ -333,7 +335,8 @@
       if (r !== undefined) rps += r;
       tr.appendChild(el('td', 'num', b ? fmtRate(r) : '–'));
       var fr = el('td', 'num rate' + (b && b.failure_rate >= 25 ? ' high' : ''), b ? pct(b.failure_rate) : '–');
-      if (b) fr.title = b.window_failures + ' of ' + b.window_requests + ' calls in the window';
+      if (b) fr.title = b.window_failures + ' of ' + b.window_requests + ' calls in the window' +
+        (b.timeouts ? '; ' + b.timeouts + ' timed out since start' : '');
       tr.appendChild(fr);
       tr.appendChild(el('td', 'num rate', b ? pct(b.slow_call_rate) : '–'));
 
@@ -361,6 +364,23 @@
         tdBh.title = 'rejected ' + bh.rejected + ', timed out ' + bh.timed_out;
       } else tdBh.appendChild(el('span', 'dim', bh ? 'unbounded' : '–'));
       tr.appendChild(tdBh);
+
+      // The adaptive concurrency limit (admitted in flight against the
+      // limit now) and the rate limit (its rate in force, refusals).
+      var tdLim = el('td', 'limits');
+      var al = als.get(name), rl = rls.get(name);
+      if (al) {
+        var af = al.limit > 0 ? al.in_flight / al.limit : 0;
+        var shed = (al.shed || []).reduce(function (a, n) { return a + n; }, 0);
+        tdLim.appendChild(bar(af, af >= 0.9 ? 'bad' : af >= 0.7 ? 'warn' : '', al.in_flight + '/' + al.limit + (al.queued ? ' +' + al.queued + 'q' : '')));
+        tdLim.title = 'adaptive limit ' + al.limit + ', shed ' + shed + ', latency ' + al.recent_ms.toFixed(1) + ' ms (healthy ' + al.baseline_ms.toFixed(1) + ' ms)';
+      }
+      if (rl) {
+        tdLim.appendChild(el('small', 'ratelimit', fmtRate(rl.rate) + '/s' + (rl.refused ? ' · ' + rl.refused + ' refused' : '')));
+        tdLim.title = (tdLim.title ? tdLim.title + '; ' : '') + 'rate limit: allowed ' + rl.allowed + ', refused ' + rl.refused;
+      }
+      if (!al && !rl) tdLim.appendChild(el('span', 'dim', '–'));
+      tr.appendChild(tdLim);
 
       var tdSlo = el('td', 'slo');
       if (slo) {
