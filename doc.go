@@ -1,10 +1,13 @@
 // Package bulwark builds Bulwark's whole resilience stack from one Config:
-// circuit breakers, bulkheads, per-user bulkheads, retries and SLOs for
-// every endpoint, persistence and shared state, alerts, health checks,
-// Prometheus metrics and the admin handler with its live dashboard.
+// circuit breakers, bulkheads, per-user bulkheads, retries, rate limits,
+// adaptive concurrency limits, timeouts, hedging and SLOs for every
+// endpoint, persistence and shared state, alerts, health checks,
+// Prometheus metrics, OpenTelemetry and the admin handler with its live
+// dashboard.
 //
 //	cfg, err := bulwark.LoadConfig("bulwark.yaml") // or a bulwark.Config in code
 //	if err != nil { log.Fatal(err) }
+//	cfg.Admin.Prefix = "/admin" // where the admin handler is mounted (or admin.prefix in the file)
 //	kit, err := bulwark.New(cfg)
 //	if err != nil { log.Fatal(err) }
 //	defer kit.Close(context.Background())
@@ -12,7 +15,7 @@
 //	mw, err := bulwarkchi.Middleware(kit.HTTP()) // or kit.Middleware() for net/http
 //	r := chi.NewRouter()
 //	r.Use(mw)
-//	r.Mount("/admin", kit.Admin())
+//	r.Handle("/admin/*", kit.Admin())
 //	r.Handle("/metrics", kit.Metrics())
 //	quotes, err := kit.Transport("quotes", nethttp.TransportConfig{}) // an outbound dependency, by name
 //

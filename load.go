@@ -25,7 +25,7 @@ import (
 // reported, each a *core.ConfigError naming the file, the key's path and
 // the rule, such as
 //
-//	bulwark: bulwark.yaml: endpoints."GET /users/{id}".breaker.failure_threshold = 0 is invalid: must be between 1 and 1000000 (0 means the default, 5)
+//	bulwark: bulwark.yaml: endpoints."GET /users/{id}".breaker.failure_threshold = -3 is invalid: must be between 1 and 1000000 (0 means the default, 5)
 //
 // Problems found only when the parts are built (a store's path, an alert
 // URL) are named the same way by New.

@@ -137,7 +137,7 @@ type adaptiveStatus struct {
 	InFlight int    `json:"in_flight"`
 	Queued   int    `json:"queued"`
 	Admitted uint64 `json:"admitted"`
-	// Shed counts refusals by priority level (0 the most important).
+	// Shed counts refusals by priority level (0 the least important).
 	Shed []uint64 `json:"shed"`
 	// BaselineMS is the latency taken as healthy, RecentMS the last sample
 	// window's mean.

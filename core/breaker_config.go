@@ -102,14 +102,14 @@ func (cfg BreakerConfig) normalize(c *check.Checker) BreakerConfig {
 	c.Int("FailureThreshold", &cfg.FailureThreshold, 5, 1, 1_000_000)
 	c.Int("HalfOpenMaxRequests", &cfg.HalfOpenMaxRequests, 3, 1, 10_000)
 	c.Duration("Timeout", &cfg.Timeout, 60*time.Second, time.Millisecond, 24*time.Hour)
-	c.Float("FailureRateThreshold", &cfg.FailureRateThreshold, 50, 1e-9, 100)
+	c.Percent("FailureRateThreshold", &cfg.FailureRateThreshold, 50)
 	c.Int("MinRequestsForRate", &cfg.MinRequestsForRate, 10, 1, 1_000_000_000)
 	c.Duration("RollingWindow", &cfg.RollingWindow, 10*time.Second, 10*time.Millisecond, 24*time.Hour)
 	c.Int("WindowBuckets", &cfg.WindowBuckets, 10, 1, 1000)
 	if d := cfg.SlowCallDuration; d != 0 && (d < time.Millisecond || d > 24*time.Hour) {
 		c.Fail("SlowCallDuration", d, "must be between 1ms and 24h0m0s, or 0 to turn the slow-call rule off")
 	}
-	c.Float("SlowCallRateThreshold", &cfg.SlowCallRateThreshold, 100, 1e-9, 100)
+	c.Percent("SlowCallRateThreshold", &cfg.SlowCallRateThreshold, 100)
 	c.Float("OpenBackoffMultiplier", &cfg.OpenBackoffMultiplier, 1, 1, 100)
 	timeout := cfg.Timeout
 	if given.Timeout != 0 && (timeout < time.Millisecond || timeout > 24*time.Hour) {

@@ -47,9 +47,10 @@ type EndpointConfig struct {
 	// Bulkhead, when set, bounds the endpoint's concurrent calls. Its Name
 	// and Clock are the Manager's to set.
 	Bulkhead *BulkheadConfig
-	// SLO, when set, tracks the endpoint's service level objective and
-	// trips its breaker when the error budget burns too fast (see
-	// SLOConfig). Its Clock is the Manager's to set.
+	// SLO, when set, tracks the endpoint's service level objective (the
+	// answers of an inbound route, or of the dependency behind an outbound
+	// endpoint) and trips its breaker when the error budget burns too fast
+	// (see SLOConfig). Its Clock is the Manager's to set.
 	SLO *SLOConfig
 	// Retry is how calls to an outbound endpoint are retried (the HTTP
 	// Transport uses it); every endpoint has one, by default 3 attempts.

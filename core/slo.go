@@ -221,7 +221,7 @@ func (t *SLOTracker) epoch() uint64 { return uint64(max(t.clock.Nanotime(), 0)) 
 
 // Record counts one call: success true for a call that met the objective.
 // For an endpoint's tracker it also applies the burn rule (see
-// ManagerConfig).
+// SLOConfig: a burn trips the endpoint's breaker).
 func (t *SLOTracker) Record(success bool) {
 	e := t.epoch()
 	b := &t.ring[e&t.mask]

@@ -15,7 +15,7 @@
 // so real traffic can close it. The happy path:
 //
 //	mgr, _ := core.NewManager(core.ManagerConfig{})
-//	mon, _ := health.NewMonitor(health.MonitorConfig{Breakers: mgr})
+//	mon, _ := health.NewMonitor(health.MonitorConfig{Manager: mgr})
 //	defer mon.Close(context.Background())
 //	probe, _ := health.NewHTTPProbe(health.HTTPProbeConfig{URL: "http://api.internal/health"})
 //	_ = mon.Watch("api-service", probe, health.WatchConfig{Interval: 30 * time.Second})

@@ -98,7 +98,7 @@ func New(cfg Config) (*Collector, error) {
 	dd.alActive = d("adaptive_limit_active_requests", "Requests the adaptive limit admitted that have not finished.", ep...)
 	dd.alQueued = d("adaptive_limit_queued_requests", "Requests waiting for the adaptive limit to admit them.", ep...)
 	dd.alAdmitted = d("adaptive_limit_admitted_total", "Requests the adaptive limit admitted.", ep...)
-	dd.alShed = d("adaptive_limit_shed_total", "Requests the adaptive limit refused (503), by priority level (0 most important).", "endpoint", "priority")
+	dd.alShed = d("adaptive_limit_shed_total", "Requests the adaptive limit refused (503), by priority level (0 the least important, shed first).", "endpoint", "priority")
 	dd.alBase = d("adaptive_limit_baseline_latency_seconds", "The latency the adaptive limit takes as healthy (0 before its first sample window).", ep...)
 	dd.alRecent = d("adaptive_limit_recent_latency_seconds", "The mean latency of the adaptive limit's last sample window.", ep...)
 	return col, nil

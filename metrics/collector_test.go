@@ -387,7 +387,7 @@ adaptive_limit_active_requests{endpoint="GET /search"} 1
 # HELP adaptive_limit_admitted_total Requests the adaptive limit admitted.
 # TYPE adaptive_limit_admitted_total counter
 adaptive_limit_admitted_total{endpoint="GET /search"} 1
-# HELP adaptive_limit_shed_total Requests the adaptive limit refused (503), by priority level (0 most important).
+# HELP adaptive_limit_shed_total Requests the adaptive limit refused (503), by priority level (0 the least important, shed first).
 # TYPE adaptive_limit_shed_total counter
 adaptive_limit_shed_total{endpoint="GET /search",priority="0"} 1
 # HELP per_user_rate_limit_requests_allowed_total Requests the per-user rate limit let through, over every user.

@@ -398,3 +398,43 @@ func routed(h http.Handler) http.Handler {
 	mux.Handle("GET /", h)
 	return mux
 }
+
+// An outbound endpoint's SLO counts the dependency's answers: successes,
+// failures after the retries, not a call the breaker refused before its
+// first attempt, and not what a fallback made of a failure.
+func TestTransportRecordsTheSLO(t *testing.T) {
+	var fail atomic.Bool
+	url := upstreamURL(t, func(w http.ResponseWriter, _ *http.Request) {
+		if fail.Load() {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	})
+	m, _ := core.NewManager(core.ManagerConfig{Defaults: core.EndpointConfig{
+		SLO:     &core.SLOConfig{},
+		Retry:   &core.RetryConfig{MaxAttempts: 1},
+		Breaker: &core.BreakerConfig{FailureThreshold: 2},
+	}})
+	tr, _ := NewTransport(TransportConfig{Manager: m, Fallback: func(_ *http.Request, resp *http.Response, err error) (*http.Response, error) {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+	}})
+	client := &http.Client{Transport: tr}
+	get := func() {
+		resp, err := client.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	get()
+	fail.Store(true)
+	get()
+	get() // opens the breaker
+	get() // refused: not the dependency's answer
+	s := mustEndpoint(t, m, strings.TrimPrefix(url, "http://")).SLO().Status()
+	if s.Total != 3 || s.Failed != 2 {
+		t.Fatalf("SLO counts %d calls, %d failed; want 3 and 2", s.Total, s.Failed)
+	}
+}

@@ -235,6 +235,17 @@ func (t *Transport) guarded(req *http.Request, ep *core.Endpoint) (*http.Respons
 	}
 	n, last := a.n, a.last
 	a.release()
+	if slo := ep.SLO(); slo != nil && n > 0 {
+		// The dependency's answer, before any fallback: a call refused
+		// before its first attempt never reached it.
+		o := core.Success
+		if err != nil {
+			o = ep.Breaker().Config().Classifier(err)
+		}
+		if o != core.Ignored {
+			slo.Record(o == core.Success)
+		}
+	}
 	if obs != nil {
 		if after := ep.Breaker().State(); after != before {
 			obs.Transition(req.Context(), ep.Name(), before, after)

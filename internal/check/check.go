@@ -75,6 +75,16 @@ func (c *Checker) Float(field string, v *float64, def, lo, hi float64) {
 	}
 }
 
+// Percent replaces a zero *v with def and reports any other value that is
+// not above 0 and at most 100.
+func (c *Checker) Percent(field string, v *float64, def float64) {
+	if *v == 0 {
+		*v = def
+	} else if !(*v > 0 && *v <= 100) {
+		c.Fail(field, *v, fmt.Sprintf("must be above 0 and at most 100 (0 means the default, %v)", def))
+	}
+}
+
 // Duration replaces a zero *v with def and reports any other value outside
 // [lo, hi].
 func (c *Checker) Duration(field string, v *time.Duration, def, lo, hi time.Duration) {
