@@ -11,23 +11,20 @@ import (
 	"strings"
 )
 
-// The control actions of POST …/breakers/{endpoint}. Close and reset are
-// the same action, core.Breaker.Reset: back to Closed with a fresh window;
-// both names are accepted because operators reach for either.
+// The control actions of POST …/breakers/{endpoint}.
 const (
-	actionForceOpen = "force_open" // hold open, rejecting every call, until close/reset/disable
-	actionClose     = "close"      // Reset: Closed, window and consecutive counts cleared
-	actionReset     = "reset"      // same as close
-	actionDisable   = "disable"    // let every call through and never trip, until close/reset
+	actionForceOpen = "force_open" // hold open, rejecting every call, until reset or disable
+	actionReset     = "reset"      // core.Breaker.Reset: Closed, window and consecutive counts cleared
+	actionDisable   = "disable"    // let every call through and never trip, until reset
 )
 
-const actionList = "force_open, close, reset, disable"
+const actionList = "force_open, reset, disable"
 
 // controlRequest is the body of POST …/breakers/{endpoint}, decoded
 // strictly: exactly one JSON object with no other fields, at most
 // maxBodyBytes.
 type controlRequest struct {
-	// Action is one of force_open, close, reset and disable. Required.
+	// Action is one of force_open, reset and disable. Required.
 	Action string `json:"action"`
 	// Reason is recorded in the audit log and, for force_open, in the
 	// breaker's state reason. Optional; at most maxReasonLen bytes of
@@ -85,7 +82,7 @@ func (h *Handler) serveControl(w http.ResponseWriter, r *http.Request, escaped s
 		switch req.Action {
 		case actionForceOpen:
 			err = c.ForceOpen(r.Context(), name, reason)
-		case actionClose, actionReset:
+		case actionReset:
 			err = c.Reset(r.Context(), name)
 		case actionDisable:
 			err = c.Disable(r.Context(), name)
@@ -103,7 +100,7 @@ func (h *Handler) serveControl(w http.ResponseWriter, r *http.Request, escaped s
 		switch req.Action {
 		case actionForceOpen:
 			b.ForceOpen(reason)
-		case actionClose, actionReset:
+		case actionReset:
 			b.Reset()
 		case actionDisable:
 			b.Disable()
@@ -135,7 +132,7 @@ func decodeControl(w http.ResponseWriter, r *http.Request) (controlRequest, int,
 		return req, http.StatusBadRequest, errors.New(`body must hold exactly one JSON object, but more follows it`)
 	}
 	switch req.Action {
-	case actionForceOpen, actionClose, actionReset, actionDisable:
+	case actionForceOpen, actionReset, actionDisable:
 	case "":
 		return req, http.StatusBadRequest, errors.New(`"action" is required: one of ` + actionList)
 	default:

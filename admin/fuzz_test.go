@@ -15,7 +15,7 @@ import (
 // panics, answers with JSON, and changes the breaker only for a valid body.
 func FuzzControlBody(f *testing.F) {
 	for _, s := range []string{
-		`{"action":"force_open","reason":"maintenance"}`, `{"action":"reset"}`, `{"action":"close","reason":""}`,
+		`{"action":"force_open","reason":"maintenance"}`, `{"action":"reset"}`, `{"action":"reset","reason":""}`,
 		`{"action":"disable","x":1}`, `{"action":"force_open"}{}`, `[]`, `null`, `"force_open"`, `{"action":null}`,
 		`{"action":"force_open","reason":"\u0000"}`, `{"ACTION":"reset"}`, strings.Repeat("[", 5000),
 	} {
