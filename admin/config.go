@@ -78,9 +78,6 @@ type Config struct {
 	// EventHistory is how many recent feed messages GET …/events keeps.
 	// Default 256; 1 to 10,000.
 	EventHistory int
-	// TopUsers bounds the list of busiest users of the per-user bulkhead.
-	// Default 10; 1 to 100.
-	TopUsers int
 	// PingInterval is how often the feed pings an idle client to keep the
 	// connection alive and detect dead peers. Default 30s; 1ms to 1h.
 	PingInterval time.Duration
@@ -169,7 +166,6 @@ func (c Config) validate() (Config, error) {
 	ck.Int("MaxSubscribers", &c.MaxSubscribers, 64, 1, 10_000)
 	ck.Int("SubscriberBuffer", &c.SubscriberBuffer, 64, 1, 4096)
 	ck.Int("EventHistory", &c.EventHistory, 256, 1, 10_000)
-	ck.Int("TopUsers", &c.TopUsers, 10, 1, 100)
 	ck.Duration("PingInterval", &c.PingInterval, 30*time.Second, time.Millisecond, time.Hour)
 	ck.Duration("WriteTimeout", &c.WriteTimeout, 10*time.Second, time.Millisecond, 5*time.Minute)
 	ck.Duration("SnapshotInterval", &c.SnapshotInterval, 2*time.Second, 10*time.Millisecond, time.Hour)

@@ -69,7 +69,7 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"only a Manager", with(admin.Config{}), nil},
 		{"nil optional dependencies", with(admin.Config{Cluster: noCluster, Health: nil, Alerts: nil, Settings: nil}), nil},
-		{"every limit at its bound", with(admin.Config{MaxSubscribers: 10_000, SubscriberBuffer: 4096, EventHistory: 10_000, TopUsers: 100,
+		{"every limit at its bound", with(admin.Config{MaxSubscribers: 10_000, SubscriberBuffer: 4096, EventHistory: 10_000,
 			PingInterval: time.Hour, WriteTimeout: 5 * time.Minute, SnapshotInterval: 10 * time.Millisecond, Token: strings.Repeat("t", 16)}), nil},
 		{"no Manager", admin.Config{}, []string{"admin.Config.Manager"}},
 		{"short token", with(admin.Config{Token: "short"}), []string{"admin.Config.Token"}},
@@ -86,18 +86,17 @@ func TestConfigErrors(t *testing.T) {
 		{"huge MaxSubscribers", with(admin.Config{MaxSubscribers: 10_001}), []string{"admin.Config.MaxSubscribers"}},
 		{"huge SubscriberBuffer", with(admin.Config{SubscriberBuffer: 1 << 20}), []string{"admin.Config.SubscriberBuffer"}},
 		{"negative EventHistory", with(admin.Config{EventHistory: -3}), []string{"admin.Config.EventHistory"}},
-		{"huge TopUsers", with(admin.Config{TopUsers: 1000}), []string{"admin.Config.TopUsers"}},
 		{"negative PingInterval", with(admin.Config{PingInterval: -time.Second}), []string{"admin.Config.PingInterval"}},
 		{"long WriteTimeout", with(admin.Config{WriteTimeout: time.Hour}), []string{"admin.Config.WriteTimeout"}},
 		{"tiny SnapshotInterval", with(admin.Config{SnapshotInterval: time.Microsecond}), []string{"admin.Config.SnapshotInterval"}},
 		{"every field at once", admin.Config{
 			Prefix: "x", Token: "short", Cluster: nilRedis, Settings: nilSettings, OriginPatterns: []string{"["},
-			MaxSubscribers: -1, SubscriberBuffer: -1, EventHistory: -1, TopUsers: -1,
+			MaxSubscribers: -1, SubscriberBuffer: -1, EventHistory: -1,
 			PingInterval: -1, WriteTimeout: -1, SnapshotInterval: -1,
 		}, []string{
 			"admin.Config.Cluster", "admin.Config.EventHistory", "admin.Config.Manager", "admin.Config.MaxSubscribers",
 			"admin.Config.OriginPatterns[0]", "admin.Config.PingInterval", "admin.Config.Prefix", "admin.Config.Settings",
-			"admin.Config.SnapshotInterval", "admin.Config.SubscriberBuffer", "admin.Config.Token", "admin.Config.TopUsers",
+			"admin.Config.SnapshotInterval", "admin.Config.SubscriberBuffer", "admin.Config.Token",
 			"admin.Config.WriteTimeout",
 		}},
 	}
@@ -159,7 +158,7 @@ func newWorld(t *testing.T, cfg admin.Config) *world {
 				SLO:      &core.SLOConfig{ErrorBudgetPercent: 50},
 			},
 		},
-		PerUser: &core.PerUserConfig{Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 2, MaxQueueSize: core.NoQueue}},
+		PerUser: &core.PerUserConfig{Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 2, MaxQueueSize: core.NoQueue}, TopN: 3},
 	})
 	users, err := w.m.Endpoint(usersEP)
 	if err != nil {
@@ -249,7 +248,7 @@ type statusBody struct {
 
 func TestStatusShape(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newWorld(t, admin.Config{TopUsers: 3})
+		w := newWorld(t, admin.Config{})
 		w.clock.Advance(9*time.Second + 300*time.Millisecond)
 		synctest.Wait() // the health check due meanwhile has run
 		r := serve(t, w.h, "GET", "/status", "", "")
@@ -315,7 +314,7 @@ func TestStatusShape(t *testing.T) {
 			t.Errorf("health: %v %s", err, st.Health)
 		}
 
-		// The per-user bulkhead: totals, and the busiest TopUsers users.
+		// The per-user bulkhead: totals, and the busiest TopN users.
 		u := st.PerUser
 		if u == nil || u.Users != 5 || u.MaxUsers != 10_000 || u.Active != 7 || u.Rejected != 1 || u.MaxConcurrent != 2 {
 			t.Fatalf("per_user: %+v", u)

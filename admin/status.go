@@ -175,8 +175,8 @@ type perUserStatus struct {
 	Total    uint64 `json:"total"`
 	Rejected uint64 `json:"rejected"`
 	TimedOut uint64 `json:"timed_out"`
-	// TopUsers are the busiest users, busiest first, at most
-	// Config.TopUsers of them.
+	// TopUsers are the busiest users, busiest first, as many as the
+	// per-user bulkhead's TopN.
 	TopUsers []userStatus `json:"top_users"`
 }
 
@@ -190,10 +190,9 @@ type userStatus struct {
 	TimedOut uint64 `json:"timed_out"`
 }
 
-func perUserStatusOf(p *core.PerUserBulkhead, top int) *perUserStatus {
+func perUserStatusOf(p *core.PerUserBulkhead) *perUserStatus {
 	st := p.Stats()
 	users := p.TopUsers()
-	users = users[:min(len(users), top)]
 	u := &perUserStatus{
 		Users: st.Users, MaxUsers: st.MaxUsers, Evicted: st.Evicted, TooManyUsers: st.TooManyUsers,
 		MaxConcurrent: st.All.MaxConcurrent, MaxQueue: st.All.MaxQueue,
@@ -250,7 +249,7 @@ func (h *Handler) status(seq uint64) status {
 		}
 	}
 	if p := h.cfg.Manager.PerUser(); p != nil {
-		st.PerUser = perUserStatusOf(p, h.cfg.TopUsers)
+		st.PerUser = perUserStatusOf(p)
 	}
 	if p := h.cfg.Manager.PerUserRateLimiter(); p != nil {
 		s := rateLimitStatusOf("", p.Stats())
