@@ -22,6 +22,7 @@ type Endpoint struct {
 	adaptive  atomic.Pointer[AdaptiveLimiter]
 	timeout   atomic.Pointer[TimeoutConfig]
 	hedge     atomic.Pointer[hedger]
+	faults    atomic.Pointer[[]*faultRun] // nil: no experiment runs here
 	durations histogram
 
 	mu  sync.Mutex // serialises reconfiguration
