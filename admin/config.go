@@ -34,8 +34,9 @@ type Config struct {
 	Prefix string
 
 	// Token enables the routes that change things (POST …/breakers/…,
-	// PUT and DELETE …/config/…) and then also guards status, events and
-	// the feed, unless PublicRead is set. Clients send it as
+	// PUT and DELETE …/config/…, POST and DELETE …/faults…) and then also
+	// guards status, events, faults and the feed, unless PublicRead is
+	// set. Clients send it as
 	// "Authorization: Bearer <token>"; browsers opening the feed send it
 	// as a WebSocket subprotocol (see the package documentation). Empty,
 	// the default, disables those routes: they answer 403. When set, 16 to

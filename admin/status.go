@@ -31,6 +31,8 @@ type status struct {
 	SLOs    []core.SLOStatus `json:"slos"`
 	Health  []health.Status  `json:"health"`
 	Alerts  []alert.Alert    `json:"alerts"`
+	// Faults are the running fault experiments, by end (see GET …/faults).
+	Faults []faultJSON `json:"faults"`
 }
 
 // endpointStatus is the body of GET …/status/{endpoint}: everything known
@@ -46,6 +48,8 @@ type endpointStatus struct {
 	Health      []health.Status `json:"health"`
 	// Alerts are the active alerts whose "endpoint" metadata names it.
 	Alerts []alert.Alert `json:"alerts"`
+	// Faults are the fault experiments running on it.
+	Faults []faultJSON `json:"faults"`
 	// Settings and SettingsSource are the endpoint's settings in effect
 	// and where they came from, when Config.Settings is set.
 	Settings       json.RawMessage `json:"settings,omitempty"`
@@ -153,8 +157,9 @@ func breakerStatusOf(b *core.Breaker) breakerStatus {
 	return s
 }
 
-// status builds the full status as of feed sequence seq.
-func (h *Handler) status(seq uint64) status {
+// status builds the full status as of feed sequence seq; reveal shows the
+// values of the fault experiments' filters.
+func (h *Handler) status(seq uint64, reveal bool) status {
 	bs := h.breakers()
 	eps := h.cfg.Manager.Endpoints()
 	st := status{
@@ -165,6 +170,7 @@ func (h *Handler) status(seq uint64) status {
 		SLOs:        []core.SLOStatus{},
 		Health:      []health.Status{},
 		Alerts:      []alert.Alert{},
+		Faults:      h.faultsOf("", reveal),
 	}
 	for _, b := range bs {
 		st.Breakers = append(st.Breakers, breakerStatusOf(b))
@@ -197,10 +203,11 @@ func sloStatusOf(e *core.Endpoint, t *core.SLOTracker) core.SLOStatus {
 }
 
 // endpointStatus reports one endpoint; ok is false when nothing knows it.
-func (h *Handler) endpointStatus(name string, seq uint64) (endpointStatus, bool) {
+// reveal shows the values of its fault experiments' filters.
+func (h *Handler) endpointStatus(name string, seq uint64, reveal bool) (endpointStatus, bool) {
 	es := endpointStatus{
 		Endpoint: name, Seq: seq, GeneratedAt: h.clock.Now().UTC(),
-		Health: []health.Status{}, Alerts: []alert.Alert{},
+		Health: []health.Status{}, Alerts: []alert.Alert{}, Faults: h.faultsOf(name, reveal),
 	}
 	found := false
 	if b, ok := h.breaker(name); ok {
