@@ -9,8 +9,6 @@ import (
 	"reflect"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
@@ -194,20 +192,6 @@ func typedNil(v any) bool {
 func printableASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] <= ' ' || s[i] >= 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// printable reports whether s is valid UTF-8 without control characters;
-// text that reaches logs and the page must not forge lines.
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
 			return false
 		}
 	}

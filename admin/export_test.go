@@ -14,3 +14,6 @@ func Feeds(h *Handler) int {
 	defer h.hub.mu.Unlock()
 	return len(h.hub.feeds)
 }
+
+// FaultJSON is a running experiment as the admin API shows it.
+type FaultJSON = faultJSON

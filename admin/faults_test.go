@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,24 +15,12 @@ import (
 	"github.com/bulwark-go/bulwark/events"
 )
 
-// faultBody is one experiment as the admin API shows it.
-type faultBody struct {
-	ID               string    `json:"id"`
-	Endpoint         string    `json:"endpoint"`
-	Percent          float64   `json:"percent"`
-	Latency          string    `json:"latency"`
-	LatencyMax       string    `json:"latency_max"`
-	Status           int       `json:"status"`
-	Abort            bool      `json:"abort"`
-	Header           string    `json:"header"`
-	HeaderValue      string    `json:"header_value"`
-	User             string    `json:"user"`
-	Ends             time.Time `json:"ends"`
-	RemainingSeconds int64     `json:"remaining_seconds"`
-	Reason           string    `json:"reason"`
-	Origin           string    `json:"origin"`
-	Injected         int64     `json:"injected"`
-}
+type faultBody = admin.FaultJSON
+
+// faultKeys are the keys of an experiment's JSON, as the dashboard reads
+// them.
+var faultKeys = []string{"abort", "endpoint", "ends", "header", "header_value", "id", "injected", "latency", "latency_max",
+	"origin", "percent", "reason", "remaining_seconds", "status", "user"}
 
 type faultsBody struct {
 	Enabled         bool        `json:"enabled"`
@@ -67,6 +56,9 @@ func TestFaultsStartListStop(t *testing.T) {
 	if r.code != http.StatusCreated {
 		t.Fatalf("POST: %d %s", r.code, r.body)
 	}
+	if got := keys(t, r.body); !slices.Equal(got, faultKeys) {
+		t.Fatalf("keys %v, want %v", got, faultKeys)
+	}
 	var started faultBody
 	r.json(t, &started)
 	if len(started.ID) != 16 || started.Endpoint != "GET /x" || started.Percent != 50 || started.Status != 500 ||
@@ -80,7 +72,11 @@ func TestFaultsStartListStop(t *testing.T) {
 
 	f.clock.Advance(5 * time.Second)
 	var list faultsBody
-	do(t, "GET", f.srv.URL+"/faults", testToken, "").json(t, &list)
+	r = do(t, "GET", f.srv.URL+"/faults", testToken, "")
+	if got := keys(t, r.body); !slices.Equal(got, []string{"default_duration", "enabled", "faults", "max_duration"}) {
+		t.Fatalf("keys %v", got)
+	}
+	r.json(t, &list)
 	if !list.Enabled || list.DefaultDuration != "10m0s" || list.MaxDuration != "30m0s" || len(list.Faults) != 1 ||
 		list.Faults[0].ID != started.ID || list.Faults[0].RemainingSeconds != 15 || list.Faults[0].User != "ann" {
 		t.Fatalf("list %+v", list)

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/bulwark-go/bulwark/events"
@@ -217,7 +216,7 @@ func (f Fault) normalize(c *check.Checker, l *FaultLimits, now time.Time) Fault 
 	case f.Header != "" && !validHeaderName(f.Header):
 		c.Fail("Header", f.Header, fmt.Sprintf("must be a header name of at most %d bytes: letters, digits and !#$%%&'*+-.^_`|~", maxFaultText))
 	}
-	if len(f.HeaderValue) > maxFaultValueLen || !printableText(f.HeaderValue) {
+	if len(f.HeaderValue) > maxFaultValueLen || !check.Printable(f.HeaderValue) {
 		c.Fail("HeaderValue", f.HeaderValue, fmt.Sprintf("must be at most %d bytes of printable text", maxFaultValueLen))
 	}
 	if len(f.User) > maxUserIDLen || !utf8.ValidString(f.User) {
@@ -231,7 +230,7 @@ func (f Fault) normalize(c *check.Checker, l *FaultLimits, now time.Time) Fault 
 	}
 	f.Ends = f.Ends.UTC()
 	for _, t := range []struct{ name, v string }{{"Reason", f.Reason}, {"Origin", f.Origin}} {
-		if len(t.v) > maxFaultText || !printableText(t.v) {
+		if len(t.v) > maxFaultText || !check.Printable(t.v) {
 			c.Fail(t.name, t.v, fmt.Sprintf("must be at most %d bytes of printable text", maxFaultText))
 		}
 	}
@@ -275,20 +274,6 @@ func validHeaderName(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// printableText reports whether s is valid UTF-8 without control
-// characters, so that it cannot forge log lines or headers.
-func printableText(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // StartFault starts the experiment f on its endpoint (made if it does not

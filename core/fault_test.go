@@ -442,29 +442,25 @@ func TestFaultsConcurrently(t *testing.T) {
 	e := mustEndpointOf(t, m, "GET /x")
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	for range 4 {
+	until := func(fn func()) {
 		wg.Go(func() {
-			header := func(string) string { return "on" }
 			for {
 				select {
 				case <-stop:
 					return
 				default:
+					fn()
 				}
-				e.Inject(header, func() string { return "ann" })
 			}
 		})
 	}
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			m.Faults()
-			e.Breaker().Snapshot()
-		}
+	header, user := func(string) string { return "on" }, func() string { return "ann" }
+	for range 4 {
+		until(func() { e.Inject(header, user) })
+	}
+	until(func() {
+		m.Faults()
+		e.Breaker().Snapshot()
 	})
 	for i := range 300 {
 		f, err := m.StartFault(Fault{Endpoint: "GET /x", Percent: 50, Status: 500, Header: "X-Chaos", User: "ann", Duration: time.Duration(i%7+1) * time.Millisecond})
