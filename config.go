@@ -48,9 +48,23 @@ type Config struct {
 	// MaxEndpoints bounds the endpoints tracked. Default 1000.
 	MaxEndpoints int
 	// UserHeader names the request header that carries the user's ID, for
-	// the per-user bulkhead. Trust it only behind something that sets or
-	// checks it. UserKey, when set, is used instead.
+	// the per-user bulkhead (and fault experiments filtered by user).
+	// Trust it only behind something that sets or checks it. UserKey, when
+	// set, is used instead.
 	UserHeader string
+	// Faults, when set, turns fault injection on (see core.FaultLimits):
+	// experiments can be started through the admin handler's faults routes
+	// (with its token) or Manager().StartFault, and its Experiments are
+	// started by New, each with an Info alert. In a file:
+	//
+	//	faults:
+	//	  default_duration: 10m
+	//	  max_duration: 1h
+	//	  experiments:
+	//	    - {endpoint: "GET /users/{id}", percent: 50, status: 500, duration: 20s}
+	//
+	// An experiment's ends, origin and injected are not set from a file.
+	Faults *core.FaultLimits
 
 	// Store says where breaker state and runtime settings are kept.
 	Store StoreConfig
@@ -158,4 +172,6 @@ type AlertsConfig struct {
 var skip = filecfg.Skip{
 	reflect.TypeFor[core.BreakerConfig]():  {"Name"},
 	reflect.TypeFor[core.BulkheadConfig](): {"Name"},
+	reflect.TypeFor[core.FaultLimits]():    nil,
+	reflect.TypeFor[core.Fault]():          {"Ends", "Origin", "Injected"},
 }

@@ -1,6 +1,7 @@
 package bulwark
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -30,6 +31,82 @@ func TestLoadConfigReadsEverySection(t *testing.T) {
 	if cfg.Store.File == nil || cfg.Store.File.Interval != 5*time.Second || !cfg.Alerts.Log || cfg.Admin.Prefix != "/admin" {
 		t.Errorf("store/alerts/admin: %+v %+v %+v", cfg.Store, cfg.Alerts, cfg.Admin)
 	}
+	if cfg.Faults != nil {
+		t.Errorf("the example injects faults: %+v", cfg.Faults)
+	}
+}
+
+// The example's faults section, commented out, loads once uncommented.
+func TestExampleFaultsSectionLoads(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("example-app", "bulwark.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n# faults:\n")
+	if !ok {
+		t.Fatal("the example has no commented-out faults section")
+	}
+	section, _, _ = strings.Cut(section, "\n\n")
+	src := "faults:\n"
+	for _, l := range strings.Split(section, "\n") {
+		l = strings.TrimPrefix(strings.TrimPrefix(l, "#"), " ")
+		if i := strings.Index(l, " #"); i >= 0 {
+			l = l[:i]
+		}
+		src += l + "\n"
+	}
+	cfg, err := ParseConfig("example.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, src)
+	}
+	if cfg.Faults == nil || len(cfg.Faults.Experiments) != 1 || cfg.Faults.Experiments[0].HeaderValue != "on" {
+		t.Fatalf("faults %+v", cfg.Faults)
+	}
+}
+
+func TestLoadConfigFaults(t *testing.T) {
+	src := `
+faults:
+  default_duration: 5m
+  max_duration: 30m
+  experiments:
+    - {id: checkout, endpoint: "POST /checkout", percent: 50, status: 503, duration: 20s, reason: game day}
+    - endpoint: upstream:quotes
+      percent: 10
+      latency: 200ms
+      latency_max: 1s
+      header: X-Chaos
+      header_value: "on"
+`
+	cfg, err := ParseConfig("b.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := cfg.Faults
+	if f == nil || f.DefaultDuration != 5*time.Minute || f.MaxDuration != 30*time.Minute || len(f.Experiments) != 2 {
+		t.Fatalf("faults %+v", f)
+	}
+	if e := f.Experiments[0]; e != (core.Fault{ID: "checkout", Endpoint: "POST /checkout", Percent: 50, Status: 503, Duration: 20 * time.Second, Reason: "game day"}) {
+		t.Errorf("experiments[0] = %+v", e)
+	}
+	if e := f.Experiments[1]; e.Latency != 200*time.Millisecond || e.LatencyMax != time.Second || e.Header != "X-Chaos" || e.HeaderValue != "on" || e.ID != "" {
+		t.Errorf("experiments[1] = %+v", e)
+	}
+	// Checking the file starts nothing: New does.
+	k, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := k.Manager().Faults()
+	if len(fs) != 2 || fs[0].ID != "checkout" || !fs[0].Ends.After(time.Now()) {
+		t.Fatalf("running after New: %+v", fs)
+	}
+	if err := k.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if fs := k.Manager().Faults(); len(fs) != 0 {
+		t.Fatalf("running after Close: %+v", fs)
+	}
 }
 
 // Every problem of a file is reported, each naming the file, the key's
@@ -55,6 +132,16 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"a list at the top", "b.yaml", "- a\n- b", []string{"b.yaml", "mapping of sections"}},
 		{"two problems", "b.yaml", "defaults: {breaker: {timeout: 1ns, half_open_max_requests: 0.5}}",
 			[]string{"b.yaml: defaults.breaker.timeout", "b.yaml: defaults.breaker.half_open_max_requests"}},
+		{"fault limits", "b.yaml", "faults: {max_duration: 48h, max_faults: -1}",
+			[]string{"b.yaml: faults.max_duration = 48h0m0s is invalid: must be between 1ms and 24h0m0s", "b.yaml: faults.max_faults = -1 is invalid"}},
+		{"a fault experiment", "b.json", `{"faults": {"experiments": [{"endpoint": "GET /x", "percent": 50, "status": 500}, {"endpoint": "GET /y", "percent": 0, "status": 200, "abort": true}]}}`,
+			[]string{"b.json: faults.experiments[1].percent = 0 is invalid: must be more than 0", "b.json: faults.experiments[1].status = 200 is invalid"}},
+		{"an experiment's unknown key", "b.yaml", "faults:\n  experiments:\n    - {endpoint: GET /x, percnt: 5, abort: true}\n",
+			[]string{"b.yaml: faults.experiments[0].percnt", "unknown key", "b.yaml: faults.experiments[0].percent = 0 is invalid"}},
+		{"an experiment's end", "b.yaml", "faults: {experiments: [{endpoint: GET /x, percent: 5, abort: true, ends: '2030-01-01T00:00:00Z'}]}",
+			[]string{"b.yaml: faults.experiments[0].ends", "unknown key"}},
+		{"an experiment's duration", "b.yaml", "faults: {max_duration: 1m, experiments: [{endpoint: GET /x, percent: 5, abort: true, duration: 2m}]}",
+			[]string{"b.yaml: faults.experiments[0].duration = 2m0s is invalid: must be between 1ms and 1m0s"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig(tc.file, []byte(tc.src))

@@ -34,4 +34,12 @@
 // file it outlives restarts of this instance. Kit.ResetConfig returns the
 // endpoint to the Config's settings. Each change is an events.ConfigChange
 // on the bus and the admin feed.
+//
+// # Fault injection
+//
+// A faults section (Config.Faults) turns fault injection on: experiments
+// that delay, fail or abort a share of an endpoint's calls, inbound and
+// outbound, for a while. Those it lists start with New, the admin
+// handler's POST …/faults starts others (with its token), and each raises
+// an Info alert until it ends; Close ends those still running.
 package bulwark

@@ -19,6 +19,7 @@ import (
 	"github.com/bulwark-go/bulwark/admin"
 	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/events"
 	"github.com/bulwark-go/bulwark/health"
 	"github.com/bulwark-go/bulwark/health/grpcprobe"
 	"github.com/bulwark-go/bulwark/metrics"
@@ -73,13 +74,10 @@ func New(cfg Config) (*Kit, error) {
 // is restored.
 func (k *Kit) build() error {
 	cfg := &k.cfg
-	m, err := core.NewManager(cfg.managerConfig())
-	if err != nil {
-		return err
-	}
-	k.manager = m
-
-	// Alerts first: restored states are published as they are restored.
+	// Alerts first, on the bus the Manager is given: the experiments it
+	// starts, and the states the stores restore, are published as they
+	// start.
+	bus := events.NewBus()
 	var handlers []alert.Handler
 	if cfg.Alerts.Log {
 		h, err := alert.NewLogHandler(alert.LogConfig{Logger: k.log})
@@ -105,13 +103,21 @@ func (k *Kit) build() error {
 		k.sinks = append(k.sinks, h)
 		handlers = append(handlers, h)
 	}
+	var err error
 	k.alerts, err = alert.NewManager(alert.ManagerConfig{
-		Bus: m.Bus(), ClusterAlerts: cfg.Store.Redis != nil, Clock: cfg.Clock, Logger: k.log,
+		Bus: bus, ClusterAlerts: cfg.Store.Redis != nil, Clock: cfg.Clock, Logger: k.log,
 		Handlers: append(handlers, cfg.Alerts.Handlers...),
 	})
 	if err != nil {
 		return err
 	}
+	mcfg := cfg.managerConfig()
+	mcfg.Bus = bus
+	m, err := core.NewManager(mcfg)
+	if err != nil {
+		return err
+	}
+	k.manager = m
 
 	// State: the file restores what it saved, then Redis reconciles it with
 	// the cluster's.
@@ -209,6 +215,7 @@ func (cfg *Config) managerConfig() core.ManagerConfig {
 	mc := core.ManagerConfig{
 		Defaults: cfg.Defaults, PerUser: cfg.PerUser, PerUserRateLimit: cfg.PerUserRateLimit,
 		MaxEndpoints: cfg.MaxEndpoints, Clock: cfg.Clock,
+		Faults:    cfg.Faults,
 		Endpoints: make(map[string]core.EndpointConfig, len(cfg.Endpoints)),
 	}
 	for name, e := range cfg.Endpoints {
@@ -336,8 +343,10 @@ func (k *Kit) Metrics() http.Handler {
 
 // Close stops the stack: the admin handler's feed, the health checks
 // (which release the breakers they hold), the Redis store (which shares
-// what it owes first), the file store (which saves the final state), then
-// alerts (which send what is queued). It returns every error, and when ctx
+// what it owes first), the fault experiments running here (after the
+// Redis store, so that the cluster's keep running elsewhere), the file
+// store (which saves the final state), then alerts (which send what is
+// queued, the experiments' resolutions among them). It returns every error, and when ctx
 // ends first, one wrapping ctx.Err(). A second Close returns nil.
 func (k *Kit) Close(ctx context.Context) error {
 	first := false
@@ -353,6 +362,7 @@ func (k *Kit) Close(ctx context.Context) error {
 		add(k.tel)
 		add(k.monitor)
 		add(k.shared)
+		k.stopFaults()
 		add(k.files)
 		add(k.alerts)
 		for _, s := range k.sinks {
@@ -367,4 +377,15 @@ func (k *Kit) Close(ctx context.Context) error {
 		return nil
 	}
 	return k.closeErr
+}
+
+// stopFaults ends the fault experiments still running, so that their
+// timer goroutine ends with the kit.
+func (k *Kit) stopFaults() {
+	if k.manager == nil {
+		return
+	}
+	for _, f := range k.manager.Faults() {
+		k.manager.StopFault(f.ID)
+	}
 }

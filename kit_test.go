@@ -346,3 +346,58 @@ func TestPerUserRateLimitFromTheFile(t *testing.T) {
 		t.Fatalf("per-user rate limit without a user header: %v", err)
 	}
 }
+
+// The experiments of Config.Faults start with the kit, each with an Info
+// alert, reach the middleware and the admin handler, and end with Close,
+// their alerts resolved.
+func TestNewStartsFaultExperiments(t *testing.T) {
+	var mu sync.Mutex
+	var got []alert.Alert
+	k, err := New(Config{
+		Faults: &core.FaultLimits{Experiments: []core.Fault{
+			{ID: "teapot", Endpoint: "GET /tea", Percent: 100, Status: 418, Header: "X-Chaos", Reason: "game day"},
+		}},
+		Alerts: AlertsConfig{Handlers: []alert.Handler{alert.HandlerFunc(func(a alert.Alert) {
+			mu.Lock()
+			got = append(got, a)
+			mu.Unlock()
+		})}},
+		Admin:  admin.Config{Token: "0123456789abcdef0123"},
+		Logger: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := func() []alert.Alert {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]alert.Alert(nil), got...)
+	}
+	wait.For(t, 5*time.Second, "the experiment's alert", func() bool { return len(alerts()) == 1 })
+	if a := alerts()[0]; a.Severity != alert.Info || a.Type.Metadata["fault_id"] != "teapot" || a.Resolved {
+		t.Fatalf("alert %+v", a)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /tea", k.Middleware()(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	r := httptest.NewRequest("GET", "/tea", nil)
+	r.Header.Set("X-Chaos", "1")
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, r)
+	if rec.Code != 418 || rec.Header().Get("X-Bulwark-Fault") != "teapot" {
+		t.Fatalf("GET /tea: %d %v", rec.Code, rec.Header())
+	}
+	rec = httptest.NewRecorder()
+	k.Admin().ServeHTTP(rec, adminRequest("GET", "/faults", ""))
+	if !strings.Contains(rec.Body.String(), `"id":"teapot"`) || !strings.Contains(rec.Body.String(), `"injected":1`) {
+		t.Fatalf("GET faults: %d %s", rec.Code, rec.Body)
+	}
+	if err := k.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if fs := k.Manager().Faults(); len(fs) != 0 {
+		t.Fatalf("running after Close: %+v", fs)
+	}
+	if all := alerts(); len(all) != 2 || !all[1].Resolved || all[1].ID != all[0].ID {
+		t.Fatalf("alerts after Close: %+v", all)
+	}
+}

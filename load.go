@@ -14,8 +14,8 @@ import (
 // LoadConfig reads a configuration file: YAML, or JSON when its name ends
 // in ".json". Its keys are Config's fields in snake_case (a "defaults"
 // section, per-endpoint sections under "endpoints" that override it,
-// "per_user", "per_user_rate_limit", "store", "alerts", "admin", "metrics",
-// "otel"), durations are
+// "per_user", "per_user_rate_limit", "faults", "store", "alerts", "admin",
+// "metrics", "otel"), durations are
 // strings such as "15s", and ${NAME} anywhere in a value is replaced by the
 // environment variable NAME (one that is not set is an error, so that a
 // secret is never silently empty; "$${" writes "${").
@@ -65,7 +65,14 @@ func ParseConfig(name string, data []byte) (Config, error) {
 	// policies are checked anyway, so that one pass reports every problem:
 	// a bad file fails to load rather than to start.
 	decodeErr := filecfg.Decode(m, &cfg, skip)
-	_, checkErr := core.NewManager(cfg.managerConfig())
+	checked, checkErr := core.NewManager(cfg.managerConfig())
+	if checked != nil {
+		// It started the file's experiments to check them: New starts them
+		// for real.
+		for _, f := range checked.Faults() {
+			checked.StopFault(f.ID)
+		}
+	}
 	if err := errors.Join(decodeErr, checkErr); err != nil {
 		return Config{}, cfg.fileErrors(err)
 	}

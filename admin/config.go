@@ -9,8 +9,6 @@ import (
 	"reflect"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/bulwark-go/bulwark/alert"
 	"github.com/bulwark-go/bulwark/core"
@@ -34,8 +32,9 @@ type Config struct {
 	Prefix string
 
 	// Token enables the routes that change things (POST …/breakers/…,
-	// PUT and DELETE …/config/…) and then also guards status, events and
-	// the feed, unless PublicRead is set. Clients send it as
+	// PUT and DELETE …/config/…, POST and DELETE …/faults…) and then also
+	// guards status, events, faults and the feed, unless PublicRead is
+	// set. Clients send it as
 	// "Authorization: Bearer <token>"; browsers opening the feed send it
 	// as a WebSocket subprotocol (see the package documentation). Empty,
 	// the default, disables those routes: they answer 403. When set, 16 to
@@ -189,20 +188,6 @@ func typedNil(v any) bool {
 func printableASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] <= ' ' || s[i] >= 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// printable reports whether s is valid UTF-8 without control characters;
-// text that reaches logs and the page must not forge lines.
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
 			return false
 		}
 	}

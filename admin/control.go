@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/bulwark-go/bulwark/internal/check"
 )
 
 // The control actions of POST …/breakers/{endpoint}.
@@ -141,7 +143,7 @@ func decodeControl(w http.ResponseWriter, r *http.Request) (controlRequest, int,
 	if len(req.Reason) > maxReasonLen {
 		return req, http.StatusBadRequest, fmt.Errorf(`"reason" is %d bytes, more than the %d allowed`, len(req.Reason), maxReasonLen)
 	}
-	if !printable(req.Reason) {
+	if !check.Printable(req.Reason) {
 		return req, http.StatusBadRequest, errors.New(`"reason" must be printable text without control characters`)
 	}
 	return req, 0, nil

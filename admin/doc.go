@@ -48,6 +48,9 @@
 //	POST   …/breakers/{endpoint}  {"action":"force_open|close|reset|disable","reason":"..."}
 //	PUT    …/config/{endpoint}    a settings patch, as the configuration file's section for the endpoint
 //	DELETE …/config/{endpoint}    back to the file's settings
+//	GET    …/faults               the running fault experiments and the limits
+//	POST   …/faults               {"endpoint":"GET /x","percent":50,"status":500,"duration":"20s"}: start one
+//	DELETE …/faults/{id}          end one early
 //
 // In the status, each breaker is a core.Snapshot plus "retry_after_seconds"
 // (a component's hold shows as "held_by" and "hold_until"), each SLO a
@@ -91,12 +94,41 @@
 // Any other failure is a 503. Each change reaches the feed as a
 // "config_change" event.
 //
+// # Fault injection
+//
+// With core.ManagerConfig.Faults set, GET …/faults answers
+//
+//	{"enabled":true,"default_duration":"10m0s","max_duration":"1h0m0s","faults":[F,...]}
+//
+// where each running experiment F is
+//
+//	{"id":"9f86d081884c7d65","endpoint":"GET /x","percent":50,"latency":"200ms","latency_max":"",
+//	 "status":500,"abort":false,"header":"X-Chaos","header_value":"(set)","user":"",
+//	 "ends":"2025-10-08T12:10:00Z","remaining_seconds":12,"reason":"game day","origin":"","injected":34}
+//
+// ("enabled" is false, and the list empty, while fault injection is off).
+// The values of the header_value and user filters are shown only to a
+// request with the token; others see "(set)". POST …/faults starts an
+// experiment from a strict JSON body (at most 4 KiB) with the keys
+// endpoint, percent, status, abort, latency, latency_max and duration
+// (strings such as "250ms"), header, header_value, user and reason, and
+// answers 201 with F; a refused body is a 400 with "problems" naming each
+// key at fault, as for settings, and one experiment more than
+// FaultLimits.MaxFaults a 409. DELETE …/faults/{id} ends one early and
+// answers 200 with F (404 for an ID not running). Both need the token, and
+// answer 404 while fault injection is off. GET …/status lists the running
+// experiments as "faults", GET …/status/{endpoint} those on the endpoint,
+// and each breaker's "injected_failures" counts the failures they made.
+// Their starts and ends reach the feed as "fault_start" and "fault_end"
+// events (see events.FaultChange).
+//
 // # Security
 //
-// Control and settings are off until Config.Token is set (16 to 1,024
-// bytes); their routes answer 403 naming the field until then, and 401 for
-// a missing or wrong token, which is compared in constant time. Once a
-// token is set, it guards status, events and the feed too, unless
+// Control, settings and starting or stopping fault experiments are off
+// until Config.Token is set (16 to 1,024 bytes); their routes answer 403
+// naming the field until then, and 401 for a missing or wrong token,
+// which is compared in constant time. Once a token is set, it guards
+// status, events, faults and the feed too, unless
 // Config.PublicRead is set. Without a token every read is public: mount
 // the handler behind your own authentication, or on an internal listener.
 // Bodies are size-limited (4 KiB for control) and decoded strictly.

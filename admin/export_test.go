@@ -17,3 +17,6 @@ func Feeds(h *Handler) int {
 
 // SampleHistory takes one history sample now, as the snapshot tick does.
 func SampleHistory(h *Handler) { h.history.sample() }
+
+// FaultJSON is a running experiment as the admin API shows it.
+type FaultJSON = faultJSON

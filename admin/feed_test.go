@@ -121,7 +121,7 @@ func TestFeedSnapshotThenEventsInOrder(t *testing.T) {
 	if err := json.Unmarshal(snap.raw, &st); err != nil || st.Breakers[0].State != core.ForcedOpen {
 		t.Fatalf("snapshot body: %v %s", err, snap.raw)
 	}
-	if got, want := keys(t, snap.raw), []string{"adaptive_limits", "alerts", "breakers", "bulkheads", "generated_at", "health", "per_user", "per_user_rate_limit", "rate_limits", "seq", "slos", "type"}; !slices.Equal(got, want) {
+	if got, want := keys(t, snap.raw), []string{"adaptive_limits", "alerts", "breakers", "bulkheads", "faults", "generated_at", "health", "per_user", "per_user_rate_limit", "rate_limits", "seq", "slos", "type"}; !slices.Equal(got, want) {
 		t.Fatalf("snapshot keys %v, want %v", got, want)
 	}
 

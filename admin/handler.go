@@ -112,7 +112,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case rest == "status":
 		if h.allow(w, r, http.MethodGet) && h.authorizeRead(w, r) {
-			writeJSON(w, http.StatusOK, h.status(h.hub.lastSeq()))
+			writeJSON(w, http.StatusOK, h.status(h.hub.lastSeq(), h.tokenOK(bearer(r))))
 		}
 	case rest == "history":
 		if h.allow(w, r, http.MethodGet) && h.authorizeRead(w, r) {
@@ -138,6 +138,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.allow(w, r, http.MethodPut, http.MethodDelete) {
 			h.serveSettings(w, r, rest[len("config/"):])
 		}
+	case rest == "faults" || strings.HasPrefix(rest, "faults/"):
+		h.serveFaultRoutes(w, r, rest)
 	default:
 		h.notFound(w)
 	}
@@ -186,7 +188,7 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, methods ...strin
 }
 
 func (h *Handler) notFound(w http.ResponseWriter) {
-	writeError(w, http.StatusNotFound, "no such admin route; see GET status, status/{endpoint}, history, events, ws, POST breakers/{endpoint} and PUT or DELETE config/{endpoint}")
+	writeError(w, http.StatusNotFound, "no such admin route; see GET status, status/{endpoint}, history, events, ws, faults, POST breakers/{endpoint}, PUT or DELETE config/{endpoint}, POST faults and DELETE faults/{id}")
 }
 
 // endpointName decodes and validates an endpoint name taken from the path.
@@ -208,7 +210,7 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, escaped 
 	if !ok {
 		return
 	}
-	es, ok := h.endpointStatus(name, h.hub.lastSeq())
+	es, ok := h.endpointStatus(name, h.hub.lastSeq(), h.tokenOK(bearer(r)))
 	if !ok {
 		writeError(w, http.StatusNotFound, "unknown endpoint "+strconv.Quote(name))
 		return
@@ -338,7 +340,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // snapshotMessage is the feed's snapshot message as of seq.
 func (h *Handler) snapshotMessage(seq uint64) []byte {
-	st := h.status(seq)
+	st := h.status(seq, false)
 	st.Type = typeSnapshot
 	st.Sample = h.history.latest()
 	b, err := json.Marshal(st)

@@ -255,7 +255,7 @@ func TestStatusShape(t *testing.T) {
 		if r.code != 200 || !strings.HasPrefix(r.hdr.Get("Content-Type"), "application/json") {
 			t.Fatalf("status %d %s: %s", r.code, r.hdr.Get("Content-Type"), r.body)
 		}
-		if got, want := keys(t, r.body), []string{"adaptive_limits", "alerts", "breakers", "bulkheads", "generated_at", "health", "per_user", "per_user_rate_limit", "rate_limits", "seq", "slos"}; !slices.Equal(got, want) {
+		if got, want := keys(t, r.body), []string{"adaptive_limits", "alerts", "breakers", "bulkheads", "faults", "generated_at", "health", "per_user", "per_user_rate_limit", "rate_limits", "seq", "slos"}; !slices.Equal(got, want) {
 			t.Fatalf("top-level keys %v, want %v", got, want)
 		}
 		var st statusBody
@@ -267,7 +267,7 @@ func TestStatusShape(t *testing.T) {
 		}
 		open := st.Breakers[2]
 		for _, k := range []string{"endpoint", "state", "reason", "consecutive_failures", "total_requests", "failed_requests",
-			"rejected_requests", "failure_rate", "slow_call_rate", "open_until", "retry_after_seconds", "window_requests"} {
+			"rejected_requests", "injected_failures", "failure_rate", "slow_call_rate", "open_until", "retry_after_seconds", "window_requests"} {
 			if _, ok := open[k]; !ok {
 				t.Errorf("breaker lacks %q: %v", k, slices.Sorted(maps.Keys(open)))
 			}

@@ -59,8 +59,8 @@ type series struct {
 
 // counts are the lifetime counters a sample takes deltas of.
 type counts struct {
-	total, failed int64
-	durations     core.HistogramSnapshot
+	total, failed, injected int64 // total and failed include the injected failures
+	durations               core.HistogramSnapshot
 }
 
 // point is one sample: float32 and a byte for the state keep a full ring
@@ -105,7 +105,10 @@ func newHistory(m *core.Manager, interval time.Duration) *history {
 // countsOf reads an endpoint's counters and its breaker's state.
 func countsOf(e *core.Endpoint) (counts, core.State) {
 	s := e.Breaker().Snapshot()
-	return counts{total: s.TotalRequests, failed: s.FailedRequests, durations: e.Durations()}, s.State
+	return counts{
+		total: s.TotalRequests + s.InjectedFailures, failed: s.FailedRequests + s.InjectedFailures,
+		injected: s.InjectedFailures, durations: e.Durations(),
+	}, s.State
 }
 
 // window is the time the rings cover.
@@ -165,13 +168,11 @@ func (h *history) sample() {
 // pointOf is the sample of an interval of dt seconds, from the counts at
 // its start and end.
 func (h *history) pointOf(now time.Time, dt float64, prev, cur counts, state core.State) point {
-	total, failed := cur.total-prev.total, cur.failed-prev.failed
-	if total < 0 || failed < 0 { // counters never go back; if they did, start over
-		total, failed = cur.total, cur.failed
+	total, failed, injected := cur.total-prev.total, cur.failed-prev.failed, cur.injected-prev.injected
+	if total < 0 || failed < 0 || injected < 0 { // counters never go back; if they did, start over
+		total, failed, injected = cur.total, cur.failed, cur.injected
 	}
-	// injected stays 0 here, and failures are the real ones only, until
-	// the breaker counts injected failures apart; then they join failed.
-	p := point{t: now.UnixMilli(), state: state}
+	p := point{t: now.UnixMilli(), state: state, injected: int32(min(injected, math.MaxInt32))}
 	if dt > 0 {
 		p.rate = round32(float64(total)/dt, 1000)
 	}

@@ -106,7 +106,7 @@ func TestSnapshotCarriesTheNewestSample(t *testing.T) {
 	if msg := string(h.snapshotMessage(0)); !strings.Contains(msg, want) {
 		t.Fatalf("snapshot %s\nlacks %s", msg, want)
 	}
-	if b, _ := json.Marshal(h.status(0)); strings.Contains(string(b), `"sample"`) {
+	if b, _ := json.Marshal(h.status(0, false)); strings.Contains(string(b), `"sample"`) {
 		t.Fatalf("status carries the sample: %s", b)
 	}
 }

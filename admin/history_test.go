@@ -358,3 +358,29 @@ func TestStatusCluster(t *testing.T) {
 		t.Fatalf("cluster without the token: %d", r.code)
 	}
 }
+
+// Failures a fault experiment made are in the interval's failures and in
+// its injected count.
+func TestHistoryCountsInjectedFailures(t *testing.T) {
+	clock := core.NewFakeClock(seedTime)
+	m := newManager(t, clock, core.ManagerConfig{Faults: &core.FaultLimits{}})
+	api := endpoint(t, m, "GET /api")
+	h, _ := newHandler(t, admin.Config{Manager: m, SnapshotInterval: 2 * time.Second, Token: testToken})
+	calls(t, api, 1, 0, time.Millisecond) // one real success
+	f, err := m.StartFault(core.Fault{Endpoint: "GET /api", Percent: 100, Status: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if got, _ := api.Inject(nil, nil); got == nil {
+			t.Fatal("no fault injected")
+		}
+	}
+	m.StopFault(f.ID)
+	clock.Advance(2 * time.Second)
+	admin.SampleHistory(h)
+	s := getHistory(t, h, "").Endpoints["GET /api"]
+	if len(s.Injected) != 1 || s.Injected[0] != 3 || s.FailurePct[0] != 75 || s.Rate[0] != 2 {
+		t.Fatalf("injected %v, failure %% %v, rate %v; want 3, 75 and 2/s", s.Injected, s.FailurePct, s.Rate)
+	}
+}

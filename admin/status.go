@@ -37,6 +37,8 @@ type status struct {
 	UserRateLimit  *rateLimitStatus  `json:"per_user_rate_limit"`
 	Health         []health.Status   `json:"health"`
 	Alerts         []alert.Alert     `json:"alerts"`
+	// Faults are the running fault experiments, by end (see GET …/faults).
+	Faults []faultJSON `json:"faults"`
 	// Cluster lists the instances sharing a store's state, as the store
 	// last published them; absent without such a store.
 	Cluster *clusterStatus `json:"cluster,omitempty"`
@@ -60,6 +62,8 @@ type endpointStatus struct {
 	Health      []health.Status  `json:"health"`
 	// Alerts are the active alerts whose "endpoint" metadata names it.
 	Alerts []alert.Alert `json:"alerts"`
+	// Faults are the fault experiments running on it.
+	Faults []faultJSON `json:"faults"`
 	// Settings and SettingsSource are the endpoint's settings in effect
 	// and where they came from, when Config.Settings is set.
 	Settings       json.RawMessage `json:"settings,omitempty"`
@@ -216,8 +220,9 @@ func breakerStatusOf(b *core.Breaker) breakerStatus {
 	return s
 }
 
-// status builds the full status as of feed sequence seq.
-func (h *Handler) status(seq uint64) status {
+// status builds the full status as of feed sequence seq; reveal shows the
+// values of the fault experiments' filters.
+func (h *Handler) status(seq uint64, reveal bool) status {
 	bs := h.breakers()
 	eps := h.cfg.Manager.Endpoints()
 	st := status{
@@ -230,6 +235,7 @@ func (h *Handler) status(seq uint64) status {
 		AdaptiveLimits: []adaptiveStatus{},
 		Health:         []health.Status{},
 		Alerts:         []alert.Alert{},
+		Faults:         h.faultsOf("", reveal),
 	}
 	for _, b := range bs {
 		st.Breakers = append(st.Breakers, breakerStatusOf(b))
@@ -273,10 +279,11 @@ func sloStatusOf(e *core.Endpoint, t *core.SLOTracker) core.SLOStatus {
 }
 
 // endpointStatus reports one endpoint; ok is false when nothing knows it.
-func (h *Handler) endpointStatus(name string, seq uint64) (endpointStatus, bool) {
+// reveal shows the values of its fault experiments' filters.
+func (h *Handler) endpointStatus(name string, seq uint64, reveal bool) (endpointStatus, bool) {
 	es := endpointStatus{
 		Endpoint: name, Seq: seq, GeneratedAt: h.clock.Now().UTC(),
-		Health: []health.Status{}, Alerts: []alert.Alert{},
+		Health: []health.Status{}, Alerts: []alert.Alert{}, Faults: h.faultsOf(name, reveal),
 	}
 	found := false
 	if b, ok := h.breaker(name); ok {

@@ -68,6 +68,7 @@ const (
 const (
 	nameBreakerOpen = "CircuitBreakerOpen"
 	nameSLOBurn     = "SLOBurnRate"
+	nameFault       = "FaultInjection"
 )
 
 // kindCustom is the Kind of every alert Bulwark raises, and of any fired
@@ -100,7 +101,7 @@ type Alert struct {
 	// ID is a UUID. Fire sets a random one (version 4) when it is empty;
 	// breaker alerts get one derived from the endpoint and the time the
 	// breaker opened (version 8), so that the alert keeps its ID across a
-	// restart.
+	// restart, and fault alerts one derived from the experiment's ID.
 	ID string `json:"id"`
 	// Timestamp is when the alert fired, set by Fire when zero.
 	Timestamp time.Time `json:"timestamp"`
@@ -146,6 +147,14 @@ func breakerID(endpoint string, t time.Time) string {
 	var b [16]byte
 	copy(b[:], h.Sum(nil))
 	return formatUUID(b, 8)
+}
+
+// faultID returns the ID of the alert for the fault experiment id: a
+// version 8 UUID hashed from it, so that its start and end meet under one
+// alert.
+func faultID(id string) string {
+	h := sha256.Sum256([]byte("bulwark fault alert\x00" + id))
+	return formatUUID([16]byte(h[:16]), 8)
 }
 
 // formatUUID sets the version and RFC 9562 variant bits of b and returns

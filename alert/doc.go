@@ -3,8 +3,8 @@
 // A Manager keeps the active and recent alerts and hands each one fired or
 // resolved to its handlers. Given the Bus the breakers publish on, it
 // raises the alerts itself: Critical when a breaker opens, resolved when it
-// closes, one per endpoint at a time, and a Warning while an SLO's error
-// budget burns too fast. The log, webhook and Slack handlers send through
+// closes, one per endpoint at a time, a Warning while an SLO's error
+// budget burns too fast, and an Info while a fault experiment runs. The log, webhook and Slack handlers send through
 // bounded queues, with a timeout per attempt and bounded retries that
 // honour 429 and Retry-After, so that a dead receiver never blocks anyone:
 //

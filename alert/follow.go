@@ -65,6 +65,12 @@ func (m *Manager) handle(e events.Event) {
 		if ev != nil {
 			m.sloBurn(*ev)
 		}
+	case events.FaultChange:
+		m.faultChange(ev)
+	case *events.FaultChange:
+		if ev != nil {
+			m.faultChange(*ev)
+		}
 	}
 }
 
@@ -204,4 +210,69 @@ func reasonOr(r string) string {
 		return "no reason given"
 	}
 	return r
+}
+
+// faultChange raises an Info alert when a fault experiment of this process
+// starts and resolves it when the experiment ends. An experiment another
+// instance started (Origin set) raises nothing here: its own instance
+// alerts.
+func (m *Manager) faultChange(f events.FaultChange) {
+	if !m.faults || f.Origin != "" {
+		return
+	}
+	id := faultID(f.ID)
+	switch f.Type {
+	case events.TypeFaultStart:
+		ts := f.Timestamp
+		if ts.IsZero() {
+			ts = m.clock.Now()
+		}
+		m.Fire(Alert{
+			ID:        id,
+			Timestamp: ts,
+			Severity:  Info,
+			Type: Type{
+				Kind:    kindCustom,
+				Message: fmt.Sprintf("Fault injection started on %s", f.Endpoint),
+				Metadata: map[string]string{
+					MetaAlertName:    nameFault,
+					MetaEndpoint:     f.Endpoint,
+					"fault_id":       f.ID,
+					"reason":         f.Reason,
+					"timestamp":      formatTime(ts),
+					"percent":        strconv.FormatFloat(f.Percent, 'f', -1, 64),
+					"latency_ms":     strconv.FormatInt(f.LatencyMS, 10),
+					"latency_max_ms": strconv.FormatInt(f.LatencyMaxMS, 10),
+					"status":         strconv.Itoa(f.Status),
+					"abort":          strconv.FormatBool(f.Abort),
+					"ends":           formatTime(f.Ends),
+				},
+			},
+			Message: fmt.Sprintf("Fault injection on endpoint '%s': %s for %s%% of calls until %s: %s",
+				f.Endpoint, faultWhat(f), strconv.FormatFloat(f.Percent, 'f', -1, 64), formatTime(f.Ends), reasonOr(f.Reason)),
+		})
+	case events.TypeFaultEnd:
+		m.resolve(id, f.Timestamp)
+	}
+}
+
+// faultWhat says what an experiment does to the calls it chooses.
+func faultWhat(f events.FaultChange) string {
+	var parts []string
+	switch {
+	case f.LatencyMaxMS > f.LatencyMS:
+		parts = append(parts, fmt.Sprintf("%d to %dms of delay", f.LatencyMS, f.LatencyMaxMS))
+	case f.LatencyMS > 0:
+		parts = append(parts, fmt.Sprintf("%dms of delay", f.LatencyMS))
+	}
+	switch {
+	case f.Abort:
+		parts = append(parts, "an aborted connection")
+	case f.Status != 0:
+		parts = append(parts, fmt.Sprintf("status %d", f.Status))
+	}
+	if len(parts) == 0 {
+		return "a fault"
+	}
+	return strings.Join(parts, " then ")
 }

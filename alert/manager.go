@@ -49,6 +49,9 @@ type ManagerConfig struct {
 	// NoSLOAlerts turns off the alerts raised from SLOBurn events (on by
 	// default).
 	NoSLOAlerts bool
+	// NoFaultAlerts turns off the alerts raised from FaultChange events
+	// (on by default).
+	NoFaultAlerts bool
 	// EventBuffer is the Manager's subscription buffer on Bus: events that
 	// arrive while it is full are lost (and logged). Default 1,024; 1 to
 	// 65,536. Needs Bus.
@@ -83,6 +86,10 @@ type ManagerConfig struct {
 //     alert.
 //   - a Warning alert while an endpoint's SLOBurn reports Burning, resolved
 //     when Burning turns false (unless NoSLOAlerts).
+//   - an Info alert while a fault experiment started in this process runs
+//     (a FaultChange without Origin), resolved when it ends (unless
+//     NoFaultAlerts). Its ID is derived from the experiment's, one alert
+//     per experiment.
 //
 // Transitions marked Remote (decided by another instance sharing state)
 // never fire; a Remote transition to Closed still resolves the alert this
@@ -97,7 +104,9 @@ type ManagerConfig struct {
 // endpoint, reason, timestamp, old_state and new_state, plus version,
 // instance and local in cluster mode. SLO alerts carry alertname
 // ("SLOBurnRate"), endpoint, reason, timestamp, success_rate,
-// error_budget_remaining, long_burn_rate and short_burn_rate.
+// error_budget_remaining, long_burn_rate and short_burn_rate. Fault alerts
+// carry alertname ("FaultInjection"), endpoint, fault_id, reason,
+// timestamp, percent, latency_ms, latency_max_ms, status, abort and ends.
 //
 // A Manager is safe for concurrent use.
 type Manager struct {
@@ -120,6 +129,7 @@ type Manager struct {
 	sub     *events.Subscription
 	cluster bool
 	slo     bool
+	faults  bool
 	breaker map[string]string // endpoint -> active breaker alert ID
 	burning map[string]string // endpoint -> active SLO alert ID
 	lost    uint64            // bus events lost, as last logged
@@ -172,6 +182,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		ring:      make([]Alert, cfg.History),
 		cluster:   cfg.ClusterAlerts,
 		slo:       !cfg.NoSLOAlerts,
+		faults:    !cfg.NoFaultAlerts,
 	}
 	if cfg.Bus != nil {
 		m.breaker = make(map[string]string)

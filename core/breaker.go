@@ -37,6 +37,13 @@ type Breaker struct {
 	_          cacheLinePad
 	timeouts   atomic.Int64 // calls reported as Timeout; rare, so it shares a line
 
+	// Written only while a fault experiment runs on the endpoint: the
+	// failures experiments made (lifetime, within the window's counts) and
+	// the calls they delayed, answered and aborted.
+	injected   atomic.Int64
+	faultCalls [faultKinds]atomic.Int64
+	_          cacheLinePad
+
 	// probes packs the half-open round (high bits) with the probes admitted
 	// in it (low probeBits bits), so a probe is admitted only in the round
 	// it was counted in.
@@ -246,7 +253,11 @@ func (p Permit) Done(err error) {
 
 // Report reports the permitted call's outcome and duration. A zero Permit
 // ignores it.
-func (p Permit) Report(o Outcome, d time.Duration) {
+func (p Permit) Report(o Outcome, d time.Duration) { p.report(o, d, false) }
+
+// report is Report; injected marks a failure a fault experiment made, which
+// weighs in every decision but is counted apart.
+func (p Permit) report(o Outcome, d time.Duration, injected bool) {
 	b := p.b
 	if b == nil {
 		return
@@ -265,6 +276,9 @@ func (p Permit) Report(o Outcome, d time.Duration) {
 	slow := cfg.SlowCallDuration > 0 && d >= cfg.SlowCallDuration
 	now := b.clock.Nanotime()
 	b.window.record(now, failed, slow)
+	if injected && failed {
+		b.injected.Add(1)
+	}
 	if p.round != 0 {
 		b.probeResult(p.round, o, true)
 		return
@@ -377,19 +391,28 @@ func (p Permit) run(ctx context.Context, fn func(context.Context) error) error {
 
 // RecordSuccess records a successful call made without a Permit. In
 // HalfOpen it counts toward closing.
-func (b *Breaker) RecordSuccess() { b.record(Success) }
+func (b *Breaker) RecordSuccess() { b.record(Success, false) }
 
 // RecordFailure records a failed call made without a Permit. In HalfOpen it
 // reopens the breaker.
-func (b *Breaker) RecordFailure() { b.record(Failure) }
+func (b *Breaker) RecordFailure() { b.record(Failure, false) }
 
-func (b *Breaker) record(o Outcome) {
+// record records a call made without a Permit; injected marks the answer of
+// a fault experiment. An injected success is no probe: in HalfOpen it is
+// left out, so that only real calls can close the breaker.
+func (b *Breaker) record(o Outcome, injected bool) {
 	if b.State() == HalfOpen {
+		if injected && !o.failed() {
+			return
+		}
 		b.window.record(b.clock.Nanotime(), o.failed(), false)
+		if injected {
+			b.injected.Add(1)
+		}
 		b.probeResult(b.probes.Load()>>probeBits, o, false)
 		return
 	}
-	Permit{b: b}.Report(o, 0)
+	Permit{b: b}.report(o, 0, injected)
 }
 
 // RetryAfter returns how long until an Open breaker lets a probe through,

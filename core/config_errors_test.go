@@ -218,6 +218,44 @@ func TestConfigErrors(t *testing.T) {
 			},
 			fields: []string{"core.ManagerConfig.PerUser.Bulkhead.QueueTimeout", "core.ManagerConfig.PerUser.Shards"},
 		},
+		{
+			name: "NewManager/Faults",
+			build: func() (any, error) {
+				return NewManager(ManagerConfig{Faults: &FaultLimits{
+					DefaultDuration: 2 * time.Hour, MaxFaults: -1,
+					Experiments: []Fault{
+						{Endpoint: "GET /x", Percent: 50, Status: 500},
+						{ID: "bad id", Endpoint: "", Percent: 0, Status: 200, Duration: 2 * time.Hour},
+					},
+				}})
+			},
+			fields: []string{
+				"core.ManagerConfig.Faults.DefaultDuration", "core.ManagerConfig.Faults.MaxFaults",
+				"core.ManagerConfig.Faults.Experiments[1].ID", "core.ManagerConfig.Faults.Experiments[1].Endpoint",
+				"core.ManagerConfig.Faults.Experiments[1].Percent", "core.ManagerConfig.Faults.Experiments[1].Status",
+				"core.ManagerConfig.Faults.Experiments[1].Duration",
+			},
+		},
+		{
+			name: "Manager.StartFault",
+			build: func() (any, error) {
+				m, err := NewManager(ManagerConfig{Clock: NewFakeClock(t0), Faults: &FaultLimits{MaxDuration: time.Minute}})
+				if err != nil {
+					return nil, err
+				}
+				return m.StartFault(Fault{
+					ID: strings.Repeat("x", 65), Endpoint: "GET /\x00", Percent: math.NaN(),
+					Latency: -1, LatencyMax: 2 * time.Hour, Status: 500, Abort: true,
+					Header: "X Bad", HeaderValue: "a\nb", User: "\xff", Duration: time.Hour,
+					Ends: t0.Add(-time.Second), Reason: strings.Repeat("r", 257), Origin: "\t",
+				})
+			},
+			fields: []string{
+				"core.Fault.ID", "core.Fault.Endpoint", "core.Fault.Percent", "core.Fault.Latency", "core.Fault.LatencyMax",
+				"core.Fault.Abort", "core.Fault.Header", "core.Fault.HeaderValue", "core.Fault.User", "core.Fault.Duration",
+				"core.Fault.Ends", "core.Fault.Reason", "core.Fault.Origin",
+			},
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

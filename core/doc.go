@@ -1,9 +1,11 @@
 // Package core holds Bulwark's resilience primitives: circuit breakers,
 // bulkheads (per endpoint and per user), retry with a retry budget, SLO
-// tracking, and the Manager that gives every endpoint its set of them. The
-// package makes decisions only (no I/O, no goroutine of its own beyond the
-// coarse clock), depends on the standard library and package events, and
-// is what the HTTP adapters, stores, metrics and admin handler build on.
+// tracking, fault injection, and the Manager that gives every endpoint its
+// set of them. The package makes decisions only (no I/O, and no goroutine
+// of its own beyond the coarse clock's, the deadline wheel's and, while a
+// fault experiment runs, the one that ends it on time), depends on the
+// standard library and package events, and is what the HTTP adapters,
+// stores, metrics and admin handler build on.
 //
 // # The Manager and its endpoints
 //
@@ -81,6 +83,23 @@
 //
 //	e.SLO().Record(err == nil)
 //	s := e.SLO().Status() // SuccessRate, ErrorBudgetRemaining, Violated, burn rates
+//
+// # Fault injection
+//
+// With ManagerConfig.Faults set, StartFault runs an experiment on an
+// endpoint for a while: a share of its calls (those matching a header or a
+// user, if it says so) get a delay, a status in place of the real answer,
+// or an aborted connection, from the HTTP middleware and Transport. The
+// breaker counts the failures it makes as it counts real ones, apart in
+// Snapshot.InjectedFailures, so that a game day shows what the breaker,
+// the alerts and the callers do:
+//
+//	f, err := m.StartFault(core.Fault{Endpoint: "GET /users/{id}", Percent: 20, Status: 503, Duration: 10 * time.Minute})
+//	defer m.StopFault(f.ID)
+//
+// Each start and end is an events.FaultChange; an experiment ends by
+// itself at its Ends, and an endpoint without one pays one atomic load per
+// call.
 //
 // # Time
 //

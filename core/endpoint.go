@@ -22,6 +22,7 @@ type Endpoint struct {
 	adaptive atomic.Pointer[AdaptiveLimiter]
 	timeout  atomic.Pointer[TimeoutConfig]
 	hedge    atomic.Pointer[hedger]
+	faults   atomic.Pointer[[]*faultRun] // nil: no experiment runs here
 
 	durations histogram
 	hedges    atomic.Uint64 // hedged attempts Hedge allowed, across reconfigurations

@@ -30,6 +30,9 @@ type ManagerConfig struct {
 	// MaxEndpoints bounds the endpoints the Manager tracks; past it,
 	// Endpoint returns ErrTooManyEndpoints. Default 1000; 1 to 100,000.
 	MaxEndpoints int
+	// Faults, when set, turns fault injection on (see StartFault) within
+	// its limits, and starts its Experiments; nil leaves it off.
+	Faults *FaultLimits
 	// Clock is the clock of every component; nil means SystemClock.
 	Clock Clock
 	// Bus receives every component's events; nil means a new Bus.
@@ -196,6 +199,7 @@ type Manager struct {
 	perUser   *PerUserBulkhead
 	userRate  *PerUserRateLimiter
 	deadlines *deadlineWheel
+	faults    faultSet
 	endpoints registry[*Endpoint]
 	hooks     []func(*Endpoint) // changed and called under endpoints' write lock
 }
@@ -239,6 +243,8 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 			m.userRate = newPerUserRateLimiter(pr)
 		}
 	}
+	var exps []Fault
+	m.faults, exps = newFaultSet(cfg.Faults, c.Sub("Faults"), cfg.Clock.Now())
 	if err := c.Err(); err != nil {
 		return nil, err
 	}
@@ -246,6 +252,9 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	m.deadlines = systemDeadlines
 	if cfg.Clock != SystemClock() {
 		m.deadlines = newDeadlineWheel(cfg.Clock)
+	}
+	if err := m.startFaults(exps); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -1,6 +1,9 @@
 package core
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Replication is the handle through which a store copies a breaker's
 // state in and out: from a state file after a restart, or to and from the
@@ -29,6 +32,7 @@ func (r Replication) Restore(s Snapshot) error {
 	}{
 		{"TotalRequests", s.TotalRequests}, {"FailedRequests", s.FailedRequests},
 		{"RejectedRequests", s.RejectedRequests}, {"SlowRequests", s.SlowRequests},
+		{"InjectedFailures", s.InjectedFailures},
 		{"ConsecutiveFailures", s.ConsecutiveFailures}, {"ConsecutiveSuccesses", s.ConsecutiveSuccesses},
 	} {
 		if c.v < 0 {
@@ -39,7 +43,12 @@ func (r Replication) Restore(s Snapshot) error {
 		return fmt.Errorf("bulwark: restore %s: Snapshot.FailedRequests = %d and SlowRequests = %d: neither can exceed TotalRequests = %d",
 			b.name, s.FailedRequests, s.SlowRequests, s.TotalRequests)
 	}
-	b.window.addRetired(counts{s.TotalRequests, s.FailedRequests, s.SlowRequests})
+	if s.InjectedFailures > math.MaxInt64-s.TotalRequests {
+		return fmt.Errorf("bulwark: restore %s: Snapshot.InjectedFailures = %d overflows with TotalRequests = %d", b.name, s.InjectedFailures, s.TotalRequests)
+	}
+	// Injected failures are in the window's counts, as when they were made.
+	b.window.addRetired(counts{s.TotalRequests + s.InjectedFailures, s.FailedRequests + s.InjectedFailures, s.SlowRequests})
+	b.injected.Add(s.InjectedFailures)
 	b.rejected.Add(s.RejectedRequests)
 
 	now := b.clock.Now()

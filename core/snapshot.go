@@ -24,7 +24,10 @@ type Snapshot struct {
 	// half-open round (zero in other states).
 	ConsecutiveSuccesses int64 `json:"consecutive_successes"`
 
-	// Lifetime counts of calls reported and rejected.
+	// Lifetime counts of calls reported and rejected. The failures fault
+	// experiments made (see Manager.StartFault) are counted in
+	// InjectedFailures alone: TotalRequests is SuccessfulRequests plus
+	// FailedRequests, both real.
 	TotalRequests      int64 `json:"total_requests"`
 	SuccessfulRequests int64 `json:"successful_requests"`
 	FailedRequests     int64 `json:"failed_requests"`
@@ -33,6 +36,16 @@ type Snapshot struct {
 	// Timeouts counts the failed calls that ran out of time (reported as
 	// Timeout), since the breaker was made in this process.
 	Timeouts int64 `json:"timeouts"`
+	// InjectedFailures counts the failures fault experiments made: they
+	// weigh in the breaker's decisions (and the window's counts) as real
+	// ones do.
+	InjectedFailures int64 `json:"injected_failures"`
+	// InjectedLatency, InjectedStatus and InjectedAbort count the calls
+	// fault experiments delayed, answered with a status and aborted (a
+	// call both delayed and answered counts in both).
+	InjectedLatency int64 `json:"-"`
+	InjectedStatus  int64 `json:"-"`
+	InjectedAbort   int64 `json:"-"`
 
 	// The rolling window, including other instances' share when shared.
 	WindowRequests int64   `json:"window_requests"`
@@ -63,6 +76,10 @@ func (b *Breaker) Snapshot() Snapshot {
 	if now >= b.window.end.Load() {
 		b.window.advance(now)
 	}
+	// Read before the window, which counts an injected failure first: one
+	// recorded meanwhile is, for this snapshot, a real one (as a call
+	// recorded meanwhile may be a success before it is a failure).
+	injected := b.injected.Load()
 	win, retired := b.window.read()
 	life := win.plus(retired)
 	win = b.clusterWindow(win) // after life: the cluster's share is not this breaker's
@@ -82,8 +99,12 @@ func (b *Breaker) Snapshot() Snapshot {
 		s.OpenUntil = b.rejectErr.Load().Until
 	}
 	b.mu.Unlock()
-	s.TotalRequests, s.FailedRequests, s.SlowRequests = life.total, life.failed, life.slow
+	s.InjectedFailures = min(injected, life.failed)
+	s.TotalRequests, s.FailedRequests, s.SlowRequests = life.total-s.InjectedFailures, life.failed-s.InjectedFailures, life.slow
 	s.SuccessfulRequests = life.total - life.failed
+	s.InjectedLatency = b.faultCalls[faultLatency].Load()
+	s.InjectedStatus = b.faultCalls[faultStatus].Load()
+	s.InjectedAbort = b.faultCalls[faultAbort].Load()
 	s.RejectedRequests = b.rejected.Load()
 	s.Timeouts = b.timeouts.Load()
 	s.WindowRequests, s.WindowFailures, s.WindowSlow = win.total, win.failed, win.slow

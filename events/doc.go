@@ -20,8 +20,9 @@
 // Publish never blocks and a Bus starts no goroutines, so publishing is
 // safe from any code path. The other events are SLOBurn (an error budget
 // burning too fast, or no longer), StoreStatus (shared state degraded or
-// recovered) and ClusterStateChange (a transition decided for the whole
-// cluster); package alert publishes its alerts on the Bus too.
+// recovered), ClusterStateChange (a transition decided for the whole
+// cluster) and FaultChange (a fault-injection experiment started or
+// ended); package alert publishes its alerts on the Bus too.
 //
 // The package uses the standard library only.
 package events

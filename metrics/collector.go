@@ -30,6 +30,7 @@ type Collector struct {
 	all  []*prometheus.Desc
 	desc struct {
 		state, requests, successful, failed, rejected, transitions, duration *prometheus.Desc
+		injected, faults                                                     *prometheus.Desc
 		bhActive, bhQueued, bhTotal, bhRejected, bhTimeout, bhQueueDuration  *prometheus.Desc
 		sloSuccess, sloBudget, sloBurn                                       *prometheus.Desc
 		puUsers, puRejected                                                  *prometheus.Desc
@@ -65,9 +66,11 @@ func New(cfg Config) (*Collector, error) {
 	}
 	dd := &col.desc
 	dd.state = d("circuit_breaker_state", "Circuit breaker state: 0 Closed, 1 Open, 2 HalfOpen (ForcedOpen reads 1, Disabled 0).", ep...)
-	dd.requests = d("circuit_breaker_requests_total", "Requests seen by the breaker: successful + failed + rejected.", ep...)
+	dd.requests = d("circuit_breaker_requests_total", "Requests seen by the breaker: successful + failed + injected failures + rejected.", ep...)
 	dd.successful = d("circuit_breaker_requests_successful_total", "Requests the breaker let through that succeeded.", ep...)
-	dd.failed = d("circuit_breaker_requests_failed_total", "Requests the breaker let through that failed.", ep...)
+	dd.failed = d("circuit_breaker_requests_failed_total", "Requests the breaker let through that failed, real failures only: those a fault experiment made are in circuit_breaker_requests_injected_failures_total.", ep...)
+	dd.injected = d("circuit_breaker_requests_injected_failures_total", "Failures a fault experiment made; the breaker weighs them as real ones.", ep...)
+	dd.faults = d("fault_injected_total", "Requests a fault experiment delayed (fault=latency), answered with a status (status) or aborted (abort).", "endpoint", "fault")
 	dd.rejected = d("circuit_breaker_requests_rejected_total", "Requests the breaker refused.", ep...)
 	dd.timeouts = d("circuit_breaker_requests_timeout_total", "Requests the breaker let through that ran out of their time (also counted in circuit_breaker_requests_failed_total).", ep...)
 	dd.hedges = d("hedge_requests_total", "Hedged attempts sent: a second attempt of a call that had not answered within the hedge delay.", ep...)
@@ -131,9 +134,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ep := e.Name()
 		s := e.Breaker().Snapshot()
 		gauge(ch, dd.state, stateValue(s.State), ep)
-		counter(ch, dd.requests, float64(s.TotalRequests+s.RejectedRequests), ep)
+		counter(ch, dd.requests, float64(s.TotalRequests+s.InjectedFailures+s.RejectedRequests), ep)
 		counter(ch, dd.successful, float64(s.SuccessfulRequests), ep)
 		counter(ch, dd.failed, float64(s.FailedRequests), ep)
+		counter(ch, dd.injected, float64(s.InjectedFailures), ep)
+		// Only endpoints an experiment ran on have these.
+		if s.InjectedLatency+s.InjectedStatus+s.InjectedAbort > 0 {
+			counter(ch, dd.faults, float64(s.InjectedLatency), ep, "latency")
+			counter(ch, dd.faults, float64(s.InjectedStatus), ep, "status")
+			counter(ch, dd.faults, float64(s.InjectedAbort), ep, "abort")
+		}
 		counter(ch, dd.rejected, float64(s.RejectedRequests), ep)
 		counter(ch, dd.timeouts, float64(s.Timeouts), ep)
 		if n := e.Hedges(); n > 0 || e.Config().Hedge != nil {

@@ -71,7 +71,7 @@ func TestBreakerMetrics(t *testing.T) {
 	_, _ = b.Allow() // rejected: open now
 
 	want := `
-# HELP app_circuit_breaker_requests_failed_total Requests the breaker let through that failed.
+# HELP app_circuit_breaker_requests_failed_total Requests the breaker let through that failed, real failures only: those a fault experiment made are in circuit_breaker_requests_injected_failures_total.
 # TYPE app_circuit_breaker_requests_failed_total counter
 app_circuit_breaker_requests_failed_total{endpoint="GET /users/{id}"} 2
 # HELP app_circuit_breaker_requests_rejected_total Requests the breaker refused.
@@ -80,7 +80,7 @@ app_circuit_breaker_requests_rejected_total{endpoint="GET /users/{id}"} 1
 # HELP app_circuit_breaker_requests_successful_total Requests the breaker let through that succeeded.
 # TYPE app_circuit_breaker_requests_successful_total counter
 app_circuit_breaker_requests_successful_total{endpoint="GET /users/{id}"} 2
-# HELP app_circuit_breaker_requests_total Requests seen by the breaker: successful + failed + rejected.
+# HELP app_circuit_breaker_requests_total Requests seen by the breaker: successful + failed + injected failures + rejected.
 # TYPE app_circuit_breaker_requests_total counter
 app_circuit_breaker_requests_total{endpoint="GET /users/{id}"} 5
 # HELP app_circuit_breaker_state Circuit breaker state: 0 Closed, 1 Open, 2 HalfOpen (ForcedOpen reads 1, Disabled 0).
@@ -322,6 +322,7 @@ func TestDescribeCoversCollect(t *testing.T) {
 			RateLimit: &core.RateLimitConfig{}, Adaptive: &core.AdaptiveConfig{}, Hedge: &core.HedgeConfig{}},
 		PerUser:          &core.PerUserConfig{},
 		PerUserRateLimit: &core.PerUserRateLimitConfig{},
+		Faults:           &core.FaultLimits{},
 	})
 	c, err := New(Config{Manager: m})
 	if err != nil {
@@ -329,6 +330,7 @@ func TestDescribeCoversCollect(t *testing.T) {
 	}
 	e := endpoint(t, m, "GET /x")
 	_ = e.Retry().Do(context.Background(), func(context.Context) error { return nil })
+	injectOnce(t, m, e, core.Fault{Endpoint: "GET /x", Percent: 100, Abort: true})
 	e.Breaker().Trip("test")
 	described := map[string]bool{}
 	dch := make(chan *prometheus.Desc, 100)
@@ -433,7 +435,7 @@ func TestTimeoutAndHedgeMetrics(t *testing.T) {
 	q.HedgeDelay()
 	q.Hedge()
 	want := `
-# HELP circuit_breaker_requests_failed_total Requests the breaker let through that failed.
+# HELP circuit_breaker_requests_failed_total Requests the breaker let through that failed, real failures only: those a fault experiment made are in circuit_breaker_requests_injected_failures_total.
 # TYPE circuit_breaker_requests_failed_total counter
 circuit_breaker_requests_failed_total{endpoint="GET /x"} 0
 circuit_breaker_requests_failed_total{endpoint="quotes"} 2
@@ -447,6 +449,57 @@ hedge_requests_total{endpoint="quotes"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "circuit_breaker_requests_failed_total",
 		"circuit_breaker_requests_timeout_total", "hedge_requests_total"); err != nil {
+		t.Fatal(err)
+	}
+	lint(t, c)
+}
+
+// injectOnce runs the experiment f for one call of e, and stops it.
+func injectOnce(t *testing.T, m *core.Manager, e *core.Endpoint, f core.Fault) {
+	t.Helper()
+	f, err := m.StartFault(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.StopFault(f.ID)
+	if got, _ := e.Inject(nil, nil); got == nil {
+		t.Fatal("no fault injected")
+	}
+}
+
+// Injected failures are counted apart from real ones, and the calls
+// experiments touched by kind, for the endpoints they ran on only.
+func TestFaultMetrics(t *testing.T) {
+	m := newManager(t, core.ManagerConfig{Faults: &core.FaultLimits{}})
+	c, reg := register(t, Config{Manager: m})
+	e := endpoint(t, m, "GET /x")
+	endpoint(t, m, "GET /quiet")
+	p, _ := e.Breaker().Allow()
+	p.Report(core.Failure, 0)
+	injectOnce(t, m, e, core.Fault{Endpoint: "GET /x", Percent: 100, Status: 503, Latency: time.Millisecond})
+	injectOnce(t, m, e, core.Fault{Endpoint: "GET /x", Percent: 100, Abort: true})
+	injectOnce(t, m, e, core.Fault{Endpoint: "GET /x", Percent: 100, Status: 404})
+	want := `
+# HELP circuit_breaker_requests_failed_total Requests the breaker let through that failed, real failures only: those a fault experiment made are in circuit_breaker_requests_injected_failures_total.
+# TYPE circuit_breaker_requests_failed_total counter
+circuit_breaker_requests_failed_total{endpoint="GET /quiet"} 0
+circuit_breaker_requests_failed_total{endpoint="GET /x"} 1
+# HELP circuit_breaker_requests_injected_failures_total Failures a fault experiment made; the breaker weighs them as real ones.
+# TYPE circuit_breaker_requests_injected_failures_total counter
+circuit_breaker_requests_injected_failures_total{endpoint="GET /quiet"} 0
+circuit_breaker_requests_injected_failures_total{endpoint="GET /x"} 2
+# HELP circuit_breaker_requests_total Requests seen by the breaker: successful + failed + injected failures + rejected.
+# TYPE circuit_breaker_requests_total counter
+circuit_breaker_requests_total{endpoint="GET /quiet"} 0
+circuit_breaker_requests_total{endpoint="GET /x"} 4
+# HELP fault_injected_total Requests a fault experiment delayed (fault=latency), answered with a status (status) or aborted (abort).
+# TYPE fault_injected_total counter
+fault_injected_total{endpoint="GET /x",fault="abort"} 1
+fault_injected_total{endpoint="GET /x",fault="latency"} 1
+fault_injected_total{endpoint="GET /x",fault="status"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "circuit_breaker_requests_failed_total",
+		"circuit_breaker_requests_injected_failures_total", "circuit_breaker_requests_total", "fault_injected_total"); err != nil {
 		t.Fatal(err)
 	}
 	lint(t, c)

@@ -14,10 +14,14 @@
 // What is exported follows the Manager's configuration:
 //
 //   - every endpoint: circuit_breaker_state, circuit_breaker_requests_total
-//     (and its _successful, _failed and _rejected parts, and
-//     circuit_breaker_requests_timeout_total, the failures that ran out of
-//     time), circuit_breaker_state_transitions_total and the
+//     (and its _successful, _failed, _injected_failures and _rejected
+//     parts: _failed counts real failures only, _injected_failures those
+//     fault experiments made; and circuit_breaker_requests_timeout_total,
+//     the failures that ran out of time),
+//     circuit_breaker_state_transitions_total and the
 //     circuit_breaker_request_duration_seconds histogram;
+//   - endpoints a fault experiment ran on: fault_injected_total, by fault
+//     ("latency", "status", "abort");
 //   - endpoints with a bulkhead: bulkhead_active_requests,
 //     bulkhead_queued_requests, bulkhead_requests_total,
 //     bulkhead_requests_rejected_total, bulkhead_requests_timeout_total and

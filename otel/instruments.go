@@ -26,6 +26,7 @@ const (
 	keyAttempt       = attribute.Key("bulwark.retry.attempt")
 	keyWait          = attribute.Key("bulwark.retry.wait")
 	keyHedgeDelay    = attribute.Key("bulwark.hedge.delay")
+	keyFaultKind     = attribute.Key("bulwark.fault.kind")
 )
 
 // stateNames are the bulwark.circuit_breaker.state values, indexed by
@@ -75,6 +76,8 @@ type instruments struct {
 	alAdmitted             metric.Int64ObservableCounter
 	alBaseline, alRecent   metric.Float64ObservableGauge
 	timeouts, hedges       metric.Int64ObservableCounter
+
+	faults metric.Int64ObservableCounter
 }
 
 func (in *instruments) create(m metric.Meter) error {
@@ -107,7 +110,8 @@ func (in *instruments) create(m metric.Meter) error {
 
 	in.state = i64u("bulwark.circuit_breaker.state", "{circuit_breaker}",
 		"Circuit breakers in each state: 1 for the state an endpoint's breaker is in, 0 for the others.")
-	in.calls = i64c("bulwark.circuit_breaker.calls", "{call}", "Calls seen by the breaker, by outcome: success, failure or rejected.")
+	in.calls = i64c("bulwark.circuit_breaker.calls", "{call}",
+		"Calls seen by the breaker, by outcome: success, failure (real failures only), injected_failure (made by a fault experiment) or rejected.")
 	in.transitions = i64c("bulwark.circuit_breaker.transitions", "{transition}", "Breaker state transitions, by previous and new state.")
 	in.rejections = i64c("bulwark.rejections", "{request}",
 		"Requests a policy refused, by reason: circuit_open, bulkhead_full, bulkhead_timeout, rate_limited, concurrency_limit; user_limit and, for the per-user rate limit, rate_limited without an endpoint.")
@@ -145,6 +149,8 @@ func (in *instruments) create(m metric.Meter) error {
 	in.alRecent = f64g("bulwark.adaptive_limit.recent_latency", "s", "Mean latency of the adaptive limit's last sample window.")
 	in.timeouts = i64c("bulwark.timeouts", "{call}", "Calls the breaker let through that ran out of their time (also counted as failures in bulwark.circuit_breaker.calls).")
 	in.hedges = i64c("bulwark.hedges", "{attempt}", "Hedged attempts sent: a second attempt of a call that had not answered within the hedge delay.")
+
+	in.faults = i64c("bulwark.fault.injected", "{request}", "Requests a fault experiment delayed (latency), answered with a status (status) or aborted (abort).")
 	return errors.Join(errs...)
 }
 
@@ -157,6 +163,7 @@ func (in *instruments) observables() []metric.Observable {
 		in.rlAllowed, in.rlRate, in.purlAllowed, in.purlUsers,
 		in.alLimit, in.alActive, in.alQueued, in.alAdmitted, in.alBaseline, in.alRecent,
 		in.timeouts, in.hedges,
+		in.faults,
 	}
 }
 
@@ -170,7 +177,7 @@ type series struct {
 	duration []metric.RecordOption
 	// Collection.
 	ep              metric.MeasurementOption
-	calls           [3]metric.ObserveOption // success, failure, rejected
+	calls           [4]metric.ObserveOption // success, failure, rejected, injected_failure
 	state           [len(stateNames)]metric.ObserveOption
 	circuitOpen     metric.ObserveOption
 	bulkheadFull    metric.ObserveOption
@@ -180,6 +187,7 @@ type series struct {
 	burnLong        metric.ObserveOption
 	burnShort       metric.ObserveOption
 	giveUps         [len(retryReasons)]metric.ObserveOption
+	faults          [3]metric.ObserveOption // latency, status, abort
 }
 
 func newSeries(name string) *series {
@@ -189,8 +197,11 @@ func newSeries(name string) *series {
 	}
 	s := &series{endpoint: ep, ep: set()}
 	s.duration = []metric.RecordOption{s.ep}
-	for i, n := range [...]string{"success", "failure", "rejected"} {
+	for i, n := range [...]string{"success", "failure", "rejected", "injected_failure"} {
 		s.calls[i] = set(keyOutcome.String(n))
+	}
+	for i, k := range [...]string{"latency", "status", "abort"} {
+		s.faults[i] = set(keyFaultKind.String(k))
 	}
 	for st, n := range stateNames {
 		s.state[st] = set(keyState.String(n))
@@ -238,6 +249,15 @@ func (t *Telemetry) collect(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(in.calls, b.SuccessfulRequests, s.calls[0])
 		o.ObserveInt64(in.calls, b.FailedRequests, s.calls[1])
 		o.ObserveInt64(in.calls, b.RejectedRequests, s.calls[2])
+		// Only endpoints a fault experiment ran on report these.
+		if b.InjectedFailures > 0 {
+			o.ObserveInt64(in.calls, b.InjectedFailures, s.calls[3])
+		}
+		if b.InjectedLatency+b.InjectedStatus+b.InjectedAbort > 0 {
+			for i, n := range [...]int64{b.InjectedLatency, b.InjectedStatus, b.InjectedAbort} {
+				o.ObserveInt64(in.faults, n, s.faults[i])
+			}
+		}
 		o.ObserveInt64(in.rejections, b.RejectedRequests, s.circuitOpen)
 		for from, row := range b.Transitions {
 			for to, n := range row {

@@ -198,8 +198,10 @@ func usedManager(t *testing.T) (*core.Manager, *Telemetry, *sdkmetric.ManualRead
 		},
 		PerUser:          &core.PerUserConfig{Bulkhead: one},
 		PerUserRateLimit: &core.PerUserRateLimitConfig{RateLimit: core.RateLimitConfig{Rate: 1, Burst: 1}},
+		Faults:           &core.FaultLimits{},
 	})
 	tel, r := newTelemetry(t, Config{Manager: m})
+	injectOnce(t, m, "payments", core.Fault{Percent: 100, Status: 503})
 	x := endpoint(t, m, "GET /x")
 	g, _ := x.Bulkhead().TryAcquire()
 	t.Cleanup(g.Release)

@@ -204,3 +204,41 @@ func TestRateAndAdaptiveLimitValues(t *testing.T) {
 		t.Fatalf("stats: rate %+v, adaptive %+v, per user %+v", rl, al, pu)
 	}
 }
+
+// injectOnce runs the experiment f on endpoint for one call, and stops it.
+func injectOnce(t *testing.T, m *core.Manager, name string, f core.Fault) {
+	t.Helper()
+	f.Endpoint = name
+	f, err := m.StartFault(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.StopFault(f.ID)
+	if got, _ := endpoint(t, m, name).Inject(nil, nil); got == nil {
+		t.Fatal("no fault injected")
+	}
+}
+
+// Failures fault experiments made are an outcome of their own, and the
+// calls they touched are counted by kind.
+func TestFaultValues(t *testing.T) {
+	m := newManager(t, core.ManagerConfig{Clock: core.NewFakeClock(t0), Faults: &core.FaultLimits{}})
+	_, r := newTelemetry(t, Config{Manager: m})
+	endpoint(t, m, "GET /quiet")
+	p, _ := endpoint(t, m, "GET /x").Breaker().Allow()
+	p.Report(core.Failure, 0)
+	injectOnce(t, m, "GET /x", core.Fault{Percent: 100, Status: 500, Latency: time.Second})
+	injectOnce(t, m, "GET /x", core.Fault{Percent: 100, Abort: true})
+	compareLines(t, lines(collect(t, r), "bulwark.circuit_breaker.calls", "bulwark.fault.injected"), `
+		bulwark.circuit_breaker.calls{bulwark.endpoint=GET /quiet,bulwark.outcome=failure} 0
+		bulwark.circuit_breaker.calls{bulwark.endpoint=GET /quiet,bulwark.outcome=rejected} 0
+		bulwark.circuit_breaker.calls{bulwark.endpoint=GET /quiet,bulwark.outcome=success} 0
+		bulwark.circuit_breaker.calls{bulwark.endpoint=GET /x,bulwark.outcome=failure} 1
+		bulwark.circuit_breaker.calls{bulwark.endpoint=GET /x,bulwark.outcome=injected_failure} 2
+		bulwark.circuit_breaker.calls{bulwark.endpoint=GET /x,bulwark.outcome=rejected} 0
+		bulwark.circuit_breaker.calls{bulwark.endpoint=GET /x,bulwark.outcome=success} 0
+		bulwark.fault.injected{bulwark.endpoint=GET /x,bulwark.fault.kind=abort} 1
+		bulwark.fault.injected{bulwark.endpoint=GET /x,bulwark.fault.kind=latency} 1
+		bulwark.fault.injected{bulwark.endpoint=GET /x,bulwark.fault.kind=status} 1
+	`)
+}

@@ -43,7 +43,8 @@ func serveBench(b *testing.B, h http.Handler) {
 func BenchmarkMiddlewareBare(b *testing.B) { serveBench(b, okHandler) }
 
 // BenchmarkMiddlewareFullStack is the handler behind per-user bulkhead,
-// endpoint bulkhead, breaker and SLO.
+// endpoint bulkhead, breaker and SLO, with fault injection on and no
+// experiment running.
 func BenchmarkMiddlewareFullStack(b *testing.B) {
 	m, err := core.NewManager(core.ManagerConfig{
 		Defaults: core.EndpointConfig{
@@ -51,6 +52,7 @@ func BenchmarkMiddlewareFullStack(b *testing.B) {
 			SLO:      &core.SLOConfig{},
 		},
 		PerUser: &core.PerUserConfig{Bulkhead: core.BulkheadConfig{MaxConcurrentRequests: 100}},
+		Faults:  &core.FaultLimits{},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -102,9 +104,10 @@ func roundTripBench(b *testing.B, rt http.RoundTripper) {
 func BenchmarkTransportBare(b *testing.B) { roundTripBench(b, memTransport{}) }
 
 // BenchmarkTransport is breaker + retry (the endpoint's default policies)
-// over the in-memory transport.
+// over the in-memory transport, with fault injection on and no experiment
+// running.
 func BenchmarkTransport(b *testing.B) {
-	m, err := core.NewManager(core.ManagerConfig{})
+	m, err := core.NewManager(core.ManagerConfig{Faults: &core.FaultLimits{}})
 	if err != nil {
 		b.Fatal(err)
 	}

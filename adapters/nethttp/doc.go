@@ -42,6 +42,13 @@
 // in the breaker, the endpoint's latency histogram and its SLO; requests
 // that were refused are not recorded in the SLO.
 //
+// With fault injection on (core.ManagerConfig.Faults), an experiment
+// running on the endpoint comes before every policy: the requests it
+// chooses are delayed, answered with its status (header X-Bulwark-Fault
+// names it) or aborted, inbound in place of the handler and outbound in
+// place of the upstream (see Guard.Enter and Transport). With none running
+// it costs one atomic load.
+//
 // Routers whose handlers are not http.Handlers use a Guard: NewGuard, then
 // Enter before the handler and Ticket.Finish after it (see Guard.Enter).
 //

@@ -124,25 +124,50 @@ type Ticket struct {
 	deadline context.Context
 	alarm    core.Alarm
 	fire     func() // t.answerTimeout, made once per Ticket
+
+	// What a fault experiment's filters read, made once per Ticket.
+	header func(string) string // the request's header
+	userOf func() string       // the request's user, by Config.UserKey
 }
 
 var ticketPool = sync.Pool{New: func() any {
 	t := new(Ticket)
 	t.fire = t.answerTimeout
+	t.header = func(name string) string { return t.req.Header.Get(name) }
+	t.userOf = func() string {
+		if t.g.cfg.UserKey == nil {
+			return ""
+		}
+		return t.g.cfg.UserKey(t.req)
+	}
 	return t
 }}
 
-// reset makes t ready for another request, keeping what is made once.
-func (t *Ticket) reset() {
-	fire := t.fire
-	*t = Ticket{fire: fire}
+// recycle makes t ready for another request, keeping what is made once,
+// and hands it back to the pool.
+func (t *Ticket) recycle() {
+	fire, header, userOf := t.fire, t.header, t.userOf
+	*t = Ticket{fire: fire, header: header, userOf: userOf}
+	ticketPool.Put(t)
 }
 
-// Enter runs the policies of endpoint for r, in the order: the user's rate
-// limit, the endpoint's rate limit, the user's bulkhead, the endpoint's
-// adaptive limit, its bulkhead, its breaker; then it gives the request its
+// Enter runs the policies of endpoint for r, in the order: a fault
+// experiment running on the endpoint, the user's rate limit, the
+// endpoint's rate limit, the user's bulkhead, the endpoint's adaptive
+// limit, its bulkhead, its breaker; then it gives the request its
 // deadline. When a policy refuses, Enter answers w with the rejection and
-// returns false: the request must not be served. Otherwise it returns a
+// returns false: the request must not be served.
+//
+// A fault experiment (see core.Manager.StartFault) that chooses r first
+// delays it, on the request's context, then answers it in place of the
+// handler: with its status and the body
+// {"error":"injected fault","fault":ID} (Enter returns false), or, for an
+// abort, by panicking with http.ErrAbortHandler, so that the server drops
+// the connection. Header X-Bulwark-Fault names the experiment. Its outcome
+// is recorded in the breaker as an injected one; a delayed request then
+// goes on through the policies as any other, the delay not counted in its
+// duration. A request whose context ends while delayed is not served, and
+// Enter returns false without answering. Otherwise it returns a
 // Ticket to serve the request with, or a nil Ticket when endpoint is empty
 // or cannot be had (past the Manager's bound: the request then runs
 // unguarded rather than fail because of bookkeeping).
@@ -160,6 +185,9 @@ func (g *Guard) Enter(w http.ResponseWriter, r *http.Request, endpoint string) (
 	}
 	t := ticketPool.Get().(*Ticket)
 	t.g, t.ep, t.req = g, ep, r
+	if f, delay := ep.Inject(t.header, t.userOf); f != nil && !t.injectFault(w, f, delay) {
+		return nil, false
+	}
 	var user string
 	if g.cfg.UserKey != nil && (g.users != nil || g.userRates != nil) {
 		user = g.cfg.UserKey(r)
@@ -230,8 +258,7 @@ func (g *Guard) Enter(w http.ResponseWriter, r *http.Request, endpoint string) (
 // false, for Enter to return.
 func (t *Ticket) refuse(w http.ResponseWriter, status int, reason string, err error, retryAfter time.Duration) bool {
 	g, r, name := t.g, t.req, t.ep.Name()
-	t.reset()
-	ticketPool.Put(t)
+	t.recycle()
 	rej := Rejection{Endpoint: name, Status: status, Reason: reason, Err: err, RetryAfter: retryAfter}
 	if retryAfter == 0 {
 		// AsType, not As: As would move its target to the heap, one
@@ -361,8 +388,7 @@ func (t *Ticket) Finish(status int, panicked bool) {
 	t.bulk.Release()
 	t.user.Release()
 	if reuse {
-		t.reset()
-		ticketPool.Put(t)
+		t.recycle()
 	} else {
 		t.pending = false
 	}

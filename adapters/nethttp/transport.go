@@ -66,6 +66,16 @@ type TransportConfig struct {
 // 5xx and 429 are failures; Retry-After is honoured. A refusal fails the
 // request at once with a *core.RejectedError, without touching the
 // network.
+//
+// A fault experiment running on the endpoint (see core.Manager.StartFault;
+// outbound requests have no user, so one filtered by user never applies)
+// comes before every policy, once per request: it delays the request on
+// its context, then answers it in place of the upstream, without retries
+// and without touching the network: a status with a response of its own
+// (header X-Bulwark-Fault names the experiment), or an abort with an error
+// that matches http.ErrAbortHandler. A failing one (an abort, 5xx or 429)
+// goes to the Fallback as the upstream's would. Its outcome is recorded in
+// the breaker as an injected one.
 type Transport struct {
 	cfg  TransportConfig
 	base http.RoundTripper
@@ -169,6 +179,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// Past the endpoint bound or an unusable name: send it unguarded
 		// rather than fail traffic because of bookkeeping.
 		return t.base.RoundTrip(req)
+	}
+	if f, delay := ep.Inject(req.Header.Get, nil); f != nil {
+		if delay > 0 && !sleep(req.Context(), t.cfg.Manager.Clock(), delay) {
+			closeBody(req)
+			return nil, req.Context().Err()
+		}
+		if f.Status != 0 || f.Abort {
+			return t.injected(req, f)
+		}
 	}
 	if rl := ep.RateLimiter(); rl != nil {
 		if err := rl.Allow(); err != nil {

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Checker collects the problems of one configuration. Sub gives a Checker
@@ -93,6 +95,20 @@ func (c *Checker) Duration(field string, v *time.Duration, def, lo, hi time.Dura
 	} else if *v < lo || *v > hi {
 		c.Fail(field, *v, Range(lo, hi, def))
 	}
+}
+
+// Printable reports whether s is valid UTF-8 without control characters:
+// text that reaches logs, headers and pages must not forge lines.
+func Printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // Range is the rule text of a field that takes def when zero and allows

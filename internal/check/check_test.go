@@ -39,3 +39,13 @@ func TestDefaultsAndEveryProblem(t *testing.T) {
 		t.Errorf("want both problems, got %q", err)
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	for s, want := range map[string]bool{
+		"": true, "game day – ok": true, "line\nbreak": false, "tab\t": false, "\xff": false, "\u2028": false,
+	} {
+		if got := Printable(s); got != want {
+			t.Errorf("Printable(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

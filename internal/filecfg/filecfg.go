@@ -293,7 +293,9 @@ func Merge(base, over map[string]any) map[string]any {
 }
 
 // Skip lists, per struct type, the fields a file may not set (those set by
-// code: a name given by the Manager, a clock, a callback).
+// code: a name given by the Manager, a clock, a callback). A struct type it
+// lists is one a configuration is made of, whatever its name (see
+// Settable).
 type Skip map[reflect.Type][]string
 
 func (s Skip) has(t reflect.Type, field string) bool {
@@ -310,29 +312,32 @@ var durationType = reflect.TypeFor[time.Duration]()
 // Settable reports whether a field of type t can come from a file: a
 // scalar, a duration, a struct (or pointer to one) the configuration is made
 // of, or a list or string-keyed map of those.
-func Settable(t reflect.Type) bool {
+func Settable(t reflect.Type) bool { return Skip(nil).settable(t) }
+
+func (s Skip) settable(t reflect.Type) bool {
 	switch t.Kind() {
 	case reflect.Bool, reflect.String, reflect.Float32, reflect.Float64,
 		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return true
 	case reflect.Struct:
-		return configStruct(t)
+		return s.configStruct(t)
 	case reflect.Pointer:
-		return t.Elem().Kind() == reflect.Struct && configStruct(t.Elem())
+		return t.Elem().Kind() == reflect.Struct && s.configStruct(t.Elem())
 	case reflect.Slice:
-		return Settable(t.Elem())
+		return s.settable(t.Elem())
 	case reflect.Map:
-		return t.Key().Kind() == reflect.String && Settable(t.Elem())
+		return t.Key().Kind() == reflect.String && s.settable(t.Elem())
 	}
 	return false
 }
 
 // configStruct reports whether t is one of the structs a configuration is
-// made of: a type whose name ends in Config, or any struct of the kit's
-// own package.
-func configStruct(t reflect.Type) bool {
-	return strings.HasSuffix(t.Name(), "Config") || t.PkgPath() == "github.com/bulwark-go/bulwark"
+// made of: a type whose name ends in Config, any struct of the kit's own
+// package, or one s lists.
+func (s Skip) configStruct(t reflect.Type) bool {
+	_, listed := s[t]
+	return listed || strings.HasSuffix(t.Name(), "Config") || t.PkgPath() == "github.com/bulwark-go/bulwark"
 }
 
 // Decode fills dst, a pointer to a struct, from tree (a map from Parse),
@@ -373,7 +378,7 @@ func (d *decoder) fields(t reflect.Type) (map[string][]int, []string) {
 				walk(f.Type, at)
 				continue
 			}
-			if !Settable(f.Type) || d.skip.has(t, f.Name) {
+			if !d.skip.settable(f.Type) || d.skip.has(t, f.Name) {
 				continue
 			}
 			k := SnakeCase(f.Name)
@@ -553,7 +558,8 @@ func describe(v any) string {
 
 // GoPath turns the path of a Go field, as a *core.ConfigError names it
 // ("Endpoints[GET /x].Breaker.FailureThreshold"), into the file's
-// (`endpoints."GET /x".breaker.failure_threshold`).
+// (`endpoints."GET /x".breaker.failure_threshold`); a list's index stays
+// one ("Faults.Experiments[0].Percent" is faults.experiments[0].percent).
 func GoPath(goPath string) string {
 	var out string
 	for goPath != "" {
@@ -571,7 +577,11 @@ func GoPath(goPath string) string {
 			if end < 0 {
 				return Join(out, rest)
 			}
-			out = Join(out, rest[1:end])
+			if key := rest[1:end]; isIndex(key) {
+				out += rest[:end+1] // a list's element, as Decode names it
+			} else {
+				out = Join(out, key)
+			}
 			goPath = strings.TrimPrefix(rest[end+1:], ".")
 		case strings.HasPrefix(rest, "."):
 			goPath = rest[1:]
@@ -580,6 +590,16 @@ func GoPath(goPath string) string {
 		}
 	}
 	return out
+}
+
+// isIndex reports whether s is a list index: digits only.
+func isIndex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Encode turns a config struct (or a pointer to one) back into the tree a

@@ -107,6 +107,45 @@ func TestSnakeCaseAndGoPath(t *testing.T) {
 	if got := GoPath("Endpoints[GET /users/{id}].Breaker.FailureThreshold"); got != `endpoints."GET /users/{id}".breaker.failure_threshold` {
 		t.Errorf("GoPath = %s", got)
 	}
+	if got := GoPath("Faults.Experiments[12].Percent"); got != "faults.experiments[12].percent" {
+		t.Errorf("GoPath of a list element = %s", got)
+	}
+}
+
+// A struct whose name does not say Config is decoded when the Skip lists
+// it, with the fields it names left out.
+func TestDecodeStructsTheSkipLists(t *testing.T) {
+	type limits struct{ Max int }
+	type item struct {
+		Name  string
+		Count int
+		Set   int // set by code
+	}
+	type cfg struct {
+		Limits *limits
+		Items  []item
+	}
+	tree, err := Parse("c.yaml", []byte("limits: {max: 3}\nitems: [{name: a, count: 1}, {name: b}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got cfg
+	sk := Skip{reflect.TypeFor[limits](): nil, reflect.TypeFor[item](): {"Set"}}
+	if err := Decode(tree, &got, sk); err != nil {
+		t.Fatal(err)
+	}
+	if got.Limits == nil || got.Limits.Max != 3 || len(got.Items) != 2 || got.Items[0] != (item{Name: "a", Count: 1}) {
+		t.Fatalf("got %+v", got)
+	}
+	tree, _ = Parse("c.yaml", []byte("items: [{set: 1}]\n"))
+	var e *Error
+	if err := Decode(tree, &got, sk); !errors.As(err, &e) || e.Path != "items[0].set" {
+		t.Fatalf("a skipped field: %v", err)
+	}
+	tree, _ = Parse("c.yaml", []byte("limits: {max: 3}\n"))
+	if err := Decode(tree, &got, nil); !errors.As(err, &e) || e.Path != "limits" {
+		t.Fatalf("a struct the Skip does not list: %v", err)
+	}
 }
 
 func TestMerge(t *testing.T) {
