@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -34,12 +33,11 @@ import (
 // still running, one held open and one disabled; two instances share its
 // state.
 type trendScene struct {
-	clock  *core.FakeClock
-	m      *core.Manager
-	h      *admin.Handler
-	srv    *httptest.Server
-	faults *fakeFaults
-	rnd    *rand.Rand
+	clock *core.FakeClock
+	m     *core.Manager
+	h     *admin.Handler
+	srv   *httptest.Server
+	rnd   *rand.Rand
 }
 
 // The scene's traffic: calls per second, share failing, and latency.
@@ -71,7 +69,12 @@ func newTrendScene(t *testing.T) *trendScene {
 	eps["GET /users/{id}"] = core.EndpointConfig{Breaker: calm, SLO: slo, Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 60, MaxQueueSize: 20}}
 	eps["GET /checkout"] = core.EndpointConfig{Breaker: calm, SLO: slo, Bulkhead: &core.BulkheadConfig{MaxConcurrentRequests: 40, MaxQueueSize: 10}}
 	eps["POST /orders"] = core.EndpointConfig{SLO: slo, Breaker: &core.BreakerConfig{FailureThreshold: 5, FailureRateThreshold: 95, Timeout: 30 * time.Second}}
-	s.m = newManager(t, s.clock, core.ManagerConfig{Endpoints: eps})
+	s.m = newManager(t, s.clock, core.ManagerConfig{Endpoints: eps, Faults: &core.FaultLimits{}})
+	t.Cleanup(func() { // the Manager watches for the end of running experiments
+		for _, f := range s.m.Faults() {
+			s.m.StopFault(f.ID)
+		}
+	})
 	// Calls in flight now.
 	for name, held := range map[string]int{"GET /users/{id}": 17, "GET /checkout": 29} {
 		for range held {
@@ -87,11 +90,8 @@ func newTrendScene(t *testing.T) *trendScene {
 		t.Fatal(err)
 	}
 	s.h = h
-	s.faults = &fakeFaults{clock: s.clock, bus: s.m.Bus(), running: map[string]fakeFault{}}
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", http.StripPrefix("/admin", h))
-	mux.Handle("/admin/faults", s.faults)
-	mux.Handle("/admin/faults/", s.faults)
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(func() {
 		s.srv.Close()
@@ -148,34 +148,37 @@ func (s *trendScene) script(t *testing.T, i int) {
 			}
 		}
 	case 180:
-		s.faults.start(experiment{ID: "9f3a41c07be25d18", Endpoint: "GET /checkout", Percent: 25, Status: 503, Duration: 10 * time.Minute, Reason: "game day: payment provider outage"})
+		s.startFault(t, core.Fault{ID: "9f3a41c07be25d18", Endpoint: "GET /checkout", Percent: 25, Status: 503, Duration: 10 * time.Minute, Reason: "game day: payment provider outage"})
 	case 230:
-		s.faults.stop("9f3a41c07be25d18", 412)
+		s.m.StopFault("9f3a41c07be25d18")
 	case 200:
 		endpoint(t, s.m, "GET /reports").Breaker().ForceOpen("maintenance: reindexing")
 	case 262:
-		s.faults.start(experiment{ID: "c41d0e8a5f6b7392", Endpoint: "GET /search", Percent: 20, Latency: 300 * time.Millisecond, LatencyMax: 600 * time.Millisecond, Duration: 15 * time.Minute, Header: "X-Chaos", HeaderValue: "chaos-7", Reason: "latency budget drill"})
+		s.startFault(t, core.Fault{ID: "c41d0e8a5f6b7392", Endpoint: "GET /search", Percent: 20, Latency: 300 * time.Millisecond, LatencyMax: 600 * time.Millisecond, Duration: 15 * time.Minute, Header: "X-Chaos", HeaderValue: "chaos-7", Reason: "latency budget drill"})
 	}
 	for name, l := range trendLoads {
 		e := endpoint(t, s.m, name)
 		wave := 1 + 0.18*math.Sin(float64(i)/23+float64(len(name)))
 		n := int(l.rate*wave + s.rnd.Float64()*l.rate*0.1 + s.rnd.Float64())
 		fail, extra := l.fail, time.Duration(0)
-		if name == "GET /checkout" && i >= 180 && i < 230 {
-			fail, extra = 0.25, 40*time.Millisecond // the experiment's 503s
-		}
-		if name == "GET /search" && i >= 262 && s.rnd.Float64() < 0.2 {
-			extra = 300 * time.Millisecond
-		}
 		if name == "POST /orders" && i >= 105 && i < 115 {
 			fail, extra = 0.2, 400*time.Millisecond // the stall builds up
 		}
 		for range n {
+			// The experiments answer for the calls they choose, as the
+			// middleware lets them; a delay adds to the call.
+			var delay time.Duration
+			if f, d := e.Inject(chaosHeader, nil); f != nil {
+				if f.Status != 0 || f.Abort {
+					continue
+				}
+				delay = d
+			}
 			p, err := e.Breaker().Allow()
 			if err != nil {
 				continue
 			}
-			d := l.base + time.Duration(s.rnd.Float64()*float64(l.tail)) + extra
+			d := l.base + time.Duration(s.rnd.Float64()*float64(l.tail)) + extra + delay
 			if s.rnd.Float64() < 0.004 {
 				d *= 3
 			}
@@ -193,157 +196,27 @@ func (s *trendScene) script(t *testing.T, i int) {
 	}
 }
 
+// chaosHeader is the scene's requests' headers: every one carries the
+// header the latency drill filters on.
+func chaosHeader(name string) string {
+	if name == "X-Chaos" {
+		return "chaos-7"
+	}
+	return ""
+}
+
+func (s *trendScene) startFault(t *testing.T, f core.Fault) {
+	t.Helper()
+	if _, err := s.m.StartFault(f); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // step ends one second: the clock moves and the handler samples.
 func (s *trendScene) step(t *testing.T) {
 	t.Helper()
 	s.clock.Advance(time.Second)
 	admin.SampleHistory(s.h)
-}
-
-// experiment is a fault experiment as the Manager keeps it.
-type experiment struct {
-	ID, Endpoint        string
-	Percent             float64
-	Latency, LatencyMax time.Duration
-	Status              int
-	Abort               bool
-	Header, HeaderValue string
-	User                string
-	Duration            time.Duration
-	Ends                time.Time
-	Reason, Origin      string
-}
-
-// fakeFault is one running experiment of fakeFaults.
-type fakeFault struct {
-	f        experiment
-	injected int64
-}
-
-// fakeFaults serves GET, POST and DELETE …/faults as the admin handler
-// does once the Manager injects faults, publishing fault_start and
-// fault_end on the bus, so that the page is tested against that API.
-type fakeFaults struct {
-	clock   *core.FakeClock
-	bus     *events.Bus
-	mu      sync.Mutex
-	running map[string]fakeFault
-	seq     int
-}
-
-func (ff *fakeFaults) start(f experiment) experiment {
-	ff.mu.Lock()
-	defer ff.mu.Unlock()
-	if f.ID == "" {
-		ff.seq++
-		f.ID = fmt.Sprintf("%016x", 0xa11ce000+ff.seq)
-	}
-	now := ff.clock.Now()
-	f.Ends = now.Add(f.Duration)
-	ff.running[f.ID] = fakeFault{f: f}
-	ff.bus.Publish(faultChange{Type: "fault_start", ID: f.ID, Endpoint: f.Endpoint, Percent: f.Percent, Status: f.Status, Ends: f.Ends, Reason: f.Reason, Timestamp: now})
-	return f
-}
-
-func (ff *fakeFaults) stop(id string, injected int64) (fakeFault, bool) {
-	ff.mu.Lock()
-	defer ff.mu.Unlock()
-	r, ok := ff.running[id]
-	if !ok {
-		return r, false
-	}
-	delete(ff.running, id)
-	r.injected = injected
-	ff.bus.Publish(faultChange{Type: "fault_end", ID: id, Endpoint: r.f.Endpoint, Percent: r.f.Percent, Status: r.f.Status, Ends: r.f.Ends, Reason: "stopped", Injected: injected, Timestamp: ff.clock.Now()})
-	return r, true
-}
-
-// jsonOf is an experiment as the API shows it to a request with the token.
-func (ff *fakeFaults) jsonOf(r fakeFault) map[string]any {
-	f := r.f
-	lat := func(d time.Duration) string {
-		if d == 0 {
-			return ""
-		}
-		return d.String()
-	}
-	return map[string]any{
-		"id": f.ID, "endpoint": f.Endpoint, "percent": f.Percent, "latency": lat(f.Latency), "latency_max": lat(f.LatencyMax),
-		"status": f.Status, "abort": f.Abort, "header": f.Header, "header_value": f.HeaderValue, "user": f.User,
-		"ends": f.Ends.Format(time.RFC3339), "remaining_seconds": int64(math.Ceil(f.Ends.Sub(ff.clock.Now()).Seconds())),
-		"reason": f.Reason, "origin": f.Origin, "injected": r.injected,
-	}
-}
-
-func (ff *fakeFaults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reply := func(code int, v any) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(v)
-	}
-	if r.Header.Get("Authorization") != "Bearer "+testToken {
-		reply(401, map[string]string{"error": "missing token: send Authorization: Bearer <token>"})
-		return
-	}
-	id, sub := strings.CutPrefix(r.URL.Path, "/admin/faults/")
-	switch {
-	case !sub && r.Method == http.MethodGet:
-		ff.mu.Lock()
-		list := make([]map[string]any, 0, len(ff.running))
-		for _, k := range slices.Sorted(maps.Keys(ff.running)) {
-			list = append(list, ff.jsonOf(ff.running[k]))
-		}
-		ff.mu.Unlock()
-		reply(200, map[string]any{"enabled": true, "default_duration": "10m0s", "max_duration": "1h0m0s", "faults": list})
-	case !sub && r.Method == http.MethodPost:
-		var body struct {
-			Endpoint    string  `json:"endpoint"`
-			Percent     float64 `json:"percent"`
-			Status      int     `json:"status"`
-			Duration    string  `json:"duration"`
-			Latency     string  `json:"latency"`
-			LatencyMax  string  `json:"latency_max"`
-			Abort       bool    `json:"abort"`
-			Header      string  `json:"header"`
-			HeaderValue string  `json:"header_value"`
-			User        string  `json:"user"`
-			Reason      string  `json:"reason"`
-		}
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields() // strict, as the contract says
-		if err := dec.Decode(&body); err != nil {
-			reply(400, map[string]any{"error": err.Error(), "problems": []any{}})
-			return
-		}
-		f := experiment{Endpoint: body.Endpoint, Percent: body.Percent, Status: body.Status, Abort: body.Abort,
-			Header: body.Header, HeaderValue: body.HeaderValue, User: body.User, Reason: body.Reason, Duration: 10 * time.Minute}
-		var problems []map[string]string
-		if body.Duration != "" {
-			d, err := time.ParseDuration(body.Duration)
-			if err != nil || d <= 0 || d > time.Hour {
-				problems = append(problems, map[string]string{"field": "core.Fault.Duration", "rule": "must be above 0 and at most 1h0m0s",
-					"message": "core.Fault.Duration: " + body.Duration + ": must be above 0 and at most 1h0m0s"})
-			}
-			f.Duration = d
-		}
-		if body.Latency != "" {
-			f.Latency, _ = time.ParseDuration(body.Latency)
-		}
-		if len(problems) > 0 {
-			reply(400, map[string]any{"error": problems[0]["message"], "problems": problems})
-			return
-		}
-		reply(201, ff.jsonOf(fakeFault{f: ff.start(f)}))
-	case sub && r.Method == http.MethodDelete:
-		id, _ = url.PathUnescape(id)
-		if f, ok := ff.stop(id, 0); ok {
-			reply(200, ff.jsonOf(f))
-			return
-		}
-		reply(404, map[string]string{"error": "no fault experiment " + id})
-	default:
-		reply(405, map[string]string{"error": "method not allowed"})
-	}
 }
 
 // browser starts a headless Chromium at the given window size on the page
@@ -575,21 +448,26 @@ func TestDashboardTrendsInBrowser(t *testing.T) {
 	fill("fault-duration", "3h")
 	fill("fault-reason", "game day")
 	step("start again", chromedp.Click(chromedp.ID("fault-start")))
-	step("the server refuses the duration", js(`document.getElementById('fault-duration-error').textContent === 'must be above 0 and at most 1h0m0s'`))
+	step("the server refuses the duration", js(`document.getElementById('fault-duration-error').textContent.startsWith('must be between 1ms and 1h0m0s')`))
 	if got := eval(`document.getElementById('fault-percent-error').textContent + document.getElementById('fault-error').hidden`); got != "true" {
 		t.Fatalf("other errors still shown: %q", got)
 	}
 	fill("fault-duration", "5m")
 	step("start for real", chromedp.Click(chromedp.ID("fault-start")))
-	step("it runs", chromedp.WaitVisible(chromedp.CSS(`#faults li[data-id="00000000a11ce001"]`)))
-	if got := eval(`document.querySelector('#faults li[data-id="00000000a11ce001"]').textContent`); !strings.Contains(got, "status 503 on 25%") || !regexp.MustCompile(`ends in (5m 00s|4m 5\ds)`).MatchString(got) {
+	added := `#faults li:not([data-id="c41d0e8a5f6b7392"])`
+	step("it runs", chromedp.WaitVisible(chromedp.CSS(added)))
+	if got := eval(`document.querySelector('` + added + `').textContent`); !strings.Contains(got, "status 503 on 25%") || !regexp.MustCompile(`ends in (5m 00s|4m 5\ds)`).MatchString(got) {
 		t.Fatalf("the new experiment shows %q", got)
 	}
-	step("its span shows", chromedp.WaitVisible(chromedp.CSS(card("GET /checkout")+` rect.fault[data-fault="00000000a11ce001"]`)))
+	newID := eval(`document.querySelector('` + added + `').dataset.id`)
+	if fs := s.m.Faults(); len(fs) != 2 || !slices.ContainsFunc(fs, func(f core.Fault) bool { return f.ID == newID && f.Endpoint == "GET /checkout" && f.Status == 503 }) {
+		t.Fatalf("the Manager runs %+v, want the page's %s too", fs, newID)
+	}
+	step("its span shows", chromedp.WaitVisible(chromedp.CSS(card("GET /checkout")+` rect.fault[data-fault="`+newID+`"]`)))
 	step("the errors are gone", js(`document.getElementById('fault-duration-error').textContent === ''`))
 	// Stop it.
-	step("stop it", chromedp.Click(chromedp.CSS(`#faults li[data-id="00000000a11ce001"] button[data-action="stop-fault"]`)))
-	step("it is gone", js(`!document.querySelector('#faults li[data-id="00000000a11ce001"]') && !!document.querySelector('`+running+`')`))
+	step("stop it", chromedp.Click(chromedp.CSS(`#faults li[data-id="`+newID+`"] button[data-action="stop-fault"]`)))
+	step("it is gone", js(`!document.querySelector('#faults li[data-id="`+newID+`"]') && !!document.querySelector('`+running+`')`))
 	step("its end is on the feed", chromedp.WaitVisible(chromedp.CSS(`#events li[data-type="fault_end"]`)))
 
 	// Nothing spills over the width, at 1440 px and at 390 px.
