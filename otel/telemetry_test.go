@@ -267,3 +267,43 @@ func TestInstrumentsMatchTheirDocumentation(t *testing.T) {
 		t.Errorf("%s: reported, not documented", name)
 	}
 }
+
+// The README's instrument table lists what METRICS.md lists: the same
+// instruments, in the same order, with the same units and attributes.
+func TestREADMEListsEveryInstrument(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := regexp.MustCompile("`([^`]+)`")
+	var got []documented
+	in := false
+	for _, l := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(l, "| instrument |"):
+			in = true
+			continue
+		case !strings.HasPrefix(l, "|"):
+			in = false
+		}
+		if !in || strings.HasPrefix(l, "| ---") {
+			continue
+		}
+		cells := strings.Split(l, "|")
+		d := documented{name: code.FindStringSubmatch(cells[1])[1], unit: code.FindStringSubmatch(cells[3])[1]}
+		for _, m := range code.FindAllStringSubmatch(cells[4], -1) {
+			d.attrs = append(d.attrs, m[1])
+		}
+		slices.Sort(d.attrs)
+		got = append(got, d)
+	}
+	want := readMetricsDoc(t)
+	if len(got) != len(want) {
+		t.Fatalf("README lists %d instruments, METRICS.md %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].name != want[i].name || got[i].unit != want[i].unit || !slices.Equal(got[i].attrs, want[i].attrs) {
+			t.Errorf("row %d: README %+v, METRICS.md %+v", i, got[i], want[i])
+		}
+	}
+}
