@@ -3,6 +3,8 @@ package metrics
 import (
 	"context"
 	"errors"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -503,4 +505,43 @@ fault_injected_total{endpoint="GET /x",fault="status"} 2
 		t.Fatal(err)
 	}
 	lint(t, c)
+}
+
+// The README's metric table lists every metric the Collector describes.
+func TestREADMEListsEveryMetric(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	in := false
+	for _, l := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(l, "| metric |"):
+			in = true
+			continue
+		case !strings.HasPrefix(l, "|"):
+			in = false
+		}
+		if in && !strings.HasPrefix(l, "| ---") {
+			listed = append(listed, strings.Trim(strings.TrimSpace(strings.Split(l, "|")[1]), "`"))
+		}
+	}
+	c, err := New(Config{Manager: newManager(t, core.ManagerConfig{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan *prometheus.Desc, 100)
+	c.Describe(ch)
+	close(ch)
+	var described []string
+	name := regexp.MustCompile(`fqName: "([^"]+)"`)
+	for d := range ch {
+		described = append(described, name.FindStringSubmatch(d.String())[1])
+	}
+	slices.Sort(listed)
+	slices.Sort(described)
+	if !slices.Equal(listed, described) {
+		t.Fatalf("README lists\n%v\nthe Collector describes\n%v", listed, described)
+	}
 }
