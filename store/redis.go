@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -228,8 +229,16 @@ type RedisStore struct {
 
 	settingsChannel string // where settings overrides are published
 
+	// offset is what to add to a time of s.clock for Redis's time, in
+	// nanoseconds: times compared across instances are Redis's (see
+	// redisClock, which only the worker touches).
+	offset atomic.Int64
+	rclock redisClock
+	nonce  int64 // tells this store's entries in the window aggregates from an earlier one's of the same InstanceID
+
 	healthy  atomic.Bool   // Redis answered the last call
 	rounds   atomic.Uint64 // completed sync rounds
+	epSyncs  atomic.Uint64 // endpoints synced, summed over the rounds
 	ticks    atomic.Uint64 // sync intervals handled, with Redis or without
 	attempts atomic.Uint64 // reconnection attempts
 
@@ -241,6 +250,13 @@ type RedisStore struct {
 
 	setMu    sync.Mutex
 	setKnown map[string]uint64 // highest settings version seen per endpoint
+
+	// Worker only: the change counter when every endpoint last read its
+	// versions, whether the next round reads them all anyway, and the
+	// rounds over every endpoint so far.
+	seen       string
+	checkAll   bool
+	fullRounds uint64
 
 	mu     sync.Mutex
 	closed bool
@@ -263,6 +279,7 @@ type redisEndpoint struct {
 	b      *core.Breaker
 	rep    replica // b's replication methods
 	keys   redisKeys
+	slot   int    // the keys' Redis Cluster slot
 	cancel func() // removes the listener
 
 	// Under RedisStore.mu.
@@ -286,6 +303,9 @@ type redisEndpoint struct {
 	rejected   int64      // rejected calls at the last sync (probe demand)
 	wantClaim  bool       // probe slots are wanted without a rejection seen
 	reportedAt time.Time  // last error report for this endpoint
+	touchedAt  time.Time  // last refresh of the state's TTL
+	checked    bool       // its versions were read since it was attached (or asked to be again)
+	agg        aggState   // this instance's share in the window aggregates
 }
 
 // NewRedisStore returns a store sharing state through cfg.Client, or a
@@ -314,6 +334,7 @@ func NewRedisStore(cfg RedisConfig) (*RedisStore, error) {
 
 		settingsChannel: cfg.KeyPrefix + ":settings",
 		setKnown:        make(map[string]uint64),
+		rclock:          redisClock{deadBand: min(maxDeadBand, cfg.SyncInterval/2)},
 		closing:         make(chan struct{}),
 		eps:             make(map[string]*redisEndpoint),
 		holds:           make(map[*redisEndpoint]bool),
@@ -325,7 +346,10 @@ func NewRedisStore(cfg RedisConfig) (*RedisStore, error) {
 		s.busSet.Store(true)
 	}
 	s.bus.Store(bus)
-	s.healthy.Store(true) // until a call fails
+	var nb [8]byte
+	_, _ = rand.Read(nb[:])
+	s.nonce = int64(binary.LittleEndian.Uint64(nb[:]) >> 12) // below 2^52: exact in Lua
+	s.healthy.Store(true)                                    // until a call fails
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.subCtx, s.subCancel = context.WithCancel(context.Background())
 	s.wg.Add(2)
@@ -334,9 +358,36 @@ func NewRedisStore(cfg RedisConfig) (*RedisStore, error) {
 	return s, nil
 }
 
+// maxDeadBand is the largest difference from Redis's clock that the
+// store leaves uncorrected (half a SyncInterval if that is less).
+const maxDeadBand = 25 * time.Millisecond
+
 // redisNow is the time by Redis's clock, as well as this instance can
 // tell.
-func (s *RedisStore) redisNow() time.Time { return s.clock.Now() }
+func (s *RedisStore) redisNow() time.Time { return s.toRedis(s.clock.Now()) }
+
+// toRedis turns a time of this instance's clock into Redis's.
+func (s *RedisStore) toRedis(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.Add(time.Duration(s.offset.Load()))
+}
+
+// toLocal turns a time of Redis's clock into this instance's.
+func (s *RedisStore) toLocal(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.Add(-time.Duration(s.offset.Load()))
+}
+
+// localState is cs, read from Redis, with its times on this instance's
+// clock.
+func (s *RedisStore) localState(cs clusterState) clusterState {
+	cs.OpenUntil, cs.HoldUntil, cs.Updated = s.toLocal(cs.OpenUntil), s.toLocal(cs.HoldUntil), s.toLocal(cs.Updated)
+	return cs
+}
 
 // InstanceID returns the ID this instance has in the shared state.
 func (s *RedisStore) InstanceID() string { return s.cfg.InstanceID }
@@ -407,6 +458,7 @@ func (s *RedisStore) Attach(b *core.Breaker) error {
 			core.ErrTooManyEndpoints, len(s.eps), b.Name())
 	}
 	ep := &redisEndpoint{name: b.Name(), b: b, rep: replicaOf(b), keys: newRedisKeys(s.cfg.KeyPrefix, b.Name()), fresh: true}
+	ep.slot = keySlot(ep.keys.state)
 	s.eps[ep.name] = ep
 	if s.healthy.Load() {
 		// Probes need slots claimed from Redis; none are claimed yet.

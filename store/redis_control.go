@@ -89,6 +89,7 @@ func (s *RedisStore) doControl(r *adminRequest) error {
 				ep.rep.applyRemote(core.Snapshot{State: r.to, Reason: reason})
 				if r.to != core.ForcedOpen {
 					ep.rep.forgetRemoteWindow()
+					s.newEpoch(ep, res.version)
 				}
 			}
 			return nil

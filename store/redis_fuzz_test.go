@@ -191,30 +191,51 @@ func FuzzParseCASReply(f *testing.F) {
 	})
 }
 
-// FuzzParseSyncReply: no panic; accepted counts are consistent and a
-// returned state is valid, absent or in error.
-func FuzzParseSyncReply(f *testing.F) {
-	f.Add(replyBytes([]any{12, 8, 1, 0, 0}))
-	f.Add(replyBytes([]any{0, 0, 0, 2, 1, fuzzStateHash()}))
-	f.Add(replyBytes([]any{0, 0, 0, 0, 1, fuzzHeldHash()}))
-	f.Add(replyBytes([]any{0, 0, 0, 0, 1, []any{"version", "x"}}))
-	f.Add([]byte("a\x06iiiii"))
+// FuzzParseSyncBatch: no panic; accepted windows are consistent, and a
+// returned state or settings change is valid, absent or in error.
+func FuzzParseSyncBatch(f *testing.F) {
+	p1 := packedPush(1, 1760000000, counts3{24, 9, 1}, counts3{2, 1, 0}, counts3{40, 2, 0}, 1759999999, 0)
+	p3 := packedPush(3, 1760000000, counts3{24, 9, 1}, counts3{2, 1, 0}, counts3{}, -1, 2)
+	f.Add(replyBytes([]any{1760000000, 5, "7", []any{1, []any{}, []any{"3", "{}", "a", "1760000000000"}, p1}}))
+	f.Add(replyBytes([]any{1760000000, 5, "7", []any{2, fuzzStateHash(), []any{"_type", "string"}, packedOlder(2, 4)}}))
+	f.Add(replyBytes([]any{1760000000, 5, "7", p1, []any{2, fuzzHeldHash(), []any{}, nil}, p3}))
+	f.Add([]byte("a\x03ii"))
+	names := []string{"a", "b", "c"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, _ := replyFrom(data, 0)
-		r, err := parseSyncReply(v, fuzzNow)
-		if err != nil {
-			if !errors.Is(err, errMalformed) {
-				t.Fatalf("error %v does not match errMalformed", err)
+		for _, pushed := range [][]bool{{true, false, true}, {false, true, false}} {
+			r, err := parseSyncBatch(v, names, pushed)
+			if err != nil {
+				if !errors.Is(err, errMalformed) {
+					t.Fatalf("error %v does not match errMalformed", err)
+				}
+				continue
 			}
-			return
+			for i, it := range r.items {
+				if !it.changed && (it.state.present || it.state.err != nil) {
+					t.Fatalf("a state without a change: %+v", it)
+				}
+				checkStateRead(t, it.state)
+				if it.settings != nil {
+					if err := checkOverride(it.settings); err != nil || it.settings.Version < 1 {
+						t.Fatalf("accepted settings %+v: %v", it.settings, err)
+					}
+				}
+				if it.push != nil && !pushed[i] || pushed[i] && it.push == nil && it.pushErr == nil {
+					t.Fatalf("item %d: push %+v (pushed %v)", i, it.push, pushed[i])
+				}
+				if p := it.push; p != nil {
+					for _, c := range []counts3{p.window, p.added} {
+						if c.total < 0 || c.failed < 0 || c.slow < 0 || c.failed > c.total || c.slow > c.total || c.total > maxVersion {
+							t.Fatalf("accepted counts %+v", p)
+						}
+					}
+					if p.idx < 0 || p.epoch > maxVersion || p.removed < 0 || p.prev != nil && (p.prev.idx < 0 || p.prev.cum.failed > p.prev.cum.total) {
+						t.Fatalf("accepted %+v", p)
+					}
+				}
+			}
 		}
-		if o := r.others; o.total < 0 || o.failed < 0 || o.slow < 0 || o.failed > o.total || o.slow > o.total || r.removed < 0 {
-			t.Fatalf("accepted counts %+v", r)
-		}
-		if !r.changed && (r.state.present || r.state.err != nil) {
-			t.Fatalf("a state without a change: %+v", r)
-		}
-		checkStateRead(t, r.state)
 	})
 }
 

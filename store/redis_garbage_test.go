@@ -24,7 +24,7 @@ func TestRedisRejectsGarbage(t *testing.T) {
 	srv := redistest.Start(t)
 	a := newInstance(t, srv, "a", core.BreakerConfig{}, RedisConfig{})
 	b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
-	names := []string{"bad-state", "bad-type", "bad-window", "bad-message", "valid-looking"}
+	names := []string{"bad-state", "bad-type", "bad-window", "bad-agg", "bad-message", "valid-looking"}
 	for _, n := range names {
 		a.loaded(t, n)
 		b.loaded(t, n)
@@ -40,17 +40,27 @@ func TestRedisRejectsGarbage(t *testing.T) {
 	}
 
 	// A state hash of nonsense, a key of the wrong type, window entries
-	// that are not counts, and a hash that Lua reads but that holds
-	// impossible values (far-future open time, bad origin).
+	// (of the version 1 format, and aggregates) that are not counts, and a
+	// hash that Lua reads but that holds impossible values (far-future
+	// open time, bad origin).
 	must(raw.HSet(ctx, keys("bad-state").state, "version", "12abc", "state", "Sideways", "open_until", "-5").Err())
 	must(raw.Set(ctx, keys("bad-type").state, "not a hash", 0).Err())
 	must(raw.HSet(ctx, keys("bad-window").window, "intruder", "lots of failures", "liar", "5 9 0 1 0").Err())
+	must(raw.Set(ctx, aggKey("bad-agg", core.BreakerConfig{}), "not a hash", 0).Err())
+	// Windows are read by instances with calls in theirs.
+	for _, n := range []string{"bad-window", "bad-agg"} {
+		for _, in := range []*instance{a, b} {
+			in.breaker(t, n).RecordSuccess()
+			in.breaker(t, n).RecordSuccess()
+		}
+	}
 	must(raw.HSet(ctx, keys("valid-looking").state, "version", "3", "state", "Open", "old_state", "Closed",
 		"open_until", "99999999999999", "reason", "x", "origin", "someone", "updated", "1").Err())
 	for _, c := range []struct{ endpoint, contains string }{
 		{"bad-state", "not an integer"},
 		{"bad-type", "not a hash"},
 		{"bad-window", "removed 2 malformed"},
+		{"bad-agg", "removed 1 malformed"},
 		{"valid-looking", "out of range"},
 	} {
 		// Whichever instance syncs first reports (and, for the window,
@@ -82,8 +92,10 @@ func TestRedisRejectsGarbage(t *testing.T) {
 			}
 		}
 	}
-	if s := a.breaker(t, "bad-window").Snapshot(); s.WindowRequests != 0 {
-		t.Errorf("garbage counted in the window: %+v", s)
+	for _, n := range []string{"bad-window", "bad-agg"} {
+		if s := a.breaker(t, n).Snapshot(); s.WindowRequests > 4 || s.WindowFailures != 0 {
+			t.Errorf("%s: garbage counted in the window: %+v", n, s)
+		}
 	}
 
 	// A transition replaces the garbage and is shared as usual.
@@ -92,8 +104,11 @@ func TestRedisRejectsGarbage(t *testing.T) {
 		bb := b.breaker(t, n)
 		wait.For(t, testWait, n+": b to open", func() bool { return bb.State() == core.Open })
 	}
-	if n := raw.HLen(ctx, keys("bad-window").window).Val(); n != 2 {
-		t.Errorf("window holds %d entries, want the two instances' only", n)
+	if n := raw.HLen(ctx, keys("bad-window").window).Val(); n != 0 {
+		t.Errorf("the version 1 window holds %d entries, want none (garbage removed, nothing written)", n)
+	}
+	if ty := raw.Type(ctx, aggKey("bad-agg", core.BreakerConfig{})).Val(); ty != "hash" {
+		t.Errorf("the aggregates are a %s", ty)
 	}
 }
 

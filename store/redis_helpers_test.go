@@ -271,3 +271,17 @@ func alertsFor(am *alert.Manager, endpoint string) int {
 	}
 	return n
 }
+
+// aggKey is the key of endpoint's window aggregates for breakers
+// configured as cfg (defaults filled in).
+func aggKey(endpoint string, cfg core.BreakerConfig) string {
+	if cfg.RollingWindow == 0 {
+		cfg.RollingWindow = 10 * time.Second
+	}
+	if cfg.WindowBuckets == 0 {
+		cfg.WindowBuckets = 10
+	}
+	l := layoutOf(cfg)
+	k := newRedisKeys("bulwark", endpoint)
+	return strings.TrimSuffix(k.state, ":state") + fmt.Sprintf(":w2:%d:%d", l.width, l.n)
+}

@@ -25,6 +25,7 @@ const (
 // {prefix:endpoint}, so in Redis Cluster they live in one slot and one
 // script can touch them together.
 type redisKeys struct {
+	tag      string // {prefix:endpoint}: named by the batched scripts, which build the keys from it
 	state    string // hash: version, state, old_state, open_until (Unix ms), held_by, hold_until (Unix ms), reason, origin, updated (Unix ms), window_epoch
 	window   string // hash: instance ID -> "total failed slow pushed_ms version"
 	probes   string // hash: version, "i:" instance ID -> "slots active_ms lease_ms"
@@ -33,7 +34,7 @@ type redisKeys struct {
 
 func newRedisKeys(prefix, endpoint string) redisKeys {
 	tag := "{" + prefix + ":" + escapeEndpoint(endpoint) + "}"
-	return redisKeys{state: tag + ":state", window: tag + ":window", probes: tag + ":probes", settings: tag + ":settings"}
+	return redisKeys{tag: tag, state: tag + ":state", window: tag + ":window", probes: tag + ":probes", settings: tag + ":settings"}
 }
 
 // escapeEndpoint percent-encodes every byte outside [A-Za-z0-9._~/-], '%'
@@ -83,4 +84,26 @@ func truncateUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// keySlot is the Redis Cluster slot of key: CRC16 (XMODEM) of its hash
+// tag, or of the whole key without one, modulo 16384.
+func keySlot(key string) int {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	var crc uint16
+	for k := 0; k < len(key); k++ {
+		crc ^= uint16(key[k]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return int(crc) & 16383
 }

@@ -51,6 +51,7 @@ func (s *RedisStore) degrade(err error) {
 	for _, ep := range s.endpoints() {
 		ep.rep.unlimitProbes()      // probe on local judgement
 		ep.rep.forgetRemoteWindow() // the others' counts are no longer known
+		ep.agg.active = false
 	}
 	if s.announcedDown {
 		return // still the same outage: a reconnection failed at once
@@ -90,7 +91,8 @@ func (s *RedisStore) reconnect() {
 		ep.rep.limitProbes(0)
 		ep.claimed, ep.wantClaim = 0, ep.b.State() == core.HalfOpen
 	}
-	if err := s.sync(eps); err != nil {
+	s.checkAll = true // what changed while Redis was away moved no counter this store saw
+	if err := s.sync(eps, true); err != nil {
 		s.degrade(err)
 		return
 	}
@@ -105,8 +107,8 @@ func (s *RedisStore) reconnect() {
 	}
 }
 
-func (s *RedisStore) syncOrDegrade(eps []*redisEndpoint) {
-	if err := s.sync(eps); err != nil {
+func (s *RedisStore) syncOrDegrade(eps []*redisEndpoint, all bool) {
+	if err := s.sync(eps, all); err != nil {
 		s.degrade(err)
 	}
 }

@@ -33,7 +33,9 @@ import (
 //
 // KEYS: 1 settings hash.
 // ARGV: 1 document ("" removes it), 2 instance, 3 floor version (the new
-// version exceeds it), 4 channel, 5 endpoint.
+// version exceeds it), 4 channel, 5 endpoint, 6 the change counter to
+// increment (a single Redis only: in Redis Cluster the key is in another
+// slot), or "".
 //
 // Returns {version, at (Unix ms, Redis's clock)}.
 var putScript = redis.NewScript(`
@@ -53,11 +55,25 @@ redis.call('HSET', k, 'version', string.format('%d', nv), 'settings', ARGV[1],
   'instance', ARGV[2], 'at', string.format('%d', now))
 redis.call('PUBLISH', ARGV[4], cjson.encode({endpoint=ARGV[5], version=nv,
   instance=ARGV[2], at=now, settings=ARGV[1]}))
+if ARGV[6] ~= '' then redis.call('INCR', ARGV[6]) end
 return {nv, now}
 `)
 
 // settingsIndex is the set of endpoints with a settings hash.
 func (s *RedisStore) settingsIndex() string { return s.cfg.KeyPrefix + ":settings" }
+
+// changesKey is the counter of changes that a single Redis keeps: every
+// winning compare-and-set and every settings put increments it, so that a
+// sync round reads the endpoints' state and settings versions only when
+// it moved (see syncScript). "" for Redis Cluster and Ring, where a script
+// cannot reach a key of another slot, and every round reads them.
+func (s *RedisStore) changesKey() string {
+	switch s.client.(type) {
+	case *redis.ClusterClient, *redis.Ring:
+		return ""
+	}
+	return s.cfg.KeyPrefix + ":changes"
+}
 
 // PutOverride stores o for the cluster: o.Settings (a JSON document of at
 // most 64 KiB, or nil to undo the endpoint's change) becomes the
@@ -98,7 +114,7 @@ func (s *RedisStore) put(parent context.Context, o Override) (Override, error) {
 	var v any
 	if err == nil {
 		v, err = putScript.Run(ctx, s.client, []string{newRedisKeys(s.cfg.KeyPrefix, o.Endpoint).settings},
-			string(o.Settings), s.cfg.InstanceID, s.knownSettings(o.Endpoint), s.settingsChannel, o.Endpoint).Result()
+			string(o.Settings), s.cfg.InstanceID, s.knownSettings(o.Endpoint), s.settingsChannel, o.Endpoint, s.changesKey()).Result()
 	}
 	if err != nil {
 		if callerErr := parent.Err(); callerErr != nil {

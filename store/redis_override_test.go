@@ -158,8 +158,11 @@ func TestRedisOverridesSurviveLostMessages(t *testing.T) {
 	keys := newRedisKeys("bulwark", "api")
 	now := time.Now().UnixMilli()
 
-	// Written by hand: no message.
+	// Written as the put script writes it, without its message.
 	if err := raw.HSet(ctx, keys.settings, "version", "5", "settings", `{"quiet":true}`, "instance", "c", "at", fmt.Sprint(now)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Incr(ctx, "bulwark:changes").Err(); err != nil {
 		t.Fatal(err)
 	}
 	startA, startB := a.s.rounds.Load(), b.s.rounds.Load()
@@ -309,8 +312,8 @@ func TestRedisOverridesRejectGarbage(t *testing.T) {
 	must(raw.SAdd(ctx, "bulwark:settings", "bad-doc", "bad\x00name").Err())
 	must(raw.Publish(ctx, "bulwark:settings", `{"endpoint":"api","version":1,"instance":"c","at":1,"settings":"{}","extra":1}`).Err())
 	for _, c := range []struct{ endpoint, contains string }{
-		{"bad-hash", "settings version"},
-		{"bad-type", "WRONGTYPE"},
+		{"bad-hash", "not an integer"},
+		{"bad-type", "not a hash"},
 		{"bad-doc", "JSON"},
 		{"", "settings message"},
 	} {

@@ -71,9 +71,11 @@ func holdMillis(until, now time.Time) int64 {
 // cas runs one compare-and-set proposal for the endpoint name, whose
 // breaker b may be nil (a control for an endpoint not followed here).
 func (s *RedisStore) cas(ctx context.Context, name string, k redisKeys, b *core.Breaker, a casArgs) (casReply, error) {
+	// Times go to Redis on its clock, so that instances whose clocks
+	// differ agree on when an open time or a lease ends.
 	var until int64
 	if a.to == core.Open {
-		until = max(a.openUntil.UnixMilli(), 1)
+		until = max(s.toRedis(a.openUntil).UnixMilli(), 1)
 	}
 	probes, lease := 0, int64(0)
 	if b != nil && a.to == core.HalfOpen {
@@ -82,20 +84,22 @@ func (s *RedisStore) cas(ctx context.Context, name string, k redisKeys, b *core.
 	}
 	var at int64
 	if !a.at.IsZero() {
-		at = max(a.at.UnixMilli(), 1)
+		at = max(s.toRedis(a.at).UnixMilli(), 1)
 	}
 	var heldBy string
 	var holdUntil int64
 	if a.to == core.ForcedOpen && a.heldBy != "" {
-		heldBy, holdUntil = truncateUTF8(a.heldBy, maxOwnerLen), holdMillis(a.holdUntil, s.clock.Now())
+		heldBy, holdUntil = truncateUTF8(a.heldBy, maxOwnerLen), holdMillis(s.toRedis(a.holdUntil), s.redisNow())
 	}
 	v, err := casScript.Run(ctx, s.client, []string{k.state, k.window, k.probes},
 		a.expected, a.from, a.to.String(), until, a.reason, s.cfg.InstanceID,
-		s.cfg.TTL.Milliseconds(), a.floor, s.channel, name, probes, max(lease, 1), at, heldBy, holdUntil).Result()
+		s.cfg.TTL.Milliseconds(), a.floor, s.channel, name, probes, max(lease, 1), at, heldBy, holdUntil, s.changesKey()).Result()
 	if err != nil {
 		return casReply{}, err
 	}
-	return parseCASReply(v, probes, s.clock.Now())
+	res, err := parseCASReply(v, probes, s.redisNow())
+	res.cur.cs = s.localState(res.cur.cs)
+	return res, err
 }
 
 // propose puts a local transition to the cluster. last says no other
@@ -185,6 +189,7 @@ func (s *RedisStore) won(ep *redisEndpoint, c localChange, res casReply, announc
 	switch c.to {
 	case core.Closed, core.Disabled:
 		ep.rep.forgetRemoteWindow()
+		s.newEpoch(ep, res.version)
 	case core.HalfOpen:
 		ep.claimVer, ep.claimed = res.version, 0
 	}

@@ -36,6 +36,7 @@ func (s *RedisStore) applyState(ep *redisEndpoint, cs clusterState) {
 	ep.rep.applyRemote(core.Snapshot{State: cs.State, Reason: cs.Reason, OpenUntil: cs.OpenUntil, HeldBy: cs.HeldBy, HoldUntil: cs.HoldUntil})
 	if cs.State == core.Closed || cs.State == core.Disabled {
 		ep.rep.forgetRemoteWindow()
+		s.newEpoch(ep, cs.Version)
 	}
 }
 
@@ -118,7 +119,7 @@ func (s *RedisStore) pushLocal(ep *redisEndpoint, expected int64, from string) {
 
 // onMessage applies a transition published by a winning instance.
 func (s *RedisStore) onMessage(payload []byte) {
-	name, cs, err := decodeMessage(payload, s.clock.Now())
+	name, cs, err := decodeMessage(payload, s.redisNow())
 	if err != nil {
 		s.report(nil, "transition message on "+s.channel+" ignored", err)
 		return
@@ -127,5 +128,5 @@ func (s *RedisStore) onMessage(payload []byte) {
 	if ep == nil || cs.Version <= ep.version {
 		return // not followed here, or already known (our own, say)
 	}
-	s.reconcile(ep, cs, true)
+	s.reconcile(ep, s.localState(cs), true)
 }

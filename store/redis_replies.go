@@ -2,10 +2,12 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -201,9 +203,6 @@ func checkState(version int64, state, oldState string, openUntil int64, reason, 
 	return cs, nil
 }
 
-// windowShare is calls, failures and slow calls in a rolling window.
-type windowShare struct{ total, failed, slow int64 }
-
 // stateRead is an endpoint's state hash as read from Redis.
 type stateRead struct {
 	cs      clusterState
@@ -272,47 +271,182 @@ func parseCASReply(v any, maxClaim int, now time.Time) (casReply, error) {
 	return casReply{}, malformed("compare-and-set reply %.200v", r)
 }
 
-// syncReply is the sync script's reply for one endpoint.
-type syncReply struct {
-	others  windowShare // the other instances' live counts
-	removed int64       // malformed entries the script removed from the window hash
-	changed bool        // the state hash was returned: its version moved, or it was asked for
-	state   stateRead   // when changed
+// syncItem is what the sync script says of one endpoint.
+type syncItem struct {
+	changed  bool      // the state hash was returned: its version moved, or it was asked for
+	state    stateRead // when changed
+	settings *Override // a settings change past the known version
+	setErr   error     // why the settings returned were not valid
+	push     *pushResult
+	pushErr  error // why a push's reply was not valid
 }
 
-// parseSyncReply parses {others' total, failed, slow, removed, 0} or
-// {..., 1, {field, value, ...}}.
-func parseSyncReply(v any, now time.Time) (syncReply, error) {
+// syncBatch is the sync script's reply for a batch of endpoints.
+type syncBatch struct {
+	redisTime time.Time
+	changes   string     // the settings change counter, "" when absent
+	items     []syncItem // by endpoint, in the batch's order
+}
+
+// parseSyncBatch parses {seconds, microseconds, settings change counter,
+// item...} for a batch of
+// endpoints named names; pushed says which endpoints pushed. An item is a
+// push's packed reply, or {index, state, settings, push or nil}. A defect
+// in one endpoint's push is that item's error; a defect in the reply's
+// shape is the error.
+func parseSyncBatch(v any, names []string, pushed []bool) (syncBatch, error) {
 	r, ok := v.([]any)
-	if !ok || len(r) != 5 && len(r) != 6 {
-		return syncReply{}, malformed("sync reply %.200v", v)
+	if !ok || len(r) < 2 {
+		return syncBatch{}, malformed("sync reply %.200v", v)
 	}
-	var n [4]int64
-	for i, what := range [...]string{"others' calls", "others' failures", "others' slow calls", "entries removed"} {
-		hi := int64(maxVersion)
-		if i == 3 {
-			hi = maxWindowField + 1
-		}
-		x, err := replyInt(r[i], what, 0, hi)
-		if err != nil {
-			return syncReply{}, err
-		}
-		n[i] = x
+	sec, err := replyInt(r[0], "Redis time", 1, 1e11)
+	if err != nil {
+		return syncBatch{}, err
 	}
-	if n[1] > n[0] || n[2] > n[0] {
-		return syncReply{}, malformed("sync reply: %d failed and %d slow of %d calls", n[1], n[2], n[0])
+	usec, err := replyInt(r[1], "Redis time µs", 0, 999_999)
+	if err != nil {
+		return syncBatch{}, err
 	}
-	out := syncReply{others: windowShare{n[0], n[1], n[2]}, removed: n[3]}
-	switch {
-	case len(r) == 5 && isInt(r[4], 0):
-	case len(r) == 6 && isInt(r[4], 1):
-		hash, ok := r[5].([]any)
-		if !ok {
-			return syncReply{}, malformed("sync reply: state hash of type %T", r[5])
+	out := syncBatch{redisTime: time.Unix(sec, usec*1000), items: make([]syncItem, len(names))}
+	now := out.redisTime
+	if len(r) < 3 || len(r)-3 > len(names) {
+		return syncBatch{}, malformed("sync reply: %d items for %d endpoints", len(r)-3, len(names))
+	}
+	switch c := r[2].(type) {
+	case nil:
+	case string:
+		if n, err := strconv.ParseUint(c, 10, 64); err != nil || strconv.FormatUint(n, 10) != c {
+			return syncBatch{}, malformed("sync reply: settings change counter %.40q", c)
 		}
-		out.changed, out.state = true, readState(hash, now)
+		out.changes = c
 	default:
-		return syncReply{}, malformed("sync reply: changed flag %.40v with %d items", r[4], len(r))
+		return syncBatch{}, malformed("sync reply: settings change counter of type %T", c)
+	}
+	last := 0
+	for _, x := range r[3:] {
+		var i int
+		var push any
+		switch x := x.(type) {
+		case string:
+			if len(x) < 5 {
+				return syncBatch{}, malformed("sync reply: window of %d bytes", len(x))
+			}
+			i, push = int(binary.LittleEndian.Uint32([]byte(x))), x
+		case []any:
+			if len(x) != 4 {
+				return syncBatch{}, malformed("sync reply item of %d elements", len(x))
+			}
+			n, err := replyInt(x[0], "item index", 1, int64(len(names)))
+			if err != nil {
+				return syncBatch{}, err
+			}
+			i, push = int(n), x[3]
+			it := &out.items[i-1]
+			if x[1] != nil {
+				hash, ok := x[1].([]any)
+				if !ok {
+					return syncBatch{}, malformed("sync reply: state hash of type %T", x[1])
+				}
+				it.changed, it.state = true, readState(hash, now)
+			}
+			if x[2] != nil {
+				it.settings, it.setErr = readSettings(names[i-1], x[2], now)
+			}
+		default:
+			return syncBatch{}, malformed("sync reply item %.100v", x)
+		}
+		if i <= last || i > len(names) {
+			return syncBatch{}, malformed("sync reply: item %d after %d, of %d", i, last, len(names))
+		}
+		last = i
+		switch {
+		case push == nil:
+		case !pushed[i-1]:
+			return syncBatch{}, malformed("sync reply: a window without a push")
+		default:
+			out.items[i-1].push, out.items[i-1].pushErr = parsePush(push, i)
+		}
+	}
+	for i := range out.items {
+		if pushed[i] && out.items[i].push == nil && out.items[i].pushErr == nil {
+			out.items[i].pushErr = malformed("sync reply: no window for a push")
+		}
+	}
+	return out, nil
+}
+
+// readSettings validates the settings the sync script returned: the
+// fields of the hash, or {"_type", type} for a key of another type.
+func readSettings(endpoint string, v any, now time.Time) (*Override, error) {
+	vals, ok := v.([]any)
+	if !ok {
+		return nil, malformed("settings of type %T", v)
+	}
+	if len(vals) == 2 && vals[0] == "_type" {
+		return nil, malformed("settings key holds a %.20v, not a hash", vals[1])
+	}
+	o, present, err := parseSettingsHash(endpoint, vals, now)
+	if err != nil || !present {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// parsePush parses a push's packed reply (see syncScript) for the
+// endpoint at index i of its batch.
+func parsePush(v any, i int) (*pushResult, error) {
+	b, ok := v.(string)
+	if !ok || len(b) < 5 || binary.LittleEndian.Uint32([]byte(b)) != uint32(i) {
+		return nil, malformed("window reply %.100q", v)
+	}
+	f := func(off int) (int64, bool) {
+		x := math.Float64frombits(binary.LittleEndian.Uint64([]byte(b[off:])))
+		return int64(x), x >= 0 && x <= maxVersion && x == math.Floor(x)
+	}
+	u := func(off int) int64 { return int64(binary.LittleEndian.Uint32([]byte(b[off:]))) }
+	switch {
+	case b[4] == 0 && len(b) == 13:
+		epoch, ok := f(5)
+		if !ok {
+			return nil, malformed("window reply: bad epoch")
+		}
+		return &pushResult{epoch: uint64(epoch)}, nil
+	case b[4] == 1 && len(b) == 37, b[4] == 2 && len(b) == 85:
+	default:
+		return nil, malformed("window reply of kind %d and %d bytes", b[4], len(b))
+	}
+	var nums [7]int64 // bucket, window (3), previous cumulative counts (3)
+	offs := []int{5, 13, 21, 29}
+	if b[4] == 2 {
+		offs = append(offs, 49, 57, 65)
+	}
+	for k, off := range offs {
+		n, ok := f(off)
+		if !ok {
+			return nil, malformed("window reply: a count out of range")
+		}
+		nums[k] = n
+	}
+	out := &pushResult{pushed: true, confirmed: b[4] == 1, idx: nums[0], window: counts3{nums[1], nums[2], nums[3]}}
+	if out.window.failed > out.window.total || out.window.slow > out.window.total {
+		return nil, malformed("window reply: %d failed and %d slow of %d calls", out.window.failed, out.window.slow, out.window.total)
+	}
+	if out.confirmed {
+		return out, nil
+	}
+	out.added, out.removed = counts3{u(37), u(41), u(45)}, u(81)
+	if out.added.failed > out.added.total || out.added.slow > out.added.total {
+		return nil, malformed("window reply: %d failed and %d slow of %d calls added", out.added.failed, out.added.slow, out.added.total)
+	}
+	switch pi := math.Float64frombits(binary.LittleEndian.Uint64([]byte(b[73:]))); {
+	case pi == -1:
+	case pi >= 0 && pi <= maxVersion && pi == math.Floor(pi):
+		out.prev = &prevEntry{cum: counts3{nums[4], nums[5], nums[6]}, idx: int64(pi)}
+		if nums[5] > nums[4] || nums[6] > nums[4] {
+			return nil, malformed("window reply: previous push of %d failed and %d slow of %d calls", nums[5], nums[6], nums[4])
+		}
+	default:
+		return nil, malformed("window reply: bucket %v", pi)
 	}
 	return out, nil
 }

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -218,36 +220,135 @@ func TestParseCASReply(t *testing.T) {
 	}
 }
 
-func TestParseSyncReply(t *testing.T) {
+// packedPush is a push's full reply (kind 2) as syncScript packs it.
+func packedPush(i int, idx int64, window, added, prev counts3, prevIdx float64, removed uint32) string {
+	b := binary.LittleEndian.AppendUint32(nil, uint32(i))
+	b = append(b, 2)
+	b = appendF64(b, idx, window.total, window.failed, window.slow)
+	for _, v := range []int64{added.total, added.failed, added.slow} {
+		b = binary.LittleEndian.AppendUint32(b, uint32(v))
+	}
+	b = appendF64(b, prev.total, prev.failed, prev.slow)
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(prevIdx))
+	return string(binary.LittleEndian.AppendUint32(b, removed))
+}
+
+// packedConfirmed is a push's short reply (kind 1).
+func packedConfirmed(i int, idx int64, window counts3) string {
+	b := append(binary.LittleEndian.AppendUint32(nil, uint32(i)), 1)
+	return string(appendF64(b, idx, window.total, window.failed, window.slow))
+}
+
+// packedOlder is the reply to a push whose counts belong to an older epoch.
+func packedOlder(i int, epoch int64) string {
+	return string(appendF64(append(binary.LittleEndian.AppendUint32(nil, uint32(i)), 0), epoch))
+}
+
+func TestParseSyncBatch(t *testing.T) {
 	now := time.Now()
-	r, err := parseSyncReply([]any{int64(12), int64(8), int64(1), int64(0), int64(0)}, now)
-	if err != nil || r.others != (windowShare{12, 8, 1}) || r.changed {
-		t.Fatalf("unchanged: %+v %v", r, err)
+	sec, usec := now.Unix(), int64(now.Nanosecond()/1000)
+	names := []string{"a", "b", "c", "d"}
+	pushed := []bool{true, false, true, false}
+	pa := packedPush(1, 1760000000, counts3{24, 9, 1}, counts3{2, 1, 0}, counts3{40, 2, 0}, 1759999999, 0)
+	pc := packedPush(3, 1760000000, counts3{24, 9, 1}, counts3{2, 1, 0}, counts3{}, -1, 2)
+	settings := []any{"7", `{"a":1}`, "web-1", fmt.Sprint(now.UnixMilli())}
+	v := []any{sec, usec, nil, pa,
+		[]any{int64(2), stateHash(now), settings, nil},
+		[]any{int64(3), nil, []any{"_type", "string"}, pc},
 	}
-	r, err = parseSyncReply([]any{int64(0), int64(0), int64(0), int64(2), int64(1), stateHash(now)}, now)
-	if err != nil || !r.changed || r.removed != 2 || !r.state.present || r.state.cs.Version != 4 {
-		t.Fatalf("changed: %+v %v", r, err)
+	r, err := parseSyncBatch(v, names, pushed)
+	if err != nil {
+		t.Fatal(err)
 	}
-	r, err = parseSyncReply([]any{int64(0), int64(0), int64(0), int64(0), int64(1), []any{"version", "x"}}, now)
-	if err != nil || !r.changed || r.state.present || !errors.Is(r.state.err, errMalformed) {
-		t.Fatalf("changed to a bad hash: %+v %v", r, err)
+	if r2, err := parseSyncBatch([]any{sec, usec, "17"}, names, []bool{false, false, false, false}); err != nil || r2.changes != "17" {
+		t.Errorf("counter: %+v %v", r2, err)
+	}
+	if !r.redisTime.Equal(time.Unix(sec, usec*1000)) {
+		t.Errorf("Redis time %v", r.redisTime)
+	}
+	a, b, c, d := r.items[0], r.items[1], r.items[2], r.items[3]
+	if a.changed || a.settings != nil || a.push == nil || !a.push.pushed || a.push.idx != 1760000000 ||
+		a.push.window != (counts3{24, 9, 1}) || a.push.added != (counts3{2, 1, 0}) ||
+		a.push.prev == nil || *a.push.prev != (prevEntry{cum: counts3{40, 2, 0}, idx: 1759999999}) {
+		t.Errorf("a: %+v %+v", a, a.push)
+	}
+	if !b.changed || !b.state.present || b.state.cs.Version != 4 || b.settings == nil || b.settings.Version != 7 || b.push != nil || b.pushErr != nil {
+		t.Errorf("b: %+v", b)
+	}
+	if !errors.Is(c.setErr, errMalformed) || c.push == nil || c.push.prev != nil || c.push.removed != 2 {
+		t.Errorf("c: %+v %+v", c, c.push)
+	}
+	if d.changed || d.settings != nil || d.push != nil {
+		t.Errorf("d: %+v", d)
+	}
+	// A push the script did not answer is that endpoint's error.
+	r, err = parseSyncBatch([]any{sec, usec, nil}, names, pushed)
+	if err != nil || !errors.Is(r.items[0].pushErr, errMalformed) || r.items[1].pushErr != nil {
+		t.Errorf("unanswered push: %+v %v", r.items, err)
+	}
+	// The short reply of a push onto what Redis had confirmed.
+	r, err = parseSyncBatch([]any{sec, usec, nil, packedConfirmed(1, 77, counts3{5, 2, 1})}, names[:1], pushed[:1])
+	if err != nil || r.items[0].push == nil || !r.items[0].push.confirmed || r.items[0].push.idx != 77 || r.items[0].push.window != (counts3{5, 2, 1}) {
+		t.Errorf("confirmed: %+v %v", r.items[0].push, err)
+	}
+	// Not pushed: an older epoch.
+	r, err = parseSyncBatch([]any{sec, usec, nil, packedOlder(1, 9)}, names[:1], pushed[:1])
+	if err != nil || r.items[0].push == nil || r.items[0].push.pushed || r.items[0].push.epoch != 9 {
+		t.Errorf("older epoch: %+v %v", r.items[0], err)
 	}
 	for name, v := range map[string]any{
-		"not an array":         int64(3),
-		"short":                []any{int64(0), int64(0), int64(0), int64(0)},
-		"negative count":       []any{int64(-1), int64(0), int64(0), int64(0), int64(0)},
-		"more failed than all": []any{int64(1), int64(2), int64(0), int64(0), int64(0)},
-		"more slow than all":   []any{int64(1), int64(0), int64(2), int64(0), int64(0)},
-		"huge count":           []any{int64(1) << 60, int64(0), int64(0), int64(0), int64(0)},
-		"too many removed":     []any{int64(0), int64(0), int64(0), int64(maxWindowField + 2), int64(0)},
-		"count as string":      []any{"12", int64(0), int64(0), int64(0), int64(0)},
-		"flag 2":               []any{int64(0), int64(0), int64(0), int64(0), int64(2)},
-		"changed without hash": []any{int64(0), int64(0), int64(0), int64(0), int64(1)},
-		"hash without change":  []any{int64(0), int64(0), int64(0), int64(0), int64(0), []any{}},
-		"hash as string":       []any{int64(0), int64(0), int64(0), int64(0), int64(1), "x"},
+		"not an array":       int64(3),
+		"no time":            []any{},
+		"no counter":         []any{sec, usec},
+		"counter a number":   []any{sec, usec, int64(3)},
+		"counter not digits": []any{sec, usec, "x1"},
+		"time as string":     []any{"1", usec},
+		"bad µs":             []any{sec, int64(1e6)},
+		"item a number":      []any{sec, usec, nil, int64(1)},
+		"item short string":  []any{sec, usec, nil, "abc"},
+		"item short":         []any{sec, usec, nil, []any{int64(1), nil, nil}},
+		"index 0":            []any{sec, usec, nil, []any{int64(0), nil, nil, nil}},
+		"index past":         []any{sec, usec, nil, []any{int64(5), nil, nil, nil}},
+		"packed index past":  []any{sec, usec, nil, packedPush(9, 1, counts3{}, counts3{}, counts3{}, -1, 0)},
+		"index repeated":     []any{sec, usec, nil, pa, pa},
+		"state as string":    []any{sec, usec, nil, []any{int64(2), "x", nil, nil}},
+		"push not asked":     []any{sec, usec, nil, packedPush(2, 1, counts3{}, counts3{}, counts3{}, -1, 0)},
+		"too many items":     []any{sec, usec, nil, []any{int64(1)}, []any{int64(2)}, []any{int64(3)}, []any{int64(4)}, []any{int64(5)}},
 	} {
-		if r, err := parseSyncReply(v, now); !errors.Is(err, errMalformed) {
+		if r, err := parseSyncBatch(v, names, pushed); !errors.Is(err, errMalformed) {
 			t.Errorf("%s: accepted as %+v (%v)", name, r, err)
+		}
+	}
+	set := func(p string, off int, f float64) string {
+		b := []byte(p)
+		binary.LittleEndian.PutUint64(b[off:], math.Float64bits(f))
+		return string(b)
+	}
+	good := packedPush(3, 1760000000, counts3{24, 9, 1}, counts3{2, 1, 0}, counts3{40, 2, 0}, 1759999999, 0)
+	for name, p := range map[string]any{
+		"kind 3":           good[:4] + "\x03" + good[5:],
+		"kind 1, long":     good[:4] + "\x01" + good[5:],
+		"confirmed short":  packedConfirmed(3, 1, counts3{})[:36],
+		"confirmed failed": packedConfirmed(3, 1, counts3{1, 2, 0}),
+		"short":            good[:72],
+		"long":             good + "x",
+		"for another":      packedPush(1, 1, counts3{}, counts3{}, counts3{}, -1, 0),
+		"not a string":     int64(5),
+		"window failed":    packedPush(3, 1, counts3{1, 2, 0}, counts3{}, counts3{}, -1, 0),
+		"window slow":      packedPush(3, 1, counts3{1, 0, 2}, counts3{}, counts3{}, -1, 0),
+		"added failed":     packedPush(3, 1, counts3{5, 0, 0}, counts3{1, 2, 0}, counts3{}, -1, 0),
+		"prev failed":      packedPush(3, 1, counts3{}, counts3{}, counts3{1, 2, 0}, 5, 0),
+		"bucket NaN":       set(good, 5, math.NaN()),
+		"bucket fraction":  set(good, 5, 1.5),
+		"bucket negative":  set(good, 5, -1),
+		"prev huge":        set(good, 37, 1<<54),
+		"prev idx -2":      set(good, 61, -2),
+		"older NaN":        set(packedOlder(3, 1), 5, math.NaN()),
+		"older short":      packedOlder(3, 1)[:12],
+	} {
+		v := []any{sec, usec, nil, []any{int64(3), nil, nil, p}}
+		if r, err := parseSyncBatch(v, names, pushed); err != nil || !errors.Is(r.items[2].pushErr, errMalformed) {
+			t.Errorf("%s: accepted as %+v (%v)", name, r.items[2].push, err)
 		}
 	}
 }

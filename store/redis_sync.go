@@ -2,21 +2,50 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/bulwark-go/bulwark/core"
 )
 
-// sync is one round trip for eps: each pushes its window counts and gets
-// the others' back, plus its state hash when the version moved, and claims
-// probe slots where calls wait for them (renewing the claims it holds).
-// Then it shares the holds whose lease was renewed here, and ends those
-// whose lease lapsed.
-func (s *RedisStore) sync(eps []*redisEndpoint) error {
+// maxBatch bounds the endpoints of one sync script call, so that no call
+// keeps Redis busy for long.
+const maxBatch = 128
+
+// checkEvery is how often, in sync rounds, every endpoint reads its
+// versions even though the change counter did not move.
+const checkEvery = 16
+
+// syncPlan is what a sync round asks of Redis for one endpoint.
+type syncPlan struct {
+	mode int     // syncScript's mode: 1 push, 2 force the state, 4 touch, 8 read the versions
+	win  counts3 // a push's window: the most it may add
+}
+
+// sync is one round trip for eps, in batches of one slot: each endpoint
+// compares its state and settings versions with Redis's and, with calls
+// in its window, pushes its counts and gets the cluster's window back;
+// and probe slots are claimed where calls wait for them (renewing the
+// claims held). Then it shares the holds whose lease was renewed here,
+// and ends those whose lease lapsed. all says eps are every endpoint the
+// store has loaded: only such a round moves what the store knows of the
+// change counter.
+func (s *RedisStore) sync(eps []*redisEndpoint, all bool) error {
 	if len(eps) == 0 {
 		return nil
+	}
+	if all {
+		if s.fullRounds++; s.fullRounds%checkEvery == 0 {
+			// A backstop for what moves no counter: instances of the
+			// version 1 format, hand edits.
+			s.checkAll = true
+		}
 	}
 	for _, ep := range eps {
 		if ep.b.State() == core.ForcedOpen {
@@ -28,30 +57,31 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.OpTimeout)
 	defer cancel()
-	syncs := make([]*redis.Cmd, len(eps))
+	plans := make([]syncPlan, len(eps))
+	for i, ep := range eps {
+		plans[i] = s.plan(ep)
+	}
+	batches := s.batches(eps)
+	syncs := make([]*redis.Cmd, len(batches))
 	claims := make([]*redis.Cmd, len(eps))
 	wants := make([]int, len(eps))
-	setVers := make([]*redis.StringCmd, len(eps))
+	var before, after time.Time
 	for attempt := 0; ; attempt++ {
 		pipe := s.client.Pipeline()
+		for bi, b := range batches {
+			keys, args := s.syncArgs(eps, plans, b)
+			syncs[bi] = syncScript.EvalSha(ctx, pipe, keys, args...)
+		}
 		for i, ep := range eps {
-			total, failed, slow := ep.rep.windowCounts()
-			cfg := ep.b.Config()
-			force := 0
-			if ep.dirty {
-				force = 1 // reconcile needs the state even at the same version
-			}
-			syncs[i] = syncScript.EvalSha(ctx, pipe, []string{ep.keys.state, ep.keys.window},
-				s.cfg.InstanceID, total, failed, slow, ep.version,
-				cfg.RollingWindow.Milliseconds(), s.cfg.TTL.Milliseconds(), maxWindowField, force)
-			setVers[i] = pipe.HGet(ctx, ep.keys.settings, "version")
 			claims[i], wants[i] = nil, 0
 			if want, ok := s.probeWant(ep); ok {
 				wants[i] = want
-				claims[i] = s.claimCmd(ctx, pipe, ep, cfg, want)
+				claims[i] = s.claimCmd(ctx, pipe, ep, ep.b.Config(), want)
 			}
 		}
+		before = s.clock.Now()
 		_, err := pipe.Exec(ctx)
+		after = s.clock.Now()
 		if err == nil {
 			break
 		}
@@ -59,16 +89,17 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 			// The script cache was flushed (a restart, a failover): load
 			// the scripts and go again, once.
 			if err := s.loadScripts(ctx); err != nil {
+				s.unsure(eps, plans)
 				return err
 			}
 			continue
 		}
 		if isConnErr(err) {
+			s.unsure(eps, plans)
 			return err
 		}
-		break // error replies for some endpoints only: handled below
+		break // error replies for some batches only: handled below
 	}
-	now := s.clock.Now()
 	for i, ep := range eps {
 		if c := claims[i]; c != nil {
 			v, err := c.Result()
@@ -82,46 +113,49 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 				s.setProbes(ep, n)
 			}
 		}
-		v, err := syncs[i].Result()
+	}
+	sampled := false
+	changes, sameChanges := "", true // the settings change counter, if every batch saw the same
+	for bi, b := range batches {
+		names := make([]string, len(b))
+		pushed := make([]bool, len(b))
+		for j, i := range b {
+			names[j], pushed[j] = eps[i].name, plans[i].mode&1 != 0
+		}
+		v, err := syncs[bi].Result()
+		var r syncBatch
+		if err == nil {
+			r, err = parseSyncBatch(v, names, pushed)
+		}
 		if err != nil {
+			sameChanges = false // this batch's endpoints did not read theirs
+			for _, i := range b {
+				if plans[i].mode&1 != 0 {
+					eps[i].agg.unsure = true
+				}
+			}
 			if isConnErr(err) {
+				s.unsure(eps, plans)
 				return err
 			}
-			s.report(ep, "sync", err)
-			continue
-		}
-		r, err := parseSyncReply(v, now)
-		if err != nil {
-			s.report(ep, "sync", err)
-			continue
-		}
-		if r.removed > 0 {
-			s.report(ep, "shared window", fmt.Errorf("%w: removed %d malformed or foreign entries from %s", errMalformed, r.removed, ep.keys.window))
-		}
-		if r.changed {
-			if r.state.err != nil {
-				s.report(ep, "shared state in "+ep.keys.state+" ignored", r.state.err)
+			for _, i := range b {
+				s.report(eps[i], "sync", err)
 			}
-			s.reconcile(ep, r.state.cs, r.state.present)
+			continue
 		}
-		if s.healthy.Load() {
-			ep.rep.setRemoteWindow(r.others.total, r.others.failed, r.others.slow)
+		if !sampled {
+			sampled, changes = true, r.changes
+			s.offset.Store(int64(s.rclock.sample(before, after, r.redisTime)))
 		}
-	}
-	var newer []*redisEndpoint
-	for i, ep := range eps {
-		v, err := parseSettingsVersion(setVers[i].Result())
-		switch {
-		case err != nil && isConnErr(err):
-			return err
-		case err != nil:
-			s.report(ep, "settings version in "+ep.keys.settings, err)
-		case v > s.knownSettings(ep.name):
-			newer = append(newer, ep)
+		sameChanges = sameChanges && r.changes == changes
+		for j, i := range b {
+			s.applySync(eps[i], plans[i], r.items[j], after)
 		}
 	}
-	if err := s.fetchSettings(ctx, newer); err != nil {
-		return err
+	if sampled && sameChanges && all {
+		// Every endpoint read the versions the counter stood for, or
+		// the counter did not move.
+		s.seen, s.checkAll = changes, false
 	}
 	for _, ep := range eps {
 		if s.ctx.Err() != nil || !s.healthy.Load() {
@@ -129,39 +163,162 @@ func (s *RedisStore) sync(eps []*redisEndpoint) error {
 		}
 		s.shareRenewal(ep)
 	}
+	s.epSyncs.Add(uint64(len(eps)))
 	s.rounds.Add(1)
 	return nil
 }
 
-// fetchSettings reads the settings hashes of eps, whose versions moved
-// past what this store has seen, and delivers the changes.
-func (s *RedisStore) fetchSettings(ctx context.Context, eps []*redisEndpoint) error {
-	if len(eps) == 0 {
-		return nil
+// plan decides what the round asks for ep.
+func (s *RedisStore) plan(ep *redisEndpoint) syncPlan {
+	var p syncPlan
+	if ep.dirty {
+		p.mode |= 2 // reconcile needs the state even at the same version
 	}
-	pipe := s.client.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(eps))
+	if !ep.checked || s.checkAll {
+		// Versions read whatever the change counter says: an endpoint
+		// new here, or a round after a gap (see sync).
+		p.mode |= 8
+	}
+	if s.clock.Now().Sub(ep.touchedAt) >= s.cfg.TTL/4 {
+		// The state's TTL is refreshed a few times per TTL, not every
+		// round: an idle endpoint costs a read per round only.
+		p.mode |= 4
+	}
+	if win, ok := s.planPush(ep); ok {
+		p.mode |= 1
+		p.win = win
+	} else if ep.agg.active {
+		ep.agg.active = false
+		ep.rep.forgetRemoteWindow() // no calls here: the others' share is not followed
+	}
+	return p
+}
+
+// unsure marks the pushes of a round that failed: each may have reached
+// Redis all the same.
+func (s *RedisStore) unsure(eps []*redisEndpoint, plans []syncPlan) {
 	for i, ep := range eps {
-		cmds[i] = pipe.HMGet(ctx, ep.keys.settings, settingsFields...)
-	}
-	if _, err := pipe.Exec(ctx); err != nil && isConnErr(err) {
-		return err
-	}
-	for i, ep := range eps {
-		vals, err := cmds[i].Result()
-		var o Override
-		var ok bool
-		if err == nil {
-			o, ok, err = parseSettingsHash(ep.name, vals, s.redisNow())
-		}
-		switch {
-		case err != nil:
-			s.report(ep, "settings in "+ep.keys.settings+" ignored", err)
-		case ok:
-			s.deliverOverride(o)
+		if plans[i].mode&1 != 0 {
+			ep.agg.unsure = true
 		}
 	}
-	return nil
+}
+
+// syncArgs are the sync script's keys and arguments for the endpoints
+// eps[i] of batch.
+func (s *RedisStore) syncArgs(eps []*redisEndpoint, plans []syncPlan, batch []int) ([]string, []any) {
+	keys := make([]string, len(batch))
+	args := make([]any, 6, 6+len(batch))
+	args[0], args[1], args[2], args[3], args[4] = s.aggField(), s.cfg.TTL.Milliseconds(), s.nonce, s.changesKey(), s.seen
+	var layouts []string // the batch's, as the keys name them; almost always one
+	s.setMu.Lock()
+	defer s.setMu.Unlock()
+	for j, i := range batch {
+		ep, p := eps[i], plans[i]
+		keys[j] = ep.keys.tag
+		n := 17
+		if p.mode&1 != 0 {
+			n = 78
+		}
+		b := append(make([]byte, 0, n), byte(p.mode))
+		b = appendF64(b, int64(ep.version), int64(s.setKnown[ep.name]))
+		if p.mode&1 != 0 {
+			a := &ep.agg
+			b = appendF64(b, int64(a.epoch), a.cum.total, a.cum.failed, a.cum.slow, a.conf.total)
+			for _, v := range [...]int64{p.win.total, p.win.failed, p.win.slow, a.layout.width, a.layout.n} {
+				b = binary.LittleEndian.AppendUint32(b, uint32(min(max(v, 0), math.MaxUint32)))
+			}
+			l := slices.Index(layouts, a.layout.suffix())
+			if l < 0 {
+				l, layouts = len(layouts), append(layouts, a.layout.suffix())
+			}
+			b = append(b, byte(l+1))
+		}
+		args = append(args, b)
+	}
+	args[5] = strings.Join(layouts, " ")
+	return keys, args
+}
+
+// applySync takes in what the round said of ep.
+func (s *RedisStore) applySync(ep *redisEndpoint, p syncPlan, it syncItem, now time.Time) {
+	if p.mode&4 != 0 {
+		ep.touchedAt = now
+	}
+	if p.mode&8 != 0 {
+		ep.checked = true
+	}
+	if it.changed {
+		if it.state.err != nil {
+			s.report(ep, "shared state in "+ep.keys.state+" ignored", it.state.err)
+		}
+		s.reconcile(ep, s.localState(it.state.cs), it.state.present)
+	}
+	switch {
+	case it.setErr != nil:
+		s.report(ep, "settings in "+ep.keys.settings+" ignored", it.setErr)
+	case it.settings != nil:
+		s.deliverOverride(*it.settings)
+	}
+	if p.mode&1 == 0 {
+		return
+	}
+	a := &ep.agg
+	switch r := it.push; {
+	case it.pushErr != nil:
+		a.unsure = true
+		s.report(ep, "shared window", it.pushErr)
+	case !r.pushed && r.epoch > ep.version:
+		// The aggregates are of an epoch this instance has not seen the
+		// state of: the next round reads it.
+		ep.checked = false
+	case !r.pushed:
+		// The cluster closed the breaker since these counts began: they
+		// are not pushed, and the next round starts from the window.
+		a.restart(r.epoch)
+		if a.active {
+			a.active = false
+			ep.rep.forgetRemoteWindow()
+		}
+	default:
+		if r.removed > 0 {
+			s.report(ep, "shared window", fmt.Errorf("%w: removed %d malformed or foreign entries from the window of %s",
+				errMalformed, r.removed, ep.name))
+		}
+		others := a.applyPush(*r, p.win)
+		if s.healthy.Load() {
+			a.active = true
+			ep.rep.setRemoteWindow(others.total, others.failed, others.slow)
+		}
+	}
+}
+
+// batches groups eps (by index) into sync script calls: all in one for a
+// single Redis, by slot for Redis Cluster (a script's keys share a slot),
+// one each for a Ring (whose shards are not slots); at most maxBatch each.
+func (s *RedisStore) batches(eps []*redisEndpoint) [][]int {
+	idx := make([]int, len(eps))
+	for i := range idx {
+		idx[i] = i
+	}
+	var starts func(k int) bool
+	switch s.client.(type) {
+	case *redis.ClusterClient:
+		slices.SortStableFunc(idx, func(a, b int) int { return eps[a].slot - eps[b].slot })
+		starts = func(k int) bool { return k == 0 || eps[idx[k]].slot != eps[idx[k-1]].slot }
+	case *redis.Ring:
+		starts = func(int) bool { return true }
+	default:
+		starts = func(k int) bool { return k == 0 }
+	}
+	var out [][]int
+	for k, i := range idx {
+		if starts(k) || len(out[len(out)-1]) == maxBatch {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], i)
+	}
+	return out
 }
 
 // probeField is the instance's field in an endpoint's probes hash.
@@ -192,7 +349,7 @@ func anyNoScript(lists ...[]*redis.Cmd) bool {
 }
 
 func (s *RedisStore) loadScripts(ctx context.Context) error {
-	for _, sc := range [...]*redis.Script{casScript, syncScript, claimScript} {
+	for _, sc := range [...]*redis.Script{casScript, syncScript, claimScript, leaveScript, putScript} {
 		if err := sc.Load(ctx, s.client).Err(); err != nil {
 			return err
 		}

@@ -38,7 +38,10 @@ func (s *RedisStore) run() {
 			c.reply <- c.f()
 		case <-s.resync:
 			if s.healthy.Load() {
-				s.syncOrDegrade(s.loaded())
+				// Messages may have been missed: every endpoint reads
+				// its versions.
+				s.checkAll = true
+				s.syncOrDegrade(s.loaded(), true)
 			}
 		case <-tick.C():
 			tick = s.clock.NewTimer(s.cfg.SyncInterval)
@@ -70,11 +73,18 @@ func (s *RedisStore) finish() {
 	if len(eps) > 0 && s.healthy.Load() {
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.OpTimeout)
 		pipe := s.client.Pipeline()
+		var leaving []*redisEndpoint
 		for _, ep := range eps {
-			pipe.HDel(ctx, ep.keys.window, s.cfg.InstanceID)
+			if ep.agg.started {
+				leaving = append(leaving, ep)
+			}
 			if ep.claimed > 0 {
 				pipe.HDel(ctx, ep.keys.probes, probeField(s.cfg.InstanceID))
 			}
+		}
+		for _, b := range s.batches(leaving) {
+			keys, args := s.leaveArgs(leaving, b)
+			leaveScript.Eval(ctx, pipe, keys, args...)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			s.failed(nil, "remove this instance's window counts", err)
@@ -261,7 +271,7 @@ func (s *RedisStore) drain() {
 		}
 	}
 	if len(load) > 0 && s.healthy.Load() {
-		s.syncOrDegrade(load)
+		s.syncOrDegrade(load, false)
 	}
 	for _, ep := range fresh {
 		ep.learnOnly = false
@@ -287,7 +297,7 @@ func (s *RedisStore) markRestored(ep *redisEndpoint) {
 func (s *RedisStore) tick() {
 	defer s.ticks.Add(1)
 	if s.healthy.Load() {
-		s.syncOrDegrade(s.loaded())
+		s.syncOrDegrade(s.loaded(), true)
 		return
 	}
 	s.reconnect()
