@@ -174,9 +174,6 @@ func NewFileStore(cfg FileConfig) (*FileStore, error) {
 	return s, nil
 }
 
-// Path returns the state file's path.
-func (s *FileStore) Path() string { return s.path }
-
 // LoadErr returns the *LoadError met when NewFileStore loaded the file, or
 // nil when it loaded or was absent.
 func (s *FileStore) LoadErr() error {

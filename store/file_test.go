@@ -227,8 +227,8 @@ func TestFileStoreMissingFileIsAFreshStart(t *testing.T) {
 	if err := p.fs.LoadErr(); err != nil {
 		t.Fatal(err)
 	}
-	if p.fs.Path() != path {
-		t.Fatalf("Path %q", p.fs.Path())
+	if p.fs.path != path {
+		t.Fatalf("path %q", p.fs.path)
 	}
 	if b := p.breaker(t, "a"); b.State() != core.Closed {
 		t.Fatalf("state %s", b.State())
