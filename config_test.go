@@ -36,6 +36,27 @@ func TestLoadConfigReadsEverySection(t *testing.T) {
 	}
 }
 
+// The example's shared rate limit, commented out, loads once uncommented.
+func TestExampleSharedRateLimitLoads(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("example-app", "bulwark.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const section = "  # \"GET /api/users/{id}\":\n  #   rate_limit: {rate: 1000, burst: 100, shared: true}\n"
+	src := string(b)
+	if !strings.Contains(src, section) {
+		t.Fatal("the example has no commented-out shared rate limit")
+	}
+	src = strings.Replace(src, section, strings.ReplaceAll(section, "# ", ""), 1)
+	cfg, err := ParseConfig("example.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, src)
+	}
+	if rl := cfg.Endpoints["GET /api/users/{id}"].RateLimit; rl == nil || !rl.Shared || rl.Rate != 1000 || rl.Burst != 100 {
+		t.Fatalf("rate_limit: %+v", rl)
+	}
+}
+
 // The example's faults section, commented out, loads once uncommented.
 func TestExampleFaultsSectionLoads(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("example-app", "bulwark.example.yaml"))
@@ -140,6 +161,8 @@ func TestLoadConfigErrors(t *testing.T) {
 			[]string{"b.yaml: faults.experiments[0].percnt", "unknown key", "b.yaml: faults.experiments[0].percent = 0 is invalid"}},
 		{"an experiment's end", "b.yaml", "faults: {experiments: [{endpoint: GET /x, percent: 5, abort: true, ends: '2030-01-01T00:00:00Z'}]}",
 			[]string{"b.yaml: faults.experiments[0].ends", "unknown key"}},
+		{"a per-user limit shared", "b.yaml", "user_header: X-User\nper_user_rate_limit: {rate_limit: {rate: 5, shared: true}}\n",
+			[]string{"b.yaml: per_user_rate_limit.rate_limit.shared = true is invalid: must be false"}},
 		{"an experiment's duration", "b.yaml", "faults: {max_duration: 1m, experiments: [{endpoint: GET /x, percent: 5, abort: true, duration: 2m}]}",
 			[]string{"b.yaml: faults.experiments[0].duration = 2m0s is invalid: must be between 1ms and 1m0s"}},
 	} {

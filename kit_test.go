@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -399,5 +400,82 @@ func TestNewStartsFaultExperiments(t *testing.T) {
 	}
 	if all := alerts(); len(all) != 2 || !all[1].Resolved || all[1].ID != all[0].ID {
 		t.Fatalf("alerts after Close: %+v", all)
+	}
+}
+
+// A rate limit is made the cluster's by the file's "shared: true": with
+// Redis the instances split it by their demand, and a runtime patch
+// carries the key to every instance.
+func TestSharedRateLimitFromTheFile(t *testing.T) {
+	srv := redistest.Start(t)
+	const ep = "GET /x"
+	src := `
+endpoints:
+  "GET /x": {rate_limit: {rate: 1000, burst: 100, shared: true}}
+store:
+  redis: {url: "redis://` + srv.Addr() + `", sync_interval: 100ms}
+`
+	limiter := func(k *Kit) *core.RateLimiter {
+		t.Helper()
+		e, err := k.Manager().Endpoint(ep)
+		if err != nil || e.RateLimiter() == nil || e.Config().RateLimit == nil {
+			t.Fatalf("endpoint %v, %v", e, err)
+		}
+		return e.RateLimiter()
+	}
+	mk := func(id string) *Kit {
+		cfg, err := ParseConfig("b.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := cfg.Endpoints[ep].RateLimit; c == nil || !c.Shared || c.Rate != 1000 || c.Burst != 100 {
+			t.Fatalf("rate_limit from the file: %+v", c)
+		}
+		cfg.Store.Redis.InstanceID = id
+		return newKit(t, cfg)
+	}
+	a, b := mk("a"), mk("b")
+	la, lb := limiter(a), limiter(b)
+	if settings, _ := a.EndpointSettings(ep); !strings.Contains(string(settings), `"shared":true`) {
+		t.Fatalf("settings %s", settings)
+	}
+
+	// a is busy, b idle: a gets nearly the whole limit.
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_ = la.Allow()
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-done
+	}()
+	wait.For(t, 10*time.Second, "a to hold nearly all of the limit", func() bool {
+		return la.Stats().Share > 0.9 && lb.Stats().Share < 0.1
+	})
+	if st := lb.Stats(); math.Abs(st.Rate-1000*st.Share) > 1e-6 {
+		t.Fatalf("b's rate %v for a share of %v", st.Rate, st.Share)
+	}
+
+	// A patch turns sharing off, on both, and keeps the file's rate.
+	if err := a.Reconfigure(context.Background(), ep, []byte(`{"rate_limit": {"shared": false}}`)); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, 10*time.Second, "both to have the whole limit again", func() bool {
+		e, _ := b.Manager().Lookup(ep)
+		c := e.Config().RateLimit
+		return !c.Shared && c.Rate == 1000 && la.Stats().Share == 1 && lb.Stats().Share == 1
+	})
+	if settings, src := b.EndpointSettings(ep); src != "runtime" || !strings.Contains(string(settings), `"shared":false`) {
+		t.Fatalf("b's settings %s from %s", settings, src)
 	}
 }

@@ -347,6 +347,8 @@ func TestStatusRateAndAdaptiveLimits(t *testing.T) {
 		Endpoints: map[string]core.EndpointConfig{"GET /search": {
 			RateLimit: &core.RateLimitConfig{Rate: 5, Burst: 2},
 			Adaptive:  &core.AdaptiveConfig{MinLimit: 1, MaxLimit: 1, InitialLimit: 1},
+		}, "GET /shared": {
+			RateLimit: &core.RateLimitConfig{Rate: 100, Burst: 20, Shared: true},
 		}},
 		PerUserRateLimit: &core.PerUserRateLimitConfig{RateLimit: core.RateLimitConfig{Rate: 1, Burst: 1}},
 	})
@@ -374,6 +376,12 @@ func TestStatusRateAndAdaptiveLimits(t *testing.T) {
 		st.RateLimits[0]["refused"] != 1.0 || st.RateLimits[0]["rate"] != 5.0 {
 		t.Errorf("rate_limits: %v", st.RateLimits)
 	}
+	if _, ok := st.RateLimits[0]["shared"]; ok {
+		t.Errorf("a limit not shared says shared: %v", st.RateLimits[0])
+	}
+	if _, ok := st.RateLimits[0]["share"]; ok {
+		t.Errorf("a limit not shared has a share: %v", st.RateLimits[0])
+	}
 	if len(st.AdaptiveLimits) != 1 || st.AdaptiveLimits[0]["limit"] != 1.0 || st.AdaptiveLimits[0]["in_flight"] != 1.0 ||
 		fmt.Sprint(st.AdaptiveLimits[0]["shed"]) != "[1]" {
 		t.Errorf("adaptive_limits: %v", st.AdaptiveLimits)
@@ -391,6 +399,23 @@ func TestStatusRateAndAdaptiveLimits(t *testing.T) {
 	serve(t, h, "GET", "/status/"+url.PathEscape("GET /search"), "", "").json(t, &es)
 	if es.RateLimit["refused"] != 1.0 || es.Adaptive["admitted"] != 1.0 {
 		t.Errorf("endpoint status: rate_limit %v, adaptive_limit %v", es.RateLimit, es.Adaptive)
+	}
+
+	// A shared limit says so, with this instance's part: all of it until
+	// a store sets it.
+	shared, _ := m.Endpoint("GET /shared")
+	serve(t, h, "GET", "/status/"+url.PathEscape("GET /shared"), "", "").json(t, &es)
+	if es.RateLimit["shared"] != true || es.RateLimit["share"] != 1.0 || es.RateLimit["rate"] != 100.0 {
+		t.Errorf("shared rate_limit alone: %v", es.RateLimit)
+	}
+	core.QuotaOf(shared.RateLimiter()).SetShare(0.25)
+	var all struct {
+		RateLimits []map[string]any `json:"rate_limits"`
+	}
+	serve(t, h, "GET", "/status", "", "").json(t, &all)
+	if rl := all.RateLimits; len(rl) != 2 || rl[1]["endpoint"] != "GET /shared" || rl[1]["shared"] != true ||
+		rl[1]["share"] != 0.25 || rl[1]["rate"] != 25.0 || rl[1]["burst"] != 5.0 {
+		t.Errorf("rate_limits with a quarter share: %v", rl)
 	}
 }
 

@@ -120,6 +120,12 @@ type rateLimitStatus struct {
 	Burst float64 `json:"burst"`
 	// Tokens is how many calls would pass at once now (endpoint limits).
 	Tokens float64 `json:"tokens"`
+	// Shared says that the limit is the cluster's, split among the
+	// instances by a store; Share is this instance's part of it (a
+	// fraction: Rate and Burst are the configured ones times Share).
+	// Both are left out of a limit that is not shared.
+	Shared bool    `json:"shared,omitempty"`
+	Share  float64 `json:"share,omitempty"`
 	// Users, MaxUsers and TooManyUsers describe the per-user limit's
 	// table.
 	Users        int    `json:"users,omitempty"`
@@ -132,6 +138,17 @@ func rateLimitStatusOf(name string, s core.RateLimitStats) rateLimitStatus {
 		Endpoint: name, Allowed: s.Allowed, Refused: s.Refused, Rate: s.Rate, Burst: s.Burst, Tokens: s.Tokens,
 		Users: s.Users, MaxUsers: s.MaxUsers, TooManyUsers: s.TooManyUsers,
 	}
+}
+
+// endpointRateLimitOf reports an endpoint's rate limiter, with its share
+// when the limit is shared across instances.
+func endpointRateLimitOf(e *core.Endpoint, rl *core.RateLimiter) rateLimitStatus {
+	st := rl.Stats()
+	s := rateLimitStatusOf(e.Name(), st)
+	if c := e.Config().RateLimit; c != nil && c.Shared {
+		s.Shared, s.Share = true, st.Share
+	}
+	return s
 }
 
 // adaptiveStatus is an adaptive concurrency limit's state.
@@ -248,7 +265,7 @@ func (h *Handler) status(seq uint64, reveal bool) status {
 			st.SLOs = append(st.SLOs, sloStatusOf(e, t))
 		}
 		if rl := e.RateLimiter(); rl != nil {
-			st.RateLimits = append(st.RateLimits, rateLimitStatusOf(e.Name(), rl.Stats()))
+			st.RateLimits = append(st.RateLimits, endpointRateLimitOf(e, rl))
 		}
 		if al := e.Adaptive(); al != nil {
 			st.AdaptiveLimits = append(st.AdaptiveLimits, adaptiveStatusOf(e.Name(), al))
@@ -300,7 +317,7 @@ func (h *Handler) endpointStatus(name string, seq uint64, reveal bool) (endpoint
 			es.SLO = &s
 		}
 		if rl := e.RateLimiter(); rl != nil {
-			s := rateLimitStatusOf(name, rl.Stats())
+			s := endpointRateLimitOf(e, rl)
 			es.RateLimit = &s
 		}
 		if al := e.Adaptive(); al != nil {

@@ -30,6 +30,17 @@ type RateLimitConfig struct {
 	// takes to fill) at most 720h. The limiter reads a clock that is coarse
 	// to a millisecond, so a Burst below Rate × 1ms acts as Rate × 1ms.
 	Burst int
+	// Shared makes Rate and Burst the cluster's: a store that shares
+	// state across instances (store.RedisStore) gives each instance
+	// sharing the endpoint a part of them in proportion to its demand,
+	// recomputed every sync interval, so that the instances together
+	// allow about Rate calls per second; Allow never waits for the store.
+	// Without such a store the whole limit is this instance's, as if
+	// Shared were false; while the store cannot reach the others, each
+	// instance's part moves toward an even split (see Quota). Default
+	// false: each instance allows Rate on its own. Only an endpoint's
+	// limit can be shared, not each user's.
+	Shared bool
 	// Clock times the refill. Nil means SystemClock. A Manager sets its
 	// own.
 	Clock Clock
@@ -69,6 +80,10 @@ type RateLimitStats struct {
 	// Burst is the size of the bucket in force, in calls: the configured
 	// Burst, scaled like Rate by a share, and at least Rate × 1ms.
 	Burst float64
+	// Share is the fraction of the configured Rate and Burst in force: 1,
+	// or this instance's share while a store shares the limit. 0 when the
+	// limiter is disabled.
+	Share float64
 	// Tokens is how many calls the bucket would allow at once now (0 for a
 	// per-user limiter).
 	Tokens float64
@@ -161,7 +176,7 @@ func (l *RateLimiter) Stats() RateLimitStats {
 	p := l.params.Load()
 	st := RateLimitStats{Allowed: l.b.allowed.Load(), Refused: l.refused.Load()}
 	if !p.disabled {
-		st.Rate, st.Burst = p.rate, p.burst
+		st.Rate, st.Burst, st.Share = p.rate, p.burst, p.share
 		st.Tokens = l.b.tokens(p, rlUnits(l.clock.Nanotime()-l.base))
 	}
 	return st
@@ -240,6 +255,7 @@ type rlParams struct {
 	capacity int64   // time units of tokens the bucket holds when full
 	rate     float64 // calls per second in force, as configured
 	burst    float64 // capacity in calls, as configured
+	share    float64 // the fraction of the configured limit in force
 	disabled bool
 }
 
@@ -257,6 +273,7 @@ func newRLParams(cfg RateLimitConfig, share float64) *rlParams {
 		capacity: max(int64(math.Round(burst*float64(interval))), interval),
 		rate:     rate,
 		burst:    burst,
+		share:    share,
 	}
 }
 

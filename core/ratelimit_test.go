@@ -81,8 +81,8 @@ func checkBadFields(t *testing.T, err error, fields []string) {
 func TestRateLimitDefaults(t *testing.T) {
 	l, _ := newTestLimiter(t, RateLimitConfig{})
 	st := l.Stats()
-	if st.Rate != 100 || st.Burst != 100 || st.Tokens != 100 {
-		t.Errorf("defaults: rate %v burst %v tokens %v, want 100 each", st.Rate, st.Burst, st.Tokens)
+	if st.Rate != 100 || st.Burst != 100 || st.Tokens != 100 || st.Share != 1 {
+		t.Errorf("defaults: rate %v burst %v tokens %v share %v, want 100 each and the whole limit", st.Rate, st.Burst, st.Tokens, st.Share)
 	}
 	l, _ = newTestLimiter(t, RateLimitConfig{Rate: 2.5})
 	if st := l.Stats(); st.Burst != 3 {
@@ -223,7 +223,7 @@ func TestRateLimitDisabled(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if st := l.Stats(); st.Allowed != 100 || st.Rate != 0 || st.Burst != 0 {
+	if st := l.Stats(); st.Allowed != 100 || st.Rate != 0 || st.Burst != 0 || st.Share != 0 {
 		t.Errorf("disabled: %+v", st)
 	}
 }
@@ -294,8 +294,8 @@ func TestQuota(t *testing.T) {
 	clk.Advance(time.Hour)
 	q.SetShare(0.25)
 	st := l.Stats()
-	if st.Rate != 25 || st.Burst != 25 || st.Tokens != 25 {
-		t.Errorf("quarter share: rate %v burst %v tokens %v, want 25 each", st.Rate, st.Burst, st.Tokens)
+	if st.Rate != 25 || st.Burst != 25 || st.Tokens != 25 || st.Share != 0.25 {
+		t.Errorf("quarter share: rate %v burst %v tokens %v share %v, want 25 each and 0.25", st.Rate, st.Burst, st.Tokens, st.Share)
 	}
 	n := 0
 	for l.Allow() == nil {

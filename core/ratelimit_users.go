@@ -16,7 +16,8 @@ type PerUserRateLimitConfig struct {
 	// RateLimit is the limit each user gets: by default 100 calls per
 	// second with a burst of 100. RateLimit.Disabled turns per-user
 	// limiting off: every call is allowed and no user is tracked. Its Name
-	// names the refusals; its Clock is ignored.
+	// names the refusals; its Clock is ignored. Shared must be false: each
+	// user's limit is this instance's.
 	RateLimit RateLimitConfig
 	// MaxUsers bounds how many users are tracked at once. Default 10,000;
 	// 1 to 100,000,000. The bound is kept per shard (each holds
@@ -46,6 +47,9 @@ func (cfg PerUserRateLimitConfig) normalize(c *check.Checker) PerUserRateLimitCo
 	}
 	cfg.RateLimit.Clock = cfg.Clock
 	cfg.RateLimit = cfg.RateLimit.normalize(c.Sub("RateLimit"))
+	if cfg.RateLimit.Shared {
+		c.Fail("RateLimit.Shared", true, "must be false: only an endpoint's rate limit is shared across instances, not each user's")
+	}
 	c.Int("MaxUsers", &cfg.MaxUsers, 10_000, 1, 100_000_000)
 	c.Duration("IdleTimeout", &cfg.IdleTimeout, 5*time.Minute, time.Millisecond, 24*time.Hour)
 	cfg.Shards = userShards(c, cfg.Shards, cfg.MaxUsers)
@@ -153,7 +157,7 @@ func (p *PerUserRateLimiter) Stats() RateLimitStats {
 	prm := p.params.Load()
 	st := RateLimitStats{MaxUsers: int(p.users.maxUsers.Load()), TooManyUsers: p.users.tooMany.Load()}
 	if !prm.disabled {
-		st.Rate, st.Burst = prm.rate, prm.burst
+		st.Rate, st.Burst, st.Share = prm.rate, prm.burst, prm.share
 	}
 	var c rlCounts
 	st.Users, st.Evicted = p.users.sum(&c, (*rlCounts).add)

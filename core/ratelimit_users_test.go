@@ -30,6 +30,9 @@ func TestPerUserRateLimitConfigErrors(t *testing.T) {
 		"core.PerUserRateLimitConfig.MaxUsers", "core.PerUserRateLimitConfig.IdleTimeout",
 		"core.PerUserRateLimitConfig.Shards",
 	})
+	// Each user's limit is this instance's: it cannot be shared.
+	_, err = NewPerUserRateLimiter(PerUserRateLimitConfig{RateLimit: RateLimitConfig{Shared: true}})
+	checkBadFields(t, err, []string{"core.PerUserRateLimitConfig.RateLimit.Shared"})
 }
 
 func TestPerUserRateLimitIsolatesUsers(t *testing.T) {

@@ -241,6 +241,14 @@ func TestEndpointPolicies(t *testing.T) {
 	if in.RateLimiter() != rl || in.RateLimiter().Stats().Rate != 20 || in.Adaptive() == nil {
 		t.Fatalf("after Reconfigure: same limiter %v, rate %v, adaptive %v", in.RateLimiter() == rl, in.RateLimiter().Stats().Rate, in.Adaptive())
 	}
+	// A shared limit is the same limiter, marked for a store to share;
+	// alone it allows the whole rate.
+	if err := m.Reconfigure("in", EndpointConfig{RateLimit: &RateLimitConfig{Rate: 30, Shared: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := in.RateLimiter().Stats(); in.RateLimiter() != rl || !in.Config().RateLimit.Shared || st.Rate != 30 || st.Share != 1 {
+		t.Fatalf("shared: same limiter %v, config %+v, stats %+v", in.RateLimiter() == rl, in.Config().RateLimit, st)
+	}
 	// The hedge budget: 10% of the calls counted.
 	out.breaker.Reset()
 	hedged := 0

@@ -155,6 +155,14 @@ func (c *RedisConfig) check() error {
 //     out proposes ForcedOpen to HalfOpen, which one instance wins: within
 //     the lease and one SyncInterval of the owner's last renewal. An
 //     operator's hold (ForceOpen) never lapses.
+//   - A rate limit marked core.RateLimitConfig.Shared, on an endpoint
+//     attached through AttachManager, is split among the instances by
+//     their demand: in the same round trip every SyncInterval, each
+//     instance adds the calls its limiter allowed and refused to the
+//     cluster's demand, and its share of the limit becomes its part of
+//     the cluster's demand over the last complete interval (the policy
+//     core.Quota describes). While Redis is unreachable the shares move
+//     toward an even split; Close gives the limiter its whole limit back.
 //   - Settings changed at runtime (PutOverride) are kept in Redis without
 //     a TTL, under a version per endpoint, and reach every other
 //     instance's RedisConfig.OnOverride within milliseconds, or within
@@ -172,9 +180,10 @@ func (c *RedisConfig) check() error {
 //
 // # Keys and channel
 //
-// Each endpoint has four keys sharing the hash tag {prefix:endpoint}, so
-// that in Redis Cluster they sit in one slot; the endpoint is
-// percent-encoded outside [A-Za-z0-9._~/-], so no name can break the tag:
+// Each endpoint has four keys, and a few more for a shared rate limit,
+// sharing the hash tag {prefix:endpoint}, so that in Redis Cluster they
+// sit in one slot; the endpoint is percent-encoded outside
+// [A-Za-z0-9._~/-], so no name can break the tag:
 //
 //	{bulwark:api}:state   hash: version, state, old_state, open_until (Unix ms),
 //	                      held_by (a component hold's owner), hold_until (Unix ms:
@@ -186,6 +195,10 @@ func (c *RedisConfig) check() error {
 //	                      "i:" instance ID -> "slots active_ms lease_ms"
 //	{bulwark:api}:settings hash: version, settings (an override's document;
 //	                      "" once undone), instance, at (Unix ms); no TTL
+//	{bulwark:api}:q:<width>:<bucket>  hash: d (the demand on a shared rate
+//	                      limit, summed over the instances, in that bucket of
+//	                      SyncInterval = width ms of Redis time), n (the
+//	                      instances that added to it); TTL four buckets
 //
 // and the set "bulwark:settings", in a slot of its own, names the endpoints
 // that have a settings hash, for RedisStore.Overrides to list.
@@ -306,6 +319,7 @@ type redisEndpoint struct {
 	touchedAt  time.Time  // last refresh of the state's TTL
 	checked    bool       // its versions were read since it was attached (or asked to be again)
 	agg        aggState   // this instance's share in the window aggregates
+	quota      quotaState // its part in the endpoint's shared rate limit (redis_quota.go)
 }
 
 // NewRedisStore returns a store sharing state through cfg.Client, or a
@@ -418,6 +432,9 @@ func (s *RedisStore) AttachManager(m *core.Manager) error {
 	m.OnEndpoint(func(e *core.Endpoint) {
 		b := e.Breaker()
 		err := s.Attach(b)
+		if err == nil {
+			s.followQuota(e)
+		}
 		if err == nil || errors.Is(err, ErrClosed) {
 			return
 		}

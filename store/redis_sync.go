@@ -61,6 +61,11 @@ func (s *RedisStore) sync(eps []*redisEndpoint, all bool) error {
 	for i, ep := range eps {
 		plans[i] = s.plan(ep)
 	}
+	var quotas *quotaRound
+	if all {
+		quotas = s.planQuotas(eps)
+		defer s.applyQuotas(quotas)
+	}
 	batches := s.batches(eps)
 	syncs := make([]*redis.Cmd, len(batches))
 	claims := make([]*redis.Cmd, len(eps))
@@ -79,13 +84,14 @@ func (s *RedisStore) sync(eps []*redisEndpoint, all bool) error {
 				claims[i] = s.claimCmd(ctx, pipe, ep, ep.b.Config(), want)
 			}
 		}
+		s.queueQuotas(ctx, pipe, quotas)
 		before = s.clock.Now()
 		_, err := pipe.Exec(ctx)
 		after = s.clock.Now()
 		if err == nil {
 			break
 		}
-		if attempt == 0 && anyNoScript(syncs, claims) {
+		if attempt == 0 && anyNoScript(syncs, claims, quotas.quotaCmds()) {
 			// The script cache was flushed (a restart, a failover): load
 			// the scripts and go again, once.
 			if err := s.loadScripts(ctx); err != nil {
@@ -349,7 +355,7 @@ func anyNoScript(lists ...[]*redis.Cmd) bool {
 }
 
 func (s *RedisStore) loadScripts(ctx context.Context) error {
-	for _, sc := range [...]*redis.Script{casScript, syncScript, claimScript, leaveScript, putScript} {
+	for _, sc := range [...]*redis.Script{casScript, syncScript, claimScript, leaveScript, putScript, quotaScript} {
 		if err := sc.Load(ctx, s.client).Err(); err != nil {
 			return err
 		}

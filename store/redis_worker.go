@@ -95,6 +95,7 @@ func (s *RedisStore) finish() {
 		ep.cancel()
 		ep.rep.unlimitProbes()
 		ep.rep.forgetRemoteWindow()
+		s.endQuota(ep)
 	}
 }
 
@@ -301,4 +302,7 @@ func (s *RedisStore) tick() {
 		return
 	}
 	s.reconnect()
+	if !s.healthy.Load() {
+		s.decayQuotas()
+	}
 }

@@ -377,7 +377,8 @@
       }
       if (rl) {
         tdLim.appendChild(el('small', 'ratelimit', fmtRate(rl.rate) + '/s' + (rl.refused ? ' · ' + rl.refused + ' refused' : '')));
-        tdLim.title = (tdLim.title ? tdLim.title + '; ' : '') + 'rate limit: allowed ' + rl.allowed + ', refused ' + rl.refused;
+        tdLim.title = (tdLim.title ? tdLim.title + '; ' : '') + 'rate limit: allowed ' + rl.allowed + ', refused ' + rl.refused +
+          (rl.shared ? ', ' + (100 * rl.share).toFixed(1) + '% of the cluster\'s limit' : '');
       }
       if (!al && !rl) tdLim.appendChild(el('span', 'dim', '–'));
       tr.appendChild(tdLim);
