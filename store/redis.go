@@ -356,6 +356,8 @@ type redisEndpoint struct {
 	claimed    int        // probe slots claimed for claimVer
 	rejected   int64      // rejected calls at the last sync (probe demand)
 	wantClaim  bool       // probe slots are wanted without a rejection seen
+	openCalls  int64      // calls seen here (reported or refused) as the breaker last opened
+	openNoted  bool       // openCalls is of the current open time
 	reportedAt time.Time  // last error report for this endpoint
 	touchedAt  time.Time  // last refresh of the state's TTL
 	checked    bool       // its versions were read since it was attached (or asked to be again)
