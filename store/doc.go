@@ -122,6 +122,14 @@
 // slots of one silent for the endpoint's ProbeTimeout go back to the
 // others.
 //
+// Fault experiments are shared too: one started on an instance (with
+// fault injection on, after AttachManager) runs on every instance, with
+// the starter's InstanceID as its Origin, and one stopped on any instance
+// ends on all of them; each ends by itself at its end, in Redis too. And
+// every instance keeps a heartbeat in Redis, from which the store
+// publishes the instances every few seconds, as an events.StoreStatus
+// "members" that the admin handler's cluster view shows.
+//
 // While Redis is unreachable, the breakers decide on local state, the file
 // store keeps saving, and the store says so once: a warning and an
 // events.StoreStatus "degraded" event that name the cause in words

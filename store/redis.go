@@ -89,6 +89,11 @@ type RedisConfig struct {
 	// methods that wait for its goroutine (PutOverride, ForceOpen, Reset,
 	// Disable, Close). Default nil: changes are not delivered.
 	OnOverride func(Override)
+
+	// membersEvery, when set, is how often the list of instances is read
+	// and published, in place of the default (see membersPeriod): tests
+	// shorten it.
+	membersEvery time.Duration
 }
 
 // check fills in the defaults and reports every bad field.
@@ -167,6 +172,27 @@ func (c *RedisConfig) check() error {
 //     a TTL, under a version per endpoint, and reach every other
 //     instance's RedisConfig.OnOverride within milliseconds, or within
 //     one SyncInterval when a message is lost; Overrides lists them.
+//   - Fault experiments that the first Manager attached with fault
+//     injection on starts after AttachManager (core.Manager.StartFault)
+//     run on every instance, with the starter's InstanceID as their
+//     Origin, within milliseconds by pub/sub, and within one SyncInterval
+//     for an instance that missed the message or starts later. Stopped on
+//     any instance (StopFault), one ends on all of them. Each instance ends
+//     its copy at the experiment's end by itself, as the experiment's key
+//     in Redis expires: no instance needs to live for it to end. After
+//     Close nothing more is shared, so an instance that ends its
+//     experiments as it shuts down (as the kit does) ends only its own
+//     copies. While Redis is unreachable each instance keeps what it runs;
+//     on reconnection a stop made meanwhile on either side ends the
+//     experiment, and one started meanwhile is shared.
+//   - Every SyncInterval a second round trip refreshes this instance's
+//     heartbeat (and reads the experiments when they changed), and about
+//     every 5s (the multiple of SyncInterval from 5s up) it also lists the
+//     instances, published as an events.StoreStatus with Status "members"
+//     (Healthy: seen within three sync intervals, by Redis's clock), which
+//     the admin handler's cluster view shows. An instance silent for twice
+//     that period and three sync intervals more leaves the list; Close
+//     takes this one out at once.
 //
 // The request path never waits for Redis: breakers are only observed and
 // updated from the store's own goroutines. When Redis is unreachable the
@@ -201,7 +227,22 @@ func (c *RedisConfig) check() error {
 //	                      instances that added to it); TTL four buckets
 //
 // and the set "bulwark:settings", in a slot of its own, names the endpoints
-// that have a settings hash, for RedisStore.Overrides to list.
+// that have a settings hash, for RedisStore.Overrides to list. The keys
+// shared by every endpoint share the hash tag {prefix:cluster}:
+//
+//	{bulwark:cluster}:faults          sorted set: experiment ID, scored by its
+//	                                  end (Unix ms); at most MaxFaults of the
+//	                                  instance that writes
+//	{bulwark:cluster}:fault:<id>      string: the experiment as JSON, expiring
+//	                                  at its end (filters included)
+//	{bulwark:cluster}:faults:version  string: changes with every start and stop
+//	{bulwark:cluster}:members         hash: instance ID -> last seen (Unix ms)
+//
+// An experiment, as its key holds it (durations in nanoseconds):
+//
+//	{"id":"9f86d081884c7d65","endpoint":"GET /users/{id}","percent":50,
+//	 "status":500,"header":"X-Chaos","duration_ns":600000000000,
+//	 "ends":1760000600000,"reason":"game day","origin":"web-1"}
 //
 // Winning transitions, and renewals of a component's hold, are published
 // as JSON on the channel "bulwark:transitions" (held_by and hold_until only
@@ -218,6 +259,12 @@ func (c *RedisConfig) check() error {
 //
 //	{"endpoint":"api","version":3,"instance":"web-1","at":1760000000000,
 //	 "settings":"{\"breaker\":{\"failure_threshold\":3}}"}
+//
+// Fault experiments' starts and stops are published on the channel
+// "bulwark:faults":
+//
+//	{"op":"start","instance":"web-1","fault":{"id":"9f86d081884c7d65",...}}
+//	{"op":"stop","instance":"web-2","id":"9f86d081884c7d65"}
 //
 // Everything read back, messages included, is validated; a malformed value
 // is reported (a StoreStatus error event and a warning) and ignored, and
@@ -241,6 +288,12 @@ type RedisStore struct {
 	wg        sync.WaitGroup
 
 	settingsChannel string // where settings overrides are published
+	faultsChannel   string // where fault experiments are published
+	ckeys           clusterKeys
+
+	// faults follows the fault experiments of the first Manager attached
+	// that runs fault injection (see redis_faults.go); nil until then.
+	faults atomic.Pointer[faultShare]
 
 	// offset is what to add to a time of s.clock for Redis's time, in
 	// nanoseconds: times compared across instances are Redis's (see
@@ -283,6 +336,7 @@ type RedisStore struct {
 	backoff       time.Duration           // current reconnection backoff
 	reportedAt    time.Time               // last report of an error with no endpoint
 	holds         map[*redisEndpoint]bool // endpoints whose shared state is a component's hold
+	members       memberState             // the heartbeat and the list of instances
 }
 
 // redisEndpoint is one attached breaker and what the store knows of its
@@ -315,6 +369,8 @@ type redisEndpoint struct {
 	claimed    int        // probe slots claimed for claimVer
 	rejected   int64      // rejected calls at the last sync (probe demand)
 	wantClaim  bool       // probe slots are wanted without a rejection seen
+	openCalls  int64      // calls seen here (reported or refused) as the breaker last opened
+	openNoted  bool       // openCalls is of the current open time
 	reportedAt time.Time  // last error report for this endpoint
 	touchedAt  time.Time  // last refresh of the state's TTL
 	checked    bool       // its versions were read since it was attached (or asked to be again)
@@ -347,6 +403,8 @@ func NewRedisStore(cfg RedisConfig) (*RedisStore, error) {
 		calls:   make(chan *workerCall),
 
 		settingsChannel: cfg.KeyPrefix + ":settings",
+		faultsChannel:   cfg.KeyPrefix + ":faults",
+		ckeys:           newClusterKeys(cfg.KeyPrefix),
 		setKnown:        make(map[string]uint64),
 		rclock:          redisClock{deadBand: min(maxDeadBand, cfg.SyncInterval/2)},
 		closing:         make(chan struct{}),
@@ -413,7 +471,10 @@ func (s *RedisStore) Healthy() bool { return s.healthy.Load() }
 // Manager.OnEndpoint, of every breaker it creates later. Unless
 // RedisConfig.Bus is set, the store publishes its events on m's bus. It
 // returns the errors of the breakers m already has (past MaxEndpoints,
-// say); later ones are logged and published as StoreStatus errors.
+// say); later ones are logged and published as StoreStatus errors. The
+// fault experiments m starts from now on are shared too, if m runs fault
+// injection and is the first such Manager attached (see RedisStore);
+// those running already stay this instance's.
 func (s *RedisStore) AttachManager(m *core.Manager) error {
 	s.mu.Lock()
 	closed := s.closed
@@ -424,6 +485,7 @@ func (s *RedisStore) AttachManager(m *core.Manager) error {
 	if s.busSet.CompareAndSwap(false, true) {
 		s.bus.Store(m.Bus())
 	}
+	s.followFaults(m)
 	var (
 		mu        sync.Mutex
 		errs      []error

@@ -35,8 +35,9 @@ func TestRedisCluster(t *testing.T) {
 	}
 	cfg := core.BreakerConfig{FailureThreshold: 1000, FailureRateThreshold: 50, MinRequestsForRate: 10}
 	rc := RedisConfig{SyncInterval: testSync, OpTimeout: time.Second}
-	a := newInstanceOn(t, client(), "a", cfg, rc, nil)
-	b := newInstanceOn(t, client(), "b", cfg, rc, nil)
+	mc := core.ManagerConfig{Defaults: core.EndpointConfig{Breaker: &cfg}, Faults: &core.FaultLimits{}}
+	a := newInstanceOf(t, client(), "a", mc, rc, nil)
+	b := newInstanceOf(t, client(), "b", mc, rc, nil)
 	const n = 12
 	name := func(i int) string { return fmt.Sprintf("GET /cluster/{id}/%d", i) }
 	for i := range n {
@@ -82,4 +83,16 @@ func TestRedisCluster(t *testing.T) {
 	}
 	a0 := a.breaker(t, name(0))
 	wait.For(t, testWait, "the cluster-wide rate to open both", func() bool { return a0.State() == core.Open && b0.State() == core.Open })
+
+	// Fault experiments and the list of instances, in their own slot.
+	f, err := a.m.StartFault(core.Fault{Endpoint: name(1), Percent: 10, Status: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, testWait, "b to run a's experiment", func() bool { g, ok := runningFault(b.m, f.ID); return ok && g.Origin == "a" })
+	b.m.StopFault(f.ID)
+	wait.For(t, testWait, "a to end it, stopped on b", func() bool { _, ok := runningFault(a.m, f.ID); return !ok })
+	wait.For(t, testWait, "a to list both instances", func() bool {
+		return membersSay(a.latestMembers(), "a", map[string]bool{"a": true, "b": true})
+	})
 }

@@ -337,3 +337,102 @@ func FuzzParsePutReply(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeFaultMessage: no panic; an accepted start carries an
+// experiment whose ID, endpoint, origin and end are in range, and which
+// survives a round trip.
+func FuzzDecodeFaultMessage(f *testing.F) {
+	f.Add([]byte(`{"op":"start","instance":"web-1","fault":{"id":"f1","endpoint":"GET /x","percent":50,"status":500,"duration_ns":60000000000,"ends":1760000060000,"origin":"web-1"}}`))
+	f.Add([]byte(`{"op":"stop","instance":"web-2","id":"f1"}`))
+	f.Add([]byte(`{"op":"start","instance":"web-1","fault":{"id":"","endpoint":"x","percent":1,"duration_ns":1,"ends":1,"origin":"a"}}`))
+	f.Add([]byte(`{"op":"stop","instance":"web 2","id":"f1"}`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		m, err := decodeFaultMessage(payload, fuzzNow)
+		if err != nil {
+			if !errors.Is(err, errMalformed) {
+				t.Fatalf("error %v does not match errMalformed", err)
+			}
+			return
+		}
+		if !validID(m.instance) || m.id == "" || len(m.id) > maxFaultIDLen {
+			t.Fatalf("accepted %+v", m)
+		}
+		if m.stop {
+			return
+		}
+		checkFaultEntry(t, m.entry)
+		w := wireFaultOf(m.entry.f, m.entry.f.Origin, m.entry.ends)
+		back := encodeJSON(wireFaultMessage{Op: "start", Instance: m.instance, Fault: &w})
+		m2, err := decodeFaultMessage(back, fuzzNow)
+		if err != nil || m2.entry != m.entry {
+			t.Fatalf("round trip: %+v -> %s -> %+v %v", m.entry, back, m2.entry, err)
+		}
+	})
+}
+
+func checkFaultEntry(t *testing.T, e faultEntry) {
+	t.Helper()
+	f := e.f
+	if f.ID == "" || len(f.ID) > maxFaultIDLen || core.ValidateEndpoint(f.Endpoint) != nil || !validID(f.Origin) ||
+		e.ends <= 0 || e.ends > fuzzNow.Add(maxFaultAhead).UnixMilli() || f.Latency < 0 || f.LatencyMax < 0 || f.Duration < 0 || e.print == 0 {
+		t.Fatalf("accepted %+v", e)
+	}
+}
+
+// FuzzDecodeFault: no panic; an accepted entry agrees with its index.
+func FuzzDecodeFault(f *testing.F) {
+	f.Add("f1", "1760000060000", `{"id":"f1","endpoint":"GET /x","percent":50,"status":500,"duration_ns":60000000000,"ends":1760000060000,"origin":"web-1"}`)
+	f.Add("f1", "1.76000006e12", `{"id":"f1","endpoint":"GET /x","percent":50,"duration_ns":1,"ends":1760000060000,"origin":"web-1"}`)
+	f.Add("f1", "1760000060000", ``)
+	f.Add("f1", "inf", `{"id":"f1"}`)
+	f.Fuzz(func(t *testing.T, id, score, payload string) {
+		e, err := decodeFault(faultRaw{id: id, score: score, payload: payload}, fuzzNow)
+		if err != nil {
+			if !errors.Is(err, errMalformed) {
+				t.Fatalf("error %v does not match errMalformed", err)
+			}
+			return
+		}
+		checkFaultEntry(t, e)
+		if e.f.ID != id {
+			t.Fatalf("entry %q accepted with the ID %q", id, e.f.ID)
+		}
+	})
+}
+
+// FuzzParseRoundReply: no panic; what is accepted is within its bounds.
+func FuzzParseRoundReply(f *testing.F) {
+	f.Add(replyBytes([]any{1760000000, 5, []any{"a", "1760000000000", "b", "1759999999000"}, "17", 0,
+		[]any{"f1", "1760000060000", "{}"}, 1}), 2)
+	f.Add(replyBytes([]any{1760000000, 5, nil, "", 1, nil, 0}), 0)
+	f.Add(replyBytes([]any{1760000000, 5, []any{"a b", "1"}, "?", 0, []any{}, 3}), 1)
+	f.Fuzz(func(t *testing.T, data []byte, maxFaults int) {
+		maxFaults = min(max(maxFaults, 0), 10_000)
+		v, _ := replyFrom(data, 0)
+		if a, ok := v.([]any); ok {
+			for i, x := range a {
+				if _, ok := x.(float64); ok {
+					a[i] = nil // a nil reply: Lua's false
+				}
+			}
+		}
+		r, err := parseRoundReply(v, maxFaults)
+		if err != nil {
+			if !errors.Is(err, errMalformed) {
+				t.Fatalf("error %v does not match errMalformed", err)
+			}
+			return
+		}
+		if len(r.members) > maxMembers || len(r.faults) > maxFaults || r.total < 0 || r.redisTime.Unix() < 1 {
+			t.Fatalf("accepted %+v", r)
+		}
+		for _, m := range r.members {
+			if !validID(m.id) || m.seen < 0 {
+				t.Fatalf("accepted the instance %+v", m)
+			}
+		}
+		if !r.faultsRead && len(r.faults) > 0 || !r.membersRead && len(r.members) > 0 {
+			t.Fatalf("entries not read: %+v", r)
+		}
+	})
+}

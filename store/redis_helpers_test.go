@@ -175,7 +175,13 @@ func newInstanceWith(t testing.TB, srv *redistest.Server, name string, bc core.B
 // newInstanceOn is newInstanceWith on any client (a cluster's, say).
 func newInstanceOn(t testing.TB, c redis.UniversalClient, name string, bc core.BreakerConfig, rc RedisConfig, first func(*core.Manager)) *instance {
 	t.Helper()
-	m, err := core.NewManager(core.ManagerConfig{Defaults: core.EndpointConfig{Breaker: &bc}})
+	return newInstanceOf(t, c, name, core.ManagerConfig{Defaults: core.EndpointConfig{Breaker: &bc}}, rc, first)
+}
+
+// newInstanceOf is newInstanceOn with the Manager made from mc.
+func newInstanceOf(t testing.TB, c redis.UniversalClient, name string, mc core.ManagerConfig, rc RedisConfig, first func(*core.Manager)) *instance {
+	t.Helper()
+	m, err := core.NewManager(mc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,6 +97,7 @@ func (s *RedisStore) reconnect() {
 		return
 	}
 	s.backoff = 0
+	s.clusterRound(true) // what changed while Redis was away, and this instance's heartbeat
 	if s.announcedDown {
 		s.announcedDown = false
 		s.log.Info("bulwark: redis store: Redis reachable again; state reconciled")

@@ -1,12 +1,9 @@
 package store
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -307,17 +304,9 @@ type wireSettings struct {
 // fields, trailing data, wrong types and out-of-range values are errors
 // matching errMalformed; it never panics.
 func decodeSettingsMessage(payload []byte, now time.Time) (Override, error) {
-	if len(payload) > maxSettingsMessageLen {
-		return Override{}, malformed("settings message of %d bytes, more than %d", len(payload), maxSettingsMessageLen)
-	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
 	var m wireSettings
-	if err := dec.Decode(&m); err != nil {
+	if err := decodeStrict(payload, maxSettingsMessageLen, &m); err != nil {
 		return Override{}, malformed("settings message: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Override{}, malformed("settings message: data after the JSON object")
 	}
 	if err := core.ValidateEndpoint(m.Endpoint); err != nil {
 		return Override{}, malformed("settings message: %v", err)

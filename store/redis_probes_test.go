@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/internal/redistest"
+	"github.com/bulwark-go/bulwark/internal/wait"
 )
 
 // Each instance's claim on probe slots is a lease of its own: renewed, it
@@ -75,4 +77,34 @@ func TestRedisProbeClaimsAreLeases(t *testing.T) {
 	if n := claim("x", 2); n != 0 {
 		t.Fatalf("a claim for round 3 in round 4 got %d", n)
 	}
+}
+
+// An instance that wins the half-open transition without having taken a
+// call while the breaker was open (its breaker was only looked at, by an
+// admin page, say) claims no probe slots with it, which its renewals
+// would keep from the instances whose calls wait for probes: those claim
+// them, and the breaker closes.
+func TestRedisAnIdleInstanceClaimsNoProbeSlots(t *testing.T) {
+	srv := redistest.Start(t)
+	bc := core.BreakerConfig{FailureThreshold: 1, Timeout: 300 * time.Millisecond, SuccessThreshold: 1}
+	a := newInstance(t, srv, "a", bc, RedisConfig{})
+	b := newInstance(t, srv, "b", bc, RedisConfig{})
+	a.loaded(t, "api")
+	b.loaded(t, "api")
+	ba, bb := a.breaker(t, "api"), b.breaker(t, "api")
+	bb.Trip("down")
+	wait.For(t, testWait, "a to apply the trip", func() bool { return ba.State() == core.Open })
+	wait.For(t, testWait, "a to win the half-open transition", func() bool {
+		return ba.Snapshot().State == core.HalfOpen && a.rec.count(isWin("api", core.HalfOpen)) == 1
+	})
+	took := wait.For(t, testWait, "b to admit a probe", func() bool {
+		p, err := bb.Allow()
+		if err != nil {
+			return false
+		}
+		p.Report(core.Success, 0)
+		return true
+	})
+	wait.For(t, testWait, "the breakers to close", func() bool { return ba.State() == core.Closed && bb.State() == core.Closed })
+	t.Logf("b probed %v after a won the half-open round (sync interval %v)", took.Round(time.Millisecond), testSync)
 }

@@ -24,6 +24,10 @@ type casArgs struct {
 	// leaves ("" for an operator's). A retry at a newer version must find
 	// the same hold (see mayRetryOn).
 	fromHeldBy string
+
+	// idle, for a move to HalfOpen, claims no probe slots with it: no call
+	// came here while the breaker was open.
+	idle bool
 }
 
 // mayRetryOn reports whether a proposal that lost to cur only because its
@@ -78,7 +82,7 @@ func (s *RedisStore) cas(ctx context.Context, name string, k redisKeys, b *core.
 		until = max(s.toRedis(a.openUntil).UnixMilli(), 1)
 	}
 	probes, lease := 0, int64(0)
-	if b != nil && a.to == core.HalfOpen {
+	if b != nil && a.to == core.HalfOpen && !a.idle {
 		cfg := b.Config()
 		probes, lease = cfg.HalfOpenMaxRequests, s.probeLease(cfg).Milliseconds()
 	}
@@ -111,6 +115,9 @@ func (s *RedisStore) propose(ep *redisEndpoint, c localChange, last bool) {
 	}
 	c = s.shareHold(c)
 	a := s.changeArgs(ep, c, int64(ep.version), c.from.String())
+	if c.to == core.HalfOpen && c.from == core.Open {
+		a.idle = s.idleSinceOpen(ep)
+	}
 	res, err := s.tryCAS(ep, a)
 	switch {
 	case err != nil:
@@ -192,6 +199,8 @@ func (s *RedisStore) won(ep *redisEndpoint, c localChange, res casReply, announc
 		s.newEpoch(ep, res.version)
 	case core.HalfOpen:
 		ep.claimVer, ep.claimed = res.version, 0
+	case core.Open:
+		s.noteOpened(ep)
 	}
 	if last && ep.b.State() != c.to && !s.hasPending(ep) {
 		// The breaker moved on meanwhile (a remote state applied before
@@ -201,6 +210,35 @@ func (s *RedisStore) won(ep *redisEndpoint, c localChange, res casReply, announc
 	if c.to == core.HalfOpen {
 		s.setProbes(ep, res.claimed)
 	}
+}
+
+// noteOpened records the calls seen here as the breaker opens, so that
+// its move to HalfOpen can tell whether any came while it was open.
+// Only while the open time runs: a Snapshot after it would move the
+// breaker.
+func (s *RedisStore) noteOpened(ep *redisEndpoint) {
+	ep.openNoted = false
+	if ep.b.State() != core.Open || ep.b.RetryAfter() <= 0 {
+		return
+	}
+	ep.openCalls, ep.openNoted = callsSeen(ep.b.Snapshot()), true
+}
+
+// idleSinceOpen reports whether no call came here since the breaker
+// opened: its move to HalfOpen (made as the breaker was only looked at,
+// by an admin page, say) then claims no probe slots, which a renewal
+// would keep from the instances whose calls wait for probes. Those claim
+// them at their next sync round.
+func (s *RedisStore) idleSinceOpen(ep *redisEndpoint) bool {
+	idle := ep.openNoted && callsSeen(ep.b.Snapshot()) == ep.openCalls
+	ep.openNoted = false
+	return idle
+}
+
+// callsSeen counts the calls a breaker has seen: reported, injected and
+// refused.
+func callsSeen(snap core.Snapshot) int64 {
+	return snap.TotalRequests + snap.InjectedFailures + snap.RejectedRequests
 }
 
 func (s *RedisStore) hasPending(ep *redisEndpoint) bool {

@@ -34,6 +34,9 @@ func (s *RedisStore) applyState(ep *redisEndpoint, cs clusterState) {
 		return
 	}
 	ep.rep.applyRemote(core.Snapshot{State: cs.State, Reason: cs.Reason, OpenUntil: cs.OpenUntil, HeldBy: cs.HeldBy, HoldUntil: cs.HoldUntil})
+	if cs.State == core.Open {
+		s.noteOpened(ep)
+	}
 	if cs.State == core.Closed || cs.State == core.Disabled {
 		ep.rep.forgetRemoteWindow()
 		s.newEpoch(ep, cs.Version)

@@ -44,6 +44,23 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errMalformed, fmt.Sprintf(format, args...))
 }
 
+// decodeStrict decodes one JSON object of at most limit bytes into v:
+// unknown fields and trailing data are errors.
+func decodeStrict(payload []byte, limit int, v any) error {
+	if len(payload) > limit {
+		return fmt.Errorf("%d bytes, more than %d", len(payload), limit)
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("data after the JSON object")
+	}
+	return nil
+}
+
 // wireMessage is the JSON a winning compare-and-set publishes.
 type wireMessage struct {
 	Endpoint  string `json:"endpoint"`
@@ -62,17 +79,9 @@ type wireMessage struct {
 // trailing data, wrong types and out-of-range values are errors; it never
 // panics.
 func decodeMessage(payload []byte, now time.Time) (string, clusterState, error) {
-	if len(payload) > maxMessageLen {
-		return "", clusterState{}, malformed("message of %d bytes, more than %d", len(payload), maxMessageLen)
-	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
 	var m wireMessage
-	if err := dec.Decode(&m); err != nil {
+	if err := decodeStrict(payload, maxMessageLen, &m); err != nil {
 		return "", clusterState{}, malformed("message: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return "", clusterState{}, malformed("message: data after the JSON object")
 	}
 	if err := core.ValidateEndpoint(m.Endpoint); err != nil {
 		return "", clusterState{}, malformed("message: %v", err)
@@ -299,15 +308,11 @@ func parseSyncBatch(v any, names []string, pushed []bool) (syncBatch, error) {
 	if !ok || len(r) < 2 {
 		return syncBatch{}, malformed("sync reply %.200v", v)
 	}
-	sec, err := replyInt(r[0], "Redis time", 1, 1e11)
+	t, err := replyTime(r[0], r[1])
 	if err != nil {
 		return syncBatch{}, err
 	}
-	usec, err := replyInt(r[1], "Redis time µs", 0, 999_999)
-	if err != nil {
-		return syncBatch{}, err
-	}
-	out := syncBatch{redisTime: time.Unix(sec, usec*1000), items: make([]syncItem, len(names))}
+	out := syncBatch{redisTime: t, items: make([]syncItem, len(names))}
 	now := out.redisTime
 	if len(r) < 3 || len(r)-3 > len(names) {
 		return syncBatch{}, malformed("sync reply: %d items for %d endpoints", len(r)-3, len(names))
@@ -461,6 +466,20 @@ func parseClaimReply(v any, want int) (int, error) {
 func isInt(v any, want int64) bool {
 	n, ok := v.(int64)
 	return ok && n == want
+}
+
+// replyTime parses Redis's TIME, as a script returns it: seconds and
+// microseconds.
+func replyTime(sec, usec any) (time.Time, error) {
+	s, err := replyInt(sec, "Redis time", 1, 1e11)
+	if err != nil {
+		return time.Time{}, err
+	}
+	us, err := replyInt(usec, "Redis time µs", 0, 999_999)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(s, us*1000), nil
 }
 
 // replyInt checks that v is an integer reply between lo and hi.

@@ -8,11 +8,12 @@ import (
 
 // remoteMessage is a message from one of the store's channels.
 type remoteMessage struct {
-	settings bool // from the settings channel, not the transitions one
+	settings bool // from the settings channel
+	faults   bool // from the fault experiments' channel
 	payload  []byte
 }
 
-// subscribe follows the transition and settings channels, reconnecting
+// subscribe follows the transition, settings and fault channels, reconnecting
 // with backoff.
 // After every (re)subscription it asks the worker for a full sync, since
 // pub/sub delivers nothing that was sent while it was away.
@@ -20,7 +21,7 @@ func (s *RedisStore) subscribe() {
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
-		ps := s.client.Subscribe(s.subCtx, s.channel, s.settingsChannel)
+		ps := s.client.Subscribe(s.subCtx, s.channel, s.settingsChannel, s.faultsChannel)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -81,7 +82,7 @@ func (s *RedisStore) receive(ps *redis.PubSub) (subscribed bool) {
 			}
 		case *redis.Message:
 			select {
-			case s.remote <- remoteMessage{settings: m.Channel == s.settingsChannel, payload: []byte(m.Payload)}:
+			case s.remote <- remoteMessage{settings: m.Channel == s.settingsChannel, faults: m.Channel == s.faultsChannel, payload: []byte(m.Payload)}:
 			default:
 				// The worker is behind: drop, and let a sync catch up.
 				select {

@@ -27,10 +27,17 @@ func (s *RedisStore) run() {
 		case <-s.wake:
 			s.drain()
 		case msg := <-s.remote:
-			if msg.settings {
+			switch {
+			case msg.settings:
 				s.onSettingsMessage(msg.payload)
-			} else {
+			case msg.faults:
+				s.onFaultMessage(msg.payload)
+			default:
 				s.onMessage(msg.payload)
+			}
+		case e, ok := <-s.faultEvents():
+			if ok {
+				s.onFaultEvent(e)
 			}
 		case r := <-s.admin:
 			r.reply <- s.doControl(r)
@@ -42,6 +49,7 @@ func (s *RedisStore) run() {
 				// its versions.
 				s.checkAll = true
 				s.syncOrDegrade(s.loaded(), true)
+				s.clusterRound(true)
 			}
 		case <-tick.C():
 			tick = s.clock.NewTimer(s.cfg.SyncInterval)
@@ -63,6 +71,7 @@ func (s *RedisStore) run() {
 // its own context ends first, which cuts the calls short.
 func (s *RedisStore) finish() {
 	s.drain()
+	s.finishFaults()
 	eps := s.endpoints()
 	for _, ep := range eps {
 		if s.ctx.Err() != nil || !s.healthy.Load() {
@@ -91,6 +100,7 @@ func (s *RedisStore) finish() {
 		}
 		cancel()
 	}
+	s.leaveMembers()
 	for _, ep := range eps {
 		ep.cancel()
 		ep.rep.unlimitProbes()
@@ -299,6 +309,7 @@ func (s *RedisStore) tick() {
 	defer s.ticks.Add(1)
 	if s.healthy.Load() {
 		s.syncOrDegrade(s.loaded(), true)
+		s.clusterRound(false)
 		return
 	}
 	s.reconnect()
