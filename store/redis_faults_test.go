@@ -399,8 +399,8 @@ func TestDecodeFaultMessage(t *testing.T) {
 }
 
 // The list of instances: healthy means seen within 3 sync intervals (by
-// Redis's clock), times on this instance's clock, sorted by ID, and the
-// shares only when the quota's hook has them.
+// Redis's clock), times on this instance's clock, sorted by ID, and this
+// instance's shares of the shared rate limits on its own entry.
 func TestPublishMembers(t *testing.T) {
 	bus := events.NewBus()
 	sub := bus.Subscribe(4)
@@ -430,9 +430,19 @@ func TestPublishMembers(t *testing.T) {
 		t.Errorf("this instance last seen %v, want %v on its own clock", in[1].LastSeen, now)
 	}
 
-	s.members.shares = map[string]map[string]float64{"web-3": {"GET /a": 0.25}}
+	// This instance's share of a shared limit shows on its own entry; the
+	// others' are theirs to tell.
+	l, err := core.NewRateLimiter(core.RateLimitConfig{Rate: 100, Shared: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.eps = map[string]*redisEndpoint{
+		"GET /a": {name: "GET /a", quota: quotaState{quotaShare: quotaShare{l: l, share: 0.25}}},
+		"GET /b": {name: "GET /b"},
+	}
 	s.publishMembers(r)
-	if st := (<-sub.C()).(events.StoreStatus); st.Instances[2].Shares["GET /a"] != 0.25 || st.Instances[0].Shares != nil {
+	if st := (<-sub.C()).(events.StoreStatus); len(st.Instances[1].Shares) != 1 || st.Instances[1].Shares["GET /a"] != 0.25 ||
+		st.Instances[0].Shares != nil || st.Instances[2].Shares != nil {
 		t.Errorf("shares %+v", st.Instances)
 	}
 }

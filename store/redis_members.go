@@ -29,10 +29,6 @@ const maxMembers = 1000
 // memberState is the worker's part of the heartbeat.
 type memberState struct {
 	readAt time.Time // when the next round reads the list
-	// shares is the hook of the cluster's rate-limit quota: instance ID
-	// -> endpoint -> that instance's share of the endpoint's demand (0 to
-	// 1). The list of instances carries it; nil until something sets it.
-	shares map[string]map[string]float64
 }
 
 // roundScript refreshes this instance's heartbeat and reads, as asked,
@@ -193,14 +189,34 @@ func (s *RedisStore) publishMembers(r roundReply) {
 		seen := time.UnixMilli(m.seen)
 		list = append(list, events.Instance{
 			ID: m.id, LastSeen: s.toLocal(seen).UTC(), Healthy: r.redisTime.Sub(seen) <= healthy,
-			Self: m.id == s.cfg.InstanceID, Shares: s.members.shares[m.id],
+			Self: m.id == s.cfg.InstanceID,
 		})
+		if m.id == s.cfg.InstanceID {
+			list[len(list)-1].Shares = s.ownShares()
+		}
 	}
 	slices.SortFunc(list, func(a, b events.Instance) int { return strings.Compare(a.ID, b.ID) })
 	s.publish(events.StoreStatus{
 		Type: events.TypeStoreStatus, Store: "redis", Instance: s.cfg.InstanceID, Status: statusMembers,
 		Instances: list, Timestamp: s.clock.Now().UTC(),
 	})
+}
+
+// ownShares is this instance's share of each shared rate limit, by
+// endpoint, or nil when it shares none. The others' shares are theirs to
+// tell: each instance knows its own demand and the cluster's only.
+func (s *RedisStore) ownShares() map[string]float64 {
+	var out map[string]float64
+	for _, ep := range s.loaded() {
+		if ep.quota.l == nil {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]float64)
+		}
+		out[ep.name] = ep.quota.share
+	}
+	return out
 }
 
 // leaveMembers removes this instance's heartbeat, as it closes.
