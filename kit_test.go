@@ -78,7 +78,7 @@ func TestNewBuildsEveryPart(t *testing.T) {
 		mux.ServeHTTP(httptest.NewRecorder(), r)
 	}
 	e, _ := k.Manager().Lookup("GET /fail")
-	if e == nil || e.Breaker().State() != core.Open {
+	if e == nil || e.Breaker().State() != events.Open {
 		t.Fatalf("the breaker did not open: %v", e)
 	}
 	if k.Manager().PerUser().Stats().Users != 1 {
@@ -192,7 +192,7 @@ endpoints:
 		t.Fatalf("counts lost: %+v", s)
 	}
 	b.RecordFailure()
-	if b.State() != core.Open {
+	if b.State() != events.Open {
 		t.Fatal("the new threshold is not in force")
 	}
 	settings, src := k.EndpointSettings("GET /x")

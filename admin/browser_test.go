@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/bulwark-go/bulwark/events"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -140,7 +141,7 @@ func newScene(t *testing.T) *scene {
 	br := func(name string) *core.Breaker { return ep(name).Breaker() }
 	// POST /orders fails until its failure rate opens it.
 	orders := ep("POST /orders")
-	for i := 0; orders.Breaker().State() == core.Closed && i < 100; i++ {
+	for i := 0; orders.Breaker().State() == events.Closed && i < 100; i++ {
 		p, err := orders.Breaker().Allow()
 		if err == nil {
 			fail := i%5 != 0
@@ -154,7 +155,7 @@ func newScene(t *testing.T) *scene {
 	for i := range 1000 {
 		reports.Record(i%200 != 0)
 	}
-	core.ReplicationOf(br("GET /search")).ApplyRemote(core.Snapshot{State: core.HalfOpen, Reason: "open timeout elapsed"})
+	core.ReplicationOf(br("GET /search")).ApplyRemote(core.Snapshot{State: events.HalfOpen, Reason: "open timeout elapsed"})
 	br("GET /legacy/export")
 	br("GET /checkout")
 
@@ -271,7 +272,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// The breaker opens in the service: the page follows, with a countdown.
 	e, _ := s.m.Lookup("GET /checkout")
 	checkout := e.Breaker()
-	for i := 0; checkout.State() == core.Closed && i < 10_000; i++ {
+	for i := 0; checkout.State() == events.Closed && i < 10_000; i++ {
 		if p, err := checkout.Allow(); err == nil {
 			p.Report(core.Failure, 40*time.Millisecond)
 		}
@@ -284,7 +285,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	e, _ = s.m.Lookup("GET /legacy/export")
 	legacy := e.Breaker()
 	clickRow("click Disable", row("GET /legacy/export")+` button[data-action="disable"]`)
-	wait.For(t, patience, "the breaker to be disabled", func() bool { return legacy.State() == core.Disabled })
+	wait.For(t, patience, "the breaker to be disabled", func() bool { return legacy.State() == events.Disabled })
 	step("the page shows it", chromedp.WaitVisible(chromedp.CSS(row("GET /legacy/export")+` .badge.Disabled`)))
 
 	// A component's hold names its owner and when it lapses.

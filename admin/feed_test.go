@@ -35,8 +35,8 @@ type feedMsg struct {
 	Type     string            `json:"type"`
 	Seq      uint64            `json:"seq"`
 	Endpoint string            `json:"endpoint"`
-	OldState core.State        `json:"old_state"`
-	NewState core.State        `json:"new_state"`
+	OldState events.State      `json:"old_state"`
+	NewState events.State      `json:"new_state"`
 	Breakers []json.RawMessage `json:"breakers"`
 	raw      []byte
 }
@@ -118,16 +118,16 @@ func TestFeedSnapshotThenEventsInOrder(t *testing.T) {
 		t.Fatalf("first message: %s", snap.raw)
 	}
 	var st struct{ Breakers []core.Snapshot }
-	if err := json.Unmarshal(snap.raw, &st); err != nil || st.Breakers[0].State != core.ForcedOpen {
+	if err := json.Unmarshal(snap.raw, &st); err != nil || st.Breakers[0].State != events.ForcedOpen {
 		t.Fatalf("snapshot body: %v %s", err, snap.raw)
 	}
 	if got, want := keys(t, snap.raw), []string{"adaptive_limits", "alerts", "breakers", "bulkheads", "faults", "generated_at", "health", "per_user", "per_user_rate_limit", "rate_limits", "seq", "slos", "type"}; !slices.Equal(got, want) {
 		t.Fatalf("snapshot keys %v, want %v", got, want)
 	}
 
-	want := []struct{ from, to core.State }{
-		{core.ForcedOpen, core.Closed}, {core.Closed, core.Disabled}, {core.Disabled, core.Closed},
-		{core.Closed, core.ForcedOpen}, {core.ForcedOpen, core.HalfOpen},
+	want := []struct{ from, to events.State }{
+		{events.ForcedOpen, events.Closed}, {events.Closed, events.Disabled}, {events.Disabled, events.Closed},
+		{events.Closed, events.ForcedOpen}, {events.ForcedOpen, events.HalfOpen},
 	}
 	b.Reset()
 	b.Disable()

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"encoding/json"
+	"github.com/bulwark-go/bulwark/events"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -40,7 +41,7 @@ func FuzzControlBody(f *testing.F) {
 				t.Fatalf("200 with %q", rec.Body)
 			}
 		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
-			if b.State() != core.Closed {
+			if b.State() != events.Closed {
 				t.Fatalf("a refused body changed the breaker to %s", b.State())
 			}
 		default:

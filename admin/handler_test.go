@@ -436,7 +436,7 @@ func TestEndpointStatus(t *testing.T) {
 				Alerts   []alert.Alert   `json:"alerts"`
 			}
 			r.json(t, &es)
-			if es.Endpoint != usersEP || es.Breaker == nil || es.Breaker.State != core.Open || string(es.Bulkhead) == "null" || es.SLO == nil ||
+			if es.Endpoint != usersEP || es.Breaker == nil || es.Breaker.State != events.Open || string(es.Bulkhead) == "null" || es.SLO == nil ||
 				len(es.Alerts) != 1 || len(es.Health) != 0 {
 				t.Fatalf("%s: %s", path, r.body)
 			}
@@ -521,7 +521,7 @@ func TestControlAuth(t *testing.T) {
 		if r.code != 403 || !strings.Contains(r.errorText(t), "admin.Config.Token") {
 			t.Fatalf("%d %s", r.code, r.body)
 		}
-		if b.State() != core.Closed {
+		if b.State() != events.Closed {
 			t.Fatal("applied without a token")
 		}
 	})
@@ -537,7 +537,7 @@ func TestControlAuth(t *testing.T) {
 	if r := serve(t, h, "POST", u, "", `{"action":"force_open"}`, "Authorization", "Basic "+testToken); r.code != 401 {
 		t.Fatalf("basic auth: %d", r.code)
 	}
-	if b.State() != core.Closed {
+	if b.State() != events.Closed {
 		t.Fatal("applied with a bad token")
 	}
 	// Reads need the token too once one is configured.
@@ -549,9 +549,9 @@ func TestControlAuth(t *testing.T) {
 
 	steps := []struct {
 		action string
-		want   core.State
+		want   events.State
 	}{
-		{"force_open", core.ForcedOpen}, {"disable", core.Disabled}, {"reset", core.Closed},
+		{"force_open", events.ForcedOpen}, {"disable", events.Disabled}, {"reset", events.Closed},
 	}
 	for _, s := range steps {
 		r := serve(t, h, "POST", u, testToken, `{"action":"`+s.action+`","reason":"incident 42"}`, "Content-Type", "application/json")
@@ -618,7 +618,7 @@ func TestControlBadBodies(t *testing.T) {
 	if r := serve(t, h, "POST", u, testToken, `{"action":"reset"}`, "Content-Type", "text/plain"); r.code != 415 {
 		t.Errorf("text/plain: %d", r.code)
 	}
-	if b.State() != core.Closed {
+	if b.State() != events.Closed {
 		t.Fatalf("a bad body changed the breaker: %s", b.State())
 	}
 	r := serve(t, h, "POST", "/breakers/"+url.PathEscape("GET /nope"), testToken, `{"action":"reset"}`)
@@ -679,7 +679,7 @@ func TestControlThroughCluster(t *testing.T) {
 	if !slices.Equal(cl.calls, want) {
 		t.Fatalf("calls %q", cl.calls)
 	}
-	if b.State() != core.Disabled {
+	if b.State() != events.Disabled {
 		t.Fatalf("state %s", b.State())
 	}
 	cl.fail = errors.New("redis: connection refused")
@@ -762,7 +762,7 @@ func TestStateChangeMessageIsTheSeedShape(t *testing.T) {
 			t.Fatalf("got  %s\nwant %s", msg, want)
 		}
 		var sc events.StateChange
-		if err := json.Unmarshal(msg, &sc); err != nil || sc.NewState != core.Open || sc.Endpoint != "api-service" {
+		if err := json.Unmarshal(msg, &sc); err != nil || sc.NewState != events.Open || sc.Endpoint != "api-service" {
 			t.Fatalf("not a StateChange: %v %+v", err, sc)
 		}
 	})
@@ -915,7 +915,7 @@ func TestMonitorBreaker(t *testing.T) {
 		lone.Trip("upstream 5xx")
 		msg := <-rx.C()
 		var sc events.StateChange
-		if err := json.Unmarshal(msg, &sc); err != nil || sc.Endpoint != "payments-gateway" || sc.NewState != core.Open {
+		if err := json.Unmarshal(msg, &sc); err != nil || sc.Endpoint != "payments-gateway" || sc.NewState != events.Open {
 			t.Fatalf("%s", msg)
 		}
 		synctest.Wait()
@@ -925,10 +925,10 @@ func TestMonitorBreaker(t *testing.T) {
 		// It is in the status and can be controlled.
 		var st struct{ Breakers []core.Snapshot }
 		serve(t, h, "GET", "/status", testToken, "").json(t, &st)
-		if len(st.Breakers) != 1 || st.Breakers[0].Endpoint != "payments-gateway" || st.Breakers[0].State != core.Open {
+		if len(st.Breakers) != 1 || st.Breakers[0].Endpoint != "payments-gateway" || st.Breakers[0].State != events.Open {
 			t.Fatalf("status: %+v", st.Breakers)
 		}
-		if r := serve(t, h, "POST", "/breakers/payments-gateway", testToken, `{"action":"reset"}`); r.code != 200 || lone.State() != core.Closed {
+		if r := serve(t, h, "POST", "/breakers/payments-gateway", testToken, `{"action":"reset"}`); r.code != 200 || lone.State() != events.Closed {
 			t.Fatalf("control: %d %s", r.code, r.body)
 		}
 		<-rx.C() // the reset

@@ -71,7 +71,7 @@ type point struct {
 	failurePct float32 // failed requests, percent of the interval's requests
 	p99        float32 // ms, of the calls observed in the interval
 	injected   int32   // injected failures in the interval
-	state      core.State
+	state      events.State
 }
 
 type faultSpan struct {
@@ -103,7 +103,7 @@ func newHistory(m *core.Manager, interval time.Duration) *history {
 }
 
 // countsOf reads an endpoint's counters and its breaker's state.
-func countsOf(e *core.Endpoint) (counts, core.State) {
+func countsOf(e *core.Endpoint) (counts, events.State) {
 	s := e.Breaker().Snapshot()
 	return counts{
 		total: s.TotalRequests + s.InjectedFailures, failed: s.FailedRequests + s.InjectedFailures,
@@ -135,7 +135,7 @@ func (h *history) sample() {
 	type reading struct {
 		name  string
 		c     counts
-		state core.State
+		state events.State
 	}
 	rs := make([]reading, len(eps))
 	for i, e := range eps { // outside the lock: snapshots take the breakers' locks
@@ -167,7 +167,7 @@ func (h *history) sample() {
 
 // pointOf is the sample of an interval of dt seconds, from the counts at
 // its start and end.
-func (h *history) pointOf(now time.Time, dt float64, prev, cur counts, state core.State) point {
+func (h *history) pointOf(now time.Time, dt float64, prev, cur counts, state events.State) point {
 	total, failed, injected := cur.total-prev.total, cur.failed-prev.failed, cur.injected-prev.injected
 	if total < 0 || failed < 0 || injected < 0 { // counters never go back; if they did, start over
 		total, failed, injected = cur.total, cur.failed, cur.injected
@@ -302,12 +302,12 @@ type historyResponse struct {
 // historySeries is one endpoint's samples, oldest first: the i-th entry
 // of each list belongs to the i-th time.
 type historySeries struct {
-	T          []int64      `json:"t"` // unix ms
-	Rate       []float32    `json:"rate"`
-	FailurePct []float32    `json:"failure_pct"`
-	P99MS      []float32    `json:"p99_ms"`
-	State      []core.State `json:"state"`
-	Injected   []int32      `json:"injected"`
+	T          []int64        `json:"t"` // unix ms
+	Rate       []float32      `json:"rate"`
+	FailurePct []float32      `json:"failure_pct"`
+	P99MS      []float32      `json:"p99_ms"`
+	State      []events.State `json:"state"`
+	Injected   []int32        `json:"injected"`
 }
 
 type faultSpanJSON struct {
@@ -320,12 +320,12 @@ type faultSpanJSON struct {
 // historyPoint is the newest sample of an endpoint, as the feed's
 // snapshot carries it for the page to append to its series.
 type historyPoint struct {
-	T          int64      `json:"t"`
-	Rate       float32    `json:"rate"`
-	FailurePct float32    `json:"failure_pct"`
-	P99MS      float32    `json:"p99_ms"`
-	State      core.State `json:"state"`
-	Injected   int32      `json:"injected"`
+	T          int64        `json:"t"`
+	Rate       float32      `json:"rate"`
+	FailurePct float32      `json:"failure_pct"`
+	P99MS      float32      `json:"p99_ms"`
+	State      events.State `json:"state"`
+	Injected   int32        `json:"injected"`
 }
 
 // report returns the history of every endpoint, or of only one when
@@ -346,7 +346,7 @@ func (h *history) report(endpoint string) historyResponse {
 		n := len(s.ring)
 		hs := historySeries{
 			T: make([]int64, 0, n), Rate: make([]float32, 0, n), FailurePct: make([]float32, 0, n),
-			P99MS: make([]float32, 0, n), State: make([]core.State, 0, n), Injected: make([]int32, 0, n),
+			P99MS: make([]float32, 0, n), State: make([]events.State, 0, n), Injected: make([]int32, 0, n),
 		}
 		s.each(func(p point) {
 			hs.T, hs.Rate, hs.FailurePct = append(hs.T, p.t), append(hs.Rate, p.rate), append(hs.FailurePct, p.failurePct)

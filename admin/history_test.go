@@ -35,12 +35,12 @@ type historyBody struct {
 	IntervalMS    int64 `json:"interval_ms"`
 	WindowSeconds int64 `json:"window_seconds"`
 	Endpoints     map[string]struct {
-		T          []int64      `json:"t"`
-		Rate       []float64    `json:"rate"`
-		FailurePct []float64    `json:"failure_pct"`
-		P99MS      []float64    `json:"p99_ms"`
-		State      []core.State `json:"state"`
-		Injected   []int64      `json:"injected"`
+		T          []int64        `json:"t"`
+		Rate       []float64      `json:"rate"`
+		FailurePct []float64      `json:"failure_pct"`
+		P99MS      []float64      `json:"p99_ms"`
+		State      []events.State `json:"state"`
+		Injected   []int64        `json:"injected"`
 	} `json:"endpoints"`
 	Faults []struct {
 		ID       string `json:"id"`
@@ -140,7 +140,7 @@ func TestHistoryMath(t *testing.T) {
 	if want := []float64{375, 0, 49.75, 0}; !near(s.P99MS, want, 0.051) {
 		t.Errorf("p99_ms %v, want %v", s.P99MS, want)
 	}
-	if want := []core.State{core.Closed, core.Closed, core.Open, core.HalfOpen}; !slices.Equal(s.State, want) {
+	if want := []events.State{events.Closed, events.Closed, events.Open, events.HalfOpen}; !slices.Equal(s.State, want) {
 		t.Errorf("state %v, want %v", s.State, want)
 	}
 	if want := []int64{0, 0, 0, 0}; !slices.Equal(s.Injected, want) {
@@ -254,7 +254,7 @@ func TestHistoryShapeFilterAndFaults(t *testing.T) {
 	}
 	var hb historyBody
 	r.json(t, &hb)
-	if b := hb.Endpoints["GET /b"]; len(b.T) != 1 || b.State[0] != core.Closed || b.FailurePct[0] != 50 || b.Rate[0] != 5 {
+	if b := hb.Endpoints["GET /b"]; len(b.T) != 1 || b.State[0] != events.Closed || b.FailurePct[0] != 50 || b.Rate[0] != 5 {
 		t.Fatalf("GET /b: %+v", b)
 	}
 	if string(r.body[len(r.body)-1]) != "\n" || !json.Valid(r.body) {

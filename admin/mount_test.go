@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"github.com/bulwark-go/bulwark/events"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -73,7 +74,7 @@ func TestMountInRouters(t *testing.T) {
 			if r := do(t, "GET", base+"status/"+url.PathEscape(name), testToken, ""); r.code != 200 {
 				t.Fatalf("endpoint status: %d %s", r.code, r.body)
 			}
-			if r := do(t, "POST", base+"breakers/"+url.PathEscape(name), testToken, `{"action":"force_open"}`); r.code != 200 || b.State() != core.ForcedOpen {
+			if r := do(t, "POST", base+"breakers/"+url.PathEscape(name), testToken, `{"action":"force_open"}`); r.code != 200 || b.State() != events.ForcedOpen {
 				t.Fatalf("control: %d %s", r.code, r.body)
 			}
 			if r := do(t, "PUT", base+"config/"+url.PathEscape(name), testToken, `{"breaker":{"failure_threshold":9}}`); r.code != 200 ||

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/json"
+	"github.com/bulwark-go/bulwark/events"
 	"math"
 	"time"
 
@@ -231,7 +232,7 @@ func perUserStatusOf(p *core.PerUserBulkhead) *perUserStatus {
 
 func breakerStatusOf(b *core.Breaker) breakerStatus {
 	s := breakerStatus{Snapshot: b.Snapshot()}
-	if d := b.RetryAfter(); d > 0 && s.State == core.Open {
+	if d := b.RetryAfter(); d > 0 && s.State == events.Open {
 		s.RetryAfterSeconds = int64(math.Ceil(d.Seconds()))
 	}
 	return s

@@ -386,7 +386,7 @@ func TestDashboardTrendsInBrowser(t *testing.T) {
 	if got := eval(`Array.from(document.querySelectorAll('` + card("POST /orders") + ` svg.band rect.seg')).map(r => r.dataset.state).join(',')`); got != "Closed,Open,HalfOpen,Closed" {
 		t.Fatalf("POST /orders' state band: %s", got)
 	}
-	if s := hb.Endpoints["POST /orders"].State; !slices.Contains(s, core.Open) {
+	if s := hb.Endpoints["POST /orders"].State; !slices.Contains(s, events.Open) {
 		t.Fatalf("no Open sample of POST /orders: %v", s)
 	}
 	if got := eval(`Array.from(document.querySelectorAll('` + card("GET /reports") + ` svg.band rect.seg')).map(r => r.dataset.state).join(',')`); got != "Closed,ForcedOpen" {

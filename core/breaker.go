@@ -97,7 +97,7 @@ func newBreaker(cfg BreakerConfig) *Breaker {
 	b.probes.Store(1<<probeBits | probeMask) // no round open: full
 	b.probeLimit.Store(int64(cfg.HalfOpenMaxRequests))
 	if cfg.Disabled {
-		b.state.Store(uint32(Disabled))
+		b.state.Store(uint32(events.Disabled))
 	}
 	return b
 }
@@ -118,10 +118,10 @@ func (b *Breaker) reconfigure(cfg BreakerConfig) {
 		b.probeLimit.Store(int64(cfg.HalfOpenMaxRequests))
 	}
 	switch st := b.State(); {
-	case cfg.Disabled && st != Disabled:
-		b.setStateLocked(Disabled, "disabled by configuration")
-	case !cfg.Disabled && st == Disabled && old.Disabled:
-		b.setStateLocked(Closed, "enabled by configuration")
+	case cfg.Disabled && st != events.Disabled:
+		b.setStateLocked(events.Disabled, "disabled by configuration")
+	case !cfg.Disabled && st == events.Disabled && old.Disabled:
+		b.setStateLocked(events.Closed, "enabled by configuration")
 	}
 	b.mu.Unlock()
 	b.flush()
@@ -134,7 +134,7 @@ func (b *Breaker) Name() string { return b.name }
 func (b *Breaker) Config() BreakerConfig { return *b.cfg.Load() }
 
 // State returns the current state.
-func (b *Breaker) State() State { return State(b.state.Load()) }
+func (b *Breaker) State() events.State { return events.State(b.state.Load()) }
 
 // Permit is the right to make one call, given by Allow. Report its outcome
 // exactly once with Report or Done.
@@ -148,7 +148,7 @@ type Permit struct {
 // (matching ErrOpen, ErrForcedOpen or ErrTooManyProbes) when the breaker
 // refuses; a refusal is counted as rejected.
 func (b *Breaker) Allow() (Permit, error) {
-	if st := State(b.state.Load()); st == Closed || st == Disabled {
+	if st := events.State(b.state.Load()); st == events.Closed || st == events.Disabled {
 		p := Permit{b: b}
 		if b.cfg.Load().SlowCallDuration > 0 {
 			p.start = b.clock.Nanotime()
@@ -160,19 +160,19 @@ func (b *Breaker) Allow() (Permit, error) {
 
 func (b *Breaker) allowSlow() (Permit, error) {
 	for {
-		switch st := State(b.state.Load()); st {
-		case Closed, Disabled:
+		switch st := events.State(b.state.Load()); st {
+		case events.Closed, events.Disabled:
 			return Permit{b: b, start: b.clock.Nanotime()}, nil
-		case Open:
+		case events.Open:
 			if b.clock.Nanotime() < b.openUntil.Load() {
 				return b.reject()
 			}
-			b.transition(Open, HalfOpen, "open timeout elapsed")
-		case HalfOpen:
+			b.transition(events.Open, events.HalfOpen, "open timeout elapsed")
+		case events.HalfOpen:
 			if p, ok := b.admitProbe(); ok {
 				return p, nil
 			}
-			if b.State() == HalfOpen {
+			if b.State() == events.HalfOpen {
 				return b.reject()
 			}
 		default: // ForcedOpen
@@ -188,11 +188,11 @@ func (b *Breaker) allowSlow() (Permit, error) {
 // counting a rejection, or nil when Allow would let one through.
 func (b *Breaker) rejection() error {
 	switch b.State() {
-	case Open:
+	case events.Open:
 		if b.clock.Nanotime() < b.openUntil.Load() {
 			return b.rejectErr.Load()
 		}
-	case ForcedOpen:
+	case events.ForcedOpen:
 		if !b.holdLapsed(b.clock.Nanotime()) {
 			return b.rejectErr.Load()
 		}
@@ -228,8 +228,8 @@ func (b *Breaker) admitProbe() (Permit, bool) {
 func (b *Breaker) reclaimProbes(round uint64, now int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.State() != HalfOpen || b.probes.Load()>>probeBits != round {
-		return b.State() == HalfOpen
+	if b.State() != events.HalfOpen || b.probes.Load()>>probeBits != round {
+		return b.State() == events.HalfOpen
 	}
 	b.consecSucc = 0
 	b.probeActivity.Store(now)
@@ -283,7 +283,7 @@ func (p Permit) report(o Outcome, d time.Duration, injected bool) {
 		b.probeResult(p.round, o, true)
 		return
 	}
-	if State(b.state.Load()) != Closed {
+	if events.State(b.state.Load()) != events.Closed {
 		return
 	}
 	if !failed {
@@ -296,7 +296,7 @@ func (p Permit) report(o Outcome, d time.Duration, injected bool) {
 		return
 	}
 	if n := b.consecFail.Add(1); n >= int64(cfg.FailureThreshold) {
-		b.transition(Closed, Open, fmt.Sprintf("failure threshold exceeded: %d consecutive failures", n))
+		b.transition(events.Closed, events.Open, fmt.Sprintf("failure threshold exceeded: %d consecutive failures", n))
 		return
 	}
 	b.checkRates()
@@ -311,9 +311,9 @@ func (b *Breaker) checkRates() {
 		return
 	}
 	if rate := percent(c.failed, c.total); rate >= cfg.FailureRateThreshold {
-		b.transition(Closed, Open, fmt.Sprintf("failure rate %.1f%% over %d calls reached the %.4g%% threshold", rate, c.total, cfg.FailureRateThreshold))
+		b.transition(events.Closed, events.Open, fmt.Sprintf("failure rate %.1f%% over %d calls reached the %.4g%% threshold", rate, c.total, cfg.FailureRateThreshold))
 	} else if rate := percent(c.slow, c.total); cfg.SlowCallDuration > 0 && rate >= cfg.SlowCallRateThreshold {
-		b.transition(Closed, Open, fmt.Sprintf("slow-call rate %.1f%% over %d calls reached the %.4g%% threshold (slow: %s or more)", rate, c.total, cfg.SlowCallRateThreshold, cfg.SlowCallDuration))
+		b.transition(events.Closed, events.Open, fmt.Sprintf("slow-call rate %.1f%% over %d calls reached the %.4g%% threshold (slow: %s or more)", rate, c.total, cfg.SlowCallRateThreshold, cfg.SlowCallDuration))
 	}
 }
 
@@ -337,7 +337,7 @@ func percent(part, total int64) float64 {
 // holds a probe slot (a manual record does not).
 func (b *Breaker) probeResult(round uint64, o Outcome, slot bool) {
 	b.mu.Lock()
-	if b.State() != HalfOpen || b.probes.Load()>>probeBits != round {
+	if b.State() != events.HalfOpen || b.probes.Load()>>probeBits != round {
 		b.mu.Unlock()
 		return
 	}
@@ -348,11 +348,11 @@ func (b *Breaker) probeResult(round uint64, o Outcome, slot bool) {
 			b.probes.Add(^uint64(0)) // hand the slot back
 		}
 	case Failure, Timeout:
-		b.setStateLocked(Open, "probe failed in half-open")
+		b.setStateLocked(events.Open, "probe failed in half-open")
 	case Success:
 		b.consecSucc++
 		if b.consecSucc >= int64(b.cfg.Load().SuccessThreshold) {
-			b.setStateLocked(Closed, fmt.Sprintf("%d probes succeeded in half-open", b.consecSucc))
+			b.setStateLocked(events.Closed, fmt.Sprintf("%d probes succeeded in half-open", b.consecSucc))
 		}
 	}
 	b.mu.Unlock()
@@ -401,7 +401,7 @@ func (b *Breaker) RecordFailure() { b.record(Failure, false) }
 // a fault experiment. An injected success is no probe: in HalfOpen it is
 // left out, so that only real calls can close the breaker.
 func (b *Breaker) record(o Outcome, injected bool) {
-	if b.State() == HalfOpen {
+	if b.State() == events.HalfOpen {
 		if injected && !o.failed() {
 			return
 		}
@@ -418,7 +418,7 @@ func (b *Breaker) record(o Outcome, injected bool) {
 // RetryAfter returns how long until an Open breaker lets a probe through,
 // by the clock's coarse reading; 0 when it is not Open.
 func (b *Breaker) RetryAfter() time.Duration {
-	if b.State() != Open {
+	if b.State() != events.Open {
 		return 0
 	}
 	return time.Duration(max(b.openUntil.Load()-b.clock.Nanotime(), 0))
@@ -430,9 +430,9 @@ func (b *Breaker) RetryAfter() time.Duration {
 func (b *Breaker) Trip(reason string) bool {
 	b.mu.Lock()
 	st := b.State()
-	ok := st == Closed || st == HalfOpen
+	ok := st == events.Closed || st == events.HalfOpen
 	if ok {
-		b.setStateLocked(Open, reason)
+		b.setStateLocked(events.Open, reason)
 	}
 	b.mu.Unlock()
 	b.flush()
@@ -445,8 +445,8 @@ func (b *Breaker) Trip(reason string) bool {
 // breaker an operator already holds open changes nothing.
 func (b *Breaker) ForceOpen(reason string) {
 	b.mu.Lock()
-	if b.State() != ForcedOpen || b.holder != "" {
-		b.setStateLocked(ForcedOpen, "forced open: "+reason)
+	if b.State() != events.ForcedOpen || b.holder != "" {
+		b.setStateLocked(events.ForcedOpen, "forced open: "+reason)
 	}
 	b.mu.Unlock()
 	b.flush()
@@ -456,7 +456,7 @@ func (b *Breaker) ForceOpen(reason string) {
 // probes decide whether it closes. It reports whether the breaker was
 // ForcedOpen.
 func (b *Breaker) Release(reason string) bool {
-	return b.transition(ForcedOpen, HalfOpen, "released: "+reason)
+	return b.transition(events.ForcedOpen, events.HalfOpen, "released: "+reason)
 }
 
 // Reset closes the breaker and clears its window and consecutive counts.
@@ -464,11 +464,11 @@ func (b *Breaker) Release(reason string) bool {
 // Resetting a Closed breaker clears its window without a transition.
 func (b *Breaker) Reset() {
 	b.mu.Lock()
-	if b.State() == Closed {
+	if b.State() == events.Closed {
 		b.consecFail.Store(0)
 		b.window.reset(b.clock.Nanotime())
 	} else {
-		b.setStateLocked(Closed, "reset")
+		b.setStateLocked(events.Closed, "reset")
 	}
 	b.mu.Unlock()
 	b.flush()
@@ -478,8 +478,8 @@ func (b *Breaker) Reset() {
 // until Reset. Disabling a disabled breaker changes nothing.
 func (b *Breaker) Disable() {
 	b.mu.Lock()
-	if b.State() != Disabled {
-		b.setStateLocked(Disabled, "disabled")
+	if b.State() != events.Disabled {
+		b.setStateLocked(events.Disabled, "disabled")
 	}
 	b.mu.Unlock()
 	b.flush()
@@ -504,16 +504,16 @@ func (b *Breaker) Hold(owner, reason string, lease time.Duration) bool {
 	now, wall := b.clock.Nanotime(), b.clock.Now()
 	b.mu.Lock()
 	st := b.State()
-	held := st == ForcedOpen && !b.holdLapsed(now)
+	held := st == events.ForcedOpen && !b.holdLapsed(now)
 	switch {
-	case st == Disabled, held && b.holder != owner:
+	case st == events.Disabled, held && b.holder != owner:
 		b.mu.Unlock()
 		return false
-	case st == ForcedOpen && b.holder == owner:
+	case st == events.ForcedOpen && b.holder == owner:
 		// Renewed, or renewed late after a lapse nobody acted on: the
 		// breaker never left the owner's hold, so nothing changes.
 	case !held:
-		b.setStateLocked(ForcedOpen, "held by "+owner+": "+reason)
+		b.setStateLocked(events.ForcedOpen, "held by "+owner+": "+reason)
 	}
 	b.setHoldLocked(owner, now+int64(lease), wall.Add(lease))
 	b.holdHere = true
@@ -533,9 +533,9 @@ func (b *Breaker) setHoldLocked(owner string, until int64, end time.Time) {
 // whether owner held it.
 func (b *Breaker) Unhold(owner, reason string) bool {
 	b.mu.Lock()
-	ok := owner != "" && b.State() == ForcedOpen && b.holder == owner
+	ok := owner != "" && b.State() == events.ForcedOpen && b.holder == owner
 	if ok {
-		b.setStateLocked(HalfOpen, "released by "+owner+": "+reason)
+		b.setStateLocked(events.HalfOpen, "released by "+owner+": "+reason)
 	}
 	b.mu.Unlock()
 	b.flush()
@@ -551,8 +551,8 @@ func (b *Breaker) holdLapsed(now int64) bool {
 // endLapsedHold moves a breaker whose component hold lapsed to HalfOpen.
 func (b *Breaker) endLapsedHold() {
 	b.mu.Lock()
-	if b.State() == ForcedOpen && b.holdLapsed(b.clock.Nanotime()) {
-		b.setStateLocked(HalfOpen, "hold by "+b.holder+" lapsed")
+	if b.State() == events.ForcedOpen && b.holdLapsed(b.clock.Nanotime()) {
+		b.setStateLocked(events.HalfOpen, "hold by "+b.holder+" lapsed")
 	}
 	b.mu.Unlock()
 	b.flush()
@@ -560,7 +560,7 @@ func (b *Breaker) endLapsedHold() {
 
 // transition moves the breaker from one state to another if it is still in
 // from, and reports whether it did.
-func (b *Breaker) transition(from, to State, reason string) bool {
+func (b *Breaker) transition(from, to events.State, reason string) bool {
 	b.mu.Lock()
 	ok := b.State() == from
 	if ok {
@@ -576,34 +576,34 @@ func (b *Breaker) transition(from, to State, reason string) bool {
 // setStateLocked performs a transition; b.mu is held. The event is queued
 // and delivered by flush once the mutex is released. It ends any hold: a
 // component taking one sets it after.
-func (b *Breaker) setStateLocked(to State, reason string) {
+func (b *Breaker) setStateLocked(to events.State, reason string) {
 	from := b.State()
 	now := b.clock.Nanotime()
 	wall := b.clock.Now().UTC()
 	cfg := b.cfg.Load()
-	if from == HalfOpen {
+	if from == events.HalfOpen {
 		// Close the round: late probes find it full and stale.
 		b.probes.Store((b.probes.Load()>>probeBits+1)<<probeBits | probeMask)
 	}
 	b.holder, b.holdEnd, b.holdHere = "", time.Time{}, false
 	b.holdUntil.Store(0)
 	switch to {
-	case Open:
+	case events.Open:
 		d := b.openDuration(from, cfg)
 		b.openUntil.Store(now + int64(d))
 		b.rejectErr.Store(&RejectedError{Endpoint: b.name, Until: wall.Add(d), kind: ErrOpen, clock: b.clock})
-	case HalfOpen:
+	case events.HalfOpen:
 		b.consecSucc = 0
 		b.probeActivity.Store(now)
 		b.probes.Store((b.probes.Load()>>probeBits + 1) << probeBits)
 		b.rejectErr.Store(&RejectedError{Endpoint: b.name, kind: ErrTooManyProbes, clock: b.clock})
-	case ForcedOpen:
+	case events.ForcedOpen:
 		b.rejectErr.Store(&RejectedError{Endpoint: b.name, kind: ErrForcedOpen, clock: b.clock})
-	case Closed, Disabled:
+	case events.Closed, events.Disabled:
 		b.reopens = 0
 		b.window.reset(now)
 	}
-	if to != HalfOpen {
+	if to != events.HalfOpen {
 		b.consecSucc = 0 // counted only within a half-open round
 	}
 	b.consecFail.Store(0)
@@ -618,8 +618,8 @@ func (b *Breaker) setStateLocked(to State, reason string) {
 
 // openDuration is Timeout, grown by OpenBackoffMultiplier for each probe
 // failure in a row, up to MaxOpenDuration.
-func (b *Breaker) openDuration(from State, cfg *BreakerConfig) time.Duration {
-	if from != HalfOpen {
+func (b *Breaker) openDuration(from events.State, cfg *BreakerConfig) time.Duration {
+	if from != events.HalfOpen {
 		b.reopens = 0
 		return cfg.Timeout
 	}

@@ -39,7 +39,7 @@ func TestManualControlThatChangesNothingPublishesNothing(t *testing.T) {
 	b.ForceOpen("still maintenance")
 	expectEvents(t, sub, "Closed>ForcedOpen")
 	s := b.Snapshot()
-	if s.Transitions[Closed][ForcedOpen] != 1 || s.Transitions[ForcedOpen][ForcedOpen] != 0 || transitionCount(s) != 1 {
+	if s.Transitions[events.Closed][events.ForcedOpen] != 1 || s.Transitions[events.ForcedOpen][events.ForcedOpen] != 0 || transitionCount(s) != 1 {
 		t.Fatalf("a second ForceOpen counted a transition: %v", s.Transitions)
 	}
 	if s.Reason != "forced open: maintenance" {
@@ -50,7 +50,7 @@ func TestManualControlThatChangesNothingPublishesNothing(t *testing.T) {
 	b.Disable()
 	b.Disable()
 	expectEvents(t, sub, "ForcedOpen>Closed", "Closed>Disabled")
-	if s := b.Snapshot(); s.Transitions[Disabled][Disabled] != 0 || transitionCount(s) != 3 || s.Reason != "disabled" {
+	if s := b.Snapshot(); s.Transitions[events.Disabled][events.Disabled] != 0 || transitionCount(s) != 3 || s.Reason != "disabled" {
 		t.Fatalf("a second Disable counted a transition: %v", s.Transitions)
 	}
 
@@ -82,7 +82,7 @@ func TestManualControlThatChangesNothingPublishesNothing(t *testing.T) {
 	}
 	// The cleared run really is gone: it takes the full threshold again.
 	fail(t, b, 4)
-	if b.State() != Closed {
+	if b.State() != events.Closed {
 		t.Fatalf("state %s after 2+4 failures around a Reset", b.State())
 	}
 }
@@ -97,8 +97,8 @@ func TestForceOpenTakesOverAHold(t *testing.T) {
 	b.ForceOpen("operator")
 	expectEvents(t, sub, "Closed>ForcedOpen", "ForcedOpen>ForcedOpen")
 	s := b.Snapshot()
-	if s.State != ForcedOpen || s.HeldBy != "" || !s.HoldUntil.IsZero() || s.Reason != "forced open: operator" ||
-		s.Transitions[ForcedOpen][ForcedOpen] != 1 {
+	if s.State != events.ForcedOpen || s.HeldBy != "" || !s.HoldUntil.IsZero() || s.Reason != "forced open: operator" ||
+		s.Transitions[events.ForcedOpen][events.ForcedOpen] != 1 {
 		t.Fatalf("after the takeover: %+v", s)
 	}
 	if b.Unhold("health", "recovered") {
@@ -111,7 +111,7 @@ func TestForceOpenTakesOverAHold(t *testing.T) {
 	if _, err := b.Allow(); !errors.Is(err, ErrForcedOpen) {
 		t.Fatalf("an operator's hold lapsed with the component's lease: %v", err)
 	}
-	if b.Snapshot().State != ForcedOpen {
+	if b.Snapshot().State != events.ForcedOpen {
 		t.Fatal("Snapshot ended an operator's hold")
 	}
 	expectEvents(t, sub)
@@ -123,7 +123,7 @@ func TestHoldLeaseRenewAndLapse(t *testing.T) {
 		t.Fatal("Hold refused on a Closed breaker")
 	}
 	s := b.Snapshot()
-	if s.State != ForcedOpen || s.HeldBy != "health" || !s.HoldUntil.Equal(t0.Add(30*time.Second)) ||
+	if s.State != events.ForcedOpen || s.HeldBy != "health" || !s.HoldUntil.Equal(t0.Add(30*time.Second)) ||
 		s.Reason != "held by health: probe failed" {
 		t.Fatalf("held: %+v", s)
 	}
@@ -140,7 +140,7 @@ func TestHoldLeaseRenewAndLapse(t *testing.T) {
 		t.Fatal("the holder could not renew")
 	}
 	s = b.Snapshot()
-	if s.HeldBy != "health" || !s.HoldUntil.Equal(t0.Add(50*time.Second)) || s.Transitions[Closed][ForcedOpen] != 1 || transitionCount(s) != 1 {
+	if s.HeldBy != "health" || !s.HoldUntil.Equal(t0.Add(50*time.Second)) || s.Transitions[events.Closed][events.ForcedOpen] != 1 || transitionCount(s) != 1 {
 		t.Fatalf("after renewing: %+v", s)
 	}
 	expectEvents(t, sub)
@@ -159,12 +159,12 @@ func TestHoldLeaseRenewAndLapse(t *testing.T) {
 	// Past the renewed lease (not the first one) it lapses by itself, and
 	// Snapshot reports it without any call.
 	clk.Advance(29 * time.Second) // t0+49s
-	if s := b.Snapshot(); s.State != ForcedOpen {
+	if s := b.Snapshot(); s.State != events.ForcedOpen {
 		t.Fatalf("lapsed at the first lease's end: %+v", s)
 	}
 	clk.Advance(time.Second) // t0+50s
 	s = b.Snapshot()
-	if s.State != HalfOpen || s.HeldBy != "" || !s.HoldUntil.IsZero() || s.Reason != "hold by health lapsed" {
+	if s.State != events.HalfOpen || s.HeldBy != "" || !s.HoldUntil.IsZero() || s.Reason != "hold by health lapsed" {
 		t.Fatalf("after the lease: %+v", s)
 	}
 	expectEvents(t, sub, "ForcedOpen>HalfOpen")
@@ -177,7 +177,7 @@ func TestHoldLeaseRenewAndLapse(t *testing.T) {
 	}
 	// Probes decide: one success closes it.
 	mustAllow(t, b).Report(Success, 0)
-	if b.State() != Closed {
+	if b.State() != events.Closed {
 		t.Fatalf("state %s after a successful probe", b.State())
 	}
 }
@@ -192,7 +192,7 @@ func TestHoldLapseAdmitsAProbe(t *testing.T) {
 	}
 	clk.Advance(time.Nanosecond)
 	p, err := b.Allow()
-	if err != nil || p.round == 0 || b.State() != HalfOpen {
+	if err != nil || p.round == 0 || b.State() != events.HalfOpen {
 		t.Fatalf("after the lease: %v, state %s, probe %v", err, b.State(), p.round != 0)
 	}
 	if _, err := b.Allow(); !errors.Is(err, ErrTooManyProbes) {
@@ -205,7 +205,7 @@ func TestHoldRefusals(t *testing.T) {
 	t.Run("disabled", func(t *testing.T) {
 		b, _, sub := newTestBreaker(t, BreakerConfig{})
 		b.Disable()
-		if b.Hold("health", "down", time.Minute) || b.State() != Disabled {
+		if b.Hold("health", "down", time.Minute) || b.State() != events.Disabled {
 			t.Fatalf("Hold on a Disabled breaker: %s", b.State())
 		}
 		expectEvents(t, sub, "Closed>Disabled")
@@ -220,7 +220,7 @@ func TestHoldRefusals(t *testing.T) {
 			t.Fatalf("snapshot %+v", s)
 		}
 		clk.Advance(2 * time.Minute)
-		if b.State() != ForcedOpen || b.Snapshot().State != ForcedOpen {
+		if b.State() != events.ForcedOpen || b.Snapshot().State != events.ForcedOpen {
 			t.Fatal("an operator's hold lapsed")
 		}
 		if b.Unhold("health", "x") || b.Unhold("", "x") {
@@ -248,7 +248,7 @@ func TestUnholdReleaseAndResetEndAHold(t *testing.T) {
 			t.Fatal("the holder could not Unhold")
 		}
 		s := b.Snapshot()
-		if s.State != HalfOpen || s.HeldBy != "" || !s.HoldUntil.IsZero() || s.Reason != "released by health: recovered" {
+		if s.State != events.HalfOpen || s.HeldBy != "" || !s.HoldUntil.IsZero() || s.Reason != "released by health: recovered" {
 			t.Fatalf("after Unhold: %+v", s)
 		}
 		if b.Unhold("health", "again") {
@@ -262,7 +262,7 @@ func TestUnholdReleaseAndResetEndAHold(t *testing.T) {
 	t.Run("Release", func(t *testing.T) {
 		b, clk, sub := newTestBreaker(t, BreakerConfig{})
 		b.Hold("health", "down", time.Minute)
-		if !b.Release("operator says go") || b.State() != HalfOpen {
+		if !b.Release("operator says go") || b.State() != events.HalfOpen {
 			t.Fatalf("Release of a component's hold: %s", b.State())
 		}
 		if s := b.Snapshot(); s.HeldBy != "" || !s.HoldUntil.IsZero() {
@@ -274,7 +274,7 @@ func TestUnholdReleaseAndResetEndAHold(t *testing.T) {
 		// The old lease's end does nothing to a later operator's hold.
 		b.ForceOpen("operator")
 		clk.Advance(2 * time.Minute)
-		if s := b.Snapshot(); s.State != ForcedOpen {
+		if s := b.Snapshot(); s.State != events.ForcedOpen {
 			t.Fatalf("the released lease ended a later hold: %+v", s)
 		}
 		expectEvents(t, sub, "Closed>ForcedOpen", "ForcedOpen>HalfOpen", "HalfOpen>ForcedOpen")
@@ -283,11 +283,11 @@ func TestUnholdReleaseAndResetEndAHold(t *testing.T) {
 		b, clk, sub := newTestBreaker(t, BreakerConfig{})
 		b.Hold("health", "down", time.Minute)
 		b.Reset()
-		if s := b.Snapshot(); s.State != Closed || s.HeldBy != "" || !s.HoldUntil.IsZero() {
+		if s := b.Snapshot(); s.State != events.Closed || s.HeldBy != "" || !s.HoldUntil.IsZero() {
 			t.Fatalf("after Reset: %+v", s)
 		}
 		clk.Advance(2 * time.Minute)
-		if s := b.Snapshot(); s.State != Closed {
+		if s := b.Snapshot(); s.State != events.Closed {
 			t.Fatalf("the reset lease still ran: %+v", s)
 		}
 		if !b.Hold("chaos", "experiment", time.Minute) {
@@ -305,7 +305,7 @@ func TestHoldFromOpenAndAfterALapse(t *testing.T) {
 	if !b.Hold("health", "down", 10*time.Second) {
 		t.Fatal("Hold refused on an Open breaker")
 	}
-	if s := b.Snapshot(); s.State != ForcedOpen || !s.OpenUntil.IsZero() || b.RetryAfter() != 0 {
+	if s := b.Snapshot(); s.State != events.ForcedOpen || !s.OpenUntil.IsZero() || b.RetryAfter() != 0 {
 		t.Fatalf("held from Open: %+v", s)
 	}
 	clk.Advance(10 * time.Second)
@@ -330,16 +330,16 @@ func TestSnapshotMovesAnExpiredOpenToHalfOpen(t *testing.T) {
 	b, clk, sub := newTestBreaker(t, BreakerConfig{Timeout: 30 * time.Second})
 	fail(t, b, 5)
 	clk.Advance(30*time.Second - time.Nanosecond)
-	if s := b.Snapshot(); s.State != Open || !s.OpenUntil.Equal(t0.Add(30*time.Second)) {
+	if s := b.Snapshot(); s.State != events.Open || !s.OpenUntil.Equal(t0.Add(30*time.Second)) {
 		t.Fatalf("before the open time ended: %+v", s)
 	}
 	clk.Advance(time.Nanosecond)
 	s := b.Snapshot()
-	if s.State != HalfOpen || !s.OpenUntil.IsZero() || s.Reason != "open timeout elapsed" ||
-		!s.LastStateChange.Equal(clk.Now()) || s.Transitions[Open][HalfOpen] != 1 || s.RejectedRequests != 0 {
+	if s.State != events.HalfOpen || !s.OpenUntil.IsZero() || s.Reason != "open timeout elapsed" ||
+		!s.LastStateChange.Equal(clk.Now()) || s.Transitions[events.Open][events.HalfOpen] != 1 || s.RejectedRequests != 0 {
 		t.Fatalf("after the open time, with no call: %+v", s)
 	}
-	if b.State() != HalfOpen {
+	if b.State() != events.HalfOpen {
 		t.Fatalf("State() = %s: Snapshot reported a move it did not make", b.State())
 	}
 	expectEvents(t, sub, "Closed>Open", "Open>HalfOpen")
@@ -371,11 +371,11 @@ func TestRestoreAHold(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := b.Snapshot()
-		if got.State != ForcedOpen || got.HeldBy != "health" || !got.HoldUntil.Equal(s.HoldUntil) ||
+		if got.State != events.ForcedOpen || got.HeldBy != "health" || !got.HoldUntil.Equal(s.HoldUntil) ||
 			!got.LastStateChange.Equal(t0.Add(5*time.Second)) || got.Reason != "restored: held by health: down" {
 			t.Fatalf("restored %+v from %+v", got, s)
 		}
-		if len(evs) != 1 || !evs[0].Restored || evs[0].NewState != ForcedOpen || !evs[0].Timestamp.Equal(s.LastStateChange) {
+		if len(evs) != 1 || !evs[0].Restored || evs[0].NewState != events.ForcedOpen || !evs[0].Timestamp.Equal(s.LastStateChange) {
 			t.Fatalf("events %+v", evs)
 		}
 		// The holder keeps it for the rest of the lease, and may renew it;
@@ -388,7 +388,7 @@ func TestRestoreAHold(t *testing.T) {
 			t.Fatalf("restored hold ended early: %v", err)
 		}
 		clk.Advance(time.Nanosecond) // t0+65s
-		if st := b.Snapshot(); st.State != HalfOpen {
+		if st := b.Snapshot(); st.State != events.HalfOpen {
 			t.Fatalf("restored hold outlived its lease: %+v", st)
 		}
 	})
@@ -401,7 +401,7 @@ func TestRestoreAHold(t *testing.T) {
 			t.Fatal("the owner, started again, could not renew its hold")
 		}
 		clk.Advance(time.Minute - time.Nanosecond)
-		if b.Snapshot().State != ForcedOpen {
+		if b.Snapshot().State != events.ForcedOpen {
 			t.Fatal("the renewed hold ended early")
 		}
 	})
@@ -415,7 +415,7 @@ func TestRestoreAHold(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := b.Snapshot()
-		if got.State != HalfOpen || got.HeldBy != "" || got.Reason != "restored: hold by health lapsed while stopped" {
+		if got.State != events.HalfOpen || got.HeldBy != "" || got.Reason != "restored: hold by health lapsed while stopped" {
 			t.Fatalf("restored %+v", got)
 		}
 		if len(evs) != 1 || !evs[0].Restored || !evs[0].Timestamp.Equal(clk.Now()) {
@@ -432,7 +432,7 @@ func TestRestoreAHold(t *testing.T) {
 			t.Fatal(err)
 		}
 		clk.Advance(24 * time.Hour)
-		if got := b.Snapshot(); got.State != ForcedOpen || got.HeldBy != "" {
+		if got := b.Snapshot(); got.State != events.ForcedOpen || got.HeldBy != "" {
 			t.Fatalf("restored operator's hold: %+v", got)
 		}
 	})
@@ -442,19 +442,19 @@ func TestApplyRemoteHold(t *testing.T) {
 	b, clk, sub := newTestBreaker(t, BreakerConfig{})
 	r := ReplicationOf(b)
 	until := t0.Add(30 * time.Second)
-	held := Snapshot{State: ForcedOpen, Reason: "held by health: down", HeldBy: "health", HoldUntil: until}
+	held := Snapshot{State: events.ForcedOpen, Reason: "held by health: down", HeldBy: "health", HoldUntil: until}
 	if !r.ApplyRemote(held) {
 		t.Fatal("ApplyRemote of a hold changed nothing")
 	}
 	s := b.Snapshot()
-	if s.State != ForcedOpen || s.HeldBy != "health" || !s.HoldUntil.Equal(until) || s.Reason != held.Reason {
+	if s.State != events.ForcedOpen || s.HeldBy != "health" || !s.HoldUntil.Equal(until) || s.Reason != held.Reason {
 		t.Fatalf("applied %+v", s)
 	}
 	if r.ApplyRemote(held) {
 		t.Fatal("applying the same hold twice reported a change")
 	}
 	e := (<-sub.C()).(events.StateChange)
-	if !e.Remote || e.NewState != ForcedOpen {
+	if !e.Remote || e.NewState != events.ForcedOpen {
 		t.Fatalf("event %+v", e)
 	}
 	expectEvents(t, sub)
@@ -478,7 +478,7 @@ func TestApplyRemoteHold(t *testing.T) {
 		t.Fatalf("remote hold ended before its renewed lease: %v", err)
 	}
 	clk.Advance(time.Nanosecond)
-	if _, err := b.Allow(); err != nil || b.State() != HalfOpen {
+	if _, err := b.Allow(); err != nil || b.State() != events.HalfOpen {
 		t.Fatalf("remote hold did not lapse: %v, %s", err, b.State())
 	}
 
@@ -488,14 +488,14 @@ func TestApplyRemoteHold(t *testing.T) {
 	}
 	sub2 := b.bus.Subscribe(16)
 	defer sub2.Close()
-	if !r.ApplyRemote(Snapshot{State: ForcedOpen, Reason: "forced open: operator"}) {
+	if !r.ApplyRemote(Snapshot{State: events.ForcedOpen, Reason: "forced open: operator"}) {
 		t.Fatal("an operator's remote hold over a component's changed nothing")
 	}
 	if s := b.Snapshot(); s.HeldBy != "" || !s.HoldUntil.IsZero() {
 		t.Fatalf("after the operator's remote hold: %+v", s)
 	}
 	clk.Advance(2 * time.Minute)
-	if b.Snapshot().State != ForcedOpen {
+	if b.Snapshot().State != events.ForcedOpen {
 		t.Fatal("the component's lease ended an operator's remote hold")
 	}
 	expectEvents(t, sub2, "ForcedOpen>ForcedOpen")

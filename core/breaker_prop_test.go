@@ -50,18 +50,18 @@ func TestBreakerStateMachineProperties(t *testing.T) {
 					if !errors.As(err, &re) {
 						rt.Fatalf("rejection is not a *RejectedError: %v", err)
 					}
-					if before == Closed || before == Disabled {
+					if before == events.Closed || before == events.Disabled {
 						rt.Fatalf("%s rejected a call", before)
 					}
-					if before == Open && b.State() == Open && clk.Nanotime() >= b.openUntil.Load() {
+					if before == events.Open && b.State() == events.Open && clk.Nanotime() >= b.openUntil.Load() {
 						rt.Fatalf("Open rejected after its time was up")
 					}
 					continue
 				}
-				if before == Open && b.State() == Open {
+				if before == events.Open && b.State() == events.Open {
 					rt.Fatalf("Open allowed a call before its time")
 				}
-				if before == ForcedOpen && b.State() == ForcedOpen {
+				if before == events.ForcedOpen && b.State() == events.ForcedOpen {
 					rt.Fatalf("ForcedOpen allowed a call")
 				}
 				held = append(held, p)
@@ -86,12 +86,12 @@ func TestBreakerStateMachineProperties(t *testing.T) {
 				switch rapid.IntRange(0, 4).Draw(rt, "manual") {
 				case 0:
 					b.ForceOpen("prop")
-					if prev.State == ForcedOpen && prev.HeldBy == "" && published != events0 {
+					if prev.State == events.ForcedOpen && prev.HeldBy == "" && published != events0 {
 						rt.Fatalf("ForceOpen of an operator's hold published an event")
 					}
 				case 1:
 					b.Reset()
-					if prev.State == Closed {
+					if prev.State == events.Closed {
 						if published != events0 {
 							rt.Fatalf("Reset of a Closed breaker published an event")
 						}
@@ -105,7 +105,7 @@ func TestBreakerStateMachineProperties(t *testing.T) {
 					b.Trip("prop")
 				case 4:
 					b.Disable()
-					if prev.State == Disabled && published != events0 {
+					if prev.State == events.Disabled && published != events0 {
 						rt.Fatalf("Disable of a Disabled breaker published an event")
 					}
 				}
@@ -117,13 +117,13 @@ func TestBreakerStateMachineProperties(t *testing.T) {
 				case 1:
 					lease := time.Duration(rapid.IntRange(1, 5).Draw(rt, "leaseSec")) * time.Second
 					ok := b.Hold(owner, "prop", lease)
-					want := prev.State != Disabled && (prev.State != ForcedOpen || prev.HeldBy == owner)
+					want := prev.State != events.Disabled && (prev.State != events.ForcedOpen || prev.HeldBy == owner)
 					if ok != want {
 						rt.Fatalf("Hold(%s) = %v on %+v", owner, ok, prev)
 					}
 					if ok {
 						s := b.Snapshot()
-						if s.State != ForcedOpen || s.HeldBy != owner || !s.HoldUntil.Equal(clk.Now().Add(lease)) {
+						if s.State != events.ForcedOpen || s.HeldBy != owner || !s.HoldUntil.Equal(clk.Now().Add(lease)) {
 							rt.Fatalf("after Hold(%s, %v): %+v", owner, lease, s)
 						}
 						if prev.HeldBy == owner && published != events0 {
@@ -132,23 +132,23 @@ func TestBreakerStateMachineProperties(t *testing.T) {
 					}
 				case 2:
 					ok := b.Unhold(owner, "prop")
-					if want := prev.State == ForcedOpen && prev.HeldBy == owner; ok != want {
+					if want := prev.State == events.ForcedOpen && prev.HeldBy == owner; ok != want {
 						rt.Fatalf("Unhold(%s) = %v on %+v", owner, ok, prev)
 					}
-					if ok && b.State() != HalfOpen {
+					if ok && b.State() != events.HalfOpen {
 						rt.Fatalf("Unhold left %s", b.State())
 					}
 				}
 			}
 
 			// Never more probes in a round than allowed.
-			if b.State() == HalfOpen {
+			if b.State() == events.HalfOpen {
 				if n := b.probes.Load() & probeMask; n > uint64(cfg.HalfOpenMaxRequests) {
 					rt.Fatalf("%d probes admitted, limit %d", n, cfg.HalfOpenMaxRequests)
 				}
 			}
 			// Closed never holds a run of failures at the threshold.
-			if b.State() == Closed && b.consecFail.Load() >= int64(cfg.FailureThreshold) {
+			if b.State() == events.Closed && b.consecFail.Load() >= int64(cfg.FailureThreshold) {
 				rt.Fatalf("closed with %d consecutive failures", b.consecFail.Load())
 			}
 			// The counts add up.
@@ -163,10 +163,10 @@ func TestBreakerStateMachineProperties(t *testing.T) {
 			// A snapshot tells the truth without a call to make it so: no
 			// expired open time, no lapsed hold, no holder outside a hold.
 			now := clk.Now()
-			if s.State == Open && !s.OpenUntil.After(now) {
+			if s.State == events.Open && !s.OpenUntil.After(now) {
 				rt.Fatalf("snapshot Open until %v at %v", s.OpenUntil, now)
 			}
-			if s.HeldBy != "" && (s.State != ForcedOpen || !s.HoldUntil.After(now)) {
+			if s.HeldBy != "" && (s.State != events.ForcedOpen || !s.HoldUntil.After(now)) {
 				rt.Fatalf("snapshot %s held by %q until %v at %v", s.State, s.HeldBy, s.HoldUntil, now)
 			}
 			if s.HeldBy == "" && !s.HoldUntil.IsZero() {

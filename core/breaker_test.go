@@ -85,7 +85,7 @@ func TestDefaults(t *testing.T) {
 	// The defaults documented on the fields.
 	if d.WindowBuckets != 10 || d.SlowCallDuration != 0 || d.SlowCallRateThreshold != 100 ||
 		d.OpenBackoffMultiplier != 1 || d.MaxOpenDuration != 600*time.Second || d.ProbeTimeout != 60*time.Second ||
-		d.Classifier == nil || d.Clock != SystemClock() || d.Bus != nil || b.State() != Closed {
+		d.Classifier == nil || d.Clock != SystemClock() || d.Bus != nil || b.State() != events.Closed {
 		t.Fatalf("defaults differ from the field docs: %+v", d)
 	}
 	// MaxOpenDuration and ProbeTimeout follow Timeout; SuccessThreshold is
@@ -97,7 +97,7 @@ func TestDefaults(t *testing.T) {
 	if d := b.Config(); d.MaxOpenDuration != 10*time.Second || d.ProbeTimeout != time.Second || d.SuccessThreshold != 1 {
 		t.Fatalf("derived defaults %+v", d)
 	}
-	if b, _ := NewBreaker(BreakerConfig{Disabled: true}); b.State() != Disabled {
+	if b, _ := NewBreaker(BreakerConfig{Disabled: true}); b.State() != events.Disabled {
 		t.Fatalf("Disabled config made a %s breaker", b.State())
 	}
 }
@@ -146,11 +146,11 @@ func TestOpensOnConsecutiveFailures(t *testing.T) {
 	fail(t, b, 4)
 	succeed(t, b, 1) // resets the run
 	fail(t, b, 4)
-	if b.State() != Closed {
+	if b.State() != events.Closed {
 		t.Fatalf("opened after 4 failures in a row: %s", b.State())
 	}
 	fail(t, b, 1)
-	if b.State() != Open {
+	if b.State() != events.Open {
 		t.Fatalf("state %s after 5 consecutive failures", b.State())
 	}
 	if got := transitions(sub); len(got) != 1 || got[0] != "Closed>Open" {
@@ -167,12 +167,12 @@ func TestOpensOnFailureRate(t *testing.T) {
 		succeed(t, b, 1)
 		fail(t, b, 1)
 	}
-	if b.State() != Closed {
+	if b.State() != events.Closed {
 		t.Fatalf("opened under MinRequestsForRate")
 	}
 	succeed(t, b, 1)
 	fail(t, b, 1) // 10 calls, 5 failed = 50%
-	if b.State() != Open {
+	if b.State() != events.Open {
 		t.Fatalf("state %s at 50%% failure rate over 10 calls", b.State())
 	}
 }
@@ -183,7 +183,7 @@ func TestWindowForgetsOldFailures(t *testing.T) {
 	clk.Advance(11 * time.Second)
 	succeed(t, b, 3)
 	fail(t, b, 1) // 4 in window, 1 failed: 25%
-	if b.State() != Closed {
+	if b.State() != events.Closed {
 		t.Fatalf("failures outside the window still counted: %+v", b.Snapshot())
 	}
 	s := b.Snapshot()
@@ -207,11 +207,11 @@ func TestOpensOnSlowCallRate(t *testing.T) {
 	for range 2 {
 		mustAllow(t, b).Report(Success, 200*time.Millisecond)
 	}
-	if b.State() != Closed {
+	if b.State() != events.Closed {
 		t.Fatal("opened under the minimum count")
 	}
 	mustAllow(t, b).Report(Success, time.Second) // 3 of 5 slow = 60%
-	if b.State() != Open {
+	if b.State() != events.Open {
 		t.Fatalf("state %s at 60%% slow calls", b.State())
 	}
 	if s := b.Snapshot(); !strings.Contains(s.Reason, "slow-call rate") || s.SlowRequests != 3 {
@@ -224,7 +224,7 @@ func TestDoneMeasuresDurationForSlowCalls(t *testing.T) {
 	p := mustAllow(t, b)
 	clk.Advance(2 * time.Second)
 	p.Done(nil)
-	if b.State() != Open {
+	if b.State() != events.Open {
 		t.Fatalf("a 2s call with a 1s slow threshold did not count as slow: %+v", b.Snapshot())
 	}
 }
@@ -253,7 +253,7 @@ func TestOpenRejectsUntilTimeout(t *testing.T) {
 	}
 	clk.Advance(1)
 	p, err := b.Allow()
-	if err != nil || b.State() != HalfOpen || p.round == 0 {
+	if err != nil || b.State() != events.HalfOpen || p.round == 0 {
 		t.Fatalf("at the timeout: %v, state %s", err, b.State())
 	}
 	if s := b.Snapshot(); s.RejectedRequests != 2 {
@@ -270,18 +270,18 @@ func TestHalfOpenAdmitsExactlyMaxProbes(t *testing.T) {
 		t.Fatalf("4th probe: %v", err)
 	}
 	ps[0].Report(Success, 0)
-	if b.State() != HalfOpen {
+	if b.State() != events.HalfOpen {
 		t.Fatal("closed after one success")
 	}
 	if _, err := b.Allow(); err == nil {
 		t.Fatal("a reported probe freed a slot in the same round")
 	}
 	ps[1].Report(Success, 0)
-	if b.State() != Closed {
+	if b.State() != events.Closed {
 		t.Fatalf("state %s after 2 successful probes", b.State())
 	}
 	ps[2].Report(Failure, 0) // a late probe from a finished round changes nothing
-	if b.State() != Closed {
+	if b.State() != events.Closed {
 		t.Fatal("a stale probe reopened the breaker")
 	}
 	if got := strings.Join(transitions(sub), " "); got != "Closed>Open Open>HalfOpen HalfOpen>Closed" {
@@ -295,7 +295,7 @@ func TestProbeFailureReopensWithGrowingDuration(t *testing.T) {
 	for _, want := range []time.Duration{2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second} {
 		clk.Advance(b.RetryAfter())
 		mustAllow(t, b).Report(Failure, 0)
-		if b.State() != Open || b.RetryAfter() != want {
+		if b.State() != events.Open || b.RetryAfter() != want {
 			t.Fatalf("after a failed probe: %s for %s, want Open for %s", b.State(), b.RetryAfter(), want)
 		}
 	}
@@ -318,11 +318,11 @@ func TestLostProbesAreReclaimed(t *testing.T) {
 	}
 	clk.Advance(1)
 	succeed(t, b, 2)
-	if b.State() != Closed {
+	if b.State() != events.Closed {
 		t.Fatalf("state %s after reclaiming lost probes", b.State())
 	}
 	lost[0].Report(Failure, 0)
-	if b.State() != Closed {
+	if b.State() != events.Closed {
 		t.Fatal("a reclaimed probe's late failure reopened the breaker")
 	}
 }
@@ -333,7 +333,7 @@ func TestIgnoredProbeHandsItsSlotBack(t *testing.T) {
 	clk.Advance(time.Second)
 	mustAllow(t, b).Done(context.Canceled)
 	mustAllow(t, b).Done(nil)
-	if b.State() != Closed {
+	if b.State() != events.Closed {
 		t.Fatalf("state %s", b.State())
 	}
 	if s := b.Snapshot(); s.TotalRequests != 6 {
@@ -351,7 +351,7 @@ func TestManualControl(t *testing.T) {
 	if b.Trip("x") {
 		t.Fatal("Trip moved a ForcedOpen breaker")
 	}
-	if !b.Release("healthy again") || b.State() != HalfOpen {
+	if !b.Release("healthy again") || b.State() != events.HalfOpen {
 		t.Fatalf("release: %s", b.State())
 	}
 	if b.Release("again") {
@@ -359,11 +359,11 @@ func TestManualControl(t *testing.T) {
 	}
 	b.Disable()
 	fail(t, b, 50)
-	if b.State() != Disabled {
+	if b.State() != events.Disabled {
 		t.Fatal("a disabled breaker tripped")
 	}
 	b.Reset()
-	if !b.Trip("slo burn") || b.State() != Open {
+	if !b.Trip("slo burn") || b.State() != events.Open {
 		t.Fatalf("trip: %s", b.State())
 	}
 	want := "Closed>ForcedOpen ForcedOpen>HalfOpen HalfOpen>Disabled Disabled>Closed Closed>Open"
@@ -378,7 +378,7 @@ func TestManualControl(t *testing.T) {
 func TestDisabledConfig(t *testing.T) {
 	b, _, _ := newTestBreaker(t, BreakerConfig{Disabled: true})
 	fail(t, b, 20)
-	if b.State() != Disabled {
+	if b.State() != events.Disabled {
 		t.Fatalf("state %s", b.State())
 	}
 }
@@ -388,14 +388,14 @@ func TestRecordFailureAndSuccess(t *testing.T) {
 	for range 5 {
 		b.RecordFailure()
 	}
-	if b.State() != Open {
+	if b.State() != events.Open {
 		t.Fatal("RecordFailure did not open")
 	}
 	clk.Advance(time.Second)
 	mustAllow(t, b) // HalfOpen
 	b.RecordSuccess()
 	b.RecordSuccess()
-	if b.State() != Closed {
+	if b.State() != events.Closed {
 		t.Fatalf("RecordSuccess in half-open: %s", b.State())
 	}
 }
@@ -418,7 +418,7 @@ func TestExecute(t *testing.T) {
 		}()
 		_ = b.Execute(ctx, func(context.Context) error { panic("bad") })
 	}()
-	if b.State() != Open {
+	if b.State() != events.Open {
 		t.Fatalf("a panic was not a failure: %s", b.State())
 	}
 	called := false
@@ -436,11 +436,11 @@ func TestExecute(t *testing.T) {
 func TestCancelledContextIsNotAFailure(t *testing.T) {
 	b, _, _ := newTestBreaker(t, BreakerConfig{FailureThreshold: 1})
 	_ = b.Execute(context.Background(), func(context.Context) error { return context.Canceled })
-	if b.State() != Closed {
+	if b.State() != events.Closed {
 		t.Fatal("a cancelled call counted as a failure")
 	}
 	_ = b.Execute(context.Background(), func(context.Context) error { return context.DeadlineExceeded })
-	if b.State() != Open {
+	if b.State() != events.Open {
 		t.Fatal("a deadline is a failure by default")
 	}
 }
@@ -454,7 +454,7 @@ func TestClassifierOption(t *testing.T) {
 		return Failure
 	}})
 	_ = b.Execute(context.Background(), func(context.Context) error { return notFound })
-	if b.State() != Closed {
+	if b.State() != events.Closed {
 		t.Fatal("classifier ignored")
 	}
 }
@@ -465,7 +465,7 @@ func TestListenersRunInOrderOutsideTheLock(t *testing.T) {
 	var got2 []string
 	cancel := b.OnStateChange(func(e events.StateChange) {
 		got = append(got, e.NewState.String())
-		if e.NewState == Open {
+		if e.NewState == events.Open {
 			// Calling back into the breaker must not deadlock.
 			_ = b.Snapshot()
 			b.ForceOpen("from a listener")
@@ -525,14 +525,14 @@ func TestRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The event says when the state was entered, not when it was restored.
-	if len(restored) != 1 || !restored[0].Restored || restored[0].Remote || restored[0].NewState != Open ||
+	if len(restored) != 1 || !restored[0].Restored || restored[0].Remote || restored[0].NewState != events.Open ||
 		!restored[0].Timestamp.Equal(saved.LastStateChange) || restored[0].Reason != "restored: "+saved.Reason {
 		t.Fatalf("restore events %+v, saved %+v", restored, saved)
 	}
 	if s := b2.Snapshot(); !s.LastStateChange.Equal(saved.LastStateChange) {
 		t.Fatalf("LastStateChange %v, saved %v", s.LastStateChange, saved.LastStateChange)
 	}
-	if b2.State() != Open || b2.RetryAfter() != 40*time.Second {
+	if b2.State() != events.Open || b2.RetryAfter() != 40*time.Second {
 		t.Fatalf("restored %s for %s", b2.State(), b2.RetryAfter())
 	}
 	if s := b2.Snapshot(); s.TotalRequests != 5 || s.FailedRequests != 5 || !s.OpenUntil.Equal(saved.OpenUntil) {
@@ -543,7 +543,7 @@ func TestRestore(t *testing.T) {
 	b3, _ := NewBreaker(BreakerConfig{Name: "api", Clock: clk})
 	var late []events.StateChange
 	b3.OnStateChange(func(e events.StateChange) { late = append(late, e) })
-	if err := ReplicationOf(b3).Restore(saved); err != nil || b3.State() != HalfOpen {
+	if err := ReplicationOf(b3).Restore(saved); err != nil || b3.State() != events.HalfOpen {
 		t.Fatalf("restored late: %s %v", b3.State(), err)
 	}
 	// Not the saved state: the event is stamped now.
@@ -561,7 +561,7 @@ func TestRestore(t *testing.T) {
 	// counts are added and the consecutive failures kept.
 	b4, clk4, sub4 := newTestBreaker(t, BreakerConfig{})
 	clk4.Advance(time.Hour)
-	err = ReplicationOf(b4).Restore(Snapshot{State: Closed, Reason: "reset", LastStateChange: t0.Add(-time.Hour),
+	err = ReplicationOf(b4).Restore(Snapshot{State: events.Closed, Reason: "reset", LastStateChange: t0.Add(-time.Hour),
 		TotalRequests: 10, FailedRequests: 4, ConsecutiveFailures: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -575,7 +575,7 @@ func TestRestore(t *testing.T) {
 	}
 	fail(t, b4, 1) // 4 in a row now; one more opens
 	fail(t, b4, 1)
-	if b4.State() != Open {
+	if b4.State() != events.Open {
 		t.Fatalf("restored consecutive failures lost: %s", b4.State())
 	}
 }
@@ -586,7 +586,7 @@ func TestRemoteWindowOpensOnGlobalRate(t *testing.T) {
 	fail(t, b, 2) // 5 local calls: below the minimum
 	r := ReplicationOf(b)
 	r.SetRemoteWindow(5, 3, 0)
-	if b.State() != Open {
+	if b.State() != events.Open {
 		t.Fatalf("global window 10 calls / 5 failed did not open: %+v", b.Snapshot())
 	}
 	if tot, f, _ := r.WindowCounts(); tot != 5 || f != 2 {
@@ -600,7 +600,7 @@ func TestRemoteWindowOpensOnGlobalRate(t *testing.T) {
 	b2, _, _ := newTestBreaker(t, BreakerConfig{FailureThreshold: 100, MinRequestsForRate: 10})
 	succeed(t, b2, 2)
 	ReplicationOf(b2).SetRemoteWindow(8, -1, 99) // negatives are zero, parts capped at the total
-	if s := b2.Snapshot(); s.State != Closed || s.WindowRequests != 10 || s.WindowFailures != 0 || s.WindowSlow != 8 || s.TotalRequests != 2 {
+	if s := b2.Snapshot(); s.State != events.Closed || s.WindowRequests != 10 || s.WindowFailures != 0 || s.WindowSlow != 8 || s.TotalRequests != 2 {
 		t.Fatalf("cluster window %+v", s)
 	}
 }
@@ -643,7 +643,7 @@ func TestConcurrentStress(t *testing.T) {
 			case 2:
 				b.Unhold(owner, "stress")
 			case 3:
-				if s := b.Snapshot(); s.HeldBy != "" && s.State != ForcedOpen {
+				if s := b.Snapshot(); s.HeldBy != "" && s.State != events.ForcedOpen {
 					t.Errorf("held by %q in %s", s.HeldBy, s.State)
 					return
 				}
@@ -691,7 +691,7 @@ func TestConcurrentStress(t *testing.T) {
 	if n := transitionCount(s); n != published.Load() || n == 0 {
 		t.Fatalf("%d transitions counted, %d delivered", n, published.Load())
 	}
-	if s.HeldBy != "" && (s.State != ForcedOpen || s.HoldUntil.IsZero()) {
+	if s.HeldBy != "" && (s.State != events.ForcedOpen || s.HoldUntil.IsZero()) {
 		t.Fatalf("end state %+v", s)
 	}
 }
@@ -700,20 +700,20 @@ func TestApplyRemote(t *testing.T) {
 	b, clk, sub := newTestBreaker(t, BreakerConfig{})
 	r := ReplicationOf(b)
 	until := t0.Add(45 * time.Second)
-	if !r.ApplyRemote(Snapshot{State: Open, OpenUntil: until, Reason: "opened by instance b"}) || b.State() != Open || b.RetryAfter() != 45*time.Second {
+	if !r.ApplyRemote(Snapshot{State: events.Open, OpenUntil: until, Reason: "opened by instance b"}) || b.State() != events.Open || b.RetryAfter() != 45*time.Second {
 		t.Fatalf("apply open: %s %s", b.State(), b.RetryAfter())
 	}
-	if r.ApplyRemote(Snapshot{State: Open, OpenUntil: until, Reason: "again"}) {
+	if r.ApplyRemote(Snapshot{State: events.Open, OpenUntil: until, Reason: "again"}) {
 		t.Fatal("applying the same state twice reported a change")
 	}
 	e := (<-sub.C()).(events.StateChange)
-	if !e.Remote || e.Restored || e.NewState != Open || e.Reason != "opened by instance b" {
+	if !e.Remote || e.Restored || e.NewState != events.Open || e.Reason != "opened by instance b" {
 		t.Fatalf("event %+v", e)
 	}
 	if got := transitions(sub); len(got) != 0 {
 		t.Fatalf("more events %v", got)
 	}
-	if s := b.Snapshot(); !s.OpenUntil.Equal(until) || s.Reason != "opened by instance b" || s.Transitions[Closed][Open] != 1 {
+	if s := b.Snapshot(); !s.OpenUntil.Equal(until) || s.Reason != "opened by instance b" || s.Transitions[events.Closed][events.Open] != 1 {
 		t.Fatalf("snapshot %+v", s)
 	}
 	_, err := b.Allow()
@@ -727,7 +727,7 @@ func TestApplyRemote(t *testing.T) {
 	if _, err := b.Allow(); !errors.Is(err, ErrTooManyProbes) {
 		t.Fatalf("probe limit 1: %v", err)
 	}
-	if r.ApplyRemote(Snapshot{State: State(42)}) {
+	if r.ApplyRemote(Snapshot{State: events.State(42)}) {
 		t.Fatal("applied an invalid state")
 	}
 	// A limit above the configured one, or a negative one, is the
@@ -759,7 +759,7 @@ func TestTimeoutOutcome(t *testing.T) {
 	_ = b.Execute(context.Background(), func(context.Context) error { return context.DeadlineExceeded })
 	p, _ := b.Allow()
 	p.Report(Timeout, 0)
-	if s := b.Snapshot(); s.State != Open || s.Timeouts != 2 || s.FailedRequests != 2 || s.WindowFailures != 2 {
+	if s := b.Snapshot(); s.State != events.Open || s.Timeouts != 2 || s.FailedRequests != 2 || s.WindowFailures != 2 {
 		t.Fatalf("after two timeouts: %s, timeouts %d, failed %d, window failures %d", s.State, s.Timeouts, s.FailedRequests, s.WindowFailures)
 	}
 	clk.Advance(time.Second)
@@ -768,7 +768,7 @@ func TestTimeoutOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Report(Timeout, 0)
-	if s := b.Snapshot(); s.State != Open || s.Timeouts != 3 {
+	if s := b.Snapshot(); s.State != events.Open || s.Timeouts != 3 {
 		t.Fatalf("a half-open probe that timed out: %s, timeouts %d", s.State, s.Timeouts)
 	}
 }

@@ -323,7 +323,7 @@ func TestInjectedFailuresOpenTheBreaker(t *testing.T) {
 		e.Inject(nil, nil)
 	}
 	s := e.Breaker().Snapshot()
-	if s.State != Open || s.InjectedFailures != 2 || s.FailedRequests != 1 || s.TotalRequests != 1 ||
+	if s.State != events.Open || s.InjectedFailures != 2 || s.FailedRequests != 1 || s.TotalRequests != 1 ||
 		s.SuccessfulRequests != 0 || s.InjectedStatus != 2 || s.WindowFailures != 3 {
 		t.Fatalf("snapshot %+v", s)
 	}
@@ -340,7 +340,7 @@ func TestInjectedFailuresOpenTheBreaker(t *testing.T) {
 	startFault(t, m, Fault{ID: "slow", Endpoint: "GET /x", Percent: 100, Latency: time.Second})
 	e.Inject(nil, nil)
 	s = e.Breaker().Snapshot()
-	if s.State != Closed || s.InjectedFailures != 3 || s.InjectedAbort != 1 || s.InjectedStatus != 3 || s.InjectedLatency != 2 ||
+	if s.State != events.Closed || s.InjectedFailures != 3 || s.InjectedAbort != 1 || s.InjectedStatus != 3 || s.InjectedLatency != 2 ||
 		s.TotalRequests != 2 || s.SuccessfulRequests != 1 || s.FailedRequests != 1 || s.WindowRequests != 2 || s.WindowFailures != 1 {
 		t.Fatalf("snapshot %+v", s)
 	}
@@ -357,13 +357,13 @@ func TestInjectedCallsInHalfOpen(t *testing.T) {
 	b.Snapshot() // to HalfOpen
 	startFault(t, m, Fault{ID: "ok", Endpoint: "GET /x", Percent: 100, Status: 404})
 	e.Inject(nil, nil)
-	if st := b.State(); st != HalfOpen {
+	if st := b.State(); st != events.HalfOpen {
 		t.Fatalf("an injected success moved the breaker to %v", st)
 	}
 	m.StopFault("ok")
 	startFault(t, m, Fault{ID: "fail", Endpoint: "GET /x", Percent: 100, Status: 500})
 	e.Inject(nil, nil)
-	if s := b.Snapshot(); s.State != Open || s.InjectedFailures != 1 || s.FailedRequests != 0 {
+	if s := b.Snapshot(); s.State != events.Open || s.InjectedFailures != 1 || s.FailedRequests != 0 {
 		t.Fatalf("after an injected failure: %+v", s)
 	}
 }
@@ -486,14 +486,14 @@ func TestFaultsConcurrently(t *testing.T) {
 
 func TestRestoreInjectedFailures(t *testing.T) {
 	b, _, _ := newTestBreaker(t, BreakerConfig{})
-	err := ReplicationOf(b).Restore(Snapshot{State: Closed, TotalRequests: 10, FailedRequests: 2, InjectedFailures: 3})
+	err := ReplicationOf(b).Restore(Snapshot{State: events.Closed, TotalRequests: 10, FailedRequests: 2, InjectedFailures: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s := b.Snapshot(); s.TotalRequests != 10 || s.FailedRequests != 2 || s.SuccessfulRequests != 8 || s.InjectedFailures != 3 {
 		t.Fatalf("restored %+v", s)
 	}
-	if err := ReplicationOf(b).Restore(Snapshot{State: Closed, InjectedFailures: -1}); err == nil {
+	if err := ReplicationOf(b).Restore(Snapshot{State: events.Closed, InjectedFailures: -1}); err == nil {
 		t.Fatal("restored a negative count")
 	}
 }

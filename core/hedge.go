@@ -1,6 +1,7 @@
 package core
 
 import (
+	"github.com/bulwark-go/bulwark/events"
 	"sync/atomic"
 	"time"
 
@@ -62,7 +63,7 @@ func newHedger(cfg HedgeConfig, clock Clock) *hedger {
 // toward the budget that Hedge spends.
 func (e *Endpoint) HedgeDelay() (time.Duration, bool) {
 	h := e.hedge.Load()
-	if h == nil || e.breaker.State() != Closed {
+	if h == nil || e.breaker.State() != events.Closed {
 		return 0, false
 	}
 	h.budget.recordFirst()
@@ -77,7 +78,7 @@ func (e *Endpoint) HedgeDelay() (time.Duration, bool) {
 // meanwhile.
 func (e *Endpoint) Hedge() bool {
 	h := e.hedge.Load()
-	if h == nil || e.breaker.State() != Closed || !h.budget.tryRetry() {
+	if h == nil || e.breaker.State() != events.Closed || !h.budget.tryRetry() {
 		return false
 	}
 	e.hedges.Add(1)

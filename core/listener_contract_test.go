@@ -24,7 +24,7 @@ func TestListenerPanicDoesNotStrandQueuedEvents(t *testing.T) {
 		defer func() { _ = recover() }()
 		b.Trip("start")
 	}()
-	if b.State() != ForcedOpen {
+	if b.State() != events.ForcedOpen {
 		t.Fatalf("state %s", b.State())
 	}
 	if got := transitions(sub); !slices.Contains(got, "Open>ForcedOpen") {

@@ -123,7 +123,7 @@ func TestManagerBus(t *testing.T) {
 	}
 	mustEndpoint(t, m, "GET /a").Breaker().ForceOpen("drill")
 	e := (<-sub.C()).(events.StateChange)
-	if e.Endpoint != "GET /a" || e.NewState != ForcedOpen || !e.Timestamp.Equal(t0) {
+	if e.Endpoint != "GET /a" || e.NewState != events.ForcedOpen || !e.Timestamp.Equal(t0) {
 		t.Fatalf("event %+v", e)
 	}
 }
@@ -212,14 +212,14 @@ func TestOnEndpointSeesEveryEndpointOnce(t *testing.T) {
 	m.OnEndpoint(func(e *Endpoint) {
 		seen[e.Name()]++
 		// A store restores saved state here.
-		_ = ReplicationOf(e.Breaker()).Restore(Snapshot{State: Open, OpenUntil: clock.Now().Add(time.Minute), Reason: "saved"})
+		_ = ReplicationOf(e.Breaker()).Restore(Snapshot{State: events.Open, OpenUntil: clock.Now().Add(time.Minute), Reason: "saved"})
 	})
 	b := mustEndpoint(t, m, "b")
 	mustEndpoint(t, m, "b")
 	if seen["a"] != 1 || seen["b"] != 1 || len(seen) != 2 {
 		t.Fatalf("seen %v", seen)
 	}
-	if b.Breaker().State() != Open {
+	if b.Breaker().State() != events.Open {
 		t.Fatalf("the hook did not run before Endpoint returned: %s", b.Breaker().State())
 	}
 	// Hooks add up, in order.

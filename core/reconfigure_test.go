@@ -33,7 +33,7 @@ func TestReconfigureKeepsBreakerState(t *testing.T) {
 		t.Fatalf("counts changed: before %+v, after %+v", before, after)
 	}
 	b.RecordFailure() // the second in a row: the new threshold opens it
-	if b.State() != Open {
+	if b.State() != events.Open {
 		t.Fatalf("state %v: the new FailureThreshold 2 is not in force", b.State())
 	}
 	// A new window shape starts the window again; lifetime counts stay.
@@ -41,7 +41,7 @@ func TestReconfigureKeepsBreakerState(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := b.Snapshot()
-	if s.State != Open || s.WindowRequests != 0 || s.TotalRequests != before.TotalRequests+1 {
+	if s.State != events.Open || s.WindowRequests != 0 || s.TotalRequests != before.TotalRequests+1 {
 		t.Fatalf("after a new window: %+v", s)
 	}
 }
@@ -141,13 +141,13 @@ func TestReconfigureDisableAndErrors(t *testing.T) {
 	if err := m.Reconfigure("svc", EndpointConfig{Breaker: &BreakerConfig{Disabled: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if b.State() != Disabled {
+	if b.State() != events.Disabled {
 		t.Fatalf("state %v", b.State())
 	}
 	if err := m.Reconfigure("svc", EndpointConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	if b.State() != Closed {
+	if b.State() != events.Closed {
 		t.Fatalf("state %v after enabling", b.State())
 	}
 	if n := len(sub.C()); n != 2 {
@@ -174,7 +174,7 @@ func TestReconfigureDisableAndErrors(t *testing.T) {
 func TestApplyRemoteRenewalIsSilent(t *testing.T) {
 	b, clock, sub := newTestBreaker(t, BreakerConfig{})
 	r := ReplicationOf(b)
-	held := Snapshot{State: ForcedOpen, Reason: "held by health db: down", HeldBy: "health db", HoldUntil: clock.Now().Add(time.Minute)}
+	held := Snapshot{State: events.ForcedOpen, Reason: "held by health db: down", HeldBy: "health db", HoldUntil: clock.Now().Add(time.Minute)}
 	if !r.ApplyRemote(held) {
 		t.Fatal("first ApplyRemote changed nothing")
 	}
@@ -190,7 +190,7 @@ func TestApplyRemoteRenewalIsSilent(t *testing.T) {
 		t.Fatalf("HoldUntil %v, want %v", got, held.HoldUntil)
 	}
 	clock.Advance(90 * time.Second) // past the first lease, within the renewed one
-	if b.State() != ForcedOpen || b.Snapshot().State != ForcedOpen {
+	if b.State() != events.ForcedOpen || b.Snapshot().State != events.ForcedOpen {
 		t.Fatal("the renewed lease lapsed early")
 	}
 }

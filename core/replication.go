@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"github.com/bulwark-go/bulwark/events"
 	"math"
 )
 
@@ -59,12 +60,12 @@ func (r Replication) Restore(s Snapshot) error {
 		reason += ": " + s.Reason
 	}
 	switch {
-	case to == Open && !s.OpenUntil.After(now):
-		to, reason = HalfOpen, "restored: open time elapsed while stopped"
-	case to == ForcedOpen && s.HeldBy != "" && !s.HoldUntil.After(now):
-		to, reason = HalfOpen, "restored: hold by "+s.HeldBy+" lapsed while stopped"
+	case to == events.Open && !s.OpenUntil.After(now):
+		to, reason = events.HalfOpen, "restored: open time elapsed while stopped"
+	case to == events.ForcedOpen && s.HeldBy != "" && !s.HoldUntil.After(now):
+		to, reason = events.HalfOpen, "restored: hold by "+s.HeldBy+" lapsed while stopped"
 	}
-	if to == Closed && b.State() == Closed {
+	if to == events.Closed && b.State() == events.Closed {
 		b.reason = reason // nothing changes: no transition to report or count
 	} else {
 		b.setStateLocked(to, reason)
@@ -75,7 +76,7 @@ func (r Replication) Restore(s Snapshot) error {
 		}
 		r.applyUntilLocked(to, s)
 	}
-	if to == Closed {
+	if to == events.Closed {
 		b.consecFail.Store(min(s.ConsecutiveFailures, int64(b.cfg.Load().FailureThreshold)-1))
 	}
 	if !s.LastStateChange.IsZero() && to == s.State {
@@ -89,15 +90,15 @@ func (r Replication) Restore(s Snapshot) error {
 // applyUntilLocked gives a state just entered the end time that s carries:
 // an Open breaker's OpenUntil, a component hold's owner and HoldUntil;
 // b.mu is held.
-func (r Replication) applyUntilLocked(to State, s Snapshot) {
+func (r Replication) applyUntilLocked(to events.State, s Snapshot) {
 	b := r.b
 	switch {
-	case to == Open && !s.OpenUntil.IsZero():
+	case to == events.Open && !s.OpenUntil.IsZero():
 		b.openUntil.Store(b.clock.Nanotime() + int64(s.OpenUntil.Sub(b.clock.Now())))
 		e := *b.rejectErr.Load()
 		e.Until = s.OpenUntil
 		b.rejectErr.Store(&e)
-	case to == ForcedOpen && s.HeldBy != "":
+	case to == events.ForcedOpen && s.HeldBy != "":
 		b.setHoldLocked(s.HeldBy, b.clock.Nanotime()+int64(s.HoldUntil.Sub(b.clock.Now())), s.HoldUntil)
 	}
 }
@@ -123,7 +124,7 @@ func (r Replication) SetRemoteWindow(total, failed, slow int64) {
 	c := counts{max(total, 0), max(failed, 0), max(slow, 0)}
 	c.failed, c.slow = min(c.failed, c.total), min(c.slow, c.total)
 	b.remote.Store(&c)
-	if b.State() == Closed {
+	if b.State() == events.Closed {
 		b.checkRates()
 	}
 }
@@ -144,9 +145,9 @@ func (r Replication) ApplyRemote(s Snapshot) bool {
 		b.mu.Unlock()
 		return false
 	}
-	if renewal := s.State == ForcedOpen && b.State() == ForcedOpen && s.HeldBy != "" && b.holder == s.HeldBy; renewal {
+	if renewal := s.State == events.ForcedOpen && b.State() == events.ForcedOpen && s.HeldBy != "" && b.holder == s.HeldBy; renewal {
 		// The owner renewed its lease elsewhere: no transition.
-		r.applyUntilLocked(ForcedOpen, s)
+		r.applyUntilLocked(events.ForcedOpen, s)
 		b.holdHere = false
 		b.mu.Unlock()
 		return true
@@ -163,9 +164,9 @@ func (r Replication) ApplyRemote(s Snapshot) bool {
 // says; b.mu is held.
 func sameEnd(b *Breaker, s Snapshot) bool {
 	switch s.State {
-	case Open:
+	case events.Open:
 		return b.rejectErr.Load().Until.Equal(s.OpenUntil)
-	case ForcedOpen:
+	case events.ForcedOpen:
 		return b.holder == s.HeldBy && (s.HeldBy == "" || b.holdEnd.Equal(s.HoldUntil.UTC()))
 	}
 	return true
@@ -179,7 +180,7 @@ func (r Replication) HeldHere() bool {
 	b := r.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.State() == ForcedOpen && b.holder != "" && b.holdHere && !b.holdLapsed(b.clock.Nanotime())
+	return b.State() == events.ForcedOpen && b.holder != "" && b.holdHere && !b.holdLapsed(b.clock.Nanotime())
 }
 
 // SetProbeLimit caps how many probes this instance admits in each half-open

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"github.com/bulwark-go/bulwark/events"
 	"strings"
 	"testing"
 )
@@ -8,7 +9,7 @@ import (
 // Restore's error names the count that is wrong.
 func TestRestoreErrorNamesTheBadCount(t *testing.T) {
 	b, _, _ := newTestBreaker(t, BreakerConfig{})
-	err := ReplicationOf(b).Restore(Snapshot{State: Closed, ConsecutiveFailures: -1})
+	err := ReplicationOf(b).Restore(Snapshot{State: events.Closed, ConsecutiveFailures: -1})
 	if err == nil {
 		t.Fatal("negative ConsecutiveFailures accepted")
 	}
@@ -20,7 +21,7 @@ func TestRestoreErrorNamesTheBadCount(t *testing.T) {
 // Restore refuses more slow calls than calls, as the state file does.
 func TestRestoreRefusesMoreSlowThanTotal(t *testing.T) {
 	b, _, _ := newTestBreaker(t, BreakerConfig{})
-	if err := ReplicationOf(b).Restore(Snapshot{State: Closed, TotalRequests: 1, SuccessfulRequests: 1, SlowRequests: 5}); err == nil {
+	if err := ReplicationOf(b).Restore(Snapshot{State: events.Closed, TotalRequests: 1, SuccessfulRequests: 1, SlowRequests: 5}); err == nil {
 		t.Fatalf("Restore accepted SlowRequests > TotalRequests: snapshot %+v", b.Snapshot())
 	}
 }

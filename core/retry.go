@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bulwark-go/bulwark/events"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -349,8 +350,8 @@ func (r *Retry) retry(ctx context.Context, b *Breaker, fn func(ctx context.Conte
 // be rejected.
 func rejectionAhead(b *Breaker, wait time.Duration) error {
 	switch b.State() {
-	case ForcedOpen:
-	case Open:
+	case events.ForcedOpen:
+	case events.Open:
 		if b.RetryAfter() <= wait {
 			return nil
 		}

@@ -83,7 +83,7 @@ func TestEndpointSLOTripsOnFastBurn(t *testing.T) {
 	feed(f.clock, rec, 2*time.Minute, 10, 0.5)
 
 	b := e.Breaker()
-	if b.State() != Open {
+	if b.State() != events.Open {
 		t.Fatalf("breaker not tripped: %+v", b.Snapshot())
 	}
 	reason := b.Snapshot().Reason
@@ -148,7 +148,7 @@ func TestEndpointSLOClearsOnRecords(t *testing.T) {
 	b := e.Breaker()
 	b.Reset()
 	feed(f.clock, rec, 10*time.Second, 10, 1)
-	if got := f.burns(); len(got) != 1 || !got[0].Burning || b.State() != Open {
+	if got := f.burns(); len(got) != 1 || !got[0].Burning || b.State() != events.Open {
 		t.Fatalf("second burn: events %+v, state %v", got, b.State())
 	}
 }
@@ -170,7 +170,7 @@ func TestEndpointSLOThroughTheBreaker(t *testing.T) {
 		}
 		f.clock.Advance(100 * time.Millisecond)
 	}
-	if e.Breaker().State() != Open || ran == 0 || refused == 0 {
+	if e.Breaker().State() != events.Open || ran == 0 || refused == 0 {
 		t.Fatalf("state %s after %d calls ran and %d were refused", e.Breaker().State(), ran, refused)
 	}
 	if s := e.SLO().Status(); s.Total != uint64(ran) {
@@ -186,7 +186,7 @@ func TestEndpointSLOThroughTheBreaker(t *testing.T) {
 	if len(got) != 2 || !got[0].Burning || got[1].Burning {
 		t.Fatalf("events %+v", got)
 	}
-	if !call(e, true) || e.Breaker().State() != Closed {
+	if !call(e, true) || e.Breaker().State() != events.Closed {
 		t.Fatalf("the probe did not close the breaker: %s", e.Breaker().State())
 	}
 }
@@ -205,10 +205,10 @@ func TestEndpointSLOIgnoresSlowBurnAndFewEvents(t *testing.T) {
 	if s := few.SLO().Status(); s.Burning || s.LongEvents != 19 {
 		t.Fatalf("few events status %+v", s)
 	}
-	if slow.Breaker().State() != Closed {
+	if slow.Breaker().State() != events.Closed {
 		t.Fatal("a slow burn tripped the breaker")
 	}
-	if few.Breaker().State() != Closed {
+	if few.Breaker().State() != events.Closed {
 		t.Fatal("19 failures under MinEvents tripped the breaker")
 	}
 	if got := f.burns(); len(got) != 0 {
@@ -228,12 +228,12 @@ func TestEndpointSLOEvaluatesAtMostOncePerBucket(t *testing.T) {
 	e.SLO().Record(false) // the 20th would start the burn, but the bucket has been evaluated
 	f.clock.Advance(2500*time.Millisecond - time.Nanosecond)
 	e.SLO().Record(false)
-	if e.Breaker().State() != Closed || len(f.burns()) != 0 {
+	if e.Breaker().State() != events.Closed || len(f.burns()) != 0 {
 		t.Fatalf("evaluated twice in one bucket: %s", e.Breaker().State())
 	}
 	f.clock.Advance(time.Nanosecond)
 	e.SLO().Record(false)
-	if e.Breaker().State() != Open {
+	if e.Breaker().State() != events.Open {
 		t.Fatalf("not evaluated in the next bucket: %s", e.Breaker().State())
 	}
 	if got := f.burns(); len(got) != 1 || !got[0].Burning {
@@ -245,10 +245,10 @@ func TestEndpointSLOEvaluatesAtMostOncePerBucket(t *testing.T) {
 	for range 20 {
 		g.SLO().Record(false)
 	}
-	if g.Breaker().State() != Closed {
+	if g.Breaker().State() != events.Closed {
 		t.Fatal("evaluated twice in one bucket")
 	}
-	if s := g.SLO().Status(); !s.Burning || g.Breaker().State() != Open {
+	if s := g.SLO().Status(); !s.Burning || g.Breaker().State() != events.Open {
 		t.Fatalf("Status did not apply the burn: %+v, %s", s, g.Breaker().State())
 	}
 
@@ -288,11 +288,11 @@ func TestEndpointSLOConfigs(t *testing.T) {
 		strict.SLO().Record(false)
 	}
 	strict.SLO().Status()
-	if strict.Breaker().State() != Open {
+	if strict.Breaker().State() != events.Open {
 		t.Fatalf("strict endpoint not tripped: %+v", strict.SLO().Status())
 	}
 	for _, ep := range []string{"plain", "breaker"} {
-		if e := f.endpoint(t, ep); e.Breaker().State() != Closed || e.SLO().Status().Burning {
+		if e := f.endpoint(t, ep); e.Breaker().State() != events.Closed || e.SLO().Status().Burning {
 			t.Errorf("%s tripped by another endpoint's burn", ep)
 		}
 	}
@@ -318,7 +318,7 @@ func TestEndpointSLOBurnOnAnOpenBreaker(t *testing.T) {
 	if s := e.SLO().Status(); !s.Burning {
 		t.Fatalf("status %+v", s)
 	}
-	if st := e.Breaker().Snapshot(); st.State != ForcedOpen || st.Reason != "forced open: maintenance" {
+	if st := e.Breaker().Snapshot(); st.State != events.ForcedOpen || st.Reason != "forced open: maintenance" {
 		t.Fatalf("the burn moved an operator's hold: %+v", st)
 	}
 	if got := f.burns(); len(got) != 1 || !got[0].Burning {

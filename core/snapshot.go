@@ -1,12 +1,15 @@
 package core
 
-import "time"
+import (
+	"github.com/bulwark-go/bulwark/events"
+	"time"
+)
 
 // Snapshot is a breaker's state and counts at one moment. Its JSON form is
 // what the admin handler serves.
 type Snapshot struct {
-	Endpoint string `json:"endpoint"`
-	State    State  `json:"state"`
+	Endpoint string       `json:"endpoint"`
+	State    events.State `json:"state"`
 	// Reason is why the breaker entered its current state.
 	Reason          string    `json:"reason"`
 	LastStateChange time.Time `json:"last_state_change"`
@@ -64,11 +67,11 @@ type Snapshot struct {
 func (b *Breaker) Snapshot() Snapshot {
 	now := b.clock.Nanotime()
 	switch b.State() {
-	case Open:
+	case events.Open:
 		if now >= b.openUntil.Load() {
-			b.transition(Open, HalfOpen, "open timeout elapsed")
+			b.transition(events.Open, events.HalfOpen, "open timeout elapsed")
 		}
-	case ForcedOpen:
+	case events.ForcedOpen:
 		if b.holdLapsed(now) {
 			b.endLapsedHold()
 		}
@@ -95,7 +98,7 @@ func (b *Breaker) Snapshot() Snapshot {
 		ConsecutiveSuccesses: b.consecSucc,
 		Transitions:          b.transitions,
 	}
-	if s.State == Open {
+	if s.State == events.Open {
 		s.OpenUntil = b.rejectErr.Load().Until
 	}
 	b.mu.Unlock()

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"github.com/bulwark-go/bulwark/events"
 	"testing"
 	"time"
 )
@@ -11,7 +12,7 @@ func TestConsecutiveSuccessesIsZeroOnceClosed(t *testing.T) {
 	fail(t, b, 1)
 	clk.Advance(time.Second)
 	succeed(t, b, 2)
-	if b.State() != Closed {
+	if b.State() != events.Closed {
 		t.Fatalf("state %s, want Closed", b.State())
 	}
 	if s := b.Snapshot(); s.ConsecutiveSuccesses != 0 {

@@ -1,19 +1,5 @@
 package core
 
-import "github.com/bulwark-go/bulwark/events"
-
-// State is a breaker's state; it is the same type as events.State.
-type State = events.State
-
-// The breaker states.
-const (
-	Closed     = events.Closed
-	Open       = events.Open
-	HalfOpen   = events.HalfOpen
-	ForcedOpen = events.ForcedOpen
-	Disabled   = events.Disabled
-)
-
 // Outcome is what a call's result means to a breaker.
 type Outcome uint8
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bulwark-go/bulwark/events"
 	"log/slog"
 	"maps"
 	"slices"
@@ -484,5 +485,5 @@ func (h *hold) give(reason string, final bool) bool {
 // ours reports whether the breaker is held by this hold's owner now.
 func (h *hold) ours() bool {
 	s := h.breaker.Snapshot()
-	return s.State == core.ForcedOpen && s.HeldBy == h.owner
+	return s.State == events.ForcedOpen && s.HeldBy == h.owner
 }

@@ -139,12 +139,12 @@ func TestMonitorForcesOpenAndReleases(t *testing.T) {
 		chk.set(errors.New("connection refused"))
 		tick(every)
 		tick(every)
-		if b.State() != core.Closed {
+		if b.State() != events.Closed {
 			t.Fatalf("forced open after 2 failures (threshold 3): %v", b.State())
 		}
 		tick(every)
 		snap := b.Snapshot()
-		if snap.State != core.ForcedOpen {
+		if snap.State != events.ForcedOpen {
 			t.Fatalf("state after 3 failures: %v", snap.State)
 		}
 		if want := "health check db-ping failed 3 times: connection refused"; !strings.HasSuffix(snap.Reason, want) {
@@ -156,17 +156,17 @@ func TestMonitorForcesOpenAndReleases(t *testing.T) {
 		}
 		// More failures don't force again.
 		tick(every)
-		if n := b.Snapshot().Transitions[core.ForcedOpen][core.ForcedOpen]; n != 0 {
+		if n := b.Snapshot().Transitions[events.ForcedOpen][events.ForcedOpen]; n != 0 {
 			t.Fatalf("forced again while already held: %d", n)
 		}
 
 		chk.set(nil)
 		tick(every)
-		if b.State() != core.ForcedOpen {
+		if b.State() != events.ForcedOpen {
 			t.Fatalf("released after 1 pass (threshold 2): %v", b.State())
 		}
 		tick(every)
-		if b.State() != core.HalfOpen {
+		if b.State() != events.HalfOpen {
 			t.Fatalf("state after 2 passes: %v, want HalfOpen (never straight to Closed)", b.State())
 		}
 		st = f.status("db")
@@ -204,7 +204,7 @@ func TestMonitorRespectsManualForceOpen(t *testing.T) {
 		f.watch("svc", custom(t, "p", chk), health.WatchConfig{Interval: time.Second, FailureThreshold: 1, SuccessThreshold: 1})
 		chk.set(nil)
 		tick(time.Second)
-		if s := b.Snapshot(); s.State != core.ForcedOpen || !strings.Contains(s.Reason, "maintenance window") {
+		if s := b.Snapshot(); s.State != events.ForcedOpen || !strings.Contains(s.Reason, "maintenance window") {
 			t.Fatalf("manual hold undone: %v %q", s.State, s.Reason)
 		}
 		if f.status("svc").ForcedOpen {
@@ -215,7 +215,7 @@ func TestMonitorRespectsManualForceOpen(t *testing.T) {
 		b.Disable()
 		chk.set(errors.New("down"))
 		tick(time.Second)
-		if b.State() != core.Disabled {
+		if b.State() != events.Disabled {
 			t.Fatalf("disabled breaker changed to %v", b.State())
 		}
 	})
@@ -230,7 +230,7 @@ func TestMonitorLosesHoldToOperator(t *testing.T) {
 		chk.set(errors.New("down"))
 		f.watch("svc", custom(t, "p", chk), health.WatchConfig{Interval: time.Second, FailureThreshold: 1, SuccessThreshold: 1})
 		b := f.breaker("svc")
-		if b.State() != core.ForcedOpen {
+		if b.State() != events.ForcedOpen {
 			t.Fatalf("state %v", b.State())
 		}
 		b.Reset()
@@ -240,12 +240,12 @@ func TestMonitorLosesHoldToOperator(t *testing.T) {
 		}
 		chk.set(nil)
 		tick(time.Second)
-		if s := b.Snapshot(); s.State != core.ForcedOpen || !strings.Contains(s.Reason, "operator says so") {
+		if s := b.Snapshot(); s.State != events.ForcedOpen || !strings.Contains(s.Reason, "operator says so") {
 			t.Fatalf("operator's hold released: %v %q", s.State, s.Reason)
 		}
 		// Unwatching doesn't release it either.
 		f.mon.Unwatch("svc")
-		if s := b.Snapshot(); s.State != core.ForcedOpen || !strings.Contains(s.Reason, "operator says so") {
+		if s := b.Snapshot(); s.State != events.ForcedOpen || !strings.Contains(s.Reason, "operator says so") {
 			t.Fatalf("operator's hold released by Unwatch: %v %q", s.State, s.Reason)
 		}
 	})
@@ -260,13 +260,13 @@ func TestMonitorUnwatchReleases(t *testing.T) {
 		probe := custom(t, "p", chk)
 		f.watch("svc", probe, health.WatchConfig{Interval: time.Second, FailureThreshold: 1})
 		b := f.breaker("svc")
-		if b.State() != core.ForcedOpen {
+		if b.State() != events.ForcedOpen {
 			t.Fatalf("state %v", b.State())
 		}
 		if !f.mon.Unwatch("svc") {
 			t.Fatal("Unwatch reported the endpoint unwatched")
 		}
-		if s := b.Snapshot(); s.State != core.HalfOpen || !strings.HasSuffix(s.Reason, "health monitoring with p stopped") {
+		if s := b.Snapshot(); s.State != events.HalfOpen || !strings.HasSuffix(s.Reason, "health monitoring with p stopped") {
 			t.Fatalf("after Unwatch: %v %q, want HalfOpen", s.State, s.Reason)
 		}
 		if f.mon.Unwatch("svc") {
@@ -353,7 +353,7 @@ func TestMonitorClose(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, ep := range []string{"a", "b"} {
-			if s := f.breaker(ep).State(); s != core.HalfOpen {
+			if s := f.breaker(ep).State(); s != events.HalfOpen {
 				t.Fatalf("%s after Close: %v, want HalfOpen", ep, s)
 			}
 		}
@@ -377,7 +377,7 @@ func TestMonitorCloseDeadline(t *testing.T) {
 		probe := &stuckProbe{release: make(chan struct{})}
 		f.watch("svc", probe, health.WatchConfig{Interval: time.Second, FailureThreshold: 1})
 		b := f.breaker("svc")
-		if b.State() != core.ForcedOpen {
+		if b.State() != events.ForcedOpen {
 			t.Fatalf("state %v", b.State())
 		}
 		tick(time.Second) // the second check is stuck
@@ -388,12 +388,12 @@ func TestMonitorCloseDeadline(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 5*time.Second {
 			t.Fatalf("Close = %v after %v, want DeadlineExceeded after 5s", err, time.Since(start))
 		}
-		if b.State() != core.HalfOpen {
+		if b.State() != events.HalfOpen {
 			t.Fatalf("state after Close: %v, want HalfOpen", b.State())
 		}
 		close(probe.release) // the stuck check ends and is not recorded
 		synctest.Wait()
-		if b.State() != core.HalfOpen {
+		if b.State() != events.HalfOpen {
 			t.Fatalf("state after the stuck check ended: %v", b.State())
 		}
 	})
@@ -564,20 +564,20 @@ func TestMonitorInstancesLeaveEachOthersHolds(t *testing.T) {
 		tick(every)
 		tick(every)
 		br := f.breaker("db")
-		if s := br.Snapshot(); s.State != core.ForcedOpen || s.HeldBy != "health db-ping@pod-a" {
+		if s := br.Snapshot(); s.State != events.ForcedOpen || s.HeldBy != "health db-ping@pod-a" {
 			t.Fatalf("after 3 failed checks on pod-a: %s held by %q", s.State, s.HeldBy)
 		}
 		for range 5 {
 			tick(every)
 		}
-		if s := br.Snapshot(); s.State != core.ForcedOpen || s.HeldBy != "health db-ping@pod-a" {
+		if s := br.Snapshot(); s.State != events.ForcedOpen || s.HeldBy != "health db-ping@pod-a" {
 			t.Fatalf("pod-b's passing checks changed pod-a's hold: %s held by %q", s.State, s.HeldBy)
 		}
 		// pod-a's checks pass again: its own monitor releases.
 		failing.set(nil)
 		tick(every)
 		tick(every)
-		if s := br.Snapshot(); s.State != core.HalfOpen {
+		if s := br.Snapshot(); s.State != events.HalfOpen {
 			t.Fatalf("after pod-a's checks passed twice: %s", s.State)
 		}
 	})

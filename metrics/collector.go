@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"github.com/bulwark-go/bulwark/events"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -117,11 +118,11 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // stateValue is the circuit_breaker_state value of a state: 0 Closed, 1
 // Open, 2 HalfOpen; ForcedOpen reads as Open (1) and Disabled as Closed (0),
 // since that is what callers experience.
-func stateValue(s core.State) float64 {
+func stateValue(s events.State) float64 {
 	switch s {
-	case core.Open, core.ForcedOpen:
+	case events.Open, events.ForcedOpen:
 		return 1
-	case core.HalfOpen:
+	case events.HalfOpen:
 		return 2
 	}
 	return 0
@@ -152,7 +153,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for from, row := range s.Transitions {
 			for to, n := range row {
 				if n > 0 {
-					counter(ch, dd.transitions, float64(n), ep, core.State(from).String(), core.State(to).String())
+					counter(ch, dd.transitions, float64(n), ep, events.State(from).String(), events.State(to).String())
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"github.com/bulwark-go/bulwark/events"
 	"os"
 	"regexp"
 	"slices"
@@ -125,7 +126,7 @@ app_circuit_breaker_request_duration_seconds_count{endpoint="GET /users/{id}"} 4
 }
 
 func TestStateValues(t *testing.T) {
-	for s, want := range map[core.State]float64{core.Closed: 0, core.Open: 1, core.HalfOpen: 2, core.ForcedOpen: 1, core.Disabled: 0} {
+	for s, want := range map[events.State]float64{events.Closed: 0, events.Open: 1, events.HalfOpen: 2, events.ForcedOpen: 1, events.Disabled: 0} {
 		if got := stateValue(s); got != want {
 			t.Errorf("%s: %v", s, got)
 		}

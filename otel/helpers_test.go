@@ -150,8 +150,8 @@ func (tr tracing) serve(h http.Handler, r *http.Request) (sdktrace.ReadOnlySpan,
 	return span.(sdktrace.ReadOnlySpan), w
 }
 
-// events renders a span's events as "name{attrs}", in order.
-func events(s sdktrace.ReadOnlySpan) []string {
+// spanEvents renders a span's events as "name{attrs}", in order.
+func spanEvents(s sdktrace.ReadOnlySpan) []string {
 	var out []string
 	for _, e := range s.Events() {
 		out = append(out, e.Name+attrs(attribute.NewSet(e.Attributes...)))

@@ -3,6 +3,7 @@ package bulwarkotel
 import (
 	"context"
 	"errors"
+	"github.com/bulwark-go/bulwark/events"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -30,16 +31,16 @@ const (
 )
 
 // stateNames are the bulwark.circuit_breaker.state values, indexed by
-// core.State: lowercase snake_case, as OpenTelemetry spells enum values.
+// events.State: lowercase snake_case, as OpenTelemetry spells enum values.
 var stateNames = [...]string{
-	core.Closed:     "closed",
-	core.Open:       "open",
-	core.HalfOpen:   "half_open",
-	core.ForcedOpen: "forced_open",
-	core.Disabled:   "disabled",
+	events.Closed:     "closed",
+	events.Open:       "open",
+	events.HalfOpen:   "half_open",
+	events.ForcedOpen: "forced_open",
+	events.Disabled:   "disabled",
 }
 
-func stateName(s core.State) string {
+func stateName(s events.State) string {
 	if int(s) < len(stateNames) {
 		return stateNames[s]
 	}
@@ -263,7 +264,7 @@ func (t *Telemetry) collect(_ context.Context, o metric.Observer) error {
 			for to, n := range row {
 				if n > 0 {
 					o.ObserveInt64(in.transitions, i64(n), metric.WithAttributes(s.endpoint,
-						keyPreviousState.String(stateName(core.State(from))), keyState.String(stateName(core.State(to)))))
+						keyPreviousState.String(stateName(events.State(from))), keyState.String(stateName(events.State(to)))))
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package bulwarkotel
 
 import (
 	"context"
+	"github.com/bulwark-go/bulwark/events"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -87,7 +88,7 @@ func (o observer) Done(ctx context.Context, endpoint string, _ core.Outcome, d t
 
 // Transition adds a bulwark.circuit_breaker.transition event: this call's
 // outcome moved the endpoint's breaker from one state to another.
-func (o observer) Transition(ctx context.Context, endpoint string, from, to core.State) {
+func (o observer) Transition(ctx context.Context, endpoint string, from, to events.State) {
 	span, ok := o.span(ctx)
 	if !ok {
 		return

@@ -2,6 +2,7 @@ package bulwarkotel
 
 import (
 	"context"
+	"github.com/bulwark-go/bulwark/events"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -58,7 +59,7 @@ func TestRetryEventsOnTheCallersSpan(t *testing.T) {
 	}
 	ev := span.Events()
 	if len(ev) != 2 {
-		t.Fatalf("events %q, want two attempts", events(span))
+		t.Fatalf("events %q, want two attempts", spanEvents(span))
 	}
 	for i, e := range ev {
 		a := attribute.NewSet(e.Attributes...)
@@ -66,7 +67,7 @@ func TestRetryEventsOnTheCallersSpan(t *testing.T) {
 		w, _ := a.Value(keyWait)
 		ep, _ := a.Value(keyEndpoint)
 		if e.Name != "bulwark.attempt" || n.AsInt64() != int64(i+1) || ep.AsString() != "upstream" {
-			t.Errorf("event %d: %s", i, events(span)[i])
+			t.Errorf("event %d: %s", i, spanEvents(span)[i])
 		}
 		// The first attempt waits for nothing; the second for the 20ms
 		// backoff, as the coarse clock (1ms) measures it.
@@ -81,13 +82,13 @@ func TestRetryEventsOnTheCallersSpan(t *testing.T) {
 		t.Fatal("a request through an open breaker went out")
 	}
 	if ev := span.Events(); len(ev) != 1 || ev[0].Name != "bulwark.rejection" {
-		t.Fatalf("events %q, want a rejection", events(span))
+		t.Fatalf("events %q, want a rejection", spanEvents(span))
 	}
 	a := attribute.NewSet(span.Events()[0].Attributes...)
 	reason, _ := a.Value(keyReason)
 	after, _ := a.Value(keyRetryAfter)
 	if reason.AsString() != "circuit_open" || !(after.AsFloat64() > 59 && after.AsFloat64() <= 60) {
-		t.Fatalf("rejection %s, want circuit_open and the breaker's 60s", events(span)[0])
+		t.Fatalf("rejection %s, want circuit_open and the breaker's 60s", spanEvents(span)[0])
 	}
 	// The caller's span is not the refused request's: only an event.
 	if a := spanAttrs(span); a != "{}" {
@@ -143,13 +144,13 @@ func TestNoUserAttribute(t *testing.T) {
 		}
 		spans = append(spans, span)
 	}
-	if want := []string{"bulwark.rejection{bulwark.endpoint=GET /x,bulwark.rejection.reason=user_limit,bulwark.rejection.retry_after=1}"}; !slices.Equal(events(spans[0]), want) {
-		t.Fatalf("alice's span: %q, want %q", events(spans[0]), want)
+	if want := []string{"bulwark.rejection{bulwark.endpoint=GET /x,bulwark.rejection.reason=user_limit,bulwark.rejection.retry_after=1}"}; !slices.Equal(spanEvents(spans[0]), want) {
+		t.Fatalf("alice's span: %q, want %q", spanEvents(spans[0]), want)
 	}
 	all := lines(collect(t, r))
 	for _, s := range spans {
 		all = append(all, spanAttrs(s))
-		all = append(all, events(s)...)
+		all = append(all, spanEvents(s)...)
 		for _, kv := range s.Attributes() {
 			if !slices.Contains(allowedKeys, kv.Key) {
 				t.Errorf("span attribute %s", kv.Key)
@@ -194,7 +195,7 @@ func TestNoSpanEvents(t *testing.T) {
 		req.Pattern = p
 		span, _ := tr.serve(h, req)
 		if len(span.Events()) != 0 || len(span.Attributes()) != 0 {
-			t.Errorf("%s: span got %q %s", p, events(span), spanAttrs(span))
+			t.Errorf("%s: span got %q %s", p, spanEvents(span), spanAttrs(span))
 		}
 	}
 	if got := lines(collect(t, r), "bulwark.request.duration"); len(got) != 1 || !strings.Contains(got[0], "GET /y") {
@@ -220,7 +221,7 @@ func TestNotRecordingCostsNoAllocation(t *testing.T) {
 		for what, fn := range map[string]func(){
 			"Rejected":   func() { obs.Rejected(ctx, rej) },
 			"Attempt":    func() { obs.Attempt(ctx, "GET /x", 2, time.Second) },
-			"Transition": func() { obs.Transition(ctx, "GET /x", core.Closed, core.Open) },
+			"Transition": func() { obs.Transition(ctx, "GET /x", events.Closed, events.Open) },
 			"Done":       func() { obs.Done(ctx, "GET /x", core.Success, time.Millisecond) },
 		} {
 			if n := testing.AllocsPerRun(100, fn); n != 0 {
@@ -347,7 +348,7 @@ func TestHedgeEventOnTheCallersSpan(t *testing.T) {
 		}
 	}
 	if hedge == nil {
-		t.Fatalf("events %q, want a bulwark.hedge", events(span.(sdktrace.ReadOnlySpan)))
+		t.Fatalf("events %q, want a bulwark.hedge", spanEvents(span.(sdktrace.ReadOnlySpan)))
 	}
 	a := attribute.NewSet(hedge.Attributes...)
 	d, _ := a.Value(keyHedgeDelay)

@@ -2,6 +2,7 @@ package bulwarkotel
 
 import (
 	"context"
+	"github.com/bulwark-go/bulwark/events"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -36,7 +37,7 @@ func TestBreakerSequence(t *testing.T) {
 		req := httptest.NewRequest("GET", target, nil)
 		req.Pattern = "GET /x"
 		span, w := tr.serve(h, req)
-		return spanAttrs(span), events(span), w.Code
+		return spanAttrs(span), spanEvents(span), w.Code
 	}
 	if a, ev, code := serve("/x"); code != 200 || a != "{}" || ev != nil {
 		t.Fatalf("a success: %d, span %s %q", code, a, ev)
@@ -81,8 +82,8 @@ func TestBreakerSequence(t *testing.T) {
 	`)
 	// The same facts as the snapshot, which the Prometheus collector reads.
 	s := b.Snapshot()
-	if s.State != core.Closed || s.SuccessfulRequests != 2 || s.FailedRequests != 2 || s.RejectedRequests != 1 ||
-		s.Transitions[core.Closed][core.Open] != 1 || s.Transitions[core.Open][core.Closed] != 1 {
+	if s.State != events.Closed || s.SuccessfulRequests != 2 || s.FailedRequests != 2 || s.RejectedRequests != 1 ||
+		s.Transitions[events.Closed][events.Open] != 1 || s.Transitions[events.Open][events.Closed] != 1 {
 		t.Fatalf("snapshot %+v", s)
 	}
 	if d := endpoint(t, m, "GET /x").Durations(); d.Count != 4 || d.Sum != 120*time.Millisecond {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bulwark-go/bulwark/events"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,7 +96,7 @@ func TestCloseOrderDoesNotMatter(t *testing.T) {
 			if h := raw.HGetAll(ctx, keys.state).Val(); h["state"] != "HalfOpen" || h["held_by"] != "" {
 				t.Errorf("Redis holds %s held by %q (%q), want HalfOpen held by nobody", h["state"], h["held_by"], h["reason"])
 			}
-			if r, ok := fileRecord(path, endpoint); !ok || r.State != core.HalfOpen || r.HeldBy != "" {
+			if r, ok := fileRecord(path, endpoint); !ok || r.State != events.HalfOpen || r.HeldBy != "" {
 				t.Errorf("the file holds %s held by %q (%q), want HalfOpen held by nobody", r.State, r.HeldBy, r.Reason)
 			}
 			// And a restart from that file restores it so.
@@ -115,7 +116,7 @@ func TestCloseOrderDoesNotMatter(t *testing.T) {
 			if !ok {
 				t.Fatal("not restored")
 			}
-			if s := e.Breaker().Snapshot(); s.State != core.HalfOpen || s.HeldBy != "" {
+			if s := e.Breaker().Snapshot(); s.State != events.HalfOpen || s.HeldBy != "" {
 				t.Errorf("restarted %s held by %q", s.State, s.HeldBy)
 			}
 		})

@@ -575,10 +575,10 @@ func (s *FileStore) saveOnce(final bool) error {
 // of its lease. A hold restored or applied from another instance keeps its
 // lease, and an operator's hold (ForceOpen) is kept until released.
 func endHoldHere(b *core.Breaker, snap core.Snapshot, now time.Time) core.Snapshot {
-	if snap.State != core.ForcedOpen || snap.HeldBy == "" || !replicaOf(b).heldHere() {
+	if snap.State != events.ForcedOpen || snap.HeldBy == "" || !replicaOf(b).heldHere() {
 		return snap
 	}
-	snap.State = core.HalfOpen
+	snap.State = events.HalfOpen
 	snap.Reason = "released: " + snap.HeldBy + " stopped with the process"
 	snap.LastStateChange = now.UTC()
 	snap.HeldBy, snap.HoldUntil = "", time.Time{}

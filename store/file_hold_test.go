@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"github.com/bulwark-go/bulwark/events"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -30,7 +31,7 @@ func TestFileStoreRestoresHoldsForTheRestOfTheirLease(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r := readFileRecords(t, path)["db"]; r.State != core.ForcedOpen || r.HeldBy != "health ping" ||
+		if r := readFileRecords(t, path)["db"]; r.State != events.ForcedOpen || r.HeldBy != "health ping" ||
 			!r.HoldUntil.Equal(fileT0.Add(time.Minute)) {
 			t.Fatalf("saved hold %+v", r)
 		}
@@ -39,10 +40,10 @@ func TestFileStoreRestoresHoldsForTheRestOfTheirLease(t *testing.T) {
 		// stops with the process. The operator's stays.
 		p.stop(t)
 		recs := readFileRecords(t, path)
-		if r := recs["db"]; r.State != core.HalfOpen || r.HeldBy != "" || r.Reason != "released: health ping stopped with the process" {
+		if r := recs["db"]; r.State != events.HalfOpen || r.HeldBy != "" || r.Reason != "released: health ping stopped with the process" {
 			t.Errorf("after Close the file holds %+v, want a released hold", r)
 		}
-		if r := recs["ops"]; r.State != core.ForcedOpen || r.HeldBy != "" {
+		if r := recs["ops"]; r.State != events.ForcedOpen || r.HeldBy != "" {
 			t.Errorf("after Close the operator's hold is %+v", r)
 		}
 
@@ -59,19 +60,19 @@ func TestFileStoreRestoresHoldsForTheRestOfTheirLease(t *testing.T) {
 		p = restart(20 * time.Second)
 		b := p.breaker(t, "db")
 		s := b.Snapshot()
-		if s.State != core.ForcedOpen || s.HeldBy != "health ping" || !s.HoldUntil.Equal(fileT0.Add(time.Minute)) {
+		if s.State != events.ForcedOpen || s.HeldBy != "health ping" || !s.HoldUntil.Equal(fileT0.Add(time.Minute)) {
 			t.Fatalf("restored %s held by %q until %v, want ForcedOpen held by health ping until %v",
 				s.State, s.HeldBy, s.HoldUntil, fileT0.Add(time.Minute))
 		}
 		if core.ReplicationOf(b).HeldHere() {
 			t.Error("a restored hold counts as this process's")
 		}
-		if s := p.breaker(t, "ops").Snapshot(); s.State != core.ForcedOpen || s.HeldBy != "" {
+		if s := p.breaker(t, "ops").Snapshot(); s.State != events.ForcedOpen || s.HeldBy != "" {
 			t.Errorf("the operator's hold came back as %s held by %q", s.State, s.HeldBy)
 		}
 		// Closed again before its owner renews it, it keeps its lease.
 		p.stop(t)
-		if r := readFileRecords(t, path)["db"]; r.State != core.ForcedOpen || r.HeldBy != "health ping" {
+		if r := readFileRecords(t, path)["db"]; r.State != events.ForcedOpen || r.HeldBy != "health ping" {
 			t.Errorf("a hold restored here was saved as %+v", r)
 		}
 
@@ -79,21 +80,21 @@ func TestFileStoreRestoresHoldsForTheRestOfTheirLease(t *testing.T) {
 		p = restart(0)
 		b = p.breaker(t, "db")
 		clk.Advance(40*time.Second - 1)
-		if b.State() != core.ForcedOpen {
+		if b.State() != events.ForcedOpen {
 			t.Fatalf("%s before the lease ended", b.State())
 		}
 		clk.Advance(1)
-		if _, err := b.Allow(); err != nil || b.State() != core.HalfOpen {
+		if _, err := b.Allow(); err != nil || b.State() != events.HalfOpen {
 			t.Fatalf("after the lease: %v in %s, want a probe in HalfOpen", err, b.State())
 		}
-		if st := p.breaker(t, "ops").State(); st != core.ForcedOpen {
+		if st := p.breaker(t, "ops").State(); st != events.ForcedOpen {
 			t.Errorf("the operator's hold lapsed: %s", st)
 		}
 		p.stop(t)
 
 		// A crash longer than the lease: back HalfOpen.
 		p = restart(time.Hour)
-		if s := p.breaker(t, "db").Snapshot(); s.State != core.HalfOpen || !strings.Contains(s.Reason, "lapsed while stopped") {
+		if s := p.breaker(t, "db").Snapshot(); s.State != events.HalfOpen || !strings.Contains(s.Reason, "lapsed while stopped") {
 			t.Fatalf("restored after the lease: %s (%q), want HalfOpen", s.State, s.Reason)
 		}
 		p.stop(t)
@@ -123,7 +124,7 @@ func TestFileStoreAttachManagerCreatesSavedEndpoints(t *testing.T) {
 	if err := fs.AttachManager(m); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]core.State{"a": core.Open, "b": core.ForcedOpen, "c": core.Disabled}
+	want := map[string]events.State{"a": events.Open, "b": events.ForcedOpen, "c": events.Disabled}
 	for name, st := range want {
 		e, ok := m.Lookup(name)
 		if !ok {
@@ -161,7 +162,7 @@ func TestFileStoreAttachManagerCreatesSavedEndpoints(t *testing.T) {
 	if err := fs.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if r, ok := readFileRecords(t, path)["c"]; !ok || r.State != core.Disabled {
+	if r, ok := readFileRecords(t, path)["c"]; !ok || r.State != events.Disabled {
 		t.Errorf("the record past the bound was not kept: %+v", r)
 	}
 }

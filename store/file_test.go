@@ -177,7 +177,7 @@ func TestFileStoreRestartKeepsRemainingOpenTime(t *testing.T) {
 	for range 3 {
 		b.RecordFailure()
 	}
-	if b.State() != core.Open {
+	if b.State() != events.Open {
 		t.Fatalf("state %s after 3 failures", b.State())
 	}
 	clk.Advance(20 * time.Second)
@@ -185,7 +185,7 @@ func TestFileStoreRestartKeepsRemainingOpenTime(t *testing.T) {
 
 	p = startFileStore(t, path, clk, FileConfig{})
 	b = p.breaker(t, "GET /users/{id}")
-	if b.State() != core.Open || b.RetryAfter() != 40*time.Second {
+	if b.State() != events.Open || b.RetryAfter() != 40*time.Second {
 		t.Fatalf("restored %s with RetryAfter %v, want Open with 40s", b.State(), b.RetryAfter())
 	}
 	_, err := b.Allow()
@@ -194,7 +194,7 @@ func TestFileStoreRestartKeepsRemainingOpenTime(t *testing.T) {
 		t.Fatalf("Allow: %v", err)
 	}
 	clk.Advance(40 * time.Second)
-	if _, err := b.Allow(); err != nil || b.State() != core.HalfOpen {
+	if _, err := b.Allow(); err != nil || b.State() != events.HalfOpen {
 		t.Fatalf("after the remaining 40s: %v in %s", err, b.State())
 	}
 }
@@ -210,11 +210,11 @@ func TestFileStoreElapsedOpenTimeComesBackHalfOpen(t *testing.T) {
 		clk.Advance(2 * time.Minute) // down longer than the 60s timeout
 		p = startFileStore(t, path, clk, FileConfig{})
 		b := p.breaker(t, "a")
-		if b.State() != core.HalfOpen {
+		if b.State() != events.HalfOpen {
 			t.Fatalf("state %s, want HalfOpen", b.State())
 		}
 		synctest.Wait() // the writer has handled the restore
-		if r := readFileRecords(t, path); len(r) != 1 || r["a"].State != core.HalfOpen {
+		if r := readFileRecords(t, path); len(r) != 1 || r["a"].State != events.HalfOpen {
 			t.Fatalf("the HalfOpen state is not saved before Close: %v", r)
 		}
 	})
@@ -230,11 +230,11 @@ func TestFileStoreMissingFileIsAFreshStart(t *testing.T) {
 	if p.fs.path != path {
 		t.Fatalf("path %q", p.fs.path)
 	}
-	if b := p.breaker(t, "a"); b.State() != core.Closed {
+	if b := p.breaker(t, "a"); b.State() != events.Closed {
 		t.Fatalf("state %s", b.State())
 	}
 	p.stop(t)
-	if recs := readFileRecords(t, path); len(recs) != 1 || recs["a"].State != core.Closed {
+	if recs := readFileRecords(t, path); len(recs) != 1 || recs["a"].State != events.Closed {
 		t.Fatalf("file after Close: %v", recs)
 	}
 	entries, _ := os.ReadDir(dir)
@@ -247,7 +247,7 @@ func TestFileStoreMissingFileIsAFreshStart(t *testing.T) {
 }
 
 func TestFileStoreCorruptFileIsMovedAside(t *testing.T) {
-	valid := mustEncodeFile(t, []core.Snapshot{{Endpoint: "a", State: core.ForcedOpen, Reason: "x", LastStateChange: fileT0}})
+	valid := mustEncodeFile(t, []core.Snapshot{{Endpoint: "a", State: events.ForcedOpen, Reason: "x", LastStateChange: fileT0}})
 	cases := map[string][]byte{
 		"bad magic": append([]byte("XXXXXXXX"), valid[8:]...),
 		"bad crc":   append(bytes.Clone(valid[:len(valid)-1]), valid[len(valid)-1]^0x80),
@@ -296,7 +296,7 @@ func TestFileStoreCorruptFileIsMovedAside(t *testing.T) {
 				t.Fatal(err)
 			}
 			b, _ := breakerOf(m, "a")
-			if b.State() != core.Closed {
+			if b.State() != events.Closed {
 				t.Fatalf("state %s, want Closed", b.State())
 			}
 			// A fresh file is written at once, and the store keeps working.
@@ -312,7 +312,7 @@ func TestFileStoreCorruptFileIsMovedAside(t *testing.T) {
 			if err := fs.Close(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if r := readFileRecords(t, path)["a"]; r.State != core.Open {
+			if r := readFileRecords(t, path)["a"]; r.State != events.Open {
 				t.Fatalf("saved %s", r.State)
 			}
 		})
@@ -374,7 +374,7 @@ func TestFileStoreUnreadableFile(t *testing.T) {
 	}
 	p.breaker(t, "a").Trip("x")
 	p.stop(t)
-	if r := readFileRecords(t, path)["a"]; r.State != core.Open {
+	if r := readFileRecords(t, path)["a"]; r.State != events.Open {
 		t.Fatalf("saved %s", r.State)
 	}
 }
@@ -391,13 +391,13 @@ func TestFileStoreKeepsRecordsOfEndpointsNotCreatedYet(t *testing.T) {
 	p.breaker(t, "a").Reset()
 	p.stop(t)
 	recs := readFileRecords(t, path)
-	if recs["a"].State != core.Closed || recs["b"].State != core.Disabled {
+	if recs["a"].State != events.Closed || recs["b"].State != events.Disabled {
 		t.Fatalf("file %v", recs)
 	}
 
 	p = startFileStore(t, path, clk, FileConfig{})
 	p.breaker(t, "a")
-	if b := p.breaker(t, "b"); b.State() != core.Disabled {
+	if b := p.breaker(t, "b"); b.State() != events.Disabled {
 		t.Fatalf("b created late came back %s", b.State())
 	}
 }
@@ -422,7 +422,7 @@ func TestFileStoreAttachManagerRestoresExistingBreakers(t *testing.T) {
 	if err := fs.AttachManager(m); err != nil { // twice is harmless
 		t.Fatal(err)
 	}
-	if b.State() != core.ForcedOpen {
+	if b.State() != events.ForcedOpen {
 		t.Fatalf("state %s", b.State())
 	}
 }
@@ -472,7 +472,7 @@ func TestFileStoreSingleBreaker(t *testing.T) {
 	if err := fs.Attach(b); err != nil {
 		t.Fatal(err)
 	}
-	if b.State() != core.Open || b.RetryAfter() != 45*time.Second {
+	if b.State() != events.Open || b.RetryAfter() != 45*time.Second {
 		t.Fatalf("restored %s, RetryAfter %v", b.State(), b.RetryAfter())
 	}
 }
@@ -568,7 +568,7 @@ func TestFileStoreRetriesFailedSaves(t *testing.T) {
 		if n := p.fs.writes.Load(); n != 1 {
 			t.Fatalf("%d writes after the retry, want 1", n)
 		}
-		if r := readFileRecords(t, path)["a"]; r.State != core.Open {
+		if r := readFileRecords(t, path)["a"]; r.State != events.Open {
 			t.Fatalf("saved %s", r.State)
 		}
 	})
@@ -657,13 +657,13 @@ func TestFileStoreSavesOnEveryTransition(t *testing.T) {
 		synctest.Wait()
 		for _, step := range []struct {
 			do   func()
-			want core.State
+			want events.State
 		}{
-			{func() { b.Trip("down") }, core.Open},
-			{func() { b.ForceOpen("hold") }, core.ForcedOpen},
-			{func() { b.Release("go") }, core.HalfOpen},
-			{func() { b.RecordSuccess(); b.RecordSuccess() }, core.Closed},
-			{func() { b.Disable() }, core.Disabled},
+			{func() { b.Trip("down") }, events.Open},
+			{func() { b.ForceOpen("hold") }, events.ForcedOpen},
+			{func() { b.Release("go") }, events.HalfOpen},
+			{func() { b.RecordSuccess(); b.RecordSuccess() }, events.Closed},
+			{func() { b.Disable() }, events.Disabled},
 		} {
 			before := p.fs.writes.Load()
 			step.do()

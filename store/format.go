@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/bulwark-go/bulwark/events"
 	"hash/crc32"
 	"math"
 	"slices"
@@ -110,7 +111,7 @@ func sanitizeRecord(s core.Snapshot) core.Snapshot {
 	}
 	s.LastStateChange = clampFileTime(s.LastStateChange)
 	switch {
-	case s.State != core.ForcedOpen || s.HeldBy == "":
+	case s.State != events.ForcedOpen || s.HeldBy == "":
 		// Only a component's hold has an owner and an end.
 		s.HeldBy, s.HoldUntil = "", time.Time{}
 	default:
@@ -123,7 +124,7 @@ func sanitizeRecord(s core.Snapshot) core.Snapshot {
 			s.HoldUntil = time.Unix(fileMinUnix, 1)
 		}
 	}
-	if s.State != core.Open {
+	if s.State != events.Open {
 		s.OpenUntil = time.Time{}
 	} else if s.OpenUntil = clampFileTime(s.OpenUntil); s.OpenUntil.IsZero() {
 		// Unknown remaining time: restored, it half-opens at once.
@@ -173,10 +174,10 @@ func validateRecord(s *core.Snapshot) error {
 	if s.SlowRequests > s.TotalRequests {
 		return fmt.Errorf("%q: slow %d > total %d", s.Endpoint, s.SlowRequests, s.TotalRequests)
 	}
-	if (s.State == core.Open) == s.OpenUntil.IsZero() {
+	if (s.State == events.Open) == s.OpenUntil.IsZero() {
 		return fmt.Errorf("%q: state %s with open-until %v: only an Open breaker has one", s.Endpoint, s.State, s.OpenUntil)
 	}
-	if s.HeldBy != "" && s.State != core.ForcedOpen {
+	if s.HeldBy != "" && s.State != events.ForcedOpen {
 		return fmt.Errorf("%q: state %s held by %q: only a ForcedOpen breaker is held", s.Endpoint, s.State, s.HeldBy)
 	}
 	if len(s.HeldBy) > fileMaxOwner || !utf8.ValidString(s.HeldBy) {
@@ -441,7 +442,7 @@ func decodeFileOverride(r []byte) (Override, error) {
 func decodeFileRecord(r []byte, layout fileLayout) (core.Snapshot, error) {
 	d := fileDecoder{b: r}
 	var s core.Snapshot
-	s.State = core.State(d.u8())
+	s.State = events.State(d.u8())
 	if flags := d.u8(); flags != 0 {
 		return s, fmt.Errorf("flags byte is %d, want 0", flags)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"github.com/bulwark-go/bulwark/events"
 	"hash/crc32"
 	"os"
 	"reflect"
@@ -27,8 +28,8 @@ func sampleFileRecords() []core.Snapshot {
 	var out []core.Snapshot
 	for st, name := range []string{"GET /a", "GET /b/{id}", "POST /c", "api.example.com", "ünïcode ✓"} {
 		s := base
-		s.Endpoint, s.State = name, core.State(st)
-		if s.State == core.Open {
+		s.Endpoint, s.State = name, events.State(st)
+		if s.State == events.Open {
 			s.OpenUntil = fileT0.Add(40 * time.Second)
 		}
 		out = append(out, s)
@@ -37,7 +38,7 @@ func sampleFileRecords() []core.Snapshot {
 	out[2].LastStateChange = time.Time{}
 	// A component's hold, with its owner and the end of its lease.
 	held := base
-	held.Endpoint, held.State, held.Reason = "health/held", core.ForcedOpen, "held by health ping: down"
+	held.Endpoint, held.State, held.Reason = "health/held", events.ForcedOpen, "held by health ping: down"
 	held.HeldBy, held.HoldUntil = "health ping", fileT0.Add(95*time.Second)
 	return append(out[:4], held, out[4])
 }
@@ -80,7 +81,7 @@ func TestFormatRoundTripEveryState(t *testing.T) {
 	if !reflect.DeepEqual(got, recs) { // recs is already sorted by endpoint
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, recs)
 	}
-	seen := map[core.State]bool{}
+	seen := map[events.State]bool{}
 	for _, r := range got {
 		seen[r.State] = true
 	}
@@ -127,7 +128,7 @@ func TestFormatOverridesRoundTrip(t *testing.T) {
 }
 
 func TestFormatLayout(t *testing.T) {
-	s := core.Snapshot{Endpoint: "e", State: core.ForcedOpen, Reason: "r", LastStateChange: time.Unix(1, 2),
+	s := core.Snapshot{Endpoint: "e", State: events.ForcedOpen, Reason: "r", LastStateChange: time.Unix(1, 2),
 		HeldBy: "hh", HoldUntil: time.Unix(3, 4), ConsecutiveFailures: 5, ConsecutiveSuccesses: 6, TotalRequests: 9,
 		SuccessfulRequests: 1, FailedRequests: 8, RejectedRequests: 10, SlowRequests: 9}
 	o := Override{Endpoint: "o", Settings: []byte("{}"), Version: 258, Instance: "i", At: time.Unix(5, 6)}
@@ -251,20 +252,20 @@ func TestFormatEncodeRejectsInvalid(t *testing.T) {
 		"negative":        func(s *core.Snapshot) { s.RejectedRequests = -1 },
 		"sum":             func(s *core.Snapshot) { s.SuccessfulRequests++ },
 		"slow":            func(s *core.Snapshot) { s.SlowRequests = s.TotalRequests + 1 },
-		"open no until":   func(s *core.Snapshot) { s.State = core.Open },
+		"open no until":   func(s *core.Snapshot) { s.State = events.Open },
 		"closed w until":  func(s *core.Snapshot) { s.OpenUntil = fileT0 },
 		"long reason":     func(s *core.Snapshot) { s.Reason = strings.Repeat("x", fileMaxReason+1) },
 		"bad utf8":        func(s *core.Snapshot) { s.Reason = "\xff" },
 		"time range":      func(s *core.Snapshot) { s.LastStateChange = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
 		"held not forced": func(s *core.Snapshot) { s.HeldBy, s.HoldUntil = "x", fileT0 },
-		"owner no end":    func(s *core.Snapshot) { s.State, s.HeldBy = core.ForcedOpen, "x" },
-		"end no owner":    func(s *core.Snapshot) { s.State, s.HoldUntil = core.ForcedOpen, fileT0 },
+		"owner no end":    func(s *core.Snapshot) { s.State, s.HeldBy = events.ForcedOpen, "x" },
+		"end no owner":    func(s *core.Snapshot) { s.State, s.HoldUntil = events.ForcedOpen, fileT0 },
 		"long owner": func(s *core.Snapshot) {
-			s.State, s.HeldBy, s.HoldUntil = core.ForcedOpen, strings.Repeat("x", fileMaxOwner+1), fileT0
+			s.State, s.HeldBy, s.HoldUntil = events.ForcedOpen, strings.Repeat("x", fileMaxOwner+1), fileT0
 		},
-		"bad utf8 owner": func(s *core.Snapshot) { s.State, s.HeldBy, s.HoldUntil = core.ForcedOpen, "\xff", fileT0 },
+		"bad utf8 owner": func(s *core.Snapshot) { s.State, s.HeldBy, s.HoldUntil = events.ForcedOpen, "\xff", fileT0 },
 		"hold range": func(s *core.Snapshot) {
-			s.State, s.HeldBy, s.HoldUntil = core.ForcedOpen, "x", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+			s.State, s.HeldBy, s.HoldUntil = events.ForcedOpen, "x", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 		},
 	}
 	for name, f := range bad {
@@ -282,12 +283,12 @@ func TestFormatEncodeRejectsInvalid(t *testing.T) {
 func TestFormatSanitizeMakesLiveSnapshotsStorable(t *testing.T) {
 	long := strings.Repeat("é", fileMaxReason) // 2 bytes each
 	cases := []core.Snapshot{
-		{Endpoint: "a", State: core.Closed, TotalRequests: 5, FailedRequests: 7, SlowRequests: 9, Reason: long},
-		{Endpoint: "b", State: core.Open, TotalRequests: -1, RejectedRequests: -3, Reason: "bad \xff utf8"},
-		{Endpoint: "c", State: core.HalfOpen, OpenUntil: fileT0, LastStateChange: time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC)},
-		{Endpoint: "d", State: core.HalfOpen, HeldBy: "gone", HoldUntil: fileT0},
-		{Endpoint: "e", State: core.ForcedOpen, HeldBy: strings.Repeat("ö", fileMaxOwner) + "\xff"},
-		{Endpoint: "f", State: core.ForcedOpen, HoldUntil: fileT0},
+		{Endpoint: "a", State: events.Closed, TotalRequests: 5, FailedRequests: 7, SlowRequests: 9, Reason: long},
+		{Endpoint: "b", State: events.Open, TotalRequests: -1, RejectedRequests: -3, Reason: "bad \xff utf8"},
+		{Endpoint: "c", State: events.HalfOpen, OpenUntil: fileT0, LastStateChange: time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{Endpoint: "d", State: events.HalfOpen, HeldBy: "gone", HoldUntil: fileT0},
+		{Endpoint: "e", State: events.ForcedOpen, HeldBy: strings.Repeat("ö", fileMaxOwner) + "\xff"},
+		{Endpoint: "f", State: events.ForcedOpen, HoldUntil: fileT0},
 	}
 	for _, c := range cases {
 		s := sanitizeRecord(c)
@@ -359,17 +360,17 @@ func TestFormatDecodeRejectsCorrupt(t *testing.T) {
 		"negative":        oneRecord(func(s *core.Snapshot) { s.RejectedRequests = -1 }),
 		"sum":             oneRecord(func(s *core.Snapshot) { s.FailedRequests++ }),
 		"slow":            oneRecord(func(s *core.Snapshot) { s.SlowRequests = s.TotalRequests + 1 }),
-		"open no until":   oneRecord(func(s *core.Snapshot) { s.State = core.Open }),
+		"open no until":   oneRecord(func(s *core.Snapshot) { s.State = events.Open }),
 		"closed w until":  oneRecord(func(s *core.Snapshot) { s.OpenUntil = fileT0 }),
 		"invalid name":    oneRecord(func(s *core.Snapshot) { s.Endpoint = "a\x00b" }),
 		"bad utf8 reason": oneRecord(func(s *core.Snapshot) { s.Reason = "\xc3" }),
 		"time range":      oneRecord(func(s *core.Snapshot) { s.LastStateChange = time.Date(20000, 1, 1, 0, 0, 0, 0, time.UTC) }),
 		"held not forced": oneRecord(func(s *core.Snapshot) { s.HeldBy, s.HoldUntil = "x", fileT0 }),
-		"owner no end":    oneRecord(func(s *core.Snapshot) { s.State, s.HeldBy = core.ForcedOpen, "x" }),
-		"end no owner":    oneRecord(func(s *core.Snapshot) { s.State, s.HoldUntil = core.ForcedOpen, fileT0 }),
-		"bad utf8 owner":  oneRecord(func(s *core.Snapshot) { s.State, s.HeldBy, s.HoldUntil = core.ForcedOpen, "\xc3", fileT0 }),
+		"owner no end":    oneRecord(func(s *core.Snapshot) { s.State, s.HeldBy = events.ForcedOpen, "x" }),
+		"end no owner":    oneRecord(func(s *core.Snapshot) { s.State, s.HoldUntil = events.ForcedOpen, fileT0 }),
+		"bad utf8 owner":  oneRecord(func(s *core.Snapshot) { s.State, s.HeldBy, s.HoldUntil = events.ForcedOpen, "\xc3", fileT0 }),
 		"owner too long": oneRecord(func(s *core.Snapshot) {
-			s.State, s.HeldBy, s.HoldUntil = core.ForcedOpen, strings.Repeat("x", fileMaxOwner+1), fileT0
+			s.State, s.HeldBy, s.HoldUntil = events.ForcedOpen, strings.Repeat("x", fileMaxOwner+1), fileT0
 		}),
 		"unsorted": func() []byte {
 			r := sampleFileRecords()
@@ -527,20 +528,20 @@ func TestFormatDocumentedExample(t *testing.T) {
 	if len(dumps) != 3 {
 		t.Fatalf("%d hex dumps in the document, want 3 (versions 3, 2 and 1)", len(dumps))
 	}
-	closed := core.Snapshot{Endpoint: "api", State: core.Closed, Reason: "reset",
+	closed := core.Snapshot{Endpoint: "api", State: events.Closed, Reason: "reset",
 		LastStateChange: time.Unix(1760000000, 0), TotalRequests: 4, SuccessfulRequests: 4}
 	override := Override{Endpoint: "api", Settings: []byte(`{"breaker":{"timeout":"5s"}}`), Version: 3,
 		Instance: "web-2", At: time.Unix(1760000000, 250000000).UTC()}
 	if want := mustEncodeFile(t, []core.Snapshot{closed}, override); !bytes.Equal(dumps[0], want) {
 		t.Fatalf("the documented example is\n% x\nthe encoder writes\n% x", dumps[0], want)
 	}
-	held := core.Snapshot{Endpoint: "db", State: core.ForcedOpen, Reason: "held by health ping: down",
+	held := core.Snapshot{Endpoint: "db", State: events.ForcedOpen, Reason: "held by health ping: down",
 		LastStateChange: time.Unix(1760000000, 0), HeldBy: "health ping", HoldUntil: time.Unix(1760000095, 0),
 		TotalRequests: 10, SuccessfulRequests: 5, FailedRequests: 5, RejectedRequests: 2, SlowRequests: 1}
 	if want := fileV2(held); !bytes.Equal(dumps[1], want) {
 		t.Fatalf("the documented version 2 example is\n% x\nversion 2 writes\n% x", dumps[1], want)
 	}
-	open := core.Snapshot{Endpoint: "api", State: core.Open, Reason: "down",
+	open := core.Snapshot{Endpoint: "api", State: events.Open, Reason: "down",
 		LastStateChange: time.Unix(1760000000, 0), OpenUntil: time.Unix(1760000030, 500000000),
 		ConsecutiveFailures: 5, TotalRequests: 10, SuccessfulRequests: 5, FailedRequests: 5, RejectedRequests: 2, SlowRequests: 1}
 	if want := fileV1(open); !bytes.Equal(dumps[2], want) {

@@ -357,25 +357,25 @@ type redisEndpoint struct {
 	attachTransitions uint64 // transitions the breaker had made when attached
 
 	// Touched by the worker goroutine only.
-	version    uint64     // highest shared version seen or written
-	shared     core.State // the shared state at version, as last written or applied
-	heldBy     string     // its component hold's owner, if it is one
-	holdUntil  time.Time  // and when that hold lapses, as shared
-	lapseSeen  time.Time  // the shared hold end a lapse check has looked at
-	learnOnly  bool       // the first load only learns the version: local transitions follow it
-	dirty      bool       // changed locally while Redis could not decide
-	dirtyAt    time.Time  // when the last such change happened
-	claimVer   uint64     // half-open version the probe claims are for
-	claimed    int        // probe slots claimed for claimVer
-	rejected   int64      // rejected calls at the last sync (probe demand)
-	wantClaim  bool       // probe slots are wanted without a rejection seen
-	openCalls  int64      // calls seen here (reported or refused) as the breaker last opened
-	openNoted  bool       // openCalls is of the current open time
-	reportedAt time.Time  // last error report for this endpoint
-	touchedAt  time.Time  // last refresh of the state's TTL
-	checked    bool       // its versions were read since it was attached (or asked to be again)
-	agg        aggState   // this instance's share in the window aggregates
-	quota      quotaState // its part in the endpoint's shared rate limit (redis_quota.go)
+	version    uint64       // highest shared version seen or written
+	shared     events.State // the shared state at version, as last written or applied
+	heldBy     string       // its component hold's owner, if it is one
+	holdUntil  time.Time    // and when that hold lapses, as shared
+	lapseSeen  time.Time    // the shared hold end a lapse check has looked at
+	learnOnly  bool         // the first load only learns the version: local transitions follow it
+	dirty      bool         // changed locally while Redis could not decide
+	dirtyAt    time.Time    // when the last such change happened
+	claimVer   uint64       // half-open version the probe claims are for
+	claimed    int          // probe slots claimed for claimVer
+	rejected   int64        // rejected calls at the last sync (probe demand)
+	wantClaim  bool         // probe slots are wanted without a rejection seen
+	openCalls  int64        // calls seen here (reported or refused) as the breaker last opened
+	openNoted  bool         // openCalls is of the current open time
+	reportedAt time.Time    // last error report for this endpoint
+	touchedAt  time.Time    // last refresh of the state's TTL
+	checked    bool         // its versions were read since it was attached (or asked to be again)
+	agg        aggState     // this instance's share in the window aggregates
+	quota      quotaState   // its part in the endpoint's shared rate limit (redis_quota.go)
 }
 
 // NewRedisStore returns a store sharing state through cfg.Client, or a
@@ -463,9 +463,6 @@ func (s *RedisStore) localState(cs clusterState) clusterState {
 
 // InstanceID returns the ID this instance has in the shared state.
 func (s *RedisStore) InstanceID() string { return s.cfg.InstanceID }
-
-// Healthy reports whether the last call to Redis succeeded.
-func (s *RedisStore) Healthy() bool { return s.healthy.Load() }
 
 // AttachManager shares the state of every breaker m has and, through
 // Manager.OnEndpoint, of every breaker it creates later. Unless

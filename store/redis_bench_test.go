@@ -38,7 +38,7 @@ func BenchmarkBreakerAllowRecordShared(b *testing.B) {
 		}
 	})
 	b.StopTimer()
-	if !a.s.Healthy() {
+	if !a.s.healthy.Load() {
 		b.Fatal("the store lost Redis during the benchmark")
 	}
 	b.ReportMetric(float64(a.s.rounds.Load()-start), "syncs")
@@ -63,7 +63,7 @@ func TestRedisPropagationLatency(t *testing.T) {
 		a.breaker(t, names[i])
 		bb := b.breaker(t, names[i])
 		bb.OnStateChange(func(e events.StateChange) {
-			if e.Remote && e.NewState == core.Open {
+			if e.Remote && e.NewState == events.Open {
 				arrived <- time.Now()
 			}
 		})

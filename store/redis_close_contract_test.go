@@ -34,7 +34,7 @@ func TestCloseRacingATransitionLeavesNoProbeLimit(t *testing.T) {
 	var once sync.Once
 	// Registered before the store's listener, so it runs first.
 	b.OnStateChange(func(e events.StateChange) {
-		if e.NewState == core.Open {
+		if e.NewState == events.Open {
 			once.Do(func() { close(entered); <-release })
 		}
 	})
@@ -83,11 +83,11 @@ func TestRedisCloseSharesTheLastTransitions(t *testing.T) {
 		name    string
 		prepare func(*core.Breaker)
 		last    func(*core.Breaker)
-		want    core.State
+		want    events.State
 	}{
-		{"trip", nil, func(b *core.Breaker) { b.Trip("right before close") }, core.Open},
-		{"release", func(b *core.Breaker) { b.ForceOpen("probe failing") }, func(b *core.Breaker) { b.Release("probe passing") }, core.HalfOpen},
-		{"reset", func(b *core.Breaker) { b.Trip("down") }, func(b *core.Breaker) { b.Reset() }, core.Closed},
+		{"trip", nil, func(b *core.Breaker) { b.Trip("right before close") }, events.Open},
+		{"release", func(b *core.Breaker) { b.ForceOpen("probe failing") }, func(b *core.Breaker) { b.Release("probe passing") }, events.HalfOpen},
+		{"reset", func(b *core.Breaker) { b.Trip("down") }, func(b *core.Breaker) { b.Reset() }, events.Closed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			keys := newRedisKeys("bulwark", tc.name)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"github.com/bulwark-go/bulwark/events"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func TestRedisCluster(t *testing.T) {
 		b.breaker(t, name(i))
 	}
 	settle(t, a, b)
-	if !a.s.Healthy() || !b.s.Healthy() {
+	if !a.s.healthy.Load() || !b.s.healthy.Load() {
 		t.Fatal("not healthy on the cluster")
 	}
 
@@ -57,7 +58,7 @@ func TestRedisCluster(t *testing.T) {
 		}
 		from.breaker(t, name(i)).Trip("cluster trip")
 		br := to.breaker(t, name(i))
-		wait.For(t, testWait, name(i)+" to open across the cluster", func() bool { return br.State() == core.Open })
+		wait.For(t, testWait, name(i)+" to open across the cluster", func() bool { return br.State() == events.Open })
 	}
 
 	// Controls, and the global threshold, on another endpoint.
@@ -66,7 +67,7 @@ func TestRedisCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	b0 := b.breaker(t, name(0))
-	wait.For(t, testWait, "the reset to reach b", func() bool { return b0.State() == core.Closed })
+	wait.For(t, testWait, "the reset to reach b", func() bool { return b0.State() == events.Closed })
 	for _, in := range []*instance{a, b} {
 		br := in.breaker(t, name(0))
 		for i := range 6 {
@@ -82,7 +83,7 @@ func TestRedisCluster(t *testing.T) {
 		}
 	}
 	a0 := a.breaker(t, name(0))
-	wait.For(t, testWait, "the cluster-wide rate to open both", func() bool { return a0.State() == core.Open && b0.State() == core.Open })
+	wait.For(t, testWait, "the cluster-wide rate to open both", func() bool { return a0.State() == events.Open && b0.State() == events.Open })
 
 	// Fault experiments and the list of instances, in their own slot.
 	f, err := a.m.StartFault(core.Fault{Endpoint: name(1), Percent: 10, Status: 500})

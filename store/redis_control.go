@@ -15,32 +15,32 @@ import (
 // of this instance is forced open alone and the error matches
 // ErrRedisUnavailable.
 func (s *RedisStore) ForceOpen(ctx context.Context, endpoint, reason string) error {
-	return s.control(ctx, endpoint, core.ForcedOpen, truncateUTF8(reason, maxReasonLen-len("forced open: ")))
+	return s.control(ctx, endpoint, events.ForcedOpen, truncateUTF8(reason, maxReasonLen-len("forced open: ")))
 }
 
 // Reset closes endpoint on every instance and clears its shared window.
 // Without Redis it resets this instance's breaker alone and the error
 // matches ErrRedisUnavailable.
 func (s *RedisStore) Reset(ctx context.Context, endpoint string) error {
-	return s.control(ctx, endpoint, core.Closed, "")
+	return s.control(ctx, endpoint, events.Closed, "")
 }
 
 // Disable turns endpoint's breaker off on every instance until Reset.
 // Without Redis it disables this instance's breaker alone and the error
 // matches ErrRedisUnavailable.
 func (s *RedisStore) Disable(ctx context.Context, endpoint string) error {
-	return s.control(ctx, endpoint, core.Disabled, "")
+	return s.control(ctx, endpoint, events.Disabled, "")
 }
 
 type adminRequest struct {
 	ctx      context.Context
 	endpoint string
-	to       core.State
+	to       events.State
 	reason   string // ForceOpen's, without the "forced open: " prefix
 	reply    chan error
 }
 
-func (s *RedisStore) control(ctx context.Context, endpoint string, to core.State, reason string) error {
+func (s *RedisStore) control(ctx context.Context, endpoint string, to events.State, reason string) error {
 	if err := core.ValidateEndpoint(endpoint); err != nil {
 		return err
 	}
@@ -62,8 +62,8 @@ func (s *RedisStore) control(ctx context.Context, endpoint string, to core.State
 
 // doControl runs a cluster-wide ForceOpen, Reset or Disable.
 func (s *RedisStore) doControl(r *adminRequest) error {
-	verb := map[core.State]string{core.ForcedOpen: "force open", core.Closed: "reset", core.Disabled: "disable"}[r.to]
-	reason := map[core.State]string{core.ForcedOpen: "forced open: " + r.reason, core.Closed: "reset", core.Disabled: "disabled"}[r.to]
+	verb := map[events.State]string{events.ForcedOpen: "force open", events.Closed: "reset", events.Disabled: "disable"}[r.to]
+	reason := map[events.State]string{events.ForcedOpen: "forced open: " + r.reason, events.Closed: "reset", events.Disabled: "disabled"}[r.to]
 	ep := s.lookup(r.endpoint)
 	cause := error(ErrRedisUnavailable)
 	if s.healthy.Load() {
@@ -87,7 +87,7 @@ func (s *RedisStore) doControl(r *adminRequest) error {
 				ep.version, ep.dirty = res.version, false
 				s.setShared(ep, r.to, "", time.Time{})
 				ep.rep.applyRemote(core.Snapshot{State: r.to, Reason: reason})
-				if r.to != core.ForcedOpen {
+				if r.to != events.ForcedOpen {
 					ep.rep.forgetRemoteWindow()
 					s.newEpoch(ep, res.version)
 				}
@@ -104,11 +104,11 @@ func (s *RedisStore) doControl(r *adminRequest) error {
 	if ep != nil {
 		// The listener queues it as a local decision, reconciled later.
 		switch r.to {
-		case core.ForcedOpen:
+		case events.ForcedOpen:
 			ep.b.ForceOpen(r.reason)
-		case core.Closed:
+		case events.Closed:
 			ep.b.Reset()
-		case core.Disabled:
+		case events.Disabled:
 			ep.b.Disable()
 		}
 	}

@@ -249,7 +249,7 @@ func TestRedisFaultExperimentsReconcileAfterAnOutage(t *testing.T) {
 	wait.For(t, testWait, "b to run x", func() bool { _, ok := b.fault(x.ID); return ok })
 
 	srv.Pause()
-	wait.For(t, testWait, "both to see Redis gone", func() bool { return !a.s.Healthy() && !b.s.Healthy() })
+	wait.For(t, testWait, "both to see Redis gone", func() bool { return !a.s.healthy.Load() && !b.s.healthy.Load() })
 	if _, ok := b.m.StopFault(x.ID); !ok {
 		t.Fatal("b's copy of x was not running")
 	}

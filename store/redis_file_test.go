@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"github.com/bulwark-go/bulwark/events"
 	"os"
 	"path/filepath"
 	"testing"
@@ -38,7 +39,7 @@ func withFile(t *testing.T, path string) (func(*core.Manager), func()) {
 
 // savedState reads the state file as it is now (it is replaced
 // atomically, so reading beside the writer is safe).
-func savedState(path, endpoint string) (core.State, bool) {
+func savedState(path, endpoint string) (events.State, bool) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0, false
@@ -65,16 +66,16 @@ func TestRedisDownFileKeepsPersisting(t *testing.T) {
 	b.loaded(t, "api")
 
 	srv.Kill()
-	wait.For(t, testWait, "a degraded", func() bool { return !a.s.Healthy() })
+	wait.For(t, testWait, "a degraded", func() bool { return !a.s.healthy.Load() })
 	a.breaker(t, "api").Trip("while Redis is down")
 	wait.For(t, testWait, "the file to hold the trip", func() bool {
 		st, ok := savedState(path, "api")
-		return ok && st == core.Open
+		return ok && st == events.Open
 	})
 
 	srv.Restart()
 	bb := b.breaker(t, "api")
-	wait.For(t, testWait, "b to adopt the trip after the restart", func() bool { return bb.State() == core.Open })
+	wait.For(t, testWait, "b to adopt the trip after the restart", func() bool { return bb.State() == events.Open })
 }
 
 func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
@@ -92,10 +93,10 @@ func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
 			a1.loaded(t, "api")
 			a1.breaker(t, "api").Trip("before the restart")
 			bb := b.breaker(t, "api")
-			wait.For(t, testWait, "b to open", func() bool { return bb.State() == core.Open })
+			wait.For(t, testWait, "b to open", func() bool { return bb.State() == events.Open })
 			a1.close()
 			closeFile()
-			if st, _ := savedState(path, "api"); st != core.Open {
+			if st, _ := savedState(path, "api"); st != events.Open {
 				t.Fatalf("saved %s", st)
 			}
 
@@ -103,7 +104,7 @@ func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
 			if err := b.s.Reset(context.Background(), "api"); err != nil {
 				t.Fatal(err)
 			}
-			wait.For(t, testWait, "b to close", func() bool { return bb.State() == core.Closed })
+			wait.For(t, testWait, "b to close", func() bool { return bb.State() == events.Closed })
 
 			// a restarts: the file says Open, the cluster (newer) Closed.
 			attachFile2, _ := withFile(t, path)
@@ -115,12 +116,12 @@ func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
 				attachFile2(a2.m)
 			}
 			ba := a2.breaker(t, "api")
-			wait.For(t, testWait, "a to adopt the cluster's newer state", func() bool { return ba.State() == core.Closed })
+			wait.For(t, testWait, "a to adopt the cluster's newer state", func() bool { return ba.State() == events.Closed })
 			settle(t, a2, b)
-			if ba.State() != core.Closed || bb.State() != core.Closed {
+			if ba.State() != events.Closed || bb.State() != events.Closed {
 				t.Fatalf("a %s, b %s: the stale file won", ba.State(), bb.State())
 			}
-			if n := a2.rec.count(isWin("api", core.Open)); n != 0 {
+			if n := a2.rec.count(isWin("api", events.Open)); n != 0 {
 				t.Errorf("the restore was announced as a transition %d times", n)
 			}
 		})
@@ -149,9 +150,9 @@ func TestRedisRestoredStateFillsAnEmptyCluster(t *testing.T) {
 	b.loaded(t, "api")
 	attachFile, _ := withFile(t, path)
 	a := newInstanceWith(t, srv, "a", core.BreakerConfig{}, RedisConfig{}, attachFile)
-	if st := a.breaker(t, "api").State(); st != core.Open {
+	if st := a.breaker(t, "api").State(); st != events.Open {
 		t.Fatalf("restored %s", st)
 	}
 	bb := b.breaker(t, "api")
-	wait.For(t, testWait, "b to learn the restored state", func() bool { return bb.State() == core.Open })
+	wait.For(t, testWait, "b to learn the restored state", func() bool { return bb.State() == events.Open })
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"github.com/bulwark-go/bulwark/events"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func FuzzDecodeMessage(f *testing.F) {
 			return
 		}
 		if !cs.State.Valid() || !cs.OldState.Valid() || cs.Version < 1 || cs.Version > maxVersion || !validID(cs.Origin) ||
-			(cs.HeldBy == "") != cs.HoldUntil.IsZero() || (cs.HeldBy != "" && cs.State != core.ForcedOpen) {
+			(cs.HeldBy == "") != cs.HoldUntil.IsZero() || (cs.HeldBy != "" && cs.State != events.ForcedOpen) {
 			t.Fatalf("accepted an invalid state: %q %+v", name, cs)
 		}
 		back, err := json.Marshal(wireMessage{
@@ -78,8 +79,8 @@ func FuzzParseStateHash(f *testing.F) {
 		if err != nil || !present {
 			return
 		}
-		if !cs.State.Valid() || cs.Version < 1 || (cs.State == core.Open) == cs.OpenUntil.IsZero() ||
-			(cs.HeldBy == "") != cs.HoldUntil.IsZero() || (cs.HeldBy != "" && cs.State != core.ForcedOpen) ||
+		if !cs.State.Valid() || cs.Version < 1 || (cs.State == events.Open) == cs.OpenUntil.IsZero() ||
+			(cs.HeldBy == "") != cs.HoldUntil.IsZero() || (cs.HeldBy != "" && cs.State != events.ForcedOpen) ||
 			len(cs.HeldBy) > maxOwnerLen || !cs.HoldUntil.IsZero() && cs.HoldUntil.After(now.Add(maxHoldAhead)) {
 			t.Fatalf("accepted an invalid state: %+v", cs)
 		}
@@ -154,8 +155,8 @@ func checkStateRead(t *testing.T, r stateRead) {
 	case r.err != nil && r.present:
 		t.Fatalf("a state both present and in error: %+v", r)
 	case r.present && (!r.cs.State.Valid() || !r.cs.OldState.Valid() || r.cs.Version < 1 || r.cs.Version > maxVersion ||
-		(r.cs.State == core.Open) == r.cs.OpenUntil.IsZero() || !validID(r.cs.Origin) ||
-		(r.cs.HeldBy == "") != r.cs.HoldUntil.IsZero() || (r.cs.HeldBy != "" && r.cs.State != core.ForcedOpen)):
+		(r.cs.State == events.Open) == r.cs.OpenUntil.IsZero() || !validID(r.cs.Origin) ||
+		(r.cs.HeldBy == "") != r.cs.HoldUntil.IsZero() || (r.cs.HeldBy != "" && r.cs.State != events.ForcedOpen)):
 		t.Fatalf("accepted an invalid state: %+v", r.cs)
 	}
 }

@@ -87,7 +87,7 @@ func TestRedisRejectsGarbage(t *testing.T) {
 
 	for _, n := range names {
 		for _, in := range []*instance{a, b} {
-			if st := in.breaker(t, n).State(); st != core.Closed {
+			if st := in.breaker(t, n).State(); st != events.Closed {
 				t.Errorf("%s on %s: %s after garbage", n, in.s.InstanceID(), st)
 			}
 		}
@@ -102,7 +102,7 @@ func TestRedisRejectsGarbage(t *testing.T) {
 	for _, n := range []string{"bad-state", "bad-type", "valid-looking"} {
 		a.breaker(t, n).Trip("after garbage")
 		bb := b.breaker(t, n)
-		wait.For(t, testWait, n+": b to open", func() bool { return bb.State() == core.Open })
+		wait.For(t, testWait, n+": b to open", func() bool { return bb.State() == events.Open })
 	}
 	if n := raw.HLen(ctx, keys("bad-window").window).Val(); n != 0 {
 		t.Errorf("the version 1 window holds %d entries, want none (garbage removed, nothing written)", n)
@@ -124,9 +124,9 @@ func TestRedisCloseEndsGoroutines(t *testing.T) {
 	b.loaded(t, "api")
 	a.breaker(t, "api").Trip("x")
 	bb := b.breaker(t, "api")
-	wait.For(t, testWait, "b to open", func() bool { return bb.State() == core.Open })
+	wait.For(t, testWait, "b to open", func() bool { return bb.State() == events.Open })
 	srv.Kill() // closing while reconnecting must end the goroutines too
-	wait.For(t, testWait, "a degraded", func() bool { return !a.s.Healthy() })
+	wait.For(t, testWait, "a degraded", func() bool { return !a.s.healthy.Load() })
 	a.close()
 	b.close()
 	_ = a.c.Close()

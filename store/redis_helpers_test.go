@@ -136,7 +136,7 @@ func (r *recorder) dump() string {
 	return s
 }
 
-func isWin(endpoint string, to core.State) func(events.Event) bool {
+func isWin(endpoint string, to events.State) func(events.Event) bool {
 	return func(e events.Event) bool {
 		c, ok := e.(events.ClusterStateChange)
 		return ok && c.Endpoint == endpoint && c.NewState == to && !c.Local
@@ -248,7 +248,7 @@ func (in *instance) loaded(t testing.TB, endpoint string) {
 	wait.For(t, testWait, "a sync round of "+in.s.InstanceID(), func() bool { return in.s.rounds.Load() > start+1 })
 }
 
-func isLocal(endpoint string, to core.State) func(events.Event) bool {
+func isLocal(endpoint string, to events.State) func(events.Event) bool {
 	return func(e events.Event) bool {
 		c, ok := e.(events.ClusterStateChange)
 		return ok && c.Endpoint == endpoint && c.NewState == to && c.Local

@@ -22,7 +22,7 @@ type halfOpenTimes struct {
 
 func (h *halfOpenTimes) follow(name string, b *core.Breaker) {
 	b.OnStateChange(func(e events.StateChange) {
-		if e.NewState == core.HalfOpen {
+		if e.NewState == events.HalfOpen {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			if _, ok := h.at[name]; !ok {
@@ -74,7 +74,7 @@ func TestRedisHoldsAreSharedWithTheirLease(t *testing.T) {
 			s := b.Snapshot()
 			// The owner's end, and one sync interval for its renewals to
 			// arrive in.
-			return s.State == core.ForcedOpen && s.HeldBy == "health ping" && s.HoldUntil.UnixMilli() == until.Add(testSync).UnixMilli()
+			return s.State == events.ForcedOpen && s.HeldBy == "health ping" && s.HoldUntil.UnixMilli() == until.Add(testSync).UnixMilli()
 		})
 	}
 	keys := newRedisKeys("bulwark", "db")
@@ -114,15 +114,15 @@ func TestRedisHoldsAreSharedWithTheirLease(t *testing.T) {
 		if late > testSync+slack {
 			t.Errorf("%s went HalfOpen %v after the lease ended, want within a sync interval (%v)", name, late, testSync)
 		}
-		if st := in.breaker(t, "db").State(); st != core.HalfOpen {
+		if st := in.breaker(t, "db").State(); st != events.HalfOpen {
 			t.Errorf("%s is %s", name, st)
 		}
 	}
 	settle(t, ins...)
 	var held, lapsed int
 	for _, in := range ins {
-		held += in.rec.count(isWin("db", core.ForcedOpen))
-		lapsed += in.rec.count(isWin("db", core.HalfOpen))
+		held += in.rec.count(isWin("db", events.ForcedOpen))
+		lapsed += in.rec.count(isWin("db", events.HalfOpen))
 	}
 	if held != 1 || lapsed != 1 {
 		t.Errorf("%d cluster transitions to ForcedOpen and %d to HalfOpen, want 1 each (renewals are none)", held, lapsed)
@@ -137,12 +137,12 @@ func TestRedisHoldsAreSharedWithTheirLease(t *testing.T) {
 	}
 	for _, in := range ins {
 		b := in.breaker(t, "ops")
-		wait.For(t, testWait, in.s.InstanceID()+" to apply the operator's hold", func() bool { return b.State() == core.ForcedOpen })
+		wait.For(t, testWait, in.s.InstanceID()+" to apply the operator's hold", func() bool { return b.State() == events.ForcedOpen })
 	}
 	time.Sleep(2 * lease) // longer than any lease: nothing may lapse
 	settle(t, ins...)
 	for _, in := range ins {
-		if s := in.breaker(t, "ops").Snapshot(); s.State != core.ForcedOpen || s.HeldBy != "" {
+		if s := in.breaker(t, "ops").Snapshot(); s.State != events.ForcedOpen || s.HeldBy != "" {
 			t.Errorf("%s: the operator's hold is %s held by %q", in.s.InstanceID(), s.State, s.HeldBy)
 		}
 	}
@@ -177,7 +177,7 @@ func TestRedisAdoptedStateIsNotNews(t *testing.T) {
 		t.Fatal("Hold refused")
 	}
 	wait.For(t, testWait, "a's transitions in Redis", func() bool {
-		return a.rec.count(isWin("tripped", core.Open))+a.rec.count(isWin("forced", core.ForcedOpen))+a.rec.count(isWin("held", core.ForcedOpen)) == 3
+		return a.rec.count(isWin("tripped", events.Open))+a.rec.count(isWin("forced", events.ForcedOpen))+a.rec.count(isWin("held", events.ForcedOpen)) == 3
 	})
 
 	b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
@@ -187,7 +187,7 @@ func TestRedisAdoptedStateIsNotNews(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = localAlerts.Close(context.Background()) })
-	want := map[string]core.State{"tripped": core.Open, "forced": core.ForcedOpen, "held": core.ForcedOpen}
+	want := map[string]events.State{"tripped": events.Open, "forced": events.ForcedOpen, "held": events.ForcedOpen}
 	for n, st := range want {
 		br := b.breaker(t, n)
 		wait.For(t, testWait, "b to adopt "+n, func() bool { return br.State() == st })
@@ -233,10 +233,10 @@ func TestRedisFirstTransitionsAreAnnounced(t *testing.T) {
 		in.breaker(t, n)
 	}
 	settle(t, in)
-	if n := in.rec.count(isWin("held", core.ForcedOpen)); n != 1 {
+	if n := in.rec.count(isWin("held", events.ForcedOpen)); n != 1 {
 		t.Errorf("the first hold was announced %d times, want 1:\n%s", n, in.rec.dump())
 	}
-	if n := in.rec.count(isWin("tripped", core.Open)); n != 1 {
+	if n := in.rec.count(isWin("tripped", events.Open)); n != 1 {
 		t.Errorf("the first trip was announced %d times, want 1:\n%s", n, in.rec.dump())
 	}
 	if !core.ReplicationOf(in.breaker(t, "held")).HeldHere() {

@@ -22,10 +22,10 @@ import (
 // owner and no end, and never lapses.
 
 // setShared records the shared state this instance knows at ep.version.
-func (s *RedisStore) setShared(ep *redisEndpoint, st core.State, heldBy string, holdUntil time.Time) {
+func (s *RedisStore) setShared(ep *redisEndpoint, st events.State, heldBy string, holdUntil time.Time) {
 	ep.shared, ep.heldBy, ep.holdUntil = st, "", time.Time{}
 	delete(s.holds, ep)
-	if st == core.ForcedOpen && heldBy != "" {
+	if st == events.ForcedOpen && heldBy != "" {
 		ep.heldBy, ep.holdUntil = heldBy, holdUntil
 		s.holds[ep] = true
 	}
@@ -34,7 +34,7 @@ func (s *RedisStore) setShared(ep *redisEndpoint, st core.State, heldBy string, 
 // shareHold gives a change that takes or renews a component's hold the
 // end the cluster is to hold: the owner's, one SyncInterval later.
 func (s *RedisStore) shareHold(c localChange) localChange {
-	if c.to == core.ForcedOpen && c.heldBy != "" {
+	if c.to == events.ForcedOpen && c.heldBy != "" {
 		c.holdUntil = c.holdUntil.Add(s.cfg.SyncInterval)
 	}
 	return c
@@ -49,7 +49,7 @@ func (s *RedisStore) ownHold(ep *redisEndpoint, owner string, end time.Time) boo
 		return false
 	}
 	snap := ep.b.Snapshot()
-	return snap.State == core.ForcedOpen && truncateUTF8(snap.HeldBy, maxOwnerLen) == owner &&
+	return snap.State == events.ForcedOpen && truncateUTF8(snap.HeldBy, maxOwnerLen) == owner &&
 		snap.HoldUntil.Add(s.cfg.SyncInterval).UnixMilli() >= end.UnixMilli()
 }
 
@@ -82,7 +82,7 @@ func (s *RedisStore) checkLapses() {
 			continue
 		}
 		ep.lapseSeen = ep.holdUntil
-		if ep.b.State() == core.ForcedOpen {
+		if ep.b.State() == events.ForcedOpen {
 			ep.b.Snapshot()
 		}
 	}
@@ -127,23 +127,23 @@ func (l *lapseTimer) fired() { l.t = nil }
 func (s *RedisStore) shareRenewal(ep *redisEndpoint) {
 	// Only a hold renewed here: a copy applied from the cluster (or
 	// restored) is not the owner's to extend.
-	if ep.shared != core.ForcedOpen || ep.heldBy == "" || ep.b.State() != core.ForcedOpen || s.hasPending(ep) || !ep.rep.heldHere() {
+	if ep.shared != events.ForcedOpen || ep.heldBy == "" || ep.b.State() != events.ForcedOpen || s.hasPending(ep) || !ep.rep.heldHere() {
 		return
 	}
 	snap := ep.b.Snapshot()
-	if snap.State != core.ForcedOpen || truncateUTF8(snap.HeldBy, maxOwnerLen) != ep.heldBy ||
+	if snap.State != events.ForcedOpen || truncateUTF8(snap.HeldBy, maxOwnerLen) != ep.heldBy ||
 		snap.HoldUntil.Add(s.cfg.SyncInterval).UnixMilli() <= ep.holdUntil.UnixMilli() {
 		return
 	}
-	c := s.shareHold(localChange{from: core.ForcedOpen, to: core.ForcedOpen, reason: truncateUTF8(snap.Reason, maxReasonLen),
+	c := s.shareHold(localChange{from: events.ForcedOpen, to: events.ForcedOpen, reason: truncateUTF8(snap.Reason, maxReasonLen),
 		at: snap.LastStateChange, heldBy: ep.heldBy, holdUntil: snap.HoldUntil})
-	res, err := s.tryCAS(ep, s.changeArgs(ep, c, int64(ep.version), core.ForcedOpen.String()))
+	res, err := s.tryCAS(ep, s.changeArgs(ep, c, int64(ep.version), events.ForcedOpen.String()))
 	switch {
 	case err != nil:
 		s.failed(ep, "share a renewed hold", err)
 	case res.won:
 		ep.version = res.version
-		s.setShared(ep, core.ForcedOpen, c.heldBy, c.holdUntil)
+		s.setShared(ep, events.ForcedOpen, c.heldBy, c.holdUntil)
 	case res.cur.present:
 		s.adopt(ep, res.cur.cs, false)
 	}
@@ -161,12 +161,12 @@ func (s *RedisStore) releaseHoldHere(ep *redisEndpoint) {
 	}
 	snap := ep.b.Snapshot()
 	owner := truncateUTF8(snap.HeldBy, maxOwnerLen)
-	if snap.State != core.ForcedOpen || owner == "" || ep.shared != core.ForcedOpen || ep.heldBy != owner {
+	if snap.State != events.ForcedOpen || owner == "" || ep.shared != events.ForcedOpen || ep.heldBy != owner {
 		return
 	}
-	c := localChange{from: core.ForcedOpen, to: core.HalfOpen, at: s.clock.Now(),
+	c := localChange{from: events.ForcedOpen, to: events.HalfOpen, at: s.clock.Now(),
 		reason: truncateUTF8("released: "+snap.HeldBy+" stopped with the process", maxReasonLen)}
-	a := s.changeArgs(ep, c, int64(ep.version), core.ForcedOpen.String())
+	a := s.changeArgs(ep, c, int64(ep.version), events.ForcedOpen.String())
 	var res casReply
 	var err error
 	for attempt := 0; attempt < 2; attempt++ {
@@ -183,9 +183,9 @@ func (s *RedisStore) releaseHoldHere(ep *redisEndpoint) {
 		s.failed(ep, "release a hold of this process", err)
 	case res.won:
 		ep.version = res.version
-		s.setShared(ep, core.HalfOpen, "", time.Time{})
+		s.setShared(ep, events.HalfOpen, "", time.Time{})
 		s.publish(events.ClusterStateChange{
-			Type: events.TypeClusterStateChange, Endpoint: ep.name, OldState: res.old, NewState: core.HalfOpen,
+			Type: events.TypeClusterStateChange, Endpoint: ep.name, OldState: res.old, NewState: events.HalfOpen,
 			Timestamp: c.at.UTC(), Reason: c.reason, Version: res.version, Instance: s.cfg.InstanceID,
 		})
 	}

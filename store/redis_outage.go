@@ -16,7 +16,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
 )
 
@@ -89,7 +88,7 @@ func (s *RedisStore) reconnect() {
 		// Probe slots are claimed from Redis again; a half-open breaker
 		// asks at once.
 		ep.rep.limitProbes(0)
-		ep.claimed, ep.wantClaim = 0, ep.b.State() == core.HalfOpen
+		ep.claimed, ep.wantClaim = 0, ep.b.State() == events.HalfOpen
 	}
 	s.checkAll = true // what changed while Redis was away moved no counter this store saw
 	if err := s.sync(eps, true); err != nil {

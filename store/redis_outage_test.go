@@ -125,9 +125,9 @@ func TestRedisKilledMidLoad(t *testing.T) {
 	})
 	// Transitions go on locally, and still raise an event to alert on.
 	a.breaker(t, "tripped").Trip("during the outage")
-	wait.For(t, testWait, "a local decision", func() bool { return a.rec.count(isLocal("tripped", core.Open)) == 1 })
+	wait.For(t, testWait, "a local decision", func() bool { return a.rec.count(isLocal("tripped", events.Open)) == 1 })
 	settle(t, a) // reconnection attempts fail meanwhile
-	if b.breaker(t, "tripped").State() != core.Closed {
+	if b.breaker(t, "tripped").State() != events.Closed {
 		t.Fatal("b learnt of a's trip without Redis")
 	}
 	if err := a.s.ForceOpen(context.Background(), "forced", "x"); !errors.Is(err, ErrRedisUnavailable) {
@@ -138,19 +138,19 @@ func TestRedisKilledMidLoad(t *testing.T) {
 	lb.record.Store(false)
 	srv.Restart() // empty: nothing was persisted
 	wait.For(t, testWait, "recovered events", func() bool {
-		return a.s.Healthy() && b.s.Healthy() && a.rec.count(isStatus("recovered")) >= 1 && b.rec.count(isStatus("recovered")) >= 1
+		return a.s.healthy.Load() && b.s.healthy.Load() && a.rec.count(isStatus("recovered")) >= 1 && b.rec.count(isStatus("recovered")) >= 1
 	})
 	// a's trip is newer than the (lost) shared state: it is pushed, and b
 	// follows.
 	bt := b.breaker(t, "tripped")
-	wait.For(t, testWait, "b to adopt a's trip", func() bool { return bt.State() == core.Open })
+	wait.For(t, testWait, "b to adopt a's trip", func() bool { return bt.State() == events.Open })
 	la.finish()
 	lb.finish()
 	if n := la.errs.Load() + lb.errs.Load(); n != 0 {
 		t.Errorf("%d calls failed", n)
 	}
 	checkLatency(t, la, lb)
-	if n := a.rec.count(isWin("tripped", core.Open)) + b.rec.count(isWin("tripped", core.Open)); n != 0 {
+	if n := a.rec.count(isWin("tripped", events.Open)) + b.rec.count(isWin("tripped", events.Open)); n != 0 {
 		t.Errorf("the reconciliation raised %d more events for a transition already announced", n)
 	}
 	// The outage did not silence the alert, nor did the recovery repeat it.
@@ -180,10 +180,10 @@ func TestRedisHungServer(t *testing.T) {
 	settle(t, a)
 	l.record.Store(false)
 	srv.Resume()
-	wait.For(t, testWait, "a recovered event", func() bool { return a.s.Healthy() && a.rec.count(isStatus("recovered")) >= 1 })
+	wait.For(t, testWait, "a recovered event", func() bool { return a.s.healthy.Load() && a.rec.count(isStatus("recovered")) >= 1 })
 	// The shared state survived the pause: a's trip is newer and wins.
 	bt := b.breaker(t, "tripped")
-	wait.For(t, testWait, "b to adopt a's trip", func() bool { return bt.State() == core.Open })
+	wait.For(t, testWait, "b to adopt a's trip", func() bool { return bt.State() == events.Open })
 	l.finish()
 	if n := l.errs.Load(); n != 0 {
 		t.Errorf("%d calls failed", n)
@@ -250,8 +250,8 @@ func TestRedisWrongPasswordIsAnOutage(t *testing.T) {
 	in := newInstanceOn(t, c, "a", core.BreakerConfig{Timeout: 50 * time.Millisecond}, RedisConfig{}, nil)
 	b := in.breaker(t, "api")
 	wait.For(t, 10*time.Second, "a degraded event", func() bool { return in.rec.count(isStatus(events.StoreDegraded)) > 0 })
-	if in.rec.count(degradedSaying("authentication failed: ")) != 1 || in.s.Healthy() {
-		t.Errorf("healthy %v; events:\n%s", in.s.Healthy(), in.rec.dump())
+	if in.rec.count(degradedSaying("authentication failed: ")) != 1 || in.s.healthy.Load() {
+		t.Errorf("healthy %v; events:\n%s", in.s.healthy.Load(), in.rec.dump())
 	}
 	b.Trip("down")
 	wait.For(t, 10*time.Second, "a half-open probe admitted", func() bool {

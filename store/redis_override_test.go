@@ -258,7 +258,7 @@ func TestRedisOverrideWithRedisDown(t *testing.T) {
 	if !errors.Is(err, ErrRedisUnavailable) {
 		t.Fatalf("PutOverride with Redis down: %v", err)
 	}
-	wait.For(t, testWait, "a degraded", func() bool { return !a.s.Healthy() })
+	wait.For(t, testWait, "a degraded", func() bool { return !a.s.healthy.Load() })
 	if _, err := a.s.PutOverride(ctx, Override{Endpoint: "api", Settings: []byte(`{}`)}); !errors.Is(err, ErrRedisUnavailable) {
 		t.Fatalf("PutOverride while degraded: %v", err)
 	}
@@ -266,7 +266,7 @@ func TestRedisOverrideWithRedisDown(t *testing.T) {
 		t.Fatalf("Overrides with Redis down: %v", err)
 	}
 	srv.Restart()
-	wait.For(t, testWait, "both back", func() bool { return a.s.Healthy() && b.s.Healthy() })
+	wait.For(t, testWait, "both back", func() bool { return a.s.healthy.Load() && b.s.healthy.Load() })
 	settle(t, a, b)
 	if got := append(la.all(), lb.all()...); len(got) != 0 {
 		t.Errorf("applied: %+v", got)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"github.com/bulwark-go/bulwark/events"
 	"testing"
 	"time"
 
@@ -93,9 +94,9 @@ func TestRedisAnIdleInstanceClaimsNoProbeSlots(t *testing.T) {
 	b.loaded(t, "api")
 	ba, bb := a.breaker(t, "api"), b.breaker(t, "api")
 	bb.Trip("down")
-	wait.For(t, testWait, "a to apply the trip", func() bool { return ba.State() == core.Open })
+	wait.For(t, testWait, "a to apply the trip", func() bool { return ba.State() == events.Open })
 	wait.For(t, testWait, "a to win the half-open transition", func() bool {
-		return ba.Snapshot().State == core.HalfOpen && a.rec.count(isWin("api", core.HalfOpen)) == 1
+		return ba.Snapshot().State == events.HalfOpen && a.rec.count(isWin("api", events.HalfOpen)) == 1
 	})
 	took := wait.For(t, testWait, "b to admit a probe", func() bool {
 		p, err := bb.Allow()
@@ -105,6 +106,6 @@ func TestRedisAnIdleInstanceClaimsNoProbeSlots(t *testing.T) {
 		p.Report(core.Success, 0)
 		return true
 	})
-	wait.For(t, testWait, "the breakers to close", func() bool { return ba.State() == core.Closed && bb.State() == core.Closed })
+	wait.For(t, testWait, "the breakers to close", func() bool { return ba.State() == events.Closed && bb.State() == events.Closed })
 	t.Logf("b probed %v after a won the half-open round (sync interval %v)", took.Round(time.Millisecond), testSync)
 }

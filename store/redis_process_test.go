@@ -96,7 +96,7 @@ func TestRedisTwoProcesses(t *testing.T) {
 	p.expect("open from-parent")
 	p.send("trip")
 	fc := in.breaker(t, "from-child")
-	wait.For(t, testWait, "the child's trip", func() bool { return fc.State() == core.Open })
+	wait.For(t, testWait, "the child's trip", func() bool { return fc.State() == events.Open })
 	if r := fc.Snapshot().Reason; r != "tripped in the child process" {
 		t.Errorf("reason %q", r)
 	}
@@ -132,7 +132,7 @@ func TestRedisHoldOfAKilledProcessLapses(t *testing.T) {
 		b := in.breaker(t, "held-by-child")
 		wait.For(t, testWait, in.s.InstanceID()+" to apply the child's hold", func() bool {
 			s := b.Snapshot()
-			return s.State == core.ForcedOpen && s.HeldBy == "health child"
+			return s.State == events.ForcedOpen && s.HeldBy == "health child"
 		})
 	}
 	time.Sleep(3 * peerHoldLease) // the child renews meanwhile
@@ -158,7 +158,7 @@ func TestRedisHoldOfAKilledProcessLapses(t *testing.T) {
 		}
 	}
 	settle(t, ins...)
-	if n := ins[0].rec.count(isWin("held-by-child", core.HalfOpen)) + ins[1].rec.count(isWin("held-by-child", core.HalfOpen)); n != 1 {
+	if n := ins[0].rec.count(isWin("held-by-child", events.HalfOpen)) + ins[1].rec.count(isWin("held-by-child", events.HalfOpen)); n != 1 {
 		t.Errorf("%d cluster transitions to HalfOpen, want 1", n)
 	}
 }
@@ -181,7 +181,7 @@ func TestRedisProbeSlotsOfAKilledProcessReturn(t *testing.T) {
 	b := in.breaker(t, "probe-lease")
 	p.send("claim")
 	p.expect("claimed 2")
-	wait.For(t, testWait, "the child's half-open round", func() bool { return b.State() == core.HalfOpen })
+	wait.For(t, testWait, "the child's half-open round", func() bool { return b.State() == events.HalfOpen })
 
 	// The child holds both slots, alive, for twice the probe timeout.
 	pt := probeLeaseConfig.ProbeTimeout
@@ -240,7 +240,7 @@ func TestRedisPeerProcess(t *testing.T) {
 	fromParent, _ := breakerOf(m, "from-parent")
 	fromChild, _ := breakerOf(m, "from-child")
 	fromParent.OnStateChange(func(e events.StateChange) {
-		if e.Remote && e.NewState == core.Open {
+		if e.Remote && e.NewState == events.Open {
 			say("open from-parent")
 		}
 	})

@@ -12,7 +12,7 @@ import (
 type casArgs struct {
 	expected  int64  // version the proposal is based on; -1 for any
 	from      string // state the proposal leaves; "" for any
-	to        core.State
+	to        events.State
 	openUntil time.Time
 	heldBy    string    // the owner of a component's hold the proposal takes or renews
 	holdUntil time.Time // and when it lapses
@@ -42,13 +42,13 @@ func (a casArgs) mayRetryOn(cur clusterState, now time.Time) bool {
 		return false
 	}
 	switch {
-	case cur.State != core.ForcedOpen:
+	case cur.State != events.ForcedOpen:
 		return true
-	case a.to == core.ForcedOpen && a.heldBy == "":
+	case a.to == events.ForcedOpen && a.heldBy == "":
 		return true // an operator forcing it open takes over any hold
 	case cur.HeldBy != a.fromHeldBy:
 		return false
-	case a.to == core.ForcedOpen:
+	case a.to == events.ForcedOpen:
 		return a.holdUntil.UnixMilli() > cur.HoldUntil.UnixMilli() // a renewal: only a later end
 	case cur.HeldBy != "":
 		return !cur.HoldUntil.After(now)
@@ -78,11 +78,11 @@ func (s *RedisStore) cas(ctx context.Context, name string, k redisKeys, b *core.
 	// Times go to Redis on its clock, so that instances whose clocks
 	// differ agree on when an open time or a lease ends.
 	var until int64
-	if a.to == core.Open {
+	if a.to == events.Open {
 		until = max(s.toRedis(a.openUntil).UnixMilli(), 1)
 	}
 	probes, lease := 0, int64(0)
-	if b != nil && a.to == core.HalfOpen && !a.idle {
+	if b != nil && a.to == events.HalfOpen && !a.idle {
 		cfg := b.Config()
 		probes, lease = cfg.HalfOpenMaxRequests, s.probeLease(cfg).Milliseconds()
 	}
@@ -92,7 +92,7 @@ func (s *RedisStore) cas(ctx context.Context, name string, k redisKeys, b *core.
 	}
 	var heldBy string
 	var holdUntil int64
-	if a.to == core.ForcedOpen && a.heldBy != "" {
+	if a.to == events.ForcedOpen && a.heldBy != "" {
 		heldBy, holdUntil = truncateUTF8(a.heldBy, maxOwnerLen), holdMillis(s.toRedis(a.holdUntil), s.redisNow())
 	}
 	v, err := casScript.Run(ctx, s.client, []string{k.state, k.window, k.probes},
@@ -115,7 +115,7 @@ func (s *RedisStore) propose(ep *redisEndpoint, c localChange, last bool) {
 	}
 	c = s.shareHold(c)
 	a := s.changeArgs(ep, c, int64(ep.version), c.from.String())
-	if c.to == core.HalfOpen && c.from == core.Open {
+	if c.to == events.HalfOpen && c.from == events.Open {
 		a.idle = s.idleSinceOpen(ep)
 	}
 	res, err := s.tryCAS(ep, a)
@@ -126,7 +126,7 @@ func (s *RedisStore) propose(ep *redisEndpoint, c localChange, last bool) {
 	case res.won:
 		s.won(ep, c, res, true, last)
 	case res.cur.present:
-		s.adopt(ep, res.cur.cs, c.to == core.HalfOpen)
+		s.adopt(ep, res.cur.cs, c.to == events.HalfOpen)
 	}
 }
 
@@ -135,7 +135,7 @@ func (s *RedisStore) propose(ep *redisEndpoint, c localChange, last bool) {
 func (s *RedisStore) changeArgs(ep *redisEndpoint, c localChange, expected int64, from string) casArgs {
 	a := casArgs{expected: expected, from: from, to: c.to, openUntil: c.openUntil, heldBy: c.heldBy, holdUntil: c.holdUntil,
 		reason: c.reason, floor: ep.version, at: c.at}
-	if ep.shared == core.ForcedOpen {
+	if ep.shared == events.ForcedOpen {
 		a.fromHeldBy = ep.heldBy
 	}
 	return a
@@ -194,12 +194,12 @@ func (s *RedisStore) won(ep *redisEndpoint, c localChange, res casReply, announc
 		})
 	}
 	switch c.to {
-	case core.Closed, core.Disabled:
+	case events.Closed, events.Disabled:
 		ep.rep.forgetRemoteWindow()
 		s.newEpoch(ep, res.version)
-	case core.HalfOpen:
+	case events.HalfOpen:
 		ep.claimVer, ep.claimed = res.version, 0
-	case core.Open:
+	case events.Open:
 		s.noteOpened(ep)
 	}
 	if last && ep.b.State() != c.to && !s.hasPending(ep) {
@@ -207,7 +207,7 @@ func (s *RedisStore) won(ep *redisEndpoint, c localChange, res casReply, announc
 		// this proposal won): bring it to what the cluster now holds.
 		ep.rep.applyRemote(core.Snapshot{State: c.to, Reason: c.reason, OpenUntil: c.openUntil, HeldBy: c.heldBy, HoldUntil: c.holdUntil})
 	}
-	if c.to == core.HalfOpen {
+	if c.to == events.HalfOpen {
 		s.setProbes(ep, res.claimed)
 	}
 }
@@ -218,7 +218,7 @@ func (s *RedisStore) won(ep *redisEndpoint, c localChange, res casReply, announc
 // breaker.
 func (s *RedisStore) noteOpened(ep *redisEndpoint) {
 	ep.openNoted = false
-	if ep.b.State() != core.Open || ep.b.RetryAfter() <= 0 {
+	if ep.b.State() != events.Open || ep.b.RetryAfter() <= 0 {
 		return
 	}
 	ep.openCalls, ep.openNoted = callsSeen(ep.b.Snapshot()), true

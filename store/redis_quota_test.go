@@ -202,7 +202,7 @@ func TestRedisSharedRateLimitDuringOutage(t *testing.T) {
 	if !between {
 		t.Errorf("a's share jumped from %.3f to a third: %.3f", start, seen)
 	}
-	if ins[0].s.Healthy() {
+	if ins[0].s.healthy.Load() {
 		t.Fatal("healthy without Redis")
 	}
 	for _, in := range ins {

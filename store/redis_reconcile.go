@@ -2,6 +2,7 @@ package store
 
 import (
 	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/events"
 )
 
 // adopt takes the cluster's state after losing a proposal. demand says this
@@ -9,7 +10,7 @@ import (
 func (s *RedisStore) adopt(ep *redisEndpoint, cur clusterState, demand bool) {
 	ep.version, ep.dirty = max(ep.version, cur.Version), false
 	s.applyState(ep, cur)
-	if demand && cur.State == core.HalfOpen && cur.Version == ep.version {
+	if demand && cur.State == events.HalfOpen && cur.Version == ep.version {
 		s.claimNow(ep)
 	}
 }
@@ -21,23 +22,23 @@ func (s *RedisStore) adopt(ep *redisEndpoint, cur clusterState, demand bool) {
 // later lease instead.
 func (s *RedisStore) applyState(ep *redisEndpoint, cs clusterState) {
 	s.setShared(ep, cs.State, cs.HeldBy, cs.HoldUntil)
-	if cs.State == core.HalfOpen && ep.claimVer != cs.Version {
+	if cs.State == events.HalfOpen && ep.claimVer != cs.Version {
 		ep.claimVer, ep.claimed = cs.Version, 0
 		if s.healthy.Load() {
 			ep.rep.limitProbes(0) // before the breaker admits any probe
 		}
 	}
-	if cs.State == core.ForcedOpen && cs.HeldBy != "" && s.ownHold(ep, cs.HeldBy, cs.HoldUntil) {
+	if cs.State == events.ForcedOpen && cs.HeldBy != "" && s.ownHold(ep, cs.HeldBy, cs.HoldUntil) {
 		// Its own hold coming back, or a renewal older than the one made
 		// here since, changes nothing: the breaker keeps its lease, and a
 		// hold taken here stays this process's.
 		return
 	}
 	ep.rep.applyRemote(core.Snapshot{State: cs.State, Reason: cs.Reason, OpenUntil: cs.OpenUntil, HeldBy: cs.HeldBy, HoldUntil: cs.HoldUntil})
-	if cs.State == core.Open {
+	if cs.State == events.Open {
 		s.noteOpened(ep)
 	}
-	if cs.State == core.Closed || cs.State == core.Disabled {
+	if cs.State == events.Closed || cs.State == events.Disabled {
 		ep.rep.forgetRemoteWindow()
 		s.newEpoch(ep, cs.Version)
 	}
@@ -58,7 +59,7 @@ func (s *RedisStore) reconcile(ep *redisEndpoint, cs clusterState, present bool)
 	case !present:
 		// Lost (expired, flushed, a restarted Redis) or unreadable: our
 		// state is the best there is, unless it says nothing.
-		if ep.dirty || local != core.Closed && !proposing {
+		if ep.dirty || local != events.Closed && !proposing {
 			s.pushLocal(ep, 0, "")
 		}
 	case cs.Version > ep.version:
@@ -98,10 +99,10 @@ func (s *RedisStore) learnOrApply(ep *redisEndpoint, cs clusterState, proposing 
 func (s *RedisStore) pushLocal(ep *redisEndpoint, expected int64, from string) {
 	snap := ep.b.Snapshot()
 	c := localChange{to: snap.State, reason: truncateUTF8(snap.Reason, maxReasonLen), at: snap.LastStateChange, openUntil: snap.OpenUntil}
-	if snap.State == core.Open && c.openUntil.IsZero() {
+	if snap.State == events.Open && c.openUntil.IsZero() {
 		c.openUntil = s.clock.Now()
 	}
-	if snap.State == core.ForcedOpen && snap.HeldBy != "" {
+	if snap.State == events.ForcedOpen && snap.HeldBy != "" {
 		// Taken here, a hold is shared with the grace its renewals need;
 		// applied from the cluster or restored, as it is.
 		c.heldBy, c.holdUntil = truncateUTF8(snap.HeldBy, maxOwnerLen), snap.HoldUntil

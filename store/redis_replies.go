@@ -27,8 +27,8 @@ import (
 // carried by a transition message.
 type clusterState struct {
 	Version   uint64
-	State     core.State
-	OldState  core.State
+	State     events.State
+	OldState  events.State
 	OpenUntil time.Time // zero unless Open
 	HeldBy    string    // a component hold's owner; "" unless ForcedOpen by one
 	HoldUntil time.Time // when that hold lapses unless renewed; zero without one
@@ -166,7 +166,7 @@ func checkHold(cs *clusterState, heldBy string, holdUntil int64, now time.Time) 
 		return nil
 	case heldBy == "":
 		return malformed("hold_until %d without held_by", holdUntil)
-	case cs.State != core.ForcedOpen:
+	case cs.State != events.ForcedOpen:
 		return malformed("held_by %.40q on a %s state: only ForcedOpen is held", heldBy, cs.State)
 	case len(heldBy) > maxOwnerLen || !utf8.ValidString(heldBy):
 		return malformed("held_by is not UTF-8 of at most %d bytes", maxOwnerLen)
@@ -201,7 +201,7 @@ func checkState(version int64, state, oldState string, openUntil int64, reason, 
 		return cs, malformed("updated %d out of range", updated)
 	}
 	cs = clusterState{Version: uint64(version), State: st, OldState: old, Reason: reason, Origin: origin, Updated: time.UnixMilli(updated)}
-	if st == core.Open {
+	if st == events.Open {
 		if openUntil <= 0 || openUntil > now.Add(maxOpenAhead).UnixMilli() {
 			return clusterState{}, malformed("open_until %d out of range for an Open state", openUntil)
 		}
@@ -230,10 +230,10 @@ func readState(pairs []any, now time.Time) stateRead {
 // casReply is the compare-and-set script's reply.
 type casReply struct {
 	won     bool
-	version uint64     // the new version, or for a loser the one the script read
-	old     core.State // a winner's: the state it replaced
-	claimed int        // a winner's: half-open probe slots claimed with the transition
-	cur     stateRead  // a loser's: the state that stands
+	version uint64       // the new version, or for a loser the one the script read
+	old     events.State // a winner's: the state it replaced
+	claimed int          // a winner's: half-open probe slots claimed with the transition
+	cur     stateRead    // a loser's: the state that stands
 }
 
 // parseCASReply parses {1, version, old state, updated ms, claimed} (won)

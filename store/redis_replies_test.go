@@ -4,12 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/bulwark-go/bulwark/events"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/bulwark-go/bulwark/core"
 )
 
 func message(fields map[string]any) []byte {
@@ -35,7 +35,7 @@ func TestDecodeMessage(t *testing.T) {
 		}
 	}
 	name, cs, err := decodeMessage(message(good()), now)
-	if err != nil || name != "api" || cs.Version != 7 || cs.State != core.Open || cs.OpenUntil.UnixMilli() != until || cs.Origin != "inst-1" {
+	if err != nil || name != "api" || cs.Version != 7 || cs.State != events.Open || cs.OpenUntil.UnixMilli() != until || cs.Origin != "inst-1" {
 		t.Fatalf("good message: %q %+v %v", name, cs, err)
 	}
 	// What the Lua encoder writes: "/" escaped.
@@ -109,7 +109,7 @@ func TestParseStateHash(t *testing.T) {
 	good := []string{"version", "4", "state", "HalfOpen", "old_state", "Open", "open_until", "0",
 		"reason", "open timeout elapsed", "origin", "b", "updated", fmt.Sprint(now.UnixMilli()), "window_epoch", "2"}
 	cs, present, err := parseStateHash(pairs(good...), now)
-	if err != nil || !present || cs.Version != 4 || cs.State != core.HalfOpen || !cs.OpenUntil.IsZero() {
+	if err != nil || !present || cs.Version != 4 || cs.State != events.HalfOpen || !cs.OpenUntil.IsZero() {
 		t.Fatalf("good hash: %+v %v %v", cs, present, err)
 	}
 	if _, present, err := parseStateHash(nil, now); present || err != nil {
@@ -180,11 +180,11 @@ func TestParseCASReply(t *testing.T) {
 	now := time.Now()
 	ms := now.UnixMilli()
 	won, err := parseCASReply([]any{int64(1), int64(9), "HalfOpen", ms, int64(2)}, 3, now)
-	if err != nil || !won.won || won.version != 9 || won.old != core.HalfOpen || won.claimed != 2 {
+	if err != nil || !won.won || won.version != 9 || won.old != events.HalfOpen || won.claimed != 2 {
 		t.Fatalf("winner: %+v %v", won, err)
 	}
 	lost, err := parseCASReply([]any{int64(0), stateHash(now), int64(4)}, 0, now)
-	if err != nil || lost.won || lost.version != 4 || !lost.cur.present || lost.cur.cs.State != core.Open || lost.cur.err != nil {
+	if err != nil || lost.won || lost.version != 4 || !lost.cur.present || lost.cur.cs.State != events.Open || lost.cur.err != nil {
 		t.Fatalf("loser: %+v %v", lost, err)
 	}
 	// A loser's unreadable hash is not a bad reply: the proposal replaces it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/bulwark-go/bulwark/events"
 	"math"
 	"slices"
 	"strings"
@@ -48,7 +49,7 @@ func (s *RedisStore) sync(eps []*redisEndpoint, all bool) error {
 		}
 	}
 	for _, ep := range eps {
-		if ep.b.State() == core.ForcedOpen {
+		if ep.b.State() == events.ForcedOpen {
 			// A lapsed hold moves the breaker to HalfOpen here (as a call
 			// would), which queues the transition to propose: the
 			// backstop of the lapse timer (see checkLapses).
@@ -369,7 +370,7 @@ func (s *RedisStore) loadScripts(ctx context.Context) error {
 // held already, to renew their lease (an instance that stops renewing
 // loses them to the others after the lease).
 func (s *RedisStore) probeWant(ep *redisEndpoint) (int, bool) {
-	if ep.b.State() != core.HalfOpen || ep.claimVer == 0 || ep.claimVer != ep.version {
+	if ep.b.State() != events.HalfOpen || ep.claimVer == 0 || ep.claimVer != ep.version {
 		return 0, false
 	}
 	rejected := ep.b.Snapshot().RejectedRequests
@@ -388,7 +389,7 @@ func (s *RedisStore) probeWant(ep *redisEndpoint) (int, bool) {
 // holds in the cluster's half-open round.
 func (s *RedisStore) setProbes(ep *redisEndpoint, n int) {
 	ep.claimed = max(n, 0)
-	if ep.b.State() == core.HalfOpen && s.healthy.Load() {
+	if ep.b.State() == events.HalfOpen && s.healthy.Load() {
 		ep.rep.limitProbes(ep.claimed)
 	}
 }

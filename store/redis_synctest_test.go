@@ -72,7 +72,7 @@ func TestRedisOutageIsLoggedOnceInABubble(t *testing.T) {
 		time.Sleep(10 * time.Minute)
 		synctest.Wait()
 
-		if s.Healthy() {
+		if s.healthy.Load() {
 			t.Fatal("healthy without Redis")
 		}
 		if n := logs.count(slog.LevelWarn, "Redis unavailable (DNS: no such host redis.internal)"); n != 1 || len(logs.all()) != 1 {
@@ -120,7 +120,7 @@ func TestRedisCloseHonoursContextInABubble(t *testing.T) {
 			t.Errorf("second Close: %v", err)
 		}
 		synctest.Wait()
-		if st := b.State(); st != core.Open {
+		if st := b.State(); st != events.Open {
 			t.Errorf("breaker %s after Close", st)
 		}
 	})

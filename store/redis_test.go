@@ -25,12 +25,12 @@ func TestRedisTripOnOneInstanceOpensTheOther(t *testing.T) {
 	if !ba.Trip("test trip") {
 		t.Fatal("trip refused")
 	}
-	wait.For(t, testWait, "b to open", func() bool { return bb.State() == core.Open })
+	wait.For(t, testWait, "b to open", func() bool { return bb.State() == events.Open })
 	if got, want := bb.Snapshot().OpenUntil.UnixMilli(), ba.Snapshot().OpenUntil.UnixMilli(); got != want {
 		t.Errorf("b open until %d, a %d", got, want)
 	}
-	wait.For(t, testWait, "a's winner event", func() bool { return a.rec.count(isWin("api", core.Open)) == 1 })
-	if n := b.rec.count(isWin("api", core.Open)); n != 0 {
+	wait.For(t, testWait, "a's winner event", func() bool { return a.rec.count(isWin("api", events.Open)) == 1 })
+	if n := b.rec.count(isWin("api", events.Open)); n != 0 {
 		t.Errorf("b announced %d cluster transitions, want 0:\n%s", n, b.rec.dump())
 	}
 }
@@ -49,12 +49,12 @@ func TestRedisGlobalThresholdOpensEveryInstance(t *testing.T) {
 	openedA.Store(-1)
 	openedB.Store(-1)
 	ba.OnStateChange(func(e events.StateChange) {
-		if e.NewState == core.Open {
+		if e.NewState == events.Open {
 			openedA.CompareAndSwap(-1, int64(a.s.rounds.Load()))
 		}
 	})
 	bb.OnStateChange(func(e events.StateChange) {
-		if e.NewState == core.Open {
+		if e.NewState == events.Open {
 			openedB.CompareAndSwap(-1, int64(b.s.rounds.Load()))
 		}
 	})
@@ -72,13 +72,13 @@ func TestRedisGlobalThresholdOpensEveryInstance(t *testing.T) {
 			}
 			p.Report(o, 0)
 		}
-		if br.State() != core.Closed {
+		if br.State() != events.Closed {
 			t.Fatalf("%s opened on local counts alone", br.Name())
 		}
 	}
 	startA, startB := int64(a.s.rounds.Load()), int64(b.s.rounds.Load())
 	start := time.Now()
-	wait.For(t, testWait, "both to open", func() bool { return ba.State() == core.Open && bb.State() == core.Open })
+	wait.For(t, testWait, "both to open", func() bool { return ba.State() == events.Open && bb.State() == events.Open })
 	t.Logf("both open %v after the last call (sync interval %v)", time.Since(start), testSync)
 	// Within two sync intervals: the round in flight when the calls ended
 	// may have missed them, the next ones must not.
@@ -88,11 +88,11 @@ func TestRedisGlobalThresholdOpensEveryInstance(t *testing.T) {
 	if d := openedB.Load() - startB; d > 2 {
 		t.Errorf("b opened %d sync rounds after the calls, want at most 2", d)
 	}
-	if s := bb.Snapshot(); s.WindowRequests < 12 && s.State == core.Closed {
+	if s := bb.Snapshot(); s.WindowRequests < 12 && s.State == events.Closed {
 		t.Errorf("b's window %d calls", s.WindowRequests)
 	}
 	settle(t, a, b)
-	if n := a.rec.count(isWin("api", core.Open)) + b.rec.count(isWin("api", core.Open)); n != 1 {
+	if n := a.rec.count(isWin("api", events.Open)) + b.rec.count(isWin("api", events.Open)); n != 1 {
 		t.Errorf("%d winner events, want 1:\na:\n%s\nb:\n%s", n, a.rec.dump(), b.rec.dump())
 	}
 }
@@ -138,11 +138,11 @@ func TestRedisRaceHasOneWinnerAndOneAlert(t *testing.T) {
 	settle(t, a, b)
 	for i := range n {
 		name := fmt.Sprintf("race-%d", i)
-		wins := a.rec.count(isWin(name, core.Open)) + b.rec.count(isWin(name, core.Open))
+		wins := a.rec.count(isWin(name, events.Open)) + b.rec.count(isWin(name, events.Open))
 		if wins != 1 {
 			t.Errorf("%s: %d winner events, want 1", name, wins)
 		}
-		if sa, sb := a.breaker(t, name).State(), b.breaker(t, name).State(); sa != core.Open || sb != core.Open {
+		if sa, sb := a.breaker(t, name).State(), b.breaker(t, name).State(); sa != events.Open || sb != events.Open {
 			t.Errorf("%s: a %s, b %s", name, sa, sb)
 		}
 	}
@@ -158,7 +158,7 @@ func TestRedisRaceHasOneWinnerAndOneAlert(t *testing.T) {
 	}
 	localOpen := func(e events.Event) bool {
 		sc, ok := e.(events.StateChange)
-		return ok && sc.NewState == core.Open && !sc.Remote
+		return ok && sc.NewState == events.Open && !sc.Remote
 	}
 	t.Logf("%d trips: %d local StateChange events to Open (what per-instance alerting would fire), %d alerts",
 		n, a.rec.count(localOpen)+b.rec.count(localOpen), len(alertsA.Recent())+len(alertsB.Recent()))
@@ -173,10 +173,10 @@ func TestRedisLateInstanceLoadsTheSharedState(t *testing.T) {
 	a := newInstance(t, srv, "a", core.BreakerConfig{}, RedisConfig{})
 	a.loaded(t, "api")
 	a.breaker(t, "api").Trip("before b started")
-	wait.For(t, testWait, "the winner event", func() bool { return a.rec.count(isWin("api", core.Open)) == 1 })
+	wait.For(t, testWait, "the winner event", func() bool { return a.rec.count(isWin("api", events.Open)) == 1 })
 	b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
 	bb := b.breaker(t, "api")
-	wait.For(t, testWait, "b to load Open", func() bool { return bb.State() == core.Open })
+	wait.For(t, testWait, "b to load Open", func() bool { return bb.State() == events.Open })
 	if bb.RetryAfter() <= 0 || bb.RetryAfter() > time.Minute {
 		t.Errorf("b retry after %v", bb.RetryAfter())
 	}
@@ -192,12 +192,12 @@ func TestRedisControlsAreClusterWide(t *testing.T) {
 	ctx := context.Background()
 	steps := []struct {
 		do   func() error
-		want core.State
+		want events.State
 	}{
-		{func() error { return b.s.ForceOpen(ctx, "api", "maintenance") }, core.ForcedOpen},
-		{func() error { return a.s.Reset(ctx, "api") }, core.Closed},
-		{func() error { return a.s.Disable(ctx, "api") }, core.Disabled},
-		{func() error { return b.s.Reset(ctx, "api") }, core.Closed},
+		{func() error { return b.s.ForceOpen(ctx, "api", "maintenance") }, events.ForcedOpen},
+		{func() error { return a.s.Reset(ctx, "api") }, events.Closed},
+		{func() error { return a.s.Disable(ctx, "api") }, events.Disabled},
+		{func() error { return b.s.Reset(ctx, "api") }, events.Closed},
 	}
 	for i, st := range steps {
 		if err := st.do(); err != nil {
@@ -208,7 +208,7 @@ func TestRedisControlsAreClusterWide(t *testing.T) {
 	if r := ba.Snapshot().Reason; r != "reset" {
 		t.Errorf("a's reason %q", r)
 	}
-	if n := b.rec.count(isWin("api", core.ForcedOpen)); n != 1 {
+	if n := b.rec.count(isWin("api", events.ForcedOpen)); n != 1 {
 		t.Errorf("b announced force-open %d times", n)
 	}
 	// An endpoint no instance uses yet: the state waits in Redis.
@@ -216,7 +216,7 @@ func TestRedisControlsAreClusterWide(t *testing.T) {
 		t.Fatal(err)
 	}
 	bl := b.breaker(t, "later")
-	wait.For(t, testWait, "b's new breaker to load ForcedOpen", func() bool { return bl.State() == core.ForcedOpen })
+	wait.For(t, testWait, "b's new breaker to load ForcedOpen", func() bool { return bl.State() == events.ForcedOpen })
 	if r := bl.Snapshot().Reason; r != "forced open: not deployed" {
 		t.Errorf("reason %q", r)
 	}
@@ -234,7 +234,7 @@ func TestRedisHalfOpenProbesAreCountedClusterWide(t *testing.T) {
 	b.loaded(t, "api")
 	ba, bb := a.breaker(t, "api"), b.breaker(t, "api")
 	ba.Trip("test")
-	wait.For(t, testWait, "b to open", func() bool { return bb.State() == core.Open })
+	wait.For(t, testWait, "b to open", func() bool { return bb.State() == events.Open })
 	wait.For(t, testWait, "the open time to pass", func() bool { return ba.RetryAfter() == 0 && bb.RetryAfter() == 0 })
 
 	// Both instances get calls; none report, so each admitted probe keeps
@@ -260,6 +260,6 @@ func TestRedisHalfOpenProbesAreCountedClusterWide(t *testing.T) {
 		p.Report(core.Success, 0)
 	}
 	if admitted() == 2 {
-		wait.For(t, testWait, "both to close", func() bool { return ba.State() == core.Closed && bb.State() == core.Closed })
+		wait.For(t, testWait, "both to close", func() bool { return ba.State() == events.Closed && bb.State() == events.Closed })
 	}
 }

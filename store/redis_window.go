@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"github.com/bulwark-go/bulwark/events"
 	"math"
 	"slices"
 	"strconv"
@@ -99,7 +100,7 @@ func (a *aggState) restart(epoch uint64) {
 // that is not Closed (whose calls no threshold counts, and which the next
 // Closed empties).
 func (s *RedisStore) planPush(ep *redisEndpoint) (win counts3, ok bool) {
-	if ep.b.State() != core.Closed {
+	if ep.b.State() != events.Closed {
 		return counts3{}, false
 	}
 	t, f, sl := ep.rep.windowCounts()

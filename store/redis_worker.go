@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/bulwark-go/bulwark/core"
 	"github.com/bulwark-go/bulwark/events"
 )
 
@@ -147,7 +146,7 @@ const maxPending = 16
 
 // localChange is a transition made by this instance's breaker.
 type localChange struct {
-	from, to  core.State
+	from, to  events.State
 	reason    string
 	at        time.Time
 	openUntil time.Time
@@ -166,7 +165,7 @@ func (s *RedisStore) onChange(ep *redisEndpoint, e events.StateChange) {
 		s.mu.Unlock()
 		return
 	}
-	if e.NewState != core.HalfOpen && s.healthy.Load() {
+	if e.NewState != events.HalfOpen && s.healthy.Load() {
 		// The next half-open round starts without slots, before any call
 		// can see it; they are claimed from Redis.
 		ep.rep.limitProbes(0)
@@ -177,16 +176,16 @@ func (s *RedisStore) onChange(ep *redisEndpoint, e events.StateChange) {
 	}
 	c := localChange{from: e.OldState, to: e.NewState, reason: truncateUTF8(e.Reason, maxReasonLen), at: e.Timestamp, restored: e.Restored}
 	switch e.NewState {
-	case core.Open:
-		if snap := ep.b.Snapshot(); snap.State == core.Open {
+	case events.Open:
+		if snap := ep.b.Snapshot(); snap.State == events.Open {
 			c.openUntil = snap.OpenUntil
 		} else {
 			c.openUntil = e.Timestamp.Add(ep.b.Config().Timeout)
 		}
-	case core.ForcedOpen:
+	case events.ForcedOpen:
 		// A component's hold is shared with its owner and lease; an
 		// operator's has neither.
-		if snap := ep.b.Snapshot(); snap.State == core.ForcedOpen && snap.HeldBy != "" {
+		if snap := ep.b.Snapshot(); snap.State == events.ForcedOpen && snap.HeldBy != "" {
 			c.heldBy, c.holdUntil = truncateUTF8(snap.HeldBy, maxOwnerLen), snap.HoldUntil
 		}
 	}
@@ -276,7 +275,7 @@ func (s *RedisStore) drain() {
 			ep.learnOnly = true
 		default:
 			switch ep.b.State() {
-			case core.Open, core.HalfOpen, core.ForcedOpen:
+			case events.Open, events.HalfOpen, events.ForcedOpen:
 				s.markRestored(ep)
 			}
 		}

@@ -239,7 +239,7 @@ func (f *scaleFleet) warmUp(t *testing.T) {
 	for _, s := range f.stores {
 		start := s.rounds.Load()
 		wait.For(t, time.Minute, "sync rounds of "+s.InstanceID(), func() bool { return s.rounds.Load() >= start+1 })
-		if !s.Healthy() {
+		if !s.healthy.Load() {
 			t.Fatalf("%s lost Redis", s.InstanceID())
 		}
 	}
@@ -297,7 +297,7 @@ func (f *scaleFleet) measure(t *testing.T, d time.Duration) scaleRow {
 	e1, r1, i1 := f.counters(t)
 	secs := time.Since(start).Seconds()
 	for _, s := range f.stores {
-		if !s.Healthy() {
+		if !s.healthy.Load() {
 			t.Errorf("%s lost Redis during the measurement", s.InstanceID())
 		}
 	}

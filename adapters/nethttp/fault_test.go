@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/bulwark-go/bulwark/events"
 	"io"
 	"log"
 	"net/http"
@@ -102,7 +103,7 @@ func TestInboundFaultStatus(t *testing.T) {
 		t.Fatalf("the handler ran %d times", n)
 	}
 	s := endpoint(t, m, "GET /x").Breaker().Snapshot()
-	if s.State != core.Open || s.InjectedFailures != 3 || s.FailedRequests != 0 || s.InjectedStatus != 3 {
+	if s.State != events.Open || s.InjectedFailures != 3 || s.FailedRequests != 0 || s.InjectedStatus != 3 {
 		t.Fatalf("breaker %+v", s)
 	}
 	// The breaker protects the endpoint from calls the experiment does not
@@ -261,7 +262,7 @@ func TestOutboundFaults(t *testing.T) {
 	}
 	// The breaker opens on injected failures as on real ones.
 	_, _ = c.Get(up.srv.URL)
-	if st := endpoint(t, m, "upstream").Breaker().State(); st != core.Open {
+	if st := endpoint(t, m, "upstream").Breaker().State(); st != events.Open {
 		t.Fatalf("after three injected failures: %v", st)
 	}
 }

@@ -3,6 +3,7 @@ package nethttp
 import (
 	"context"
 	"errors"
+	"github.com/bulwark-go/bulwark/events"
 	"net/http"
 	"sync"
 	"time"
@@ -368,7 +369,7 @@ func (t *Ticket) Finish(status int, panicked bool) {
 	}
 	d := time.Duration(end - t.start)
 	obs := g.cfg.Observer
-	var before core.State
+	var before events.State
 	if obs != nil {
 		before = t.ep.Breaker().State()
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bulwark-go/bulwark/events"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -149,7 +150,7 @@ func TestFailingRouteOpensAloneAndRecovers(t *testing.T) {
 	f.heal.Store(true)
 	f.clock.Advance(20 * time.Second)
 	e, _ := f.m.Lookup("GET /fail/{id}")
-	if r := f.get(t, "/fail/3"); r.StatusCode != 200 || e.Breaker().State() != core.Closed {
+	if r := f.get(t, "/fail/3"); r.StatusCode != 200 || e.Breaker().State() != events.Closed {
 		t.Fatalf("probe: %d, state %s", r.StatusCode, e.Breaker().State())
 	}
 }
@@ -162,7 +163,7 @@ func TestFourHundredsAreSuccesses(t *testing.T) {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/x", nil))
 	}
 	e, _ := m.Lookup("GET /x")
-	if s := e.Breaker().Snapshot(); e.Breaker().State() != core.Closed || s.SuccessfulRequests != 5 {
+	if s := e.Breaker().Snapshot(); e.Breaker().State() != events.Closed || s.SuccessfulRequests != 5 {
 		t.Fatalf("404s: %+v", s)
 	}
 }
@@ -220,7 +221,7 @@ func TestPanicIsAFailureReleasesAndContinues(t *testing.T) {
 	}()
 	e, _ := m.Lookup("GET /boom")
 	us, _ := m.PerUser().UserStats("alice")
-	if e.Breaker().State() != core.Open || e.Bulkhead().Stats().Active != 0 || us.Active != 0 {
+	if e.Breaker().State() != events.Open || e.Bulkhead().Stats().Active != 0 || us.Active != 0 {
 		t.Fatalf("breaker %s, bulkhead active %d, user active %d", e.Breaker().State(), e.Bulkhead().Stats().Active, us.Active)
 	}
 	if s := e.SLO().Status(); s.Total != 1 || s.Failed != 1 {

@@ -2,6 +2,7 @@ package nethttp
 
 import (
 	"context"
+	"github.com/bulwark-go/bulwark/events"
 	"time"
 
 	"github.com/bulwark-go/bulwark/core"
@@ -24,5 +25,5 @@ type Observer interface {
 	Done(ctx context.Context, endpoint string, o core.Outcome, d time.Duration)
 	// Transition is told that this call's outcome moved the endpoint's
 	// breaker from one state to another.
-	Transition(ctx context.Context, endpoint string, from, to core.State)
+	Transition(ctx context.Context, endpoint string, from, to events.State)
 }

@@ -3,6 +3,7 @@ package nethttp
 import (
 	"context"
 	"fmt"
+	"github.com/bulwark-go/bulwark/events"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -34,7 +35,7 @@ func (o *recordingObserver) Attempt(_ context.Context, ep string, n int, _ time.
 func (o *recordingObserver) Done(_ context.Context, ep string, out core.Outcome, _ time.Duration) {
 	o.add("done %s %s", ep, out)
 }
-func (o *recordingObserver) Transition(_ context.Context, ep string, from, to core.State) {
+func (o *recordingObserver) Transition(_ context.Context, ep string, from, to events.State) {
 	o.add("transition %s %s->%s", ep, from, to)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/bulwark-go/bulwark/events"
 	"io"
 	"net/http"
 	"reflect"
@@ -234,7 +235,7 @@ func (t *Transport) guarded(req *http.Request, ep *core.Endpoint) (*http.Respons
 		req = req.WithContext(ctx)
 	}
 	obs := t.cfg.Observer
-	var before core.State
+	var before events.State
 	if obs != nil {
 		before = ep.Breaker().State()
 	}

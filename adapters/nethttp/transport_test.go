@@ -2,6 +2,7 @@ package nethttp
 
 import (
 	"errors"
+	"github.com/bulwark-go/bulwark/events"
 	"io"
 	"net"
 	"net/http"
@@ -342,7 +343,7 @@ func TestTransportBreakerOpensAndShortCircuits(t *testing.T) {
 		t.Fatal("no time to half-open")
 	}
 	e, ok := f.m.Lookup(u.host())
-	if !ok || e.Breaker().State() != core.Open {
+	if !ok || e.Breaker().State() != events.Open {
 		t.Fatal("breaker not keyed by host")
 	}
 	if s := e.Retry().Stats(); s.AbortedByBreaker != 1 || s.Rejected != 1 {
@@ -363,7 +364,7 @@ func TestTransportTransportErrorsAreFailures(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error from a dead port")
 	}
-	if e, _ := f.m.Lookup(addr); e.Breaker().State() != core.Open {
+	if e, _ := f.m.Lookup(addr); e.Breaker().State() != events.Open {
 		t.Fatalf("transport errors did not open the breaker: %s", e.Breaker().State())
 	}
 }

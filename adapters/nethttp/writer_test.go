@@ -3,6 +3,7 @@ package nethttp
 import (
 	"bufio"
 	"context"
+	"github.com/bulwark-go/bulwark/events"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -68,7 +69,7 @@ func TestWebSocketUpgradeBehindMiddleware(t *testing.T) {
 	e, _ := m.Lookup("GET /ws")
 	b := e.Breaker()
 	wait.For(t, 5*time.Second, "the upgraded request to finish", func() bool { return b.Snapshot().SuccessfulRequests == 1 })
-	if b.State() != core.Closed {
+	if b.State() != events.Closed {
 		t.Fatalf("an upgraded connection counted as a failure: %+v", b.Snapshot())
 	}
 	wait.For(t, 5*time.Second, "the bulkhead slot to be released", func() bool { return e.Bulkhead().Stats().Active == 0 })

@@ -57,7 +57,7 @@ func TestMonitorGRPC(t *testing.T) {
 	for range 3 {
 		tick()
 	}
-	if b.State() != core.ForcedOpen {
+	if b.State() != events.ForcedOpen {
 		t.Fatalf("state %v after 3 NOT_SERVING checks", b.State())
 	}
 	if r := b.Snapshot().Reason; !strings.Contains(r, "health check grpc://"+addr+" failed 3 times: health status NOT_SERVING") {
@@ -66,7 +66,7 @@ func TestMonitorGRPC(t *testing.T) {
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	tick()
 	tick()
-	if b.State() != core.HalfOpen {
+	if b.State() != events.HalfOpen {
 		t.Fatalf("state %v after 2 SERVING checks", b.State())
 	}
 	// The transitions went out on the bus, so alerts and the feed see them.

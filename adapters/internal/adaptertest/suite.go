@@ -2,6 +2,7 @@ package adaptertest
 
 import (
 	"errors"
+	"github.com/bulwark-go/bulwark/events"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -48,10 +49,10 @@ func failingRouteOpensItsBreakerOnly(t *testing.T, a Adapter) {
 			t.Fatalf("users %d: status %d", i, r.Status)
 		}
 	}
-	if s := f.Breaker(a.Endpoints.Fail).State(); s != core.Open {
+	if s := f.Breaker(a.Endpoints.Fail).State(); s != events.Open {
 		t.Fatalf("failing route %v, want Open", s)
 	}
-	if s := f.Breaker(a.Endpoints.Users).State(); s != core.Closed {
+	if s := f.Breaker(a.Endpoints.Users).State(); s != events.Closed {
 		t.Fatalf("healthy route %v, want Closed", s)
 	}
 
@@ -78,7 +79,7 @@ func recoveryThroughHalfOpen(t *testing.T, a Adapter) {
 	for range 3 {
 		f.Get("/fail/1", "")
 	}
-	if s := f.Breaker(a.Endpoints.Fail).State(); s != core.Open {
+	if s := f.Breaker(a.Endpoints.Fail).State(); s != events.Open {
 		t.Fatalf("%v, want Open", s)
 	}
 	f.Failing.Store(false) // the dependency is back
@@ -88,7 +89,7 @@ func recoveryThroughHalfOpen(t *testing.T, a Adapter) {
 			t.Fatalf("probe %d: status %d", i, r.Status)
 		}
 	}
-	if s := f.Breaker(a.Endpoints.Fail).State(); s != core.Closed {
+	if s := f.Breaker(a.Endpoints.Fail).State(); s != events.Closed {
 		t.Fatalf("after successful probes %v, want Closed", s)
 	}
 	if n := f.FailCalls.Load(); n != 5 {
@@ -117,7 +118,7 @@ func perUserLimit(t *testing.T, a Adapter) {
 	if r := f.Get("/slow/3", "alice"); r.Status != http.StatusOK {
 		t.Errorf("alice after her request ended: status %d", r.Status)
 	}
-	if s := f.Breaker(a.Endpoints.Slow).Snapshot(); s.State != core.Closed || s.TotalRequests != 3 || s.RejectedRequests != 0 {
+	if s := f.Breaker(a.Endpoints.Slow).Snapshot(); s.State != events.Closed || s.TotalRequests != 3 || s.RejectedRequests != 0 {
 		t.Errorf("a user's 429 must not reach the breaker: %v, %d requests, %d rejected", s.State, s.TotalRequests, s.RejectedRequests)
 	}
 	if st := f.Endpoint(a.Endpoints.Slow).SLO().Status(); st.Total != 3 {

@@ -7,6 +7,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/bulwark-go/bulwark/events"
 	"log/slog"
 	"os"
 	"runtime"
@@ -49,7 +50,7 @@ func main() {
 	for i := 0; ; i++ {
 		b := bs[i%len(bs)]
 		b.RecordSuccess()
-		if b.State() == core.Closed {
+		if b.State() == events.Closed {
 			b.Trip("crash test")
 		} else {
 			b.Reset()
