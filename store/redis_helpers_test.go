@@ -175,7 +175,9 @@ func newInstanceWith(t testing.TB, srv *redistest.Server, name string, bc core.B
 // newInstanceOn is newInstanceWith on any client (a cluster's, say).
 func newInstanceOn(t testing.TB, c redis.UniversalClient, name string, bc core.BreakerConfig, rc RedisConfig, first func(*core.Manager)) *instance {
 	t.Helper()
-	m, err := core.NewManager(core.ManagerConfig{Defaults: core.EndpointConfig{Breaker: &bc}})
+	// The breakers run on the store's clock, as in the kit: one host, one
+	// clock (a skewed one, say).
+	m, err := core.NewManager(core.ManagerConfig{Clock: rc.Clock, Defaults: core.EndpointConfig{Breaker: &bc}})
 	if err != nil {
 		t.Fatal(err)
 	}
