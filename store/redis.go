@@ -75,8 +75,11 @@ type RedisConfig struct {
 	// malformed shared state. Default slog.Default().
 	Logger *slog.Logger
 	// Clock times the sync interval, the reconnection backoff and the
-	// pauses between repeated reports. Default core.SystemClock(). Times
-	// shared with other instances are the breakers' and Redis's own.
+	// pauses between repeated reports, and is compared with Redis's TIME
+	// so that the breakers' times (when an open time or a hold ends) are
+	// shared on Redis's clock, and instances whose clocks differ agree on
+	// them: give it the breakers' clock (the Manager's, as the kit does).
+	// Default core.SystemClock().
 	Clock core.Clock
 	// OnOverride is called, from the store's goroutine, for every settings
 	// override another instance made (PutOverride there), Settings nil for

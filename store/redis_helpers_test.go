@@ -181,6 +181,11 @@ func newInstanceOn(t testing.TB, c redis.UniversalClient, name string, bc core.B
 // newInstanceOf is newInstanceOn with the Manager made from mc.
 func newInstanceOf(t testing.TB, c redis.UniversalClient, name string, mc core.ManagerConfig, rc RedisConfig, first func(*core.Manager)) *instance {
 	t.Helper()
+	// The breakers run on the store's clock, as in the kit: one host, one
+	// clock (a skewed one, say).
+	if mc.Clock == nil {
+		mc.Clock = rc.Clock
+	}
 	m, err := core.NewManager(mc)
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,8 @@ import (
 	"github.com/bulwark-go/bulwark/internal/wait"
 )
 
-// halfOpenTimes records when each breaker went HalfOpen.
+// halfOpenTimes records, on the real clock, when each breaker first went
+// HalfOpen (follow), or when anything else first happened (mark).
 type halfOpenTimes struct {
 	mu sync.Mutex
 	at map[string]time.Time
@@ -23,13 +24,17 @@ type halfOpenTimes struct {
 func (h *halfOpenTimes) follow(name string, b *core.Breaker) {
 	b.OnStateChange(func(e events.StateChange) {
 		if e.NewState == events.HalfOpen {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			if _, ok := h.at[name]; !ok {
-				h.at[name] = time.Now()
-			}
+			h.mark(name)
 		}
 	})
+}
+
+func (h *halfOpenTimes) mark(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.at[name]; !ok {
+		h.at[name] = time.Now()
+	}
 }
 
 func (h *halfOpenTimes) get(name string) (time.Time, bool) {
