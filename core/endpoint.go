@@ -24,7 +24,11 @@ type Endpoint struct {
 	hedge    atomic.Pointer[hedger]
 	faults   atomic.Pointer[[]*faultRun] // nil: no experiment runs here
 
+	// Every call writes the histogram: it sits on cache lines of its own,
+	// so that the pointers above, read by every call, stay shared clean.
+	_         [64]byte
 	durations histogram
+	_         [64]byte
 	hedges    atomic.Uint64 // hedged attempts Hedge allowed, across reconfigurations
 
 	mu  sync.Mutex // serialises reconfiguration
