@@ -22,7 +22,10 @@ type Breaker struct {
 	clock Clock
 	bus   *events.Bus
 	cfg   atomic.Pointer[BreakerConfig] // replaced whole by Reconfigure
-	_     cacheLinePad
+	// slowOn is cfg's SlowCallDuration > 0, kept beside it so that a
+	// successful call need not read cfg itself.
+	slowOn atomic.Bool
+	_      cacheLinePad
 
 	// Changed only by transitions.
 	state     atomic.Uint32
@@ -91,6 +94,7 @@ func NewBreaker(cfg BreakerConfig) (*Breaker, error) {
 func newBreaker(cfg BreakerConfig) *Breaker {
 	b := &Breaker{name: cfg.Name, clock: cfg.Clock, bus: cfg.Bus}
 	b.cfg.Store(&cfg)
+	b.slowOn.Store(cfg.SlowCallDuration > 0)
 	now := b.clock.Nanotime()
 	b.window.init(int64(cfg.RollingWindow)/int64(cfg.WindowBuckets), cfg.WindowBuckets, now)
 	b.lastChange = b.clock.Now().UTC()
@@ -111,6 +115,7 @@ func (b *Breaker) reconfigure(cfg BreakerConfig) {
 	b.mu.Lock()
 	old := b.cfg.Load()
 	b.cfg.Store(&cfg)
+	b.slowOn.Store(cfg.SlowCallDuration > 0)
 	if cfg.RollingWindow != old.RollingWindow || cfg.WindowBuckets != old.WindowBuckets {
 		b.window.resize(int64(cfg.RollingWindow)/int64(cfg.WindowBuckets), cfg.WindowBuckets, b.clock.Nanotime())
 	}
@@ -150,7 +155,7 @@ type Permit struct {
 func (b *Breaker) Allow() (Permit, error) {
 	if st := events.State(b.state.Load()); st == events.Closed || st == events.Disabled {
 		p := Permit{b: b}
-		if b.cfg.Load().SlowCallDuration > 0 {
+		if b.slowOn.Load() {
 			p.start = b.clock.Nanotime()
 		}
 		return p, nil
@@ -268,12 +273,17 @@ func (p Permit) report(o Outcome, d time.Duration, injected bool) {
 		}
 		return
 	}
-	cfg := b.cfg.Load()
 	failed := o.failed()
 	if o == Timeout {
 		b.timeouts.Add(1)
 	}
-	slow := cfg.SlowCallDuration > 0 && d >= cfg.SlowCallDuration
+	slow := false
+	if b.slowOn.Load() {
+		// cfg again: a reconfiguration may have turned the rule off since.
+		if sd := b.cfg.Load().SlowCallDuration; sd > 0 {
+			slow = d >= sd
+		}
+	}
 	now := b.clock.Nanotime()
 	b.window.record(now, failed, slow)
 	if injected && failed {
@@ -295,7 +305,7 @@ func (p Permit) report(o Outcome, d time.Duration, injected bool) {
 		}
 		return
 	}
-	if n := b.consecFail.Add(1); n >= int64(cfg.FailureThreshold) {
+	if n := b.consecFail.Add(1); n >= int64(b.cfg.Load().FailureThreshold) {
 		b.transition(events.Closed, events.Open, fmt.Sprintf("failure threshold exceeded: %d consecutive failures", n))
 		return
 	}
