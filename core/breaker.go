@@ -258,24 +258,23 @@ func (p Permit) Done(err error) {
 
 // Report reports the permitted call's outcome and duration. A zero Permit
 // ignores it.
-func (p Permit) Report(o Outcome, d time.Duration) { p.report(o, d, false) }
-
-// report is Report; injected marks a failure a fault experiment made, which
-// weighs in every decision but is counted apart.
-func (p Permit) report(o Outcome, d time.Duration, injected bool) {
+func (p Permit) Report(o Outcome, d time.Duration) {
 	b := p.b
 	if b == nil {
 		return
 	}
-	if o == Ignored {
-		if p.round != 0 {
-			b.probeResult(p.round, Ignored, true)
+	failed := o == Failure
+	if o > Failure { // one test on the path of Success and Failure
+		switch o {
+		case Ignored:
+			if p.round != 0 {
+				b.probeResult(p.round, Ignored, true)
+			}
+			return
+		case Timeout:
+			failed = true
+			b.timeouts.Add(1)
 		}
-		return
-	}
-	failed := o.failed()
-	if o == Timeout {
-		b.timeouts.Add(1)
 	}
 	slow := false
 	if b.slowOn.Load() {
@@ -286,9 +285,6 @@ func (p Permit) report(o Outcome, d time.Duration, injected bool) {
 	}
 	now := b.clock.Nanotime()
 	b.window.record(now, failed, slow)
-	if injected && failed {
-		b.injected.Add(1)
-	}
 	if p.round != 0 {
 		b.probeResult(p.round, o, true)
 		return
@@ -422,7 +418,10 @@ func (b *Breaker) record(o Outcome, injected bool) {
 		b.probeResult(b.probes.Load()>>probeBits, o, false)
 		return
 	}
-	Permit{b: b}.report(o, 0, injected)
+	if injected && o.failed() {
+		b.injected.Add(1)
+	}
+	Permit{b: b}.Report(o, 0)
 }
 
 // RetryAfter returns how long until an Open breaker lets a probe through,
