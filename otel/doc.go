@@ -27,10 +27,13 @@
 // All but one are observable: they read the Manager's snapshots when the
 // provider collects, so the request path pays nothing for them, and
 // endpoints made later appear on their own. The exception is
-// bulwark.request.duration, a histogram the Observer records each call
-// into with the endpoint's attribute set, made once; without the Observer
-// it stays empty. Its measurements carry no exemplars unless
-// Config.Exemplars asks for them, since the SDK reads the clock for each.
+// bulwark.request.duration, a histogram of every call the Observer saw,
+// with the endpoint's attribute set, made once; without the Observer it
+// stays empty. The Observer keeps durations per processor and records
+// them in runs, at the latest when the provider collects, so that cores do
+// not contend for the SDK's counters on every call. Its measurements carry
+// no exemplars unless Config.Exemplars asks for them; they are then
+// recorded one by one, with the request's context.
 //
 // Endpoint series carry bulwark.endpoint: a route pattern or a name you
 // gave, never a raw path. No instrument and no span ever carries a user

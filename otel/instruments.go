@@ -233,6 +233,11 @@ func i64(n uint64) int64 { return int64(min(n, 1<<63-1)) }
 // does at scrape time: the request path pays nothing for these
 // instruments.
 func (t *Telemetry) collect(_ context.Context, o metric.Observer) error {
+	if t.durations != nil {
+		// Callbacks run before the SDK reads its histograms: this
+		// collection reports every duration recorded before it.
+		t.durations.flush()
+	}
 	in := &t.inst
 	for _, e := range t.m.Endpoints() {
 		s := t.seriesOf(e.Name())

@@ -78,12 +78,11 @@ func (o observer) Done(ctx context.Context, endpoint string, _ core.Outcome, d t
 	if s == nil {
 		return
 	}
-	if !t.exemplars {
-		// Without a span in it, the SDK skips exemplars and their clock
-		// reading.
-		ctx = context.Background()
+	if t.durations != nil {
+		t.durations.add(s, d.Seconds())
+		return
 	}
-	t.inst.duration.Record(ctx, d.Seconds(), s.duration...)
+	t.inst.duration.Record(ctx, d.Seconds(), s.duration...) // with its context, for an exemplar
 }
 
 // Transition adds a bulwark.circuit_breaker.transition event: this call's

@@ -34,12 +34,14 @@ type Config struct {
 	// request's span, attributes) to the request's current span whenever
 	// that span is recording.
 	NoSpanEvents bool
-	// Exemplars records each duration with the request's context, so that
-	// the SDK can attach exemplars (a sampled request's trace and span) to
-	// bulwark.request.duration. The SDK then reads the clock and stores the
-	// exemplar on every sampled request, which costs about as much again
-	// as the measurement itself; by default durations go without the
-	// context and carry no exemplar.
+	// Exemplars records each duration with the request's context, at once,
+	// so that the SDK can attach exemplars (a sampled request's trace and
+	// span) to bulwark.request.duration. By default durations go without
+	// the context and carry no exemplar: they are kept per processor and
+	// recorded in runs, at the latest when the provider collects, which
+	// spares every call the SDK's shared counters. With Exemplars each call
+	// writes those counters itself, and the SDK reads the clock and stores
+	// the exemplar on every sampled request.
 	Exemplars bool
 }
 
@@ -53,6 +55,7 @@ type Telemetry struct {
 	spans     bool
 	exemplars bool
 	inst      instruments
+	durations *durationBatches // nil with Exemplars: each duration needs its request's context
 	reg       metric.Registration
 	closed    atomic.Bool
 	once      sync.Once
@@ -84,6 +87,9 @@ func New(cfg Config) (*Telemetry, error) {
 	// Only the Manager's endpoints get an entry, and it has 100,000 at
 	// most: this bound is never the one that binds.
 	t.series.Max = 100_000
+	if !cfg.Exemplars {
+		t.durations = newDurationBatches(t.recordDuration)
+	}
 	meter := mp.Meter(scope)
 	if err := t.inst.create(meter); err != nil {
 		return nil, fmt.Errorf("bulwarkotel: creating instruments: %w", err)
@@ -103,6 +109,9 @@ func (t *Telemetry) Close(context.Context) error {
 	t.once.Do(func() {
 		first = true
 		t.closed.Store(true)
+		if t.durations != nil {
+			t.durations.close()
+		}
 		t.err = t.reg.Unregister()
 	})
 	if !first {
