@@ -53,7 +53,6 @@ type Config struct {
 type Telemetry struct {
 	m         *core.Manager
 	spans     bool
-	exemplars bool
 	inst      instruments
 	durations *durationBatches // nil with Exemplars: each duration needs its request's context
 	reg       metric.Registration
@@ -83,7 +82,7 @@ func New(cfg Config) (*Telemetry, error) {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	t := &Telemetry{m: cfg.Manager, spans: !cfg.NoSpanEvents, exemplars: cfg.Exemplars}
+	t := &Telemetry{m: cfg.Manager, spans: !cfg.NoSpanEvents}
 	// Only the Manager's endpoints get an entry, and it has 100,000 at
 	// most: this bound is never the one that binds.
 	t.series.Max = 100_000
