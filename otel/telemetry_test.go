@@ -86,8 +86,15 @@ type documented struct {
 // readMetricsDoc returns the rows of METRICS.md's instrument table: the
 // one whose header starts with "| Instrument |".
 func readMetricsDoc(t *testing.T) []documented {
+	return readInstrumentTable(t, "METRICS.md", "| Instrument |")
+}
+
+// readInstrumentTable returns the rows of the instrument table in file
+// whose header line starts with header; its columns are name, kind, unit,
+// attributes and the Prometheus twin.
+func readInstrumentTable(t *testing.T, file, header string) []documented {
 	t.Helper()
-	b, err := os.ReadFile("METRICS.md")
+	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +103,7 @@ func readMetricsDoc(t *testing.T) []documented {
 	in := false
 	for _, l := range strings.Split(string(b), "\n") {
 		switch {
-		case strings.HasPrefix(l, "| Instrument |"):
+		case strings.HasPrefix(l, header):
 			in = true
 			continue
 		case !strings.HasPrefix(l, "|"):
@@ -107,7 +114,7 @@ func readMetricsDoc(t *testing.T) []documented {
 		}
 		cells := strings.Split(l, "|")
 		if len(cells) != 7 {
-			t.Fatalf("METRICS.md row with %d cells: %q", len(cells), l)
+			t.Fatalf("%s: row with %d cells: %q", file, len(cells), l)
 		}
 		d := documented{name: code.FindStringSubmatch(cells[1])[1], kind: strings.TrimSpace(cells[2]), unit: code.FindStringSubmatch(cells[3])[1]}
 		for _, m := range code.FindAllStringSubmatch(cells[4], -1) {
@@ -117,7 +124,7 @@ func readMetricsDoc(t *testing.T) []documented {
 		rows = append(rows, d)
 	}
 	if len(rows) == 0 {
-		t.Fatal("METRICS.md has no instrument table")
+		t.Fatalf("%s has no instrument table", file)
 	}
 	return rows
 }
@@ -271,32 +278,7 @@ func TestInstrumentsMatchTheirDocumentation(t *testing.T) {
 // The README's instrument table lists what METRICS.md lists: the same
 // instruments, in the same order, with the same units and attributes.
 func TestREADMEListsEveryInstrument(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	code := regexp.MustCompile("`([^`]+)`")
-	var got []documented
-	in := false
-	for _, l := range strings.Split(string(b), "\n") {
-		switch {
-		case strings.HasPrefix(l, "| instrument |"):
-			in = true
-			continue
-		case !strings.HasPrefix(l, "|"):
-			in = false
-		}
-		if !in || strings.HasPrefix(l, "| ---") {
-			continue
-		}
-		cells := strings.Split(l, "|")
-		d := documented{name: code.FindStringSubmatch(cells[1])[1], unit: code.FindStringSubmatch(cells[3])[1]}
-		for _, m := range code.FindAllStringSubmatch(cells[4], -1) {
-			d.attrs = append(d.attrs, m[1])
-		}
-		slices.Sort(d.attrs)
-		got = append(got, d)
-	}
+	got := readInstrumentTable(t, "../README.md", "| instrument |")
 	want := readMetricsDoc(t)
 	if len(got) != len(want) {
 		t.Fatalf("README lists %d instruments, METRICS.md %d", len(got), len(want))
