@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bulwark-go/bulwark/core"
+	"github.com/bulwark-go/bulwark/internal/wait"
 )
 
 // These tests run over real sockets: an http.Server with the middleware in
@@ -87,7 +88,10 @@ func TestEndToEndHandlerPastItsTimeout(t *testing.T) {
 
 	<-returned
 	client.CloseIdleConnections()
-	s := mustEndpoint(t, m, "GET /report").Breaker().Snapshot()
+	// The middleware reports the call just after the handler returns.
+	br := mustEndpoint(t, m, "GET /report").Breaker()
+	wait.For(t, 5*time.Second, "the timed-out call to be reported", func() bool { return br.Snapshot().FailedRequests > 0 })
+	s := br.Snapshot()
 	if s.Timeouts != 1 || s.FailedRequests != 1 {
 		t.Fatalf("breaker: %d timeouts, %d failures, want 1 and 1", s.Timeouts, s.FailedRequests)
 	}
