@@ -360,7 +360,7 @@ type redisEndpoint struct {
 	attachTransitions uint64 // transitions the breaker had made when attached
 
 	// Touched by the worker goroutine only.
-	version    uint64       // highest shared version seen or written
+	version    uint64       // highest shared version seen or written; 0 again after a restore (markRestored)
 	shared     events.State // the shared state at version, as last written or applied
 	heldBy     string       // its component hold's owner, if it is one
 	holdUntil  time.Time    // and when that hold lapses, as shared

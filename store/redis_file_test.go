@@ -79,8 +79,13 @@ func TestRedisDownFileKeepsPersisting(t *testing.T) {
 }
 
 func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
-	for _, fileFirst := range []bool{true, false} {
-		name := map[bool]string{true: "file store attached first", false: "Redis store attached first"}[fileFirst]
+	const (
+		fileFirst = iota
+		redisFirst
+		afterLoad // the file store attached once the Redis store has loaded the shared state
+	)
+	for _, order := range []int{fileFirst, redisFirst, afterLoad} {
+		name := []string{"file store attached first", "Redis store attached first", "file store attached after the first sync"}[order]
 		t.Run(name, func(t *testing.T) {
 			srv := redistest.Start(t)
 			path := filepath.Join(t.TempDir(), "breakers.state")
@@ -109,10 +114,15 @@ func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
 			// a restarts: the file says Open, the cluster (newer) Closed.
 			attachFile2, _ := withFile(t, path)
 			var a2 *instance
-			if fileFirst {
+			switch order {
+			case fileFirst:
 				a2 = newInstanceWith(t, srv, "a", core.BreakerConfig{}, RedisConfig{}, attachFile2)
-			} else {
+			case redisFirst:
 				a2 = newInstanceWith(t, srv, "a", core.BreakerConfig{}, RedisConfig{}, nil)
+				attachFile2(a2.m)
+			case afterLoad:
+				a2 = newInstanceWith(t, srv, "a", core.BreakerConfig{}, RedisConfig{}, nil)
+				a2.loaded(t, "api")
 				attachFile2(a2.m)
 			}
 			ba := a2.breaker(t, "api")

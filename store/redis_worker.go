@@ -297,9 +297,14 @@ func (s *RedisStore) drain() {
 }
 
 // markRestored makes the breaker's current state one to reconcile, dated
-// by its last change.
+// by its last change. That state did not come from any version this store
+// has read (a file restored it, or the breaker had it before it was
+// attached), so the version read before is forgotten: the next sync then
+// compares dates, and a restore older than the cluster's last change loses
+// even when it lands after the first sync.
 func (s *RedisStore) markRestored(ep *redisEndpoint) {
 	ep.dirty, ep.dirtyAt = true, ep.b.Snapshot().LastStateChange
+	ep.version = 0
 }
 
 // tick runs a sync round, or while Redis is unreachable, a reconnection
