@@ -246,6 +246,17 @@ func (in *instance) breaker(t testing.TB, endpoint string) *core.Breaker {
 }
 
 // loaded waits until the store has read the endpoint's shared state once.
+// pairOnAPI starts instances a and b with breaker config bc, waits until
+// both have loaded endpoint api, and returns them with their breakers.
+func pairOnAPI(t testing.TB, srv *redistest.Server, bc core.BreakerConfig) (a, b *instance, ba, bb *core.Breaker) {
+	t.Helper()
+	a = newInstance(t, srv, "a", bc, RedisConfig{})
+	b = newInstance(t, srv, "b", bc, RedisConfig{})
+	a.loaded(t, "api")
+	b.loaded(t, "api")
+	return a, b, a.breaker(t, "api"), b.breaker(t, "api")
+}
+
 func (in *instance) loaded(t testing.TB, endpoint string) {
 	t.Helper()
 	start := in.s.rounds.Load()

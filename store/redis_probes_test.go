@@ -88,11 +88,7 @@ func TestRedisProbeClaimsAreLeases(t *testing.T) {
 func TestRedisAnIdleInstanceClaimsNoProbeSlots(t *testing.T) {
 	srv := redistest.Start(t)
 	bc := core.BreakerConfig{FailureThreshold: 1, Timeout: 300 * time.Millisecond, SuccessThreshold: 1}
-	a := newInstance(t, srv, "a", bc, RedisConfig{})
-	b := newInstance(t, srv, "b", bc, RedisConfig{})
-	a.loaded(t, "api")
-	b.loaded(t, "api")
-	ba, bb := a.breaker(t, "api"), b.breaker(t, "api")
+	a, _, ba, bb := pairOnAPI(t, srv, bc)
 	bb.Trip("down")
 	wait.For(t, testWait, "a to apply the trip", func() bool { return ba.State() == events.Open })
 	wait.For(t, testWait, "a to win the half-open transition", func() bool {

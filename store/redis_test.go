@@ -17,11 +17,7 @@ import (
 
 func TestRedisTripOnOneInstanceOpensTheOther(t *testing.T) {
 	srv := redistest.Start(t)
-	a := newInstance(t, srv, "a", core.BreakerConfig{}, RedisConfig{})
-	b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
-	a.loaded(t, "api")
-	b.loaded(t, "api")
-	ba, bb := a.breaker(t, "api"), b.breaker(t, "api")
+	a, b, ba, bb := pairOnAPI(t, srv, core.BreakerConfig{})
 	if !ba.Trip("test trip") {
 		t.Fatal("trip refused")
 	}
@@ -39,11 +35,7 @@ func TestRedisGlobalThresholdOpensEveryInstance(t *testing.T) {
 	srv := redistest.Start(t)
 	// Consecutive failures never trip here: only the rate over the cluster.
 	cfg := core.BreakerConfig{FailureThreshold: 1000, FailureRateThreshold: 50, MinRequestsForRate: 10, RollingWindow: 10 * time.Second}
-	a := newInstance(t, srv, "a", cfg, RedisConfig{})
-	b := newInstance(t, srv, "b", cfg, RedisConfig{})
-	a.loaded(t, "api")
-	b.loaded(t, "api")
-	ba, bb := a.breaker(t, "api"), b.breaker(t, "api")
+	a, b, ba, bb := pairOnAPI(t, srv, cfg)
 
 	var openedA, openedB atomic.Int64 // sync rounds counted when each opened
 	openedA.Store(-1)
@@ -184,11 +176,7 @@ func TestRedisLateInstanceLoadsTheSharedState(t *testing.T) {
 
 func TestRedisControlsAreClusterWide(t *testing.T) {
 	srv := redistest.Start(t)
-	a := newInstance(t, srv, "a", core.BreakerConfig{}, RedisConfig{})
-	b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
-	a.loaded(t, "api")
-	b.loaded(t, "api")
-	ba, bb := a.breaker(t, "api"), b.breaker(t, "api")
+	a, b, ba, bb := pairOnAPI(t, srv, core.BreakerConfig{})
 	ctx := context.Background()
 	steps := []struct {
 		do   func() error
@@ -228,11 +216,7 @@ func TestRedisControlsAreClusterWide(t *testing.T) {
 func TestRedisHalfOpenProbesAreCountedClusterWide(t *testing.T) {
 	srv := redistest.Start(t)
 	cfg := core.BreakerConfig{Timeout: 100 * time.Millisecond, HalfOpenMaxRequests: 2, SuccessThreshold: 2, ProbeTimeout: time.Minute}
-	a := newInstance(t, srv, "a", cfg, RedisConfig{})
-	b := newInstance(t, srv, "b", cfg, RedisConfig{})
-	a.loaded(t, "api")
-	b.loaded(t, "api")
-	ba, bb := a.breaker(t, "api"), b.breaker(t, "api")
+	a, b, ba, bb := pairOnAPI(t, srv, cfg)
 	ba.Trip("test")
 	wait.For(t, testWait, "b to open", func() bool { return bb.State() == events.Open })
 	wait.For(t, testWait, "the open time to pass", func() bool { return ba.RetryAfter() == 0 && bb.RetryAfter() == 0 })

@@ -38,11 +38,7 @@ func TestRedisRollingUpgradeCountsBothFormats(t *testing.T) {
 	srv := redistest.Start(t)
 	const window = 5 * time.Second
 	cfg := core.BreakerConfig{FailureThreshold: 1000, MinRequestsForRate: 1_000_000, SlowCallDuration: time.Second, RollingWindow: window}
-	a := newInstance(t, srv, "a", cfg, RedisConfig{})
-	b := newInstance(t, srv, "b", cfg, RedisConfig{})
-	a.loaded(t, "api")
-	b.loaded(t, "api")
-	ba, bb := a.breaker(t, "api"), b.breaker(t, "api")
+	a, b, ba, bb := pairOnAPI(t, srv, cfg)
 	ctx := context.Background()
 
 	// The window starts again at version 2 (the epoch), which the old
