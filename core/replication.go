@@ -21,7 +21,11 @@ func ReplicationOf(b *Breaker) Replication { return Replication{b} }
 // comes back HalfOpen when that has passed. Saved lifetime counts are added
 // to the breaker's own. Restore publishes a StateChange with Restored set,
 // stamped with the saved time the state was entered, so that listeners can
-// tell it from news (restoring Closed onto Closed publishes nothing).
+// tell it from news (restoring Closed onto Closed publishes nothing). A
+// HalfOpen that follows from the saved state carries that time too: it is
+// the saved decision playing out, not a new one, so a decision made
+// elsewhere while this process was stopped (a Reset on another instance)
+// stays the newer one.
 func (r Replication) Restore(s Snapshot) error {
 	b := r.b
 	if !s.State.Valid() {
@@ -71,7 +75,7 @@ func (r Replication) Restore(s Snapshot) error {
 		b.setStateLocked(to, reason)
 		e := &b.pending[len(b.pending)-1]
 		e.Restored = true
-		if !s.LastStateChange.IsZero() && to == s.State {
+		if !s.LastStateChange.IsZero() {
 			e.Timestamp = s.LastStateChange.UTC()
 		}
 		r.applyUntilLocked(to, s)
@@ -79,7 +83,7 @@ func (r Replication) Restore(s Snapshot) error {
 	if to == events.Closed {
 		b.consecFail.Store(min(s.ConsecutiveFailures, int64(b.cfg.Load().FailureThreshold)-1))
 	}
-	if !s.LastStateChange.IsZero() && to == s.State {
+	if !s.LastStateChange.IsZero() {
 		b.lastChange = s.LastStateChange.UTC()
 	}
 	b.mu.Unlock()

@@ -25,7 +25,9 @@ type StateChange struct {
 	Remote bool `json:"-"`
 	// Restored is true when the transition puts back a state saved
 	// earlier (Breaker.Restore, as after a restart) rather than one decided
-	// now; Timestamp is then when the breaker entered that state. Alerts
+	// now; Timestamp is then the saved time of the change it puts back,
+	// also when an open time or hold ran out while stopped and the state
+	// put back is the HalfOpen that follows. Alerts
 	// are not raised again for a restored state. It is not part of the
 	// JSON form.
 	Restored bool `json:"-"`

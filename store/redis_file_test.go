@@ -138,6 +138,38 @@ func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
 	}
 }
 
+// A restored Open whose open time ran out while the process was stopped
+// comes back HalfOpen, still dated by the saved Open: the cluster's Reset,
+// made after that Open, is newer and wins.
+func TestRedisRestoredHalfOpenLosesToALaterReset(t *testing.T) {
+	srv := redistest.Start(t)
+	path := filepath.Join(t.TempDir(), "breakers.state")
+	b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
+	b.loaded(t, "api")
+	attachFile, closeFile := withFile(t, path)
+	a1 := newInstanceWith(t, srv, "a", core.BreakerConfig{}, RedisConfig{}, attachFile)
+	a1.loaded(t, "api")
+	a1.breaker(t, "api").Trip("before the restart")
+	bb := b.breaker(t, "api")
+	wait.For(t, testWait, "b to open", func() bool { return bb.State() == events.Open })
+	a1.close()
+	closeFile()
+	if err := b.s.Reset(context.Background(), "api"); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, testWait, "b to close", func() bool { return bb.State() == events.Closed })
+
+	// a comes back an hour later by its clock: long past the open time.
+	attachFile2, _ := withFile(t, path)
+	a2 := newInstanceWith(t, srv, "a", core.BreakerConfig{}, RedisConfig{Clock: skewedClock{time.Hour}}, attachFile2)
+	ba := a2.breaker(t, "api")
+	wait.For(t, testWait, "a to adopt the cluster's Reset", func() bool { return ba.State() == events.Closed })
+	settle(t, a2, b)
+	if ba.State() != events.Closed || bb.State() != events.Closed {
+		t.Fatalf("a %s, b %s: the restored HalfOpen beat the later Reset", ba.State(), bb.State())
+	}
+}
+
 func TestRedisRestoredStateFillsAnEmptyCluster(t *testing.T) {
 	srv := redistest.Start(t)
 	path := filepath.Join(t.TempDir(), "breakers.state")
