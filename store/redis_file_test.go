@@ -84,9 +84,21 @@ func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
 		redisFirst
 		afterLoad // the file store attached once the Redis store has loaded the shared state
 	)
-	for _, order := range []int{fileFirst, redisFirst, afterLoad} {
-		name := []string{"file store attached first", "Redis store attached first", "file store attached after the first sync"}[order]
-		t.Run(name, func(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		order int
+		clock core.Clock // a's after the restart
+	}{
+		{"file store attached first", fileFirst, nil},
+		{"Redis store attached first", redisFirst, nil},
+		{"file store attached after the first sync", afterLoad, nil},
+		// An hour later by a's clock, long past the open time: the file's
+		// Open comes back HalfOpen, still dated by the saved Open, so the
+		// Reset made after it is newer.
+		{"open time ran out while stopped", fileFirst, skewedClock{time.Hour}},
+	} {
+		order := c.order
+		t.Run(c.name, func(t *testing.T) {
 			srv := redistest.Start(t)
 			path := filepath.Join(t.TempDir(), "breakers.state")
 			b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
@@ -114,14 +126,15 @@ func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
 			// a restarts: the file says Open, the cluster (newer) Closed.
 			attachFile2, _ := withFile(t, path)
 			var a2 *instance
+			rc := RedisConfig{Clock: c.clock}
 			switch order {
 			case fileFirst:
-				a2 = newInstanceWith(t, srv, "a", core.BreakerConfig{}, RedisConfig{}, attachFile2)
+				a2 = newInstanceWith(t, srv, "a", core.BreakerConfig{}, rc, attachFile2)
 			case redisFirst:
-				a2 = newInstanceWith(t, srv, "a", core.BreakerConfig{}, RedisConfig{}, nil)
+				a2 = newInstanceWith(t, srv, "a", core.BreakerConfig{}, rc, nil)
 				attachFile2(a2.m)
 			case afterLoad:
-				a2 = newInstanceWith(t, srv, "a", core.BreakerConfig{}, RedisConfig{}, nil)
+				a2 = newInstanceWith(t, srv, "a", core.BreakerConfig{}, rc, nil)
 				a2.loaded(t, "api")
 				attachFile2(a2.m)
 			}
@@ -135,38 +148,6 @@ func TestRedisRestoredStateIsReconciledNotProposed(t *testing.T) {
 				t.Errorf("the restore was announced as a transition %d times", n)
 			}
 		})
-	}
-}
-
-// A restored Open whose open time ran out while the process was stopped
-// comes back HalfOpen, still dated by the saved Open: the cluster's Reset,
-// made after that Open, is newer and wins.
-func TestRedisRestoredHalfOpenLosesToALaterReset(t *testing.T) {
-	srv := redistest.Start(t)
-	path := filepath.Join(t.TempDir(), "breakers.state")
-	b := newInstance(t, srv, "b", core.BreakerConfig{}, RedisConfig{})
-	b.loaded(t, "api")
-	attachFile, closeFile := withFile(t, path)
-	a1 := newInstanceWith(t, srv, "a", core.BreakerConfig{}, RedisConfig{}, attachFile)
-	a1.loaded(t, "api")
-	a1.breaker(t, "api").Trip("before the restart")
-	bb := b.breaker(t, "api")
-	wait.For(t, testWait, "b to open", func() bool { return bb.State() == events.Open })
-	a1.close()
-	closeFile()
-	if err := b.s.Reset(context.Background(), "api"); err != nil {
-		t.Fatal(err)
-	}
-	wait.For(t, testWait, "b to close", func() bool { return bb.State() == events.Closed })
-
-	// a comes back an hour later by its clock: long past the open time.
-	attachFile2, _ := withFile(t, path)
-	a2 := newInstanceWith(t, srv, "a", core.BreakerConfig{}, RedisConfig{Clock: skewedClock{time.Hour}}, attachFile2)
-	ba := a2.breaker(t, "api")
-	wait.For(t, testWait, "a to adopt the cluster's Reset", func() bool { return ba.State() == events.Closed })
-	settle(t, a2, b)
-	if ba.State() != events.Closed || bb.State() != events.Closed {
-		t.Fatalf("a %s, b %s: the restored HalfOpen beat the later Reset", ba.State(), bb.State())
 	}
 }
 
