@@ -15,7 +15,7 @@ func For(tb testing.TB, timeout time.Duration, what string, cond func() bool) ti
 	tb.Helper()
 	start := time.Now()
 	deadline := start.Add(timeout)
-	for interval := time.Millisecond; ; interval = min(2*interval, 50*time.Millisecond) {
+	for interval := time.Millisecond; ; interval = min(2*interval, 10*time.Millisecond) {
 		if cond() {
 			return time.Since(start)
 		}
