@@ -465,8 +465,22 @@ func TestDashboardTrendsInBrowser(t *testing.T) {
 	}
 	step("its span shows", chromedp.WaitVisible(chromedp.CSS(card("GET /checkout")+` rect.fault[data-fault="`+newID+`"]`)))
 	step("the errors are gone", js(`document.getElementById('fault-duration-error').textContent === ''`))
+	// The page draws its lists again on every message, but a button stays
+	// the same node: one drawn anew would take the target of a click in
+	// progress away from under the pointer.
+	stopButton := `#faults li[data-id="` + newID + `"] button[data-action="stop-fault"]`
+	step("hold its buttons", chromedp.Evaluate[chromedp.Void](`window.held = [document.querySelector('`+stopButton+`'),
+		document.querySelector('#endpoints tr[data-endpoint="GET /checkout"] button[data-action="force_open"]')]`))
+	users := endpoint(t, s.m, "GET /users/{id}").Breaker()
+	users.ForceOpen("a message to draw")
+	step("the page draws it", chromedp.WaitVisible(chromedp.CSS(`#endpoints tr[data-endpoint="GET /users/{id}"].state-ForcedOpen`)))
+	if got := eval(`String(window.held.every(b => b !== null && b.isConnected))`); got != "true" {
+		t.Fatal("drawing the page again replaced its buttons")
+	}
+	users.Reset()
+	step("and draws it back", chromedp.WaitVisible(chromedp.CSS(`#endpoints tr[data-endpoint="GET /users/{id}"].state-Closed`)))
 	// Stop it.
-	step("stop it", chromedp.Click(chromedp.CSS(`#faults li[data-id="`+newID+`"] button[data-action="stop-fault"]`)))
+	step("stop it", chromedp.Click(chromedp.CSS(stopButton)))
 	step("it is gone", js(`!document.querySelector('#faults li[data-id="`+newID+`"]') && !!document.querySelector('`+running+`')`))
 	step("its end is on the feed", chromedp.WaitVisible(chromedp.CSS(`#events li[data-type="fault_end"]`)))
 

@@ -41,6 +41,65 @@
     return e;
   }
 
+  // patchChildren makes parent's children match those of next (a node or
+  // a fragment built afresh), keeping the nodes already there wherever they
+  // match: the lists are drawn again on every message, and a new node
+  // would take a button's focus, or the target of a click in progress,
+  // away from under the pointer. Elements are matched by their key
+  // (data-id, data-endpoint, data-action, data-instance), else by position;
+  // a kept node keeps its listeners, which is right since a key names the
+  // same thing from one drawing to the next.
+  function patchChildren(parent, next) {
+    var byKey = new Map();
+    parent.childNodes.forEach(function (c) {
+      var k = nodeKey(c);
+      if (k !== null) byKey.set(k, c);
+    });
+    var at = parent.firstChild;
+    Array.prototype.slice.call(next.childNodes).forEach(function (n) {
+      var k = nodeKey(n);
+      var cur = k !== null ? byKey.get(k) : at;
+      if (k !== null) byKey.delete(k);
+      if (cur && nodeKey(cur) === k && patchNode(cur, n)) {
+        if (cur === at) at = at.nextSibling;
+        else parent.insertBefore(cur, at);
+        return;
+      }
+      parent.insertBefore(n, at);
+    });
+    while (at) {
+      var after = at.nextSibling;
+      parent.removeChild(at);
+      at = after;
+    }
+  }
+
+  function nodeKey(n) {
+    if (n.nodeType !== 1) return null;
+    var d = n.dataset;
+    var k = d.id || d.endpoint || d.action || d.instance;
+    return k ? n.nodeName + ' ' + k : null;
+  }
+
+  // patchNode makes cur look like next, if it is the same kind of node.
+  function patchNode(cur, next) {
+    if (cur.nodeType !== next.nodeType || cur.nodeName !== next.nodeName) return false;
+    if (cur.nodeType !== 1) {
+      if (cur.nodeValue !== next.nodeValue) cur.nodeValue = next.nodeValue;
+      return true;
+    }
+    // Styles go through the CSSOM: the page's CSP refuses style attributes.
+    if (cur.style.cssText !== next.style.cssText) cur.style.cssText = next.style.cssText;
+    Array.prototype.forEach.call(next.attributes, function (a) {
+      if (a.name !== 'style' && cur.getAttribute(a.name) !== a.value) cur.setAttribute(a.name, a.value);
+    });
+    Array.prototype.slice.call(cur.attributes).forEach(function (a) {
+      if (a.name !== 'style' && !next.hasAttribute(a.name)) cur.removeAttribute(a.name);
+    });
+    patchChildren(cur, next);
+    return true;
+  }
+
   function b64url(s) {
     var bytes = new TextEncoder().encode(s);
     var bin = '';
@@ -429,7 +488,7 @@
       empty.appendChild(td);
       rows.appendChild(empty);
     }
-    body.replaceChildren(rows);
+    patchChildren(body, rows);
 
     setSum('sum-endpoints', names.length, false);
     setSum('sum-open', open, true);
@@ -964,7 +1023,7 @@
       frag.appendChild(li);
     });
     if (!faults.list.length) frag.appendChild(el('li', 'empty', 'No experiments running.'));
-    list.replaceChildren(frag);
+    patchChildren(list, frag);
   }
 
   // The form's text fields: name, label, attributes; the effect's radio
